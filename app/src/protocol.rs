@@ -1,0 +1,489 @@
+//! The wire types of Confab's public API, v1 (`shared/API.md`).
+//!
+//! Field names and shapes here *are* the contract: every client (the web app, the React Native
+//! app, bots, tests) depends on them. Add fields freely; never rename or repurpose one.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Socket.IO event names, both directions.
+pub mod events {
+    pub const MESSAGE_SEND: &str = "message:send";
+    pub const MESSAGE_NEW: &str = "message:new";
+    pub const RECEIPT: &str = "receipt";
+    pub const TYPING: &str = "typing";
+    pub const SYNC: &str = "sync";
+    pub const FOCUS: &str = "focus";
+    pub const PRESENCE: &str = "presence";
+    pub const ROOM_UPDATE: &str = "room:update";
+    pub const NOTIFICATION: &str = "notification";
+}
+
+/// A point in time, carried as milliseconds since the Unix epoch and written on the wire as
+/// RFC 3339 in UTC with millisecond precision (`2026-11-28T06:12:13.123Z`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// The current time, truncated to whole milliseconds.
+    pub fn now() -> Self {
+        Self(Utc::now().timestamp_millis())
+    }
+
+    pub fn from_millis(millis: i64) -> Self {
+        Self(millis)
+    }
+
+    pub fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    /// This instant plus `secs` seconds, saturating instead of overflowing.
+    pub fn plus_secs(self, secs: u64) -> Self {
+        let add = i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000);
+        Self(self.0.saturating_add(add))
+    }
+
+    fn to_datetime(self) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(self.0).single().unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_datetime().to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| Self(t.timestamp_millis()))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+macro_rules! opaque_id {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(id: &str) -> Self {
+                Self(id.to_owned())
+            }
+        }
+    )*};
+}
+
+opaque_id!(
+    /// A user's id: opaque to clients, sortable by creation time on the server.
+    UserId,
+    /// A room's id.
+    RoomId,
+    /// A message's id.
+    MessageId,
+    /// An uploaded media object's id.
+    MediaId,
+);
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub avatar_url: Option<String>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    /// Owners and admins manage a room: add people, create and revoke invites.
+    pub fn can_manage(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub user: User,
+    pub role: Role,
+    pub joined_at: Timestamp,
+    pub last_delivered_seq: u64,
+    pub last_read_seq: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomKind {
+    Group,
+    Direct,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Room {
+    pub id: RoomId,
+    pub kind: RoomKind,
+    pub name: Option<String>,
+    pub created_at: Timestamp,
+    pub last_seq: u64,
+    pub last_message: Option<Message>,
+    pub unread_count: u64,
+    pub members: Vec<Member>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    Text,
+    Image,
+    Voice,
+    System,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Image,
+    Voice,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Media {
+    pub id: MediaId,
+    pub kind: MediaKind,
+    pub content_type: String,
+    pub bytes: u64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_ms: Option<u64>,
+    pub url: String,
+    pub thumbnail_url: Option<String>,
+    pub placeholder: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub room_id: RoomId,
+    pub seq: u64,
+    pub sender_id: UserId,
+    pub client_id: String,
+    pub kind: MessageKind,
+    pub body: Option<String>,
+    pub media: Option<Media>,
+    pub reply_to: Option<MessageId>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    pub code: String,
+    pub room_id: RoomId,
+    pub url: String,
+    pub created_by: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub max_uses: Option<u32>,
+    pub uses: u32,
+}
+
+// ---- REST bodies -------------------------------------------------------------------------
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RegisterRequest {
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AuthResponse {
+    pub user: User,
+    pub token: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateGroupRequest {
+    pub name: String,
+    #[serde(default)]
+    pub member_ids: Vec<UserId>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateDirectRequest {
+    pub user_id: UserId,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AddMemberRequest {
+    pub user_id: UserId,
+}
+
+/// Query of `GET /rooms/{id}/messages`: at most one cursor; none gives the newest page.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    pub before_seq: Option<u64>,
+    pub after_seq: Option<u64>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagePage {
+    pub messages: Vec<Message>,
+    pub has_more: bool,
+}
+
+/// The body of a send, over REST (`POST /rooms/{id}/messages`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SendMessageRequest {
+    pub client_id: String,
+    pub kind: MessageKind,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub media_id: Option<MediaId>,
+    #[serde(default)]
+    pub reply_to: Option<MessageId>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CreateInviteRequest {
+    #[serde(default)]
+    pub expires_in_secs: Option<u64>,
+    #[serde(default)]
+    pub max_uses: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteRoom {
+    pub id: RoomId,
+    pub name: Option<String>,
+    pub member_count: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitePreview {
+    pub room: InviteRoom,
+    pub expires_at: Option<Timestamp>,
+    pub max_uses: Option<u32>,
+    pub uses: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+}
+
+// ---- Socket.IO payloads ------------------------------------------------------------------
+
+/// `message:send`: the REST send body plus the room.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SocketSend {
+    pub room_id: RoomId,
+    #[serde(flatten)]
+    pub message: SendMessageRequest,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptKind {
+    Delivered,
+    Read,
+}
+
+/// `receipt` from a client: everything up to `seq` is delivered or read.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReceiptRequest {
+    pub room_id: RoomId,
+    pub kind: ReceiptKind,
+    pub seq: u64,
+}
+
+/// `receipt` to clients: a member's marker moved forward.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptEvent {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub kind: ReceiptKind,
+    pub seq: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TypingRequest {
+    pub room_id: RoomId,
+    pub active: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypingEvent {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub active: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub rooms: BTreeMap<RoomId, u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub rooms: BTreeMap<RoomId, MessagePage>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FocusRequest {
+    #[serde(default)]
+    pub room_id: Option<RoomId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceEvent {
+    pub user_id: UserId,
+    pub online: bool,
+    pub last_seen_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    Message,
+    Mention,
+    InviteAccepted,
+    AddedToRoom,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationEvent {
+    pub kind: NotificationKind,
+    pub room_id: RoomId,
+    pub message: Option<Message>,
+    pub text: String,
+}
+
+// ---- Errors ------------------------------------------------------------------------------
+
+/// The `code` of every error body and failed ack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    Gone,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The HTTP status that goes with the code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::Conflict => 409,
+            ErrorCode::Gone => 410,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::Unavailable => 503,
+            ErrorCode::Internal => 500,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// `{"error": {"code", "message"}}`: every failed REST answer, and `data` of a refused
+/// Socket.IO handshake.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { error: ErrorDetail { code, message: message.into() } }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        let t = Timestamp::from_millis(1_795_846_333_123);
+        let json = serde_json::to_string(&t).expect("serialises");
+        assert_eq!(json, "\"2026-11-28T06:12:13.123Z\"");
+        assert_eq!(serde_json::from_str::<Timestamp>(&json).expect("parses"), t);
+    }
+
+    #[test]
+    fn a_socket_send_carries_the_rest_fields_flat() {
+        let send: SocketSend = serde_json::from_str(
+            r#"{"room_id":"r1","client_id":"c","kind":"text","body":"hi"}"#,
+        )
+        .expect("parses");
+        assert_eq!(send.room_id.as_str(), "r1");
+        assert_eq!(send.message.body.as_deref(), Some("hi"));
+        assert_eq!(send.message.kind, MessageKind::Text);
+    }
+
+    #[test]
+    fn error_bodies_use_snake_case_codes() {
+        let body = ErrorBody::new(ErrorCode::PayloadTooLarge, "too big");
+        let json = serde_json::to_value(&body).expect("serialises");
+        assert_eq!(json["error"]["code"], "payload_too_large");
+    }
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs, idempotently, the tools Confab's build and tests need, into a cache outside the
+# clone so a fresh clone on a known machine reuses them. Sourced by the Makefile's recipes:
+#   scripts/toolchain.sh <tool>...   tools: wasm-target wasm-bindgen wasm-opt cargo-leptos chromium playwright
+# Prints nothing but progress on stderr; fails loudly.
+set -euo pipefail
+
+CONFAB_CACHE="${CONFAB_CACHE:-$HOME/.cache/confab}"
+TOOLS="$CONFAB_CACHE/tools"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+mkdir -p "$TOOLS/bin"
+export PATH="$TOOLS/bin:$TOOLS/node/node_modules/.bin:$PATH"
+
+say() { echo "toolchain: $*" >&2; }
+
+# The wasm-bindgen CLI must match the library version in Cargo.lock exactly, or the generated
+# glue and the WASM disagree at run time.
+locked_wasm_bindgen() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+apt_install() {
+  if [ ! -f "$CONFAB_CACHE/.apt-updated" ]; then
+    apt-get update -qq >&2 && touch "$CONFAB_CACHE/.apt-updated"
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+ensure_wasm_target() {
+  rustup target list --installed | grep -qx wasm32-unknown-unknown \
+    || { say "adding wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown >&2; }
+}
+
+ensure_wasm_bindgen() {
+  local want have=""
+  want="$(locked_wasm_bindgen)"
+  [ -n "$want" ] || { say "no wasm-bindgen in Cargo.lock"; exit 1; }
+  [ -x "$TOOLS/bin/wasm-bindgen" ] && have="$("$TOOLS/bin/wasm-bindgen" --version | awk '{print $2}')"
+  if [ "$have" != "$want" ]; then
+    say "installing wasm-bindgen-cli $want (about 10 minutes on a cold machine)"
+    # --locked fails for this release: a locked dependency version is gone from the registry.
+    cargo install --quiet --force --root "$TOOLS" wasm-bindgen-cli --version "=$want" >&2
+  fi
+}
+
+ensure_wasm_opt() {
+  # Debian's binaryen 108 silently breaks the module (hydration never runs); npm's 132 works.
+  if [ ! -x "$TOOLS/node/node_modules/.bin/wasm-opt" ]; then
+    say "installing binaryen 132 (wasm-opt) from npm"
+    mkdir -p "$TOOLS/node"
+    (cd "$TOOLS/node" && npm install --silent --no-audit --no-fund binaryen@132.0.0 >&2)
+  fi
+}
+
+ensure_cargo_leptos() {
+  if ! "$TOOLS/bin/cargo-leptos" --version 2>/dev/null | grep -q '0.3.10'; then
+    say "installing cargo-leptos 0.3.10 (about 45 minutes on a cold machine)"
+    # 0.3.11 --locked needs a newer rustc; no_downloads keeps it off GitHub.
+    cargo install --quiet --locked --force --root "$TOOLS" cargo-leptos --version 0.3.10 \
+      --features no_downloads >&2
+  fi
+}
+
+ensure_chromium() {
+  command -v chromium >/dev/null || { say "installing Debian's chromium"; apt_install chromium; }
+}
+
+ensure_playwright() {
+  if [ ! -d "$ROOT/end2end/node_modules/playwright-core" ]; then
+    say "installing end2end node modules"
+    (cd "$ROOT/end2end" && npm ci --silent --no-audit --no-fund >&2)
+  fi
+}
+
+for tool in "$@"; do
+  "ensure_${tool//-/_}"
+done

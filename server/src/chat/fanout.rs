@@ -1,0 +1,20 @@
+//! The port to connected devices. Delivery here is best effort: a device that misses an event
+//! catches up with `sync`, so a failure is logged by the implementation, not returned.
+
+use app::protocol::{
+    Message, NotificationEvent, PresenceEvent, ReceiptEvent, Room, TypingEvent, UserId,
+};
+use async_trait::async_trait;
+
+#[async_trait]
+pub trait Fanout: Send + Sync {
+    /// `message:new` to every device of every user in `members`.
+    async fn message_new(&self, members: &[UserId], message: &Message);
+    async fn receipt(&self, members: &[UserId], event: &ReceiptEvent);
+    async fn typing(&self, recipients: &[UserId], event: &TypingEvent);
+    async fn presence(&self, recipients: &[UserId], event: &PresenceEvent);
+    /// `room:update` with `room` as `user` sees it.
+    async fn room_update(&self, user: &UserId, room: &Room);
+    /// `notification` to the user's devices that are not looking at the event's room.
+    async fn notify(&self, user: &UserId, event: &NotificationEvent);
+}

@@ -1,0 +1,194 @@
+//! Sending and reading messages: sequencing and idempotency live in the store's `append`;
+//! here are the rules around it (who may send what) and what follows a send.
+
+use std::collections::BTreeMap;
+
+use app::protocol::{
+    HistoryQuery, Message, MessageId, MessageKind, MessagePage, ReceiptEvent, ReceiptRequest,
+    RoomId, SendMessageRequest, SyncRequest, SyncResponse, Timestamp, UserId,
+};
+
+use super::Chat;
+use crate::domain::{ClientId, MessageBody, new_id};
+use crate::error::{Error, Result};
+use crate::ports::BusEvent;
+use crate::ports::store::{Appended, Cursor, NewMessage};
+
+/// History page size when the client names none, and the most it may ask for.
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+/// `sync`: the most rooms one call may name, and messages per room in the answer (the client
+/// asks again from the last `seq` while `has_more`).
+const MAX_SYNC_ROOMS: usize = 500;
+const SYNC_PAGE: u32 = 100;
+
+impl Chat {
+    /// Sends a message. A repeat of `(sender, client_id)` returns the first message and
+    /// `false`; nothing new is stored or delivered then. When this returns, the message is
+    /// durable.
+    pub async fn send(
+        &self,
+        sender: &UserId,
+        room: &RoomId,
+        request: SendMessageRequest,
+    ) -> Result<(Message, bool)> {
+        self.inflight.track_future(self.send_tracked(sender, room, request)).await
+    }
+
+    async fn send_tracked(
+        &self,
+        sender: &UserId,
+        room: &RoomId,
+        request: SendMessageRequest,
+    ) -> Result<(Message, bool)> {
+        let limits = &self.settings.limits;
+        let key = format!("send:user:{sender}");
+        if let Some(wait) =
+            self.ports.limiter.hit(&key, limits.sends_per_user, limits.send_window).await?
+        {
+            return Err(Error::RateLimited(wait));
+        }
+        let client_id = ClientId::parse(&request.client_id)?;
+        let body = match request.kind {
+            MessageKind::Text => {
+                if request.media_id.is_some() {
+                    return Err(Error::BadRequest("a text message carries no media_id".into()));
+                }
+                let body = request
+                    .body
+                    .as_deref()
+                    .ok_or_else(|| Error::BadRequest("a text message needs a body".into()))?;
+                MessageBody::parse(body)?
+            }
+            MessageKind::Image | MessageKind::Voice => {
+                return Err(Error::BadRequest(
+                    "image and voice messages need media, which this server does not accept yet"
+                        .into(),
+                ));
+            }
+            MessageKind::System => {
+                return Err(Error::BadRequest("system messages are written by the server".into()));
+            }
+        };
+        let (_, _) = self.membership(sender, room).await?;
+        if let Some(reply_to) = &request.reply_to {
+            self.check_reply_target(room, reply_to).await?;
+        }
+        let new = NewMessage {
+            id: MessageId(new_id()),
+            room_id: room.clone(),
+            sender_id: sender.clone(),
+            client_id: client_id.as_str().to_owned(),
+            kind: request.kind,
+            body: Some(body.into_string()),
+            reply_to: request.reply_to,
+            created_at: Timestamp::now(),
+        };
+        match self.ports.messages.append(&new).await? {
+            Appended::Existing(message) if message.room_id != *room => Err(Error::Conflict(
+                "this client_id was already used for a message in another room",
+            )),
+            Appended::Existing(message) => Ok((message, false)),
+            Appended::Created(message) => {
+                self.after_append(&message).await;
+                Ok((message, true))
+            }
+        }
+    }
+
+    /// What follows a new message: live delivery, the typing indicator stops, and the
+    /// asynchronous work gets its event. The message is already durable; a failure here is
+    /// logged and healed by clients' `sync`.
+    async fn after_append(&self, message: &Message) {
+        match self.member_ids(&message.room_id).await {
+            Ok(members) => {
+                self.fanout.message_new(&members, message).await;
+                self.typing_stopped_by_send(&message.room_id, &message.sender_id, &members).await;
+            }
+            Err(err) => tracing::warn!(error = %err, "no live delivery for a stored message"),
+        }
+        let event = BusEvent::MessageStored { message: message.clone() };
+        if let Err(err) = self.ports.bus.publish(&event).await {
+            tracing::warn!(error = %err, message_id = %message.id, "message not published to the bus");
+        }
+    }
+
+    async fn check_reply_target(&self, room: &RoomId, reply_to: &MessageId) -> Result<()> {
+        match self.ports.messages.message(reply_to).await? {
+            Some(target) if target.room_id == *room => Ok(()),
+            _ => Err(Error::BadRequest("reply_to must be a message of this room".into())),
+        }
+    }
+
+    /// A page of a room's history, ascending `seq`.
+    pub async fn history(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+        query: HistoryQuery,
+    ) -> Result<MessagePage> {
+        let cursor = match (query.before_seq, query.after_seq) {
+            (Some(_), Some(_)) => {
+                return Err(Error::BadRequest("give before_seq or after_seq, not both".into()));
+            }
+            (Some(before), None) => Cursor::Before(before),
+            (None, Some(after)) => Cursor::After(after),
+            (None, None) => Cursor::Latest,
+        };
+        let limit = match query.limit {
+            None => DEFAULT_PAGE,
+            Some(0) => return Err(Error::BadRequest("limit must be at least 1".into())),
+            Some(limit) => limit.min(MAX_PAGE),
+        };
+        self.membership(user, room).await?;
+        let (messages, has_more) = self.ports.messages.page(room, cursor, limit).await?;
+        Ok(MessagePage { messages, has_more })
+    }
+
+    /// Everything after the client's last `seq`, for each room it names. Rooms the caller is
+    /// not (or no longer) a member of are left out of the answer.
+    pub async fn sync(&self, user: &UserId, request: SyncRequest) -> Result<SyncResponse> {
+        if request.rooms.len() > MAX_SYNC_ROOMS {
+            return Err(Error::PayloadTooLarge(format!(
+                "sync names at most {MAX_SYNC_ROOMS} rooms"
+            )));
+        }
+        let mut rooms = BTreeMap::new();
+        for (room, after_seq) in request.rooms {
+            if self.ports.rooms.member(&room, user).await?.is_none() {
+                continue;
+            }
+            let (messages, has_more) =
+                self.ports.messages.page(&room, Cursor::After(after_seq), SYNC_PAGE).await?;
+            rooms.insert(room, MessagePage { messages, has_more });
+        }
+        Ok(SyncResponse { rooms })
+    }
+
+    /// Moves the caller's delivered or read marker forward and tells the room.
+    pub async fn receipt(&self, user: &UserId, request: ReceiptRequest) -> Result<()> {
+        let (record, _) = self.membership(user, &request.room_id).await?;
+        if request.seq > record.last_seq {
+            return Err(Error::BadRequest(format!(
+                "seq {} is beyond the room's last message ({})",
+                request.seq, record.last_seq
+            )));
+        }
+        let moved = self
+            .ports
+            .rooms
+            .advance_marker(&request.room_id, user, request.kind, request.seq)
+            .await?;
+        if moved {
+            let members = self.member_ids(&request.room_id).await?;
+            let event = ReceiptEvent {
+                room_id: request.room_id,
+                user_id: user.clone(),
+                kind: request.kind,
+                seq: request.seq,
+            };
+            self.fanout.receipt(&members, &event).await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,87 @@
+//! The chat core: every business rule of Confab, independent of HTTP, Socket.IO and storage.
+//!
+//! - [`accounts`]: registration, sign-in, sessions, user search.
+//! - [`rooms`]: groups and direct rooms, membership and its authorisation, room views.
+//! - [`messages`]: sending (sequencing, idempotency), history, sync, receipts.
+//! - [`invites`]: invite links with expiry and use limits.
+//! - [`typing`]: typing indicators that stop by themselves.
+//! - [`presence`]: coming online and going offline.
+//! - [`notify`]: the bus consumer that turns stored messages into notifications.
+//! - [`fanout`]: the port through which the core reaches connected devices.
+//!
+//! Handlers at the edges translate requests into calls here and results back; they hold no
+//! rules of their own.
+
+pub mod accounts;
+pub mod fanout;
+pub mod invites;
+pub mod messages;
+pub mod notify;
+pub mod presence;
+pub mod rooms;
+pub mod typing;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::task::TaskTracker;
+
+pub use fanout::Fanout;
+
+use crate::config::Limits;
+use crate::ports::{
+    AccountStore, EventBus, InviteStore, MessageStore, Presence, RateLimiter, RoomStore,
+};
+
+/// Everything the core talks to, as trait objects chosen at start-up.
+#[derive(Clone)]
+pub struct Ports {
+    pub accounts: Arc<dyn AccountStore>,
+    pub rooms: Arc<dyn RoomStore>,
+    pub invites: Arc<dyn InviteStore>,
+    pub messages: Arc<dyn MessageStore>,
+    pub bus: Arc<dyn EventBus>,
+    pub presence: Arc<dyn Presence>,
+    pub limiter: Arc<dyn RateLimiter>,
+}
+
+/// The settings the rules depend on.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub limits: Limits,
+    /// Base of invite links (`{public_url}/invite/{code}`).
+    pub public_url: String,
+}
+
+/// The chat service: one per node, shared by every request and socket.
+pub struct Chat {
+    ports: Ports,
+    fanout: Arc<dyn Fanout>,
+    settings: Settings,
+    typing: typing::TypingTimers,
+    /// Sends in progress, so a graceful shutdown can let them finish.
+    inflight: TaskTracker,
+}
+
+impl Chat {
+    pub fn new(ports: Ports, fanout: Arc<dyn Fanout>, settings: Settings) -> Self {
+        Self { ports, fanout, settings, typing: typing::TypingTimers::default(), inflight: TaskTracker::new() }
+    }
+
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Waits, at most `grace`, for sends in progress to finish; new sends still run (the
+    /// listener has stopped accepting, so few will come).
+    pub async fn drain(&self, grace: Duration) {
+        self.inflight.close();
+        if tokio::time::timeout(grace, self.inflight.wait()).await.is_err() {
+            tracing::warn!(left = self.inflight.len(), "sends still running at shutdown");
+        }
+    }
+}

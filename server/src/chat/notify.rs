@@ -1,0 +1,96 @@
+//! The notification worker: consumes stored messages from the bus and tells each member who
+//! is not looking at the room. Runs as consumer group `notifications`.
+
+use std::sync::Arc;
+
+use app::protocol::{Message, MessageKind, NotificationEvent, NotificationKind};
+
+use super::Chat;
+use crate::error::Result;
+use crate::ports::{BusEvent, Subscription};
+
+pub const GROUP: &str = "notifications";
+
+/// A notification's preview of a text: its first line, at most this many characters.
+const PREVIEW_CHARS: usize = 100;
+
+/// Consumes until the bus closes.
+pub async fn run(chat: Arc<Chat>, mut subscription: Box<dyn Subscription>) {
+    while let Some(event) = subscription.next().await {
+        let BusEvent::MessageStored { message } = event;
+        if let Err(err) = chat.notify_message(&message).await {
+            tracing::warn!(error = %err, message_id = %message.id, "notification failed");
+        }
+    }
+}
+
+impl Chat {
+    async fn notify_message(&self, message: &Message) -> Result<()> {
+        let members = self.member_ids(&message.room_id).await?;
+        let users = self.ports.accounts.users(&members).await?;
+        let sender = users.iter().find(|u| u.id == message.sender_id);
+        let sender_name = sender.map_or("Someone", |u| u.display_name.as_str());
+        let preview = match (message.kind, message.body.as_deref()) {
+            (MessageKind::Text, Some(body)) => preview(body),
+            (MessageKind::Image, _) => "sent a photo".to_owned(),
+            (MessageKind::Voice, _) => "sent a voice message".to_owned(),
+            _ => String::new(),
+        };
+        for user in users.iter().filter(|u| u.id != message.sender_id) {
+            let mentioned = message
+                .body
+                .as_deref()
+                .is_some_and(|body| mentions(body, &user.username));
+            let event = NotificationEvent {
+                kind: if mentioned { NotificationKind::Mention } else { NotificationKind::Message },
+                room_id: message.room_id.clone(),
+                message: Some(message.clone()),
+                text: format!("{sender_name}: {preview}"),
+            };
+            self.fanout.notify(&user.id, &event).await;
+        }
+        Ok(())
+    }
+}
+
+fn preview(body: &str) -> String {
+    let line = body.lines().next().unwrap_or_default();
+    let mut text: String = line.chars().take(PREVIEW_CHARS).collect();
+    if line.chars().count() > PREVIEW_CHARS || body.lines().nth(1).is_some() {
+        text.push('…');
+    }
+    text
+}
+
+/// Whether `body` says `@username` as a word of its own.
+fn mentions(body: &str, username: &str) -> bool {
+    body.match_indices('@').any(|(at, _)| {
+        let rest = &body[at + 1..];
+        let name_ends = rest.get(..username.len()).is_some_and(|n| n.eq_ignore_ascii_case(username))
+            && !rest[username.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        let starts_word = body[..at].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+        name_ends && starts_word
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_match_whole_usernames_only() {
+        assert!(mentions("hi @bob!", "bob"));
+        assert!(mentions("@Bob see this", "bob"));
+        assert!(!mentions("hi @bobby", "bob"));
+        assert!(!mentions("mail bob@bob.com", "bob"));
+    }
+
+    #[test]
+    fn previews_take_the_first_line() {
+        assert_eq!(preview("hello\nworld"), "hello…");
+        assert_eq!(preview("short"), "short");
+    }
+}

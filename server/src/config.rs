@@ -1,0 +1,142 @@
+//! Configuration: one typed struct, read once from the environment at start-up.
+//! Every variable is documented in `.env.example`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `CONFAB_ADDR`: where the node listens.
+    pub addr: SocketAddr,
+    /// `CONFAB_DATA_DIR`: the embedded store's folder.
+    pub data_dir: PathBuf,
+    /// `CONFAB_PUBLIC_URL`: how users reach this deployment; invite links and the
+    /// browser origin check are derived from it.
+    pub public_url: String,
+    /// `CONFAB_ALLOWED_ORIGINS`: extra origins (comma separated) allowed to open a
+    /// cookie-authenticated socket.
+    pub allowed_origins: Vec<String>,
+    /// `CONFAB_SITE_ROOT`: the built web app (`pkg/`, icons, manifest).
+    pub site_root: PathBuf,
+    /// `CONFAB_COOKIE_SECURE`: mark the session cookie `Secure` (set it behind HTTPS).
+    pub cookie_secure: bool,
+    /// `CONFAB_TRUST_PROXY`: take the client address from `X-Forwarded-For` (only behind a
+    /// reverse proxy that sets it; otherwise clients could pick their own rate-limit key).
+    pub trust_proxy: bool,
+    /// `CONFAB_LOG_FORMAT=json`: one JSON object per log line.
+    pub log_json: bool,
+    pub limits: Limits,
+}
+
+/// Rate limits and input limits. The defaults suit people; tests tighten or loosen them.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Sign-ins and registrations from one client address per window.
+    pub auth_per_ip: u32,
+    /// Sign-in attempts on one account per window.
+    pub login_per_account: u32,
+    pub auth_window: Duration,
+    /// Messages one user may send per window.
+    pub sends_per_user: u32,
+    pub send_window: Duration,
+    /// Largest JSON body a REST request may carry.
+    pub max_json_bytes: usize,
+    /// Largest Socket.IO packet; beyond it the transport closes, so it sits well above any
+    /// valid event and the events' own limits give the helpful errors.
+    pub max_socket_payload: u64,
+    /// How long a session token lives.
+    pub session_ttl: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            auth_per_ip: 20,
+            login_per_account: 10,
+            auth_window: Duration::from_secs(60),
+            sends_per_user: 30,
+            send_window: Duration::from_secs(10),
+            max_json_bytes: 64 * 1024,
+            max_socket_payload: 256 * 1024,
+            session_ttl: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults of the embedded mode: everything local, nothing to install.
+    pub fn embedded(addr: SocketAddr, data_dir: PathBuf) -> Self {
+        Self {
+            public_url: format!("http://{addr}"),
+            addr,
+            data_dir,
+            allowed_origins: Vec::new(),
+            site_root: PathBuf::from("target/site"),
+            cookie_secure: false,
+            trust_proxy: false,
+            log_json: false,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Reads the environment; fails on a value that is set but malformed.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let addr: SocketAddr = var("CONFAB_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:3000".into())
+            .parse()
+            .context("CONFAB_ADDR must be host:port")?;
+        let data_dir = var("CONFAB_DATA_DIR").unwrap_or_else(|| "./data".into()).into();
+        let mut config = Self::embedded(addr, data_dir);
+        if let Some(url) = var("CONFAB_PUBLIC_URL") {
+            config.public_url = url.trim_end_matches('/').to_owned();
+        }
+        if let Some(origins) = var("CONFAB_ALLOWED_ORIGINS") {
+            config.allowed_origins =
+                origins.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect();
+        }
+        if let Some(root) = var("CONFAB_SITE_ROOT").or_else(|| var("LEPTOS_SITE_ROOT")) {
+            config.site_root = root.into();
+        }
+        config.cookie_secure = flag("CONFAB_COOKIE_SECURE")?;
+        config.trust_proxy = flag("CONFAB_TRUST_PROXY")?;
+        config.log_json = var("CONFAB_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+        Ok(config)
+    }
+
+    /// The browser origin of this deployment (`scheme://host[:port]`).
+    pub fn public_origin(&self) -> &str {
+        let after_scheme = self.public_url.find("://").map_or(0, |i| i + 3);
+        match self.public_url[after_scheme..].find('/') {
+            Some(slash) => &self.public_url[..after_scheme + slash],
+            None => &self.public_url,
+        }
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn flag(name: &str) -> anyhow::Result<bool> {
+    match var(name).as_deref() {
+        None | Some("0" | "false" | "no") => Ok(false),
+        Some("1" | "true" | "yes") => Ok(true),
+        Some(other) => anyhow::bail!("{name} must be true or false, not {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_public_origin_drops_the_path() {
+        let mut config = Config::embedded("127.0.0.1:3000".parse().expect("addr"), "d".into());
+        assert_eq!(config.public_origin(), "http://127.0.0.1:3000");
+        config.public_url = "https://chat.example.com/app".into();
+        assert_eq!(config.public_origin(), "https://chat.example.com");
+    }
+}

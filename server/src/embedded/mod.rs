@@ -1,0 +1,16 @@
+//! The embedded adapters: every port implemented in this process, with nothing to install.
+//!
+//! - [`sqlite`]: the durable store, one SQLite file in the data folder.
+//! - [`bus`]: the event bus as in-process channels with consumer groups.
+//! - [`presence`]: connection counts in memory.
+//! - [`limiter`]: fixed-window counters in memory.
+
+pub mod bus;
+pub mod limiter;
+pub mod presence;
+pub mod sqlite;
+
+pub use bus::LocalBus;
+pub use limiter::LocalLimiter;
+pub use presence::LocalPresence;
+pub use sqlite::SqliteStore;

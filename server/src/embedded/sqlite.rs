@@ -1,0 +1,751 @@
+//! The embedded store: SQLite in WAL mode with `synchronous = FULL`.
+//!
+//! Why SQLite: it gives transactions, unique indexes that enforce the API's uniqueness rules
+//! (`(room_id, seq)`, `(sender_id, client_id)`, one direct room per pair) at the storage
+//! level, indexed range queries for history and prefix search, and decades of hardening
+//! against crashes. `synchronous = FULL` makes a committed transaction survive a power cut,
+//! which is what "durable before the ack" means.
+//!
+//! One connection behind a mutex serialises all access. That is also the sequencing argument:
+//! a room's `last_seq` is read and bumped inside one `IMMEDIATE` transaction, so two sends can
+//! never see the same value. SQLite calls block, so they run on tokio's blocking pool.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use app::protocol::{
+    Message, MessageId, ReceiptKind, Role, RoomId, RoomKind, Timestamp, User, UserId,
+};
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::ports::store::{
+    AccountStore, Appended, Cursor, InviteRecord, InviteStore, MemberRecord, MessageStore,
+    NewMessage, NewRoom, RoomRecord, RoomStore,
+};
+use crate::ports::{StoreError, StoreResult};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    display_lower TEXT NOT NULL,
+    avatar_url TEXT,
+    password_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS users_display_lower ON users (display_lower);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id);
+CREATE TABLE IF NOT EXISTS rooms (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT,
+    created_at INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    last_activity_at INTEGER NOT NULL,
+    direct_key TEXT UNIQUE
+);
+CREATE TABLE IF NOT EXISTS members (
+    room_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    joined_at INTEGER NOT NULL,
+    last_delivered_seq INTEGER NOT NULL DEFAULT 0,
+    last_read_seq INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (room_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS members_user ON members (user_id);
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    room_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    sender_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT,
+    media TEXT,
+    reply_to TEXT,
+    created_at INTEGER NOT NULL,
+    UNIQUE (room_id, seq),
+    UNIQUE (sender_id, client_id)
+);
+CREATE TABLE IF NOT EXISTS invites (
+    code_hash TEXT PRIMARY KEY,
+    room_id TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    max_uses INTEGER,
+    uses INTEGER NOT NULL DEFAULT 0,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+"#;
+
+/// The embedded implementation of every store port.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `confab.db` in `dir`.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data folder {}", dir.display()))?;
+        let conn = Connection::open(dir.join("confab.db")).context("cannot open the database")?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "busy_timeout", 5000)?;
+        conn.execute_batch(SCHEMA).context("cannot create the schema")?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Runs `work` on the blocking pool with the connection.
+    async fn call<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&mut conn)
+        })
+        .await
+        .map_err(|join| StoreError::Other(anyhow::anyhow!("store task failed: {join}")))?
+        .map_err(|err| StoreError::Other(err.into()))
+    }
+}
+
+fn is_unique_violation(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+/// Enums are stored as their wire names.
+fn enum_text<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        _ => String::new(),
+    }
+}
+
+fn enum_from<T: DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into()))
+}
+
+fn seq_from(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn seq_to(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+const USER_COLUMNS: &str = "id, username, display_name, avatar_url, created_at";
+
+fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: UserId(row.get(0)?),
+        username: row.get(1)?,
+        display_name: row.get(2)?,
+        avatar_url: row.get(3)?,
+        created_at: Timestamp::from_millis(row.get(4)?),
+    })
+}
+
+const ROOM_COLUMNS: &str = "id, kind, name, created_at, last_seq, last_activity_at";
+
+fn room_row(row: &Row<'_>) -> rusqlite::Result<RoomRecord> {
+    Ok(RoomRecord {
+        id: RoomId(row.get(0)?),
+        kind: enum_from(&row.get::<_, String>(1)?)?,
+        name: row.get(2)?,
+        created_at: Timestamp::from_millis(row.get(3)?),
+        last_seq: seq_from(row.get(4)?),
+        last_activity_at: Timestamp::from_millis(row.get(5)?),
+    })
+}
+
+const MEMBER_COLUMNS: &str =
+    "room_id, user_id, role, joined_at, last_delivered_seq, last_read_seq";
+
+fn member_row(row: &Row<'_>) -> rusqlite::Result<MemberRecord> {
+    Ok(MemberRecord {
+        room_id: RoomId(row.get(0)?),
+        user_id: UserId(row.get(1)?),
+        role: enum_from(&row.get::<_, String>(2)?)?,
+        joined_at: Timestamp::from_millis(row.get(3)?),
+        last_delivered_seq: seq_from(row.get(4)?),
+        last_read_seq: seq_from(row.get(5)?),
+    })
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, room_id, seq, sender_id, client_id, kind, body, media, reply_to, created_at";
+
+fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+    let media: Option<String> = row.get(7)?;
+    Ok(Message {
+        id: MessageId(row.get(0)?),
+        room_id: RoomId(row.get(1)?),
+        seq: seq_from(row.get(2)?),
+        sender_id: UserId(row.get(3)?),
+        client_id: row.get(4)?,
+        kind: enum_from(&row.get::<_, String>(5)?)?,
+        body: row.get(6)?,
+        media: media.and_then(|json| serde_json::from_str(&json).ok()),
+        reply_to: row.get::<_, Option<String>>(8)?.map(MessageId),
+        created_at: Timestamp::from_millis(row.get(9)?),
+    })
+}
+
+const INVITE_COLUMNS: &str =
+    "code_hash, room_id, created_by, created_at, expires_at, max_uses, uses, revoked";
+
+fn invite_row(row: &Row<'_>) -> rusqlite::Result<InviteRecord> {
+    Ok(InviteRecord {
+        code_hash: row.get(0)?,
+        room_id: RoomId(row.get(1)?),
+        created_by: UserId(row.get(2)?),
+        created_at: Timestamp::from_millis(row.get(3)?),
+        expires_at: row.get::<_, Option<i64>>(4)?.map(Timestamp::from_millis),
+        max_uses: row.get(5)?,
+        uses: row.get(6)?,
+        revoked: row.get(7)?,
+    })
+}
+
+/// The unique key of a direct room: its two members in a fixed order.
+fn direct_key(a: &UserId, b: &UserId) -> String {
+    if a <= b { format!("{a}:{b}") } else { format!("{b}:{a}") }
+}
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
+        let (user, hash) = (user.clone(), password_hash.to_owned());
+        let inserted = self
+            .call(move |conn| {
+                let result = conn.execute(
+                    "INSERT INTO users (id, username, display_name, display_lower, avatar_url,
+                         password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        user.id.0,
+                        user.username,
+                        user.display_name,
+                        user.display_name.to_lowercase(),
+                        user.avatar_url,
+                        hash,
+                        user.created_at.as_millis()
+                    ],
+                );
+                match result {
+                    Ok(_) => Ok(true),
+                    Err(err) if is_unique_violation(&err) => Ok(false),
+                    Err(err) => Err(err),
+                }
+            })
+            .await?;
+        if inserted { Ok(()) } else { Err(StoreError::Conflict("username is taken")) }
+    }
+
+    async fn credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
+        let username = username.to_owned();
+        self.call(move |conn| {
+            conn.query_row(
+                &format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ?1"),
+                [username],
+                |row| Ok((user_row(row)?, row.get(5)?)),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
+        let id = id.0.clone();
+        self.call(move |conn| {
+            conn.query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"), [id], user_row)
+                .optional()
+        })
+        .await
+    }
+
+    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        let ids: Vec<String> = ids.iter().map(|id| id.0.clone()).collect();
+        self.call(move |conn| {
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?;
+            let mut users = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(user) = stmt.query_row([id], user_row).optional()? {
+                    users.push(user);
+                }
+            }
+            Ok(users)
+        })
+        .await
+    }
+
+    async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>> {
+        let low = prefix.to_lowercase();
+        // Everything that starts with `low` sorts in [low, low + U+10FFFF): an index range.
+        let high = format!("{low}\u{10FFFF}");
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users
+                 WHERE (username >= ?1 AND username < ?2)
+                    OR (display_lower >= ?1 AND display_lower < ?2)
+                 ORDER BY username LIMIT ?3"
+            ))?;
+            stmt.query_map(params![low, high, limit], user_row)?.collect()
+        })
+        .await
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user: &UserId,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        let (hash, user) = (token_hash.to_owned(), user.0.clone());
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            // Sweep this user's expired sessions so the table does not grow without bound.
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2",
+                params![user, Timestamp::now().as_millis()],
+            )?;
+            tx.execute(
+                "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+                params![hash, user, expires_at.as_millis()],
+            )?;
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn session_user(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<UserId>> {
+        let hash = token_hash.to_owned();
+        self.call(move |conn| {
+            conn.query_row(
+                "SELECT user_id FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
+                params![hash, now.as_millis()],
+                |row| row.get(0).map(UserId),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        let hash = token_hash.to_owned();
+        self.call(move |conn| {
+            conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [hash]).map(drop)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl RoomStore for SqliteStore {
+    async fn create_room(&self, room: &NewRoom) -> StoreResult<()> {
+        let room = room.clone();
+        let created = self
+            .call(move |conn| {
+                let key = match (room.kind, room.members.as_slice()) {
+                    (RoomKind::Direct, [(a, _), (b, _)]) => Some(direct_key(a, b)),
+                    _ => None,
+                };
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let inserted = tx.execute(
+                    "INSERT INTO rooms (id, kind, name, created_at, last_seq, last_activity_at,
+                         direct_key) VALUES (?1, ?2, ?3, ?4, 0, ?4, ?5)",
+                    params![room.id.0, enum_text(&room.kind), room.name, room.created_at.as_millis(), key],
+                );
+                match inserted {
+                    Err(err) if is_unique_violation(&err) => return Ok(false),
+                    other => other?,
+                };
+                for (user, role) in &room.members {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO members (room_id, user_id, role, joined_at)
+                         VALUES (?1, ?2, ?3, ?4)",
+                        params![room.id.0, user.0, enum_text(role), room.created_at.as_millis()],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(true)
+            })
+            .await?;
+        if created { Ok(()) } else { Err(StoreError::Conflict("the room already exists")) }
+    }
+
+    async fn room(&self, id: &RoomId) -> StoreResult<Option<RoomRecord>> {
+        let id = id.0.clone();
+        self.call(move |conn| {
+            conn.query_row(&format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?1"), [id], room_row)
+                .optional()
+        })
+        .await
+    }
+
+    async fn direct_room(&self, a: &UserId, b: &UserId) -> StoreResult<Option<RoomRecord>> {
+        let key = direct_key(a, b);
+        self.call(move |conn| {
+            conn.query_row(
+                &format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE direct_key = ?1"),
+                [key],
+                room_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn rooms_of(&self, user: &UserId) -> StoreResult<Vec<RoomRecord>> {
+        let user = user.0.clone();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT r.id, r.kind, r.name, r.created_at, r.last_seq, r.last_activity_at
+                 FROM rooms r JOIN members m ON m.room_id = r.id
+                 WHERE m.user_id = ?1
+                 ORDER BY r.last_activity_at DESC, r.id DESC",
+            )?;
+            stmt.query_map([user], room_row)?.collect()
+        })
+        .await
+    }
+
+    async fn members(&self, room: &RoomId) -> StoreResult<Vec<MemberRecord>> {
+        let room = room.0.clone();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {MEMBER_COLUMNS} FROM members WHERE room_id = ?1 ORDER BY joined_at, user_id"
+            ))?;
+            stmt.query_map([room], member_row)?.collect()
+        })
+        .await
+    }
+
+    async fn member(&self, room: &RoomId, user: &UserId) -> StoreResult<Option<MemberRecord>> {
+        let (room, user) = (room.0.clone(), user.0.clone());
+        self.call(move |conn| {
+            conn.query_row(
+                &format!("SELECT {MEMBER_COLUMNS} FROM members WHERE room_id = ?1 AND user_id = ?2"),
+                [room, user],
+                member_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn add_member(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        role: Role,
+        joined_at: Timestamp,
+    ) -> StoreResult<bool> {
+        let (room, user) = (room.0.clone(), user.0.clone());
+        self.call(move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO members (room_id, user_id, role, joined_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![room, user, enum_text(&role), joined_at.as_millis()],
+            )
+            .map(|changed| changed == 1)
+        })
+        .await
+    }
+
+    async fn remove_member(&self, room: &RoomId, user: &UserId) -> StoreResult<bool> {
+        let (room, user) = (room.0.clone(), user.0.clone());
+        self.call(move |conn| {
+            conn.execute("DELETE FROM members WHERE room_id = ?1 AND user_id = ?2", [room, user])
+                .map(|changed| changed == 1)
+        })
+        .await
+    }
+
+    async fn set_role(&self, room: &RoomId, user: &UserId, role: Role) -> StoreResult<()> {
+        let (room, user) = (room.0.clone(), user.0.clone());
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE members SET role = ?3 WHERE room_id = ?1 AND user_id = ?2",
+                params![room, user, enum_text(&role)],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn advance_marker(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        kind: ReceiptKind,
+        seq: u64,
+    ) -> StoreResult<bool> {
+        let (room, user, seq) = (room.0.clone(), user.0.clone(), seq_to(seq));
+        self.call(move |conn| {
+            let sql = match kind {
+                ReceiptKind::Delivered => {
+                    "UPDATE members SET last_delivered_seq = ?3
+                     WHERE room_id = ?1 AND user_id = ?2 AND last_delivered_seq < ?3"
+                }
+                ReceiptKind::Read => {
+                    "UPDATE members SET last_read_seq = ?3,
+                         last_delivered_seq = MAX(last_delivered_seq, ?3)
+                     WHERE room_id = ?1 AND user_id = ?2 AND last_read_seq < ?3"
+                }
+            };
+            conn.execute(sql, params![room, user, seq]).map(|changed| changed == 1)
+        })
+        .await
+    }
+
+    async fn contacts_of(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
+        let user = user.0.clone();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT DISTINCT other.user_id FROM members mine
+                 JOIN members other ON other.room_id = mine.room_id
+                 WHERE mine.user_id = ?1 AND other.user_id <> ?1",
+            )?;
+            stmt.query_map([user], |row| row.get(0).map(UserId))?.collect()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl InviteStore for SqliteStore {
+    async fn create_invite(&self, invite: &InviteRecord) -> StoreResult<()> {
+        let i = invite.clone();
+        self.call(move |conn| {
+            conn.execute(
+                &format!("INSERT INTO invites ({INVITE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                params![
+                    i.code_hash,
+                    i.room_id.0,
+                    i.created_by.0,
+                    i.created_at.as_millis(),
+                    i.expires_at.map(Timestamp::as_millis),
+                    i.max_uses,
+                    i.uses,
+                    i.revoked
+                ],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn invite(&self, code_hash: &str) -> StoreResult<Option<InviteRecord>> {
+        let hash = code_hash.to_owned();
+        self.call(move |conn| {
+            conn.query_row(
+                &format!("SELECT {INVITE_COLUMNS} FROM invites WHERE code_hash = ?1"),
+                [hash],
+                invite_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn redeem(&self, code_hash: &str, now: Timestamp) -> StoreResult<Option<InviteRecord>> {
+        let hash = code_hash.to_owned();
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let counted = tx.execute(
+                "UPDATE invites SET uses = uses + 1
+                 WHERE code_hash = ?1 AND revoked = 0
+                   AND (expires_at IS NULL OR expires_at > ?2)
+                   AND (max_uses IS NULL OR uses < max_uses)",
+                params![hash, now.as_millis()],
+            )?;
+            let invite = if counted == 1 {
+                tx.query_row(
+                    &format!("SELECT {INVITE_COLUMNS} FROM invites WHERE code_hash = ?1"),
+                    [&hash],
+                    invite_row,
+                )
+                .optional()?
+            } else {
+                None
+            };
+            tx.commit()?;
+            Ok(invite)
+        })
+        .await
+    }
+
+    async fn revoke(&self, code_hash: &str) -> StoreResult<()> {
+        let hash = code_hash.to_owned();
+        self.call(move |conn| {
+            conn.execute("UPDATE invites SET revoked = 1 WHERE code_hash = ?1", [hash]).map(drop)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl MessageStore for SqliteStore {
+    async fn append(&self, message: &NewMessage) -> StoreResult<Appended> {
+        let m = message.clone();
+        let appended = self
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let existing = tx
+                    .query_row(
+                        &format!(
+                            "SELECT {MESSAGE_COLUMNS} FROM messages
+                             WHERE sender_id = ?1 AND client_id = ?2"
+                        ),
+                        [&m.sender_id.0, &m.client_id],
+                        message_row,
+                    )
+                    .optional()?;
+                if let Some(existing) = existing {
+                    return Ok(Some(Appended::Existing(existing)));
+                }
+                let Some(last_seq) = tx
+                    .query_row("SELECT last_seq FROM rooms WHERE id = ?1", [&m.room_id.0], |row| {
+                        row.get::<_, i64>(0)
+                    })
+                    .optional()?
+                else {
+                    return Ok(None);
+                };
+                let seq = last_seq + 1;
+                tx.execute(
+                    &format!("INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9)"),
+                    params![
+                        m.id.0,
+                        m.room_id.0,
+                        seq,
+                        m.sender_id.0,
+                        m.client_id,
+                        enum_text(&m.kind),
+                        m.body,
+                        m.reply_to.as_ref().map(|r| r.0.clone()),
+                        m.created_at.as_millis()
+                    ],
+                )?;
+                tx.execute(
+                    "UPDATE rooms SET last_seq = ?2, last_activity_at = MAX(last_activity_at, ?3)
+                     WHERE id = ?1",
+                    params![m.room_id.0, seq, m.created_at.as_millis()],
+                )?;
+                tx.commit()?;
+                Ok(Some(Appended::Created(Message {
+                    id: m.id,
+                    room_id: m.room_id,
+                    seq: seq_from(seq),
+                    sender_id: m.sender_id,
+                    client_id: m.client_id,
+                    kind: m.kind,
+                    body: m.body,
+                    media: None,
+                    reply_to: m.reply_to,
+                    created_at: m.created_at,
+                })))
+            })
+            .await?;
+        appended.ok_or_else(|| StoreError::Other(anyhow::anyhow!("append to a missing room")))
+    }
+
+    async fn page(
+        &self,
+        room: &RoomId,
+        cursor: Cursor,
+        limit: u32,
+    ) -> StoreResult<(Vec<Message>, bool)> {
+        let room = room.0.clone();
+        // One extra row tells whether more lie beyond the page.
+        let fetch = i64::from(limit) + 1;
+        self.call(move |conn| {
+            let (sql, bound) = match cursor {
+                Cursor::Latest => (
+                    format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"),
+                    i64::MAX,
+                ),
+                Cursor::Before(seq) => (
+                    format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"),
+                    seq_to(seq),
+                ),
+                Cursor::After(seq) => (
+                    format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3"),
+                    seq_to(seq),
+                ),
+            };
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut messages: Vec<Message> =
+                stmt.query_map(params![room, bound, fetch], message_row)?.collect::<Result<_, _>>()?;
+            let has_more = messages.len() > limit as usize;
+            messages.truncate(limit as usize);
+            if !matches!(cursor, Cursor::After(_)) {
+                messages.reverse();
+            }
+            Ok((messages, has_more))
+        })
+        .await
+    }
+
+    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
+        let id = id.0.clone();
+        self.call(move |conn| {
+            conn.query_row(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
+                [id],
+                message_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn count_unread(
+        &self,
+        room: &RoomId,
+        reader: &UserId,
+        after_seq: u64,
+    ) -> StoreResult<u64> {
+        let (room, reader, after) = (room.0.clone(), reader.0.clone(), seq_to(after_seq));
+        self.call(move |conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM messages WHERE room_id = ?1 AND seq > ?2 AND sender_id <> ?3",
+                params![room, after, reader],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(seq_from)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl crate::ports::HealthCheck for SqliteStore {
+    async fn check(&self) -> StoreResult<()> {
+        self.call(|conn| conn.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+}

@@ -1,0 +1,176 @@
+//! REST handlers: translate HTTP into calls on the chat core and results back.
+
+use app::protocol::{
+    AddMemberRequest, AuthResponse, CreateDirectRequest, CreateGroupRequest, CreateInviteRequest,
+    HistoryQuery, Invite, InvitePreview, LoginRequest, MessagePage, RegisterRequest, Room, RoomId,
+    SendMessageRequest, User,
+};
+use axum::Json;
+use axum::extract::State;
+use axum::http::header::SET_COOKIE;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::AppState;
+use super::auth::{AuthUser, ClientIp, clear_session_cookie, set_session_cookie};
+use super::extract::{ApiJson, ApiPath, ApiQuery, JsonOrDefault};
+use crate::chat::accounts::Session;
+use crate::error::{Error, Result};
+
+pub async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(request): ApiJson<RegisterRequest>,
+) -> Result<Response> {
+    let session = state.chat.register(request, ip).await?;
+    Ok(signed_in(&state, StatusCode::CREATED, session))
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Response> {
+    let session = state.chat.login(request, ip).await?;
+    Ok(signed_in(&state, StatusCode::OK, session))
+}
+
+/// `{user, token}` plus the web app's session cookie.
+fn signed_in(state: &AppState, status: StatusCode, session: Session) -> Response {
+    let ttl = state.config.limits.session_ttl.as_secs();
+    let cookie = set_session_cookie(&session.token, ttl, state.config.cookie_secure);
+    let body = AuthResponse { user: session.user, token: session.token };
+    (status, [(SET_COOKIE, cookie)], Json(body)).into_response()
+}
+
+pub async fn logout(State(state): State<AppState>, caller: AuthUser) -> Result<Response> {
+    state.chat.logout(&caller.token).await?;
+    Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, clear_session_cookie())]).into_response())
+}
+
+pub async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<User>> {
+    Ok(Json(state.chat.me(&caller.id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+pub async fn search_users(
+    State(state): State<AppState>,
+    _caller: AuthUser,
+    ApiQuery(query): ApiQuery<SearchQuery>,
+) -> Result<Json<Vec<User>>> {
+    Ok(Json(state.chat.search_users(&query.q).await?))
+}
+
+pub async fn list_rooms(State(state): State<AppState>, caller: AuthUser) -> Result<Json<Vec<Room>>> {
+    Ok(Json(state.chat.list_rooms(&caller.id).await?))
+}
+
+pub async fn create_group(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiJson(request): ApiJson<CreateGroupRequest>,
+) -> Result<(StatusCode, Json<Room>)> {
+    let room = state.chat.create_group(&caller.id, &request.name, request.member_ids).await?;
+    Ok((StatusCode::CREATED, Json(room)))
+}
+
+pub async fn open_direct(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiJson(request): ApiJson<CreateDirectRequest>,
+) -> Result<(StatusCode, Json<Room>)> {
+    let (room, created) = state.chat.open_direct(&caller.id, &request.user_id).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(room)))
+}
+
+pub async fn get_room(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(room): ApiPath<RoomId>,
+) -> Result<Json<Room>> {
+    Ok(Json(state.chat.get_room(&caller.id, &room).await?))
+}
+
+pub async fn add_member(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(room): ApiPath<RoomId>,
+    ApiJson(request): ApiJson<AddMemberRequest>,
+) -> Result<Json<Room>> {
+    Ok(Json(state.chat.add_member(&caller.id, &room, &request.user_id).await?))
+}
+
+pub async fn leave_room(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(room): ApiPath<RoomId>,
+) -> Result<StatusCode> {
+    state.chat.leave(&caller.id, &room).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn history(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(room): ApiPath<RoomId>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
+) -> Result<Json<MessagePage>> {
+    Ok(Json(state.chat.history(&caller.id, &room, query).await?))
+}
+
+pub async fn send_message(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(room): ApiPath<RoomId>,
+    ApiJson(request): ApiJson<SendMessageRequest>,
+) -> Result<Response> {
+    let (message, created) = state.chat.send(&caller.id, &room, request).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(message)).into_response())
+}
+
+pub async fn create_invite(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(room): ApiPath<RoomId>,
+    JsonOrDefault(request): JsonOrDefault<CreateInviteRequest>,
+) -> Result<(StatusCode, Json<Invite>)> {
+    let invite = state.chat.create_invite(&caller.id, &room, request).await?;
+    Ok((StatusCode::CREATED, Json(invite)))
+}
+
+pub async fn preview_invite(
+    State(state): State<AppState>,
+    ApiPath(code): ApiPath<String>,
+) -> Result<Json<InvitePreview>> {
+    Ok(Json(state.chat.preview_invite(&code).await?))
+}
+
+pub async fn accept_invite(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(code): ApiPath<String>,
+) -> Result<Json<Room>> {
+    Ok(Json(state.chat.accept_invite(&caller.id, &code).await?))
+}
+
+pub async fn revoke_invite(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(code): ApiPath<String>,
+) -> Result<StatusCode> {
+    state.chat.revoke_invite(&caller.id, &code).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Any other path under `/api/v1`.
+pub async fn no_such_endpoint(uri: Uri) -> Error {
+    tracing::debug!(path = uri.path(), "no such endpoint");
+    Error::NotFound("endpoint")
+}

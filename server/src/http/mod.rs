@@ -1,0 +1,59 @@
+//! The REST API under `/api/v1`, plus the health endpoints.
+//!
+//! - [`handlers`]: one function per endpoint of `shared/API.md`.
+//! - [`auth`]: bearer tokens, the session cookie and its CSRF guard, the client address.
+//! - [`extract`]: request extractors whose rejections use the API's error body.
+//! - [`health`]: `/healthz` and `/readyz`.
+
+pub mod auth;
+pub mod extract;
+pub mod handlers;
+pub mod health;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+
+use crate::chat::Chat;
+use crate::config::Config;
+use crate::ports::HealthCheck;
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub chat: Arc<Chat>,
+    pub config: Arc<Config>,
+    /// Set once shutdown begins: `/readyz` then fails so load balancers move on.
+    pub draining: Arc<AtomicBool>,
+    pub health_checks: Arc<Vec<(&'static str, Arc<dyn HealthCheck>)>>,
+}
+
+/// `/api/v1/...`, `/healthz` and `/readyz`.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/register", post(handlers::register))
+        .route("/auth/login", post(handlers::login))
+        .route("/auth/logout", post(handlers::logout))
+        .route("/me", get(handlers::me))
+        .route("/users", get(handlers::search_users))
+        .route("/rooms", get(handlers::list_rooms).post(handlers::create_group))
+        .route("/rooms/direct", post(handlers::open_direct))
+        .route("/rooms/{id}", get(handlers::get_room))
+        .route("/rooms/{id}/members", post(handlers::add_member))
+        .route("/rooms/{id}/members/me", delete(handlers::leave_room))
+        .route("/rooms/{id}/messages", get(handlers::history).post(handlers::send_message))
+        .route("/rooms/{id}/invites", post(handlers::create_invite))
+        .route("/invites/{code}", get(handlers::preview_invite).delete(handlers::revoke_invite))
+        .route("/invites/{code}/accept", post(handlers::accept_invite))
+        .fallback(handlers::no_such_endpoint)
+        .method_not_allowed_fallback(handlers::no_such_endpoint)
+        .layer(DefaultBodyLimit::max(state.config.limits.max_json_bytes));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(state)
+}

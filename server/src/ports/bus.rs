@@ -1,0 +1,39 @@
+//! The event bus: stored messages and other facts, on their way to asynchronous work
+//! (notifications now; counters and media clean-up later). Delivery is at least once and in
+//! order per room; consumers must be idempotent.
+
+use app::protocol::Message;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::StoreResult;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BusEvent {
+    /// A message was stored for the first time.
+    MessageStored { message: Message },
+}
+
+impl BusEvent {
+    /// The partition key: events of one room keep their order.
+    pub fn key(&self) -> &str {
+        match self {
+            BusEvent::MessageStored { message } => message.room_id.as_str(),
+        }
+    }
+}
+
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// Hands the event to the bus; once this returns it will reach every group.
+    async fn publish(&self, event: &BusEvent) -> StoreResult<()>;
+    /// Joins consumer group `group`: each event reaches one subscriber of every group.
+    async fn subscribe(&self, group: &str) -> StoreResult<Box<dyn Subscription>>;
+}
+
+#[async_trait]
+pub trait Subscription: Send {
+    /// The next event, or `None` once the bus has shut down.
+    async fn next(&mut self) -> Option<BusEvent>;
+}

@@ -1,0 +1,39 @@
+//! The ports: the small traits the chat core depends on. Each has an embedded
+//! implementation (`crate::embedded`) and, later, one on a real service; the contract tests
+//! in `tests/it/contract` hold every implementation to the same behaviour.
+//!
+//! - [`store`]: durable state: accounts and sessions, rooms and members, invites, messages.
+//! - [`bus`]: the event bus that carries stored messages to asynchronous work.
+//! - [`presence`]: who is online, across every node.
+//! - [`limiter`]: rate-limit counters shared by every node.
+
+pub mod bus;
+pub mod limiter;
+pub mod presence;
+pub mod store;
+
+pub use bus::{BusEvent, EventBus, Subscription};
+pub use limiter::RateLimiter;
+pub use presence::Presence;
+pub use store::{AccountStore, InviteStore, MessageStore, RoomStore};
+
+/// What a port can report besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule refused the write (the text says which).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The backing service cannot be reached; the caller may retry.
+    #[error("{0} unavailable")]
+    Unavailable(&'static str),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A dependency `/readyz` asks: does the service answer right now?
+#[async_trait::async_trait]
+pub trait HealthCheck: Send + Sync {
+    async fn check(&self) -> StoreResult<()>;
+}

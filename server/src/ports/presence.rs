@@ -1,0 +1,24 @@
+//! Who is online. A user is online while at least one of their connections is.
+
+use app::protocol::{Timestamp, UserId};
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+/// A user's presence as others see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub online: bool,
+    pub last_seen_at: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait Presence: Send + Sync {
+    /// Records a connection; true when it made the user come online.
+    async fn connected(&self, user: &UserId, connection: &str) -> StoreResult<bool>;
+    /// Forgets a connection; true when it was the user's last (they are now offline, last
+    /// seen at `at`).
+    async fn disconnected(&self, user: &UserId, connection: &str, at: Timestamp)
+    -> StoreResult<bool>;
+    async fn status(&self, user: &UserId) -> StoreResult<Status>;
+}

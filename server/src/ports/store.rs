@@ -1,0 +1,201 @@
+//! Durable state. Every method is one atomic step: a caller never sees half of a write.
+
+use app::protocol::{
+    Message, MessageId, MessageKind, ReceiptKind, Role, RoomId, RoomKind, Timestamp, User, UserId,
+};
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+/// Users and their sessions.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Conflict when the username is taken.
+    async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()>;
+    /// The user and their password hash, by (lower-case) username.
+    async fn credentials(&self, username: &str) -> StoreResult<Option<(User, String)>>;
+    async fn user(&self, id: &UserId) -> StoreResult<Option<User>>;
+    /// Users by id, in no particular order; unknown ids are skipped.
+    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>>;
+    /// Users whose username or display name starts with `prefix` (case-insensitive),
+    /// by username.
+    async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>>;
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user: &UserId,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// The session's user, if the session exists and has not expired at `now`.
+    async fn session_user(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<UserId>>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+}
+
+/// A room as stored: the `Room` of the API without the per-reader and joined parts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomRecord {
+    pub id: RoomId,
+    pub kind: RoomKind,
+    pub name: Option<String>,
+    pub created_at: Timestamp,
+    pub last_seq: u64,
+    /// When the room last had a message (or was created): the room list's order.
+    pub last_activity_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub role: Role,
+    pub joined_at: Timestamp,
+    pub last_delivered_seq: u64,
+    pub last_read_seq: u64,
+}
+
+/// A room to create, with its first members.
+#[derive(Clone, Debug)]
+pub struct NewRoom {
+    pub id: RoomId,
+    pub kind: RoomKind,
+    pub name: Option<String>,
+    pub created_at: Timestamp,
+    pub members: Vec<(UserId, Role)>,
+}
+
+/// Rooms, their members and the members' read markers.
+#[async_trait]
+pub trait RoomStore: Send + Sync {
+    /// Creates the room and its members. For a direct room, Conflict when the pair already
+    /// has one (there is at most one direct room per pair, even under concurrent requests).
+    async fn create_room(&self, room: &NewRoom) -> StoreResult<()>;
+    async fn room(&self, id: &RoomId) -> StoreResult<Option<RoomRecord>>;
+    /// The direct room of two users, if they have one.
+    async fn direct_room(&self, a: &UserId, b: &UserId) -> StoreResult<Option<RoomRecord>>;
+    /// The rooms a user belongs to, most recent activity first.
+    async fn rooms_of(&self, user: &UserId) -> StoreResult<Vec<RoomRecord>>;
+    /// Members of a room, oldest first.
+    async fn members(&self, room: &RoomId) -> StoreResult<Vec<MemberRecord>>;
+    async fn member(&self, room: &RoomId, user: &UserId) -> StoreResult<Option<MemberRecord>>;
+    /// Adds a member; false when they already were one (nothing changes then).
+    async fn add_member(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        role: Role,
+        joined_at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Removes a member; false when they were not one.
+    async fn remove_member(&self, room: &RoomId, user: &UserId) -> StoreResult<bool>;
+    async fn set_role(&self, room: &RoomId, user: &UserId, role: Role) -> StoreResult<()>;
+    /// Moves a member's delivered or read marker forward to `seq` (never back; read also
+    /// moves delivered). True when the asked marker moved.
+    async fn advance_marker(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        kind: ReceiptKind,
+        seq: u64,
+    ) -> StoreResult<bool>;
+    /// Everyone who shares at least one room with `user`, `user` excluded.
+    async fn contacts_of(&self, user: &UserId) -> StoreResult<Vec<UserId>>;
+}
+
+/// An invite as stored. The code itself is never stored, only its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InviteRecord {
+    pub code_hash: String,
+    pub room_id: RoomId,
+    pub created_by: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub max_uses: Option<u32>,
+    pub uses: u32,
+    pub revoked: bool,
+}
+
+impl InviteRecord {
+    /// Whether the invite can still be used at `now`.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        !self.revoked
+            && self.expires_at.is_none_or(|at| now < at)
+            && self.max_uses.is_none_or(|max| self.uses < max)
+    }
+}
+
+#[async_trait]
+pub trait InviteStore: Send + Sync {
+    async fn create_invite(&self, invite: &InviteRecord) -> StoreResult<()>;
+    async fn invite(&self, code_hash: &str) -> StoreResult<Option<InviteRecord>>;
+    /// Counts one use if the invite is live at `now`, atomically, so `max_uses` holds under
+    /// concurrent accepts. `None` when it is unknown or dead.
+    async fn redeem(&self, code_hash: &str, now: Timestamp) -> StoreResult<Option<InviteRecord>>;
+    async fn revoke(&self, code_hash: &str) -> StoreResult<()>;
+}
+
+/// A message to append; the store gives it its `seq`.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub id: MessageId,
+    pub room_id: RoomId,
+    pub sender_id: UserId,
+    pub client_id: String,
+    pub kind: MessageKind,
+    pub body: Option<String>,
+    pub reply_to: Option<MessageId>,
+    pub created_at: Timestamp,
+}
+
+/// What `append` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored now, with the next `seq` of its room.
+    Created(Message),
+    /// The sender had already used this `client_id`: the message stored then.
+    Existing(Message),
+}
+
+impl Appended {
+    pub fn message(&self) -> &Message {
+        match self {
+            Appended::Created(m) | Appended::Existing(m) => m,
+        }
+    }
+
+    pub fn into_message(self) -> Message {
+        match self {
+            Appended::Created(m) | Appended::Existing(m) => m,
+        }
+    }
+}
+
+/// Which part of a room's history to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cursor {
+    /// The newest messages.
+    Latest,
+    /// The messages just before `seq` (older ones).
+    Before(u64),
+    /// The messages just after `seq` (newer ones).
+    After(u64),
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Appends a message with its room's next `seq` and makes it durable before returning.
+    /// `(sender_id, client_id)` is unique for all time: a repeat returns the first message
+    /// and stores nothing. Sequence numbers have no gaps and no repeats under concurrency.
+    async fn append(&self, message: &NewMessage) -> StoreResult<Appended>;
+    /// Up to `limit` messages in ascending `seq`, and whether more lie beyond the page in the
+    /// cursor's direction (older for `Latest` and `Before`, newer for `After`).
+    async fn page(
+        &self,
+        room: &RoomId,
+        cursor: Cursor,
+        limit: u32,
+    ) -> StoreResult<(Vec<Message>, bool)>;
+    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>>;
+    /// Messages of others than `reader` with `seq > after_seq`.
+    async fn count_unread(&self, room: &RoomId, reader: &UserId, after_seq: u64)
+    -> StoreResult<u64>;
+}

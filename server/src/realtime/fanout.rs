@@ -1,0 +1,79 @@
+//! The `Fanout` port on Socket.IO. Each device joins the Socket.IO room `user:{id}`, so
+//! delivering to members means emitting to their user rooms: one broadcast, serialised once,
+//! carried to every node by the adapter (local now, Redis when scaled out).
+
+use app::protocol::{
+    Message, NotificationEvent, PresenceEvent, ReceiptEvent, Room, RoomId, TypingEvent, UserId,
+    events,
+};
+use async_trait::async_trait;
+use serde::Serialize;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+
+use crate::chat::Fanout;
+
+/// The Socket.IO room holding every device of `user`.
+pub fn user_room(user: &UserId) -> String {
+    format!("user:{user}")
+}
+
+/// The Socket.IO room of devices that are looking at `room` (see the `focus` event).
+pub fn focus_room(room: &RoomId) -> String {
+    format!("focus:{room}")
+}
+
+pub struct SocketFanout<A: Adapter> {
+    io: SocketIo<A>,
+}
+
+impl<A: Adapter> SocketFanout<A> {
+    pub fn new(io: SocketIo<A>) -> Self {
+        Self { io }
+    }
+
+    async fn to_users<T: Serialize + ?Sized>(&self, users: &[UserId], event: &str, data: &T) {
+        if users.is_empty() {
+            return;
+        }
+        let rooms: Vec<String> = users.iter().map(user_room).collect();
+        if let Err(err) = self.io.to(rooms).emit(event, data).await {
+            tracing::warn!(error = %err, event, "broadcast failed");
+        }
+    }
+}
+
+#[async_trait]
+impl<A: Adapter> Fanout for SocketFanout<A> {
+    async fn message_new(&self, members: &[UserId], message: &Message) {
+        self.to_users(members, events::MESSAGE_NEW, message).await;
+    }
+
+    async fn receipt(&self, members: &[UserId], event: &ReceiptEvent) {
+        self.to_users(members, events::RECEIPT, event).await;
+    }
+
+    async fn typing(&self, recipients: &[UserId], event: &TypingEvent) {
+        self.to_users(recipients, events::TYPING, event).await;
+    }
+
+    async fn presence(&self, recipients: &[UserId], event: &PresenceEvent) {
+        self.to_users(recipients, events::PRESENCE, event).await;
+    }
+
+    async fn room_update(&self, user: &UserId, room: &Room) {
+        self.to_users(std::slice::from_ref(user), events::ROOM_UPDATE, room).await;
+    }
+
+    async fn notify(&self, user: &UserId, event: &NotificationEvent) {
+        let result = self
+            .io
+            .to(user_room(user))
+            .except(focus_room(&event.room_id))
+            .emit(events::NOTIFICATION, event)
+            .await;
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "notification broadcast failed");
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Socket.IO: the live half of the API. Handlers decode, call the chat core and acknowledge;
+//! the rules live in `crate::chat`. Generic over socketioxide's `Adapter`, so the same code
+//! fans out in one process (local adapter) or across nodes (Redis adapter).
+//!
+//! - [`handshake`]: authenticating a connection.
+//! - [`fanout`]: the core's `Fanout` port, as broadcasts to per-user Socket.IO rooms.
+
+pub mod fanout;
+pub mod handshake;
+
+use std::future::Future;
+use std::sync::{Arc, Weak};
+
+use app::protocol::{
+    FocusRequest, ReceiptRequest, RoomId, SocketSend, SyncRequest, TypingRequest, UserId, events,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide_core::adapter::DefinedAdapter;
+use tracing::Instrument;
+
+use crate::chat::Chat;
+use crate::error::Error;
+use fanout::{focus_room, user_room};
+use handshake::{Credential, OriginPolicy, Refusal, SocketUser};
+
+/// The largest event payload a handler decodes; larger ones are refused in the ack (the
+/// transport's own, higher limit closes the connection instead).
+pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+
+/// The room a device is looking at, kept in the socket's extensions.
+#[derive(Clone, Debug)]
+struct Focus(Option<RoomId>);
+
+/// Registers the `/` namespace. The handlers hold the chat weakly: the chat owns the fan-out,
+/// which owns the `SocketIo`, which owns these handlers.
+pub fn attach<A: Adapter + DefinedAdapter>(
+    io: &SocketIo<A>,
+    chat: &Arc<Chat>,
+    origins: OriginPolicy,
+) -> A::InitRes {
+    let chat = Arc::downgrade(chat);
+    let authenticate = {
+        let chat = chat.clone();
+        move |socket: SocketRef<A>, TryData(auth): TryData<Value>| {
+            let (chat, origins) = (chat.clone(), origins.clone());
+            async move { authenticate(socket, auth.ok(), chat, &origins).await }
+        }
+    };
+    let connected = move |socket: SocketRef<A>| {
+        let chat = chat.clone();
+        async move { on_connect(socket, chat).await }
+    };
+    io.ns("/", connected.with(authenticate))
+}
+
+async fn authenticate<A: Adapter>(
+    socket: SocketRef<A>,
+    auth: Option<Value>,
+    chat: Weak<Chat>,
+    origins: &OriginPolicy,
+) -> Result<(), Refusal> {
+    let chat = chat.upgrade().ok_or_else(|| Refusal(Error::Unavailable("server").body()))?;
+    let token = match handshake::credential(auth.as_ref(), &socket.req_parts().headers, origins)? {
+        Credential::Token(token) | Credential::Cookie(token) => token,
+    };
+    let user = chat.authenticate(&token).await.map_err(|err| Refusal(err.body()))?;
+    socket.extensions.insert(SocketUser(user));
+    Ok(())
+}
+
+async fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Weak<Chat>) {
+    let Some(SocketUser(user)) = socket.extensions.get::<SocketUser>() else { return };
+    let span = tracing::info_span!("socket", sid = %socket.id, user_id = %user);
+    async {
+        tracing::info!("socket connected");
+        socket.join(user_room(&user));
+        socket.extensions.insert(Focus(None));
+        on_event(&socket, events::MESSAGE_SEND, &chat, &user, |cx, send: SocketSend| async move {
+            let (message, _) = cx.chat.send(&cx.user, &send.room_id, send.message).await?;
+            Ok(json!({ "message": message }))
+        });
+        on_event(&socket, events::RECEIPT, &chat, &user, |cx, receipt: ReceiptRequest| async move {
+            cx.chat.receipt(&cx.user, receipt).await
+        });
+        on_event(&socket, events::TYPING, &chat, &user, |cx, typing: TypingRequest| async move {
+            cx.chat.typing(&cx.user, typing).await
+        });
+        on_event(&socket, events::SYNC, &chat, &user, |cx, sync: SyncRequest| async move {
+            cx.chat.sync(&cx.user, sync).await
+        });
+        on_event(&socket, events::FOCUS, &chat, &user, focus);
+        on_disconnect(&socket, &chat, &user);
+        if let Some(chat) = chat.upgrade() {
+            if let Err(err) = chat.device_connected(&user, &socket.id.to_string()).await {
+                tracing::warn!(error = %err, "presence not recorded");
+            }
+            match chat.contacts_presence(&user).await {
+                Ok(contacts) => {
+                    for event in contacts {
+                        let _ = socket.emit(events::PRESENCE, &event);
+                    }
+                }
+                Err(err) => tracing::warn!(error = %err, "presence snapshot failed"),
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// What an event handler works with.
+struct Context<A: Adapter> {
+    chat: Arc<Chat>,
+    user: UserId,
+    socket: SocketRef<A>,
+}
+
+/// Registers `event`: decode the payload as `T`, run `handle`, acknowledge with
+/// `{ok: true, ...result}` or `{ok: false, error}`. Every event gets exactly one answer, even
+/// a malformed or oversized one.
+fn on_event<A, T, R, F, Fut>(
+    socket: &SocketRef<A>,
+    event: &'static str,
+    chat: &Weak<Chat>,
+    user: &UserId,
+    handle: F,
+) where
+    A: Adapter,
+    T: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    F: Fn(Context<A>, T) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, Error>> + Send + 'static,
+{
+    let (chat, user) = (chat.clone(), user.clone());
+    socket.on(event, move |socket: SocketRef<A>, TryData(data): TryData<Value>, ack: AckSender<A>| {
+        let (chat, user, handle) = (chat.clone(), user.clone(), handle.clone());
+        let span = tracing::info_span!("socket_event", sid = %socket.id, user_id = %user, event);
+        async move {
+            let outcome = match (chat.upgrade(), decode::<T>(data)) {
+                (None, _) => Err(Error::Unavailable("server")),
+                (_, Err(err)) => Err(err),
+                (Some(chat), Ok(request)) => handle(Context { chat, user, socket }, request).await,
+            };
+            let reply = match outcome {
+                Ok(result) => ok_ack(&result),
+                Err(err) => {
+                    tracing::info!(code = ?err.code(), "event refused");
+                    err.ack()
+                }
+            };
+            if let Err(err) = ack.send(&reply) {
+                tracing::debug!(error = %err, "ack not sent");
+            }
+        }
+        .instrument(span)
+    });
+}
+
+fn decode<T: DeserializeOwned>(data: Result<Value, impl std::fmt::Display>) -> Result<T, Error> {
+    let value = data.map_err(|err| Error::BadRequest(format!("unreadable payload: {err}")))?;
+    let size = serde_json::to_vec(&value).map(|bytes| bytes.len()).unwrap_or(usize::MAX);
+    if size > MAX_EVENT_BYTES {
+        return Err(Error::PayloadTooLarge(format!(
+            "an event payload may be at most {MAX_EVENT_BYTES} bytes"
+        )));
+    }
+    serde_json::from_value(value).map_err(|err| Error::BadRequest(format!("invalid payload: {err}")))
+}
+
+/// `{"ok": true}` merged with the result's fields.
+fn ok_ack<R: Serialize>(result: &R) -> Value {
+    let mut reply = match serde_json::to_value(result) {
+        Ok(Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    };
+    reply.insert("ok".into(), Value::Bool(true));
+    Value::Object(reply)
+}
+
+/// `focus`: the device says which room it is looking at, so notifications for that room
+/// skip it.
+async fn focus<A: Adapter>(cx: Context<A>, focus: FocusRequest) -> Result<(), Error> {
+    if let Some(room) = &focus.room_id {
+        cx.chat.membership(&cx.user, room).await?;
+    }
+    if let Some(Focus(Some(previous))) = cx.socket.extensions.get::<Focus>() {
+        cx.socket.leave(focus_room(&previous));
+    }
+    if let Some(room) = &focus.room_id {
+        cx.socket.join(focus_room(room));
+    }
+    cx.socket.extensions.insert(Focus(focus.room_id));
+    Ok(())
+}
+
+fn on_disconnect<A: Adapter>(socket: &SocketRef<A>, chat: &Weak<Chat>, user: &UserId) {
+    let (chat, user) = (chat.clone(), user.clone());
+    socket.on_disconnect(move |socket: SocketRef<A>| {
+        let (chat, user) = (chat.clone(), user.clone());
+        async move {
+            tracing::info!(sid = %socket.id, user_id = %user, "socket disconnected");
+            if let Some(chat) = chat.upgrade()
+                && let Err(err) = chat.device_disconnected(&user, &socket.id.to_string()).await
+            {
+                tracing::warn!(error = %err, "presence not updated");
+            }
+        }
+    });
+}

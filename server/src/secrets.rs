@@ -1,0 +1,83 @@
+//! Secrets: random bearer tokens (sessions, invite codes) and password hashes.
+//!
+//! Tokens carry 256 random bits and are stored only as SHA-256 hashes, so a leaked database
+//! opens no session. (A fast hash is right for random tokens; slow hashing is for passwords,
+//! which people choose.)
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+/// A new random token, URL-safe.
+pub fn new_token() -> String {
+    random_text::<32>()
+}
+
+/// A new invite code: 128 random bits, short enough for a link.
+pub fn new_invite_code() -> String {
+    random_text::<16>()
+}
+
+fn random_text<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
+    // The OS random source failing leaves no safe way to go on.
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut bytes).expect("the OS random number generator failed");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What the store keeps of a token.
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Argon2id with the crate's defaults (19 MiB, 2 passes): OWASP's recommended floor.
+/// CPU-heavy: call from a blocking thread.
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
+}
+
+/// Checks a password against a stored hash. CPU-heavy: call from a blocking thread.
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored)
+        .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+}
+
+/// A hash of no one's password, checked when the username is unknown so that a failed
+/// sign-in takes as long either way and does not reveal which usernames exist.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password(&new_token()).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_hashed_stably() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_eq!(token_hash(&a), token_hash(&a));
+        assert_ne!(token_hash(&a), token_hash(&b));
+        assert_eq!(new_invite_code().len(), 22);
+    }
+
+    #[test]
+    fn passwords_verify_only_against_their_own_hash() {
+        let hash = hash_password("correct horse").expect("hashes");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong horse", &hash));
+    }
+}
