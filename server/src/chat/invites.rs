@@ -81,9 +81,9 @@ impl Chat {
     }
 
     /// Joins the invite's room. Someone who is already a member gets the room without using
-    /// up the invite.
+    /// up the invite (even a dead one: they are in either way).
     pub async fn accept_invite(&self, user: &UserId, code: &str) -> Result<Room> {
-        let invite = self.live_invite(code).await?;
+        let invite = self.known_invite(code).await?;
         let room = self.ports.rooms.room(&invite.room_id).await?.ok_or(Error::Gone("the room is gone"))?;
         if self.ports.rooms.member(&room.id, user).await?.is_some() {
             return self.room_view(room, user).await;
@@ -108,7 +108,7 @@ impl Chat {
     /// Revokes an invite: its creator, or an owner or admin of its room.
     pub async fn revoke_invite(&self, actor: &UserId, code: &str) -> Result<()> {
         let hash = secrets::token_hash(code);
-        let invite = self.ports.invites.invite(&hash).await?.ok_or(Error::NotFound("invite"))?;
+        let invite = self.known_invite(code).await?;
         if invite.created_by != *actor {
             let member = self.ports.rooms.member(&invite.room_id, actor).await?;
             if !member.is_some_and(|m| m.role.can_manage()) {
@@ -118,16 +118,19 @@ impl Chat {
         Ok(self.ports.invites.revoke(&hash).await?)
     }
 
-    async fn live_invite(&self, code: &str) -> Result<InviteRecord> {
+    async fn known_invite(&self, code: &str) -> Result<InviteRecord> {
         if code.is_empty() || code.len() > 64 {
             return Err(Error::NotFound("invite"));
         }
-        let invite = self
-            .ports
+        self.ports
             .invites
             .invite(&secrets::token_hash(code))
             .await?
-            .ok_or(Error::NotFound("invite"))?;
+            .ok_or(Error::NotFound("invite"))
+    }
+
+    async fn live_invite(&self, code: &str) -> Result<InviteRecord> {
+        let invite = self.known_invite(code).await?;
         if !invite.is_live(Timestamp::now()) {
             return Err(Error::Gone("this invite has expired, been used up or been revoked"));
         }

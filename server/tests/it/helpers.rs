@@ -1,0 +1,370 @@
+//! The test harness: a real Confab server on port 0 with a temporary data folder, a typed
+//! HTTP client, and a Socket.IO client wrapper that turns callbacks into awaitable calls.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use reqwest::{Method, StatusCode};
+use rust_socketio::asynchronous::{Client, ClientBuilder};
+use rust_socketio::{Payload, TransportType};
+use serde_json::{Value, json};
+use server::config::{Config, Limits};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// How long any single wait in a test may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A running server and what it needs to be stopped and started again.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    limits: Limits,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Limits loose enough that ordinary tests never trip them; rate-limit tests set their own.
+pub fn roomy_limits() -> Limits {
+    Limits {
+        auth_per_ip: 10_000,
+        login_per_account: 10_000,
+        sends_per_user: 10_000,
+        ..Limits::default()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(roomy_limits()).await
+}
+
+pub async fn spawn_app_with(limits: Limits) -> TestApp {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data_dir = temp.path().to_path_buf();
+    let mut app = start(data_dir, limits).await;
+    app._temp = Some(temp);
+    app
+}
+
+async fn start(data_dir: PathBuf, limits: Limits) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let mut config = Config::embedded(addr, data_dir.clone());
+    config.limits = limits.clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server::run(listener, config, async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        http: reqwest::Client::builder().build().expect("http client"),
+        data_dir,
+        _temp: None,
+        limits,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Shuts the server down gracefully and waits until it has.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(WAIT, task)
+                .await
+                .expect("the server stops in time")
+                .expect("the server task does not panic")
+                .expect("the server stops cleanly");
+        }
+    }
+
+    /// Stops the server and starts a new one on the same data folder (a new port).
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        let mut next = start(self.data_dir.clone(), self.limits.clone()).await;
+        next._temp = self._temp.take();
+        next
+    }
+
+    /// A request with an optional bearer token and JSON body; returns status and JSON.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.expect("body read");
+        let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// Registers a fresh user; returns them with their token.
+    pub async fn register(&self, name: &str) -> TestUser {
+        let username = unique(name);
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/auth/register",
+                None,
+                Some(json!({"username": username, "password": "correct horse battery", "display_name": name})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "register {username}: {body}");
+        TestUser {
+            id: body["user"]["id"].as_str().expect("user id").to_owned(),
+            username,
+            token: body["token"].as_str().expect("token").to_owned(),
+        }
+    }
+
+    /// A group owned by `owner` with `members`; returns the room id.
+    pub async fn group(&self, owner: &TestUser, name: &str, members: &[&TestUser]) -> String {
+        let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
+        let (status, body) =
+            self.post("/api/v1/rooms", &owner.token, json!({"name": name, "member_ids": ids})).await;
+        assert_eq!(status, StatusCode::CREATED, "create group: {body}");
+        body["id"].as_str().expect("room id").to_owned()
+    }
+
+    /// Sends a text over REST; returns the message.
+    pub async fn send_text(&self, user: &TestUser, room: &str, body: &str) -> Value {
+        let (status, message) = self
+            .post(
+                &format!("/api/v1/rooms/{room}/messages"),
+                &user.token,
+                json!({"client_id": new_client_id(), "kind": "text", "body": body}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "send: {message}");
+        message
+    }
+
+    /// A connected Socket.IO client for `user` (WebSocket transport).
+    pub async fn socket(&self, user: &TestUser) -> TestSocket {
+        TestSocket::connect(self.socket_builder().auth(json!({"token": user.token})))
+            .await
+            .expect("the socket connects")
+    }
+
+    pub fn socket_builder(&self) -> ClientBuilder {
+        ClientBuilder::new(self.url("/"))
+            .transport_type(TransportType::Websocket)
+            .reconnect(false)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub struct TestUser {
+    pub id: String,
+    pub username: String,
+    pub token: String,
+}
+
+/// A username no other test uses.
+pub fn unique(name: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{}_{}_{n}", name.to_lowercase(), std::process::id() % 10_000)
+}
+
+pub fn new_client_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A Socket.IO client whose events queue up to be awaited, and whose acks are awaited.
+pub struct TestSocket {
+    client: Client,
+    events: Mutex<mpsc::UnboundedReceiver<(String, Value)>>,
+    /// Events received while waiting for another one.
+    skipped: Mutex<Vec<(String, Value)>>,
+}
+
+impl TestSocket {
+    /// Connects; `Err` carries the handshake's refusal as JSON (the `connect_error` message
+    /// text parsed), or the client's own error text.
+    pub async fn connect(builder: ClientBuilder) -> Result<TestSocket, Value> {
+        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let (open_tx, mut open_rx) = mpsc::unbounded_channel::<Result<(), Value>>();
+        let error_tx = open_tx.clone();
+        let client = builder
+            .on("open", move |_, _| {
+                let _ = open_tx.send(Ok(()));
+                async {}.boxed()
+            })
+            .on("error", move |payload, _| {
+                let _ = error_tx.send(Err(connect_error(payload)));
+                async {}.boxed()
+            })
+            .on_any(move |event, payload, _| {
+                let _ = event_tx.send((String::from(event), first_arg(payload)));
+                async {}.boxed()
+            })
+            .connect()
+            .await
+            .map_err(|err| Value::String(err.to_string()))?;
+        match tokio::time::timeout(WAIT, open_rx.recv()).await {
+            Ok(Some(Ok(()))) => Ok(TestSocket {
+                client,
+                events: Mutex::new(event_rx),
+                skipped: Mutex::new(Vec::new()),
+            }),
+            Ok(Some(Err(refusal))) => Err(refusal),
+            Ok(None) | Err(_) => Err(Value::String("no answer to the handshake".into())),
+        }
+    }
+
+    /// Emits `event` with `data` and waits for its acknowledgement.
+    pub async fn ack(&self, event: &str, data: Value) -> Value {
+        let (tx, rx) = oneshot::channel();
+        let tx = std::sync::Mutex::new(Some(tx));
+        self.client
+            .emit_with_ack(event, data, WAIT, move |payload, _| {
+                if let Some(tx) = tx.lock().expect("ack lock").take() {
+                    let _ = tx.send(ack_arg(payload));
+                }
+                async {}.boxed()
+            })
+            .await
+            .expect("emit");
+        tokio::time::timeout(WAIT, rx)
+            .await
+            .unwrap_or_else(|_| panic!("no ack for {event}"))
+            .expect("ack delivered")
+    }
+
+    /// Emits raw JSON text as the event's payload (to send what a typed client cannot).
+    pub async fn ack_payload(&self, event: &str, payload: Payload) -> Value {
+        let (tx, rx) = oneshot::channel();
+        let tx = std::sync::Mutex::new(Some(tx));
+        self.client
+            .emit_with_ack(event, payload, WAIT, move |payload, _| {
+                if let Some(tx) = tx.lock().expect("ack lock").take() {
+                    let _ = tx.send(ack_arg(payload));
+                }
+                async {}.boxed()
+            })
+            .await
+            .expect("emit");
+        tokio::time::timeout(WAIT, rx)
+            .await
+            .unwrap_or_else(|_| panic!("no ack for {event}"))
+            .expect("ack delivered")
+    }
+
+    /// The next `event` received (earlier events of other names stay queued).
+    pub async fn next(&self, event: &str) -> Value {
+        self.next_where(event, |_| true).await
+    }
+
+    /// The next `event` whose payload satisfies `pred`.
+    pub async fn next_where(&self, event: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        {
+            let mut skipped = self.skipped.lock().await;
+            if let Some(i) = skipped.iter().position(|(name, v)| name == event && pred(v)) {
+                return skipped.remove(i).1;
+            }
+        }
+        let mut events = self.events.lock().await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some((name, value))) if name == event && pred(&value) => return value,
+                Ok(Some(other)) => self.skipped.lock().await.push(other),
+                Ok(None) => panic!("socket closed while waiting for {event}"),
+                Err(_) => panic!("no {event} within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// Whether an `event` arrives within `within` (for asserting that one does not).
+    pub async fn receives_within(&self, event: &str, within: Duration) -> bool {
+        if self.skipped.lock().await.iter().any(|(name, _)| name == event) {
+            return true;
+        }
+        let mut events = self.events.lock().await;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some((name, _))) if name == event => return true,
+                Ok(Some(other)) => self.skipped.lock().await.push(other),
+                Ok(None) | Err(_) => return false,
+            }
+        }
+    }
+
+    pub async fn disconnect(self) {
+        let _ = self.client.disconnect().await;
+    }
+}
+
+/// The first argument of an event.
+fn first_arg(payload: Payload) -> Value {
+    match payload {
+        Payload::Text(mut values) if !values.is_empty() => values.remove(0),
+        _ => Value::Null,
+    }
+}
+
+/// An ack's first argument (the client hands acks over as one array of arguments).
+fn ack_arg(payload: Payload) -> Value {
+    match first_arg(payload) {
+        Value::Array(mut args) if !args.is_empty() => args.remove(0),
+        other => other,
+    }
+}
+
+/// The JSON of a refused handshake: the client reports it as
+/// `Received an ConnectError frame: {"message": "<error body as JSON text>"}`.
+fn connect_error(payload: Payload) -> Value {
+    let text = match first_arg(payload) {
+        Value::String(text) => text,
+        other => other.to_string(),
+    };
+    let frame = text.split_once(": ").map_or(text.as_str(), |(_, rest)| rest);
+    let packet: Value = serde_json::from_str(frame).unwrap_or(Value::String(text.clone()));
+    packet["message"]
+        .as_str()
+        .and_then(|message| serde_json::from_str(message).ok())
+        .unwrap_or(packet)
+}

@@ -1,0 +1,7 @@
+//! Confab's server integration tests: one binary, real servers on port 0, real HTTP and
+//! Socket.IO clients over real connections.
+
+mod api;
+mod contract;
+mod helpers;
+mod socket;
