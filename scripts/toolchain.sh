@@ -8,7 +8,7 @@ set -euo pipefail
 CONFAB_CACHE="${CONFAB_CACHE:-$HOME/.cache/confab}"
 TOOLS="$CONFAB_CACHE/tools"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-mkdir -p "$TOOLS/bin"
+mkdir -p "$TOOLS/bin" "$CONFAB_CACHE"
 export PATH="$TOOLS/bin:$TOOLS/node/node_modules/.bin:$PATH"
 
 say() { echo "toolchain: $*" >&2; }
@@ -24,6 +24,15 @@ apt_install() {
     apt-get update -qq >&2 && touch "$CONFAB_CACHE/.apt-updated"
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+# C toolchain pieces some crates build with (OpenSSL for the test client, curl for Kafka).
+ensure_system_deps() {
+  local missing=()
+  for pkg in pkg-config libssl-dev curl python3; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] || { say "installing ${missing[*]}"; apt_install "${missing[@]}"; }
 }
 
 ensure_wasm_target() {
@@ -66,6 +75,7 @@ ensure_chromium() {
 }
 
 ensure_playwright() {
+  command -v npm >/dev/null || { say "installing node and npm"; apt_install nodejs npm; }
   if [ ! -d "$ROOT/end2end/node_modules/playwright-core" ]; then
     say "installing end2end node modules"
     (cd "$ROOT/end2end" && npm ci --silent --no-audit --no-fund >&2)

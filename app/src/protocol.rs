@@ -48,13 +48,19 @@ impl Timestamp {
     }
 
     fn to_datetime(self) -> DateTime<Utc> {
-        Utc.timestamp_millis_opt(self.0).single().unwrap_or_default()
+        Utc.timestamp_millis_opt(self.0)
+            .single()
+            .unwrap_or_default()
     }
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_datetime().to_rfc3339_opts(SecondsFormat::Millis, true))
+        f.write_str(
+            &self
+                .to_datetime()
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+        )
     }
 }
 
@@ -453,7 +459,12 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { error: ErrorDetail { code, message: message.into() } }
+        Self {
+            error: ErrorDetail {
+                code,
+                message: message.into(),
+            },
+        }
     }
 }
 
@@ -471,10 +482,9 @@ mod tests {
 
     #[test]
     fn a_socket_send_carries_the_rest_fields_flat() {
-        let send: SocketSend = serde_json::from_str(
-            r#"{"room_id":"r1","client_id":"c","kind":"text","body":"hi"}"#,
-        )
-        .expect("parses");
+        let send: SocketSend =
+            serde_json::from_str(r#"{"room_id":"r1","client_id":"c","kind":"text","body":"hi"}"#)
+                .expect("parses");
         assert_eq!(send.room_id.as_str(), "r1");
         assert_eq!(send.message.body.as_deref(), Some("hi"));
         assert_eq!(send.message.kind, MessageKind::Text);

@@ -88,14 +88,19 @@ impl Config {
             .unwrap_or_else(|| "127.0.0.1:3000".into())
             .parse()
             .context("CONFAB_ADDR must be host:port")?;
-        let data_dir = var("CONFAB_DATA_DIR").unwrap_or_else(|| "./data".into()).into();
+        let data_dir = var("CONFAB_DATA_DIR")
+            .unwrap_or_else(|| "./data".into())
+            .into();
         let mut config = Self::embedded(addr, data_dir);
         if let Some(url) = var("CONFAB_PUBLIC_URL") {
             config.public_url = url.trim_end_matches('/').to_owned();
         }
         if let Some(origins) = var("CONFAB_ALLOWED_ORIGINS") {
-            config.allowed_origins =
-                origins.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect();
+            config.allowed_origins = origins
+                .split(',')
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect();
         }
         if let Some(root) = var("CONFAB_SITE_ROOT").or_else(|| var("LEPTOS_SITE_ROOT")) {
             config.site_root = root.into();

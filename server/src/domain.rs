@@ -11,7 +11,8 @@ fn scalar_len(text: &str) -> usize {
 }
 
 fn has_control_chars(text: &str, allow_newlines: bool) -> bool {
-    text.chars().any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\t' || c == '\r')))
+    text.chars()
+        .any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\t' || c == '\r')))
 }
 
 /// 3 to 32 of `a-z 0-9 _ . -`, starting with a letter or digit. Case-insensitive: stored and
@@ -22,9 +23,13 @@ pub struct Username(String);
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, Error> {
         let name = raw.trim().to_lowercase();
-        let valid_chars =
-            name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
-        let starts_well = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        let valid_chars = name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+        let starts_well = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
         if !(3..=32).contains(&name.len()) || !valid_chars || !starts_well {
             return Err(Error::BadRequest(
                 "username must be 3 to 32 letters, digits, '_', '.' or '-', starting with a letter or digit"
@@ -46,10 +51,14 @@ impl Password {
     pub fn parse(raw: String) -> Result<Self, Error> {
         let len = scalar_len(&raw);
         if len < 8 {
-            return Err(Error::BadRequest("password must be at least 8 characters".into()));
+            return Err(Error::BadRequest(
+                "password must be at least 8 characters".into(),
+            ));
         }
         if len > 256 {
-            return Err(Error::BadRequest("password must be at most 256 characters".into()));
+            return Err(Error::BadRequest(
+                "password must be at most 256 characters".into(),
+            ));
         }
         Ok(Self(raw))
     }
@@ -151,10 +160,19 @@ mod tests {
 
     #[test]
     fn message_bodies_count_scalars_after_trimming() {
-        assert_eq!(MessageBody::parse("  hi\nthere ").expect("valid").as_str(), "hi\nthere");
-        assert!(matches!(MessageBody::parse("   "), Err(Error::BadRequest(_))));
+        assert_eq!(
+            MessageBody::parse("  hi\nthere ").expect("valid").as_str(),
+            "hi\nthere"
+        );
+        assert!(matches!(
+            MessageBody::parse("   "),
+            Err(Error::BadRequest(_))
+        ));
         assert!(MessageBody::parse(&"é".repeat(4000)).is_ok());
-        assert!(matches!(MessageBody::parse(&"é".repeat(4001)), Err(Error::PayloadTooLarge(_))));
+        assert!(matches!(
+            MessageBody::parse(&"é".repeat(4001)),
+            Err(Error::PayloadTooLarge(_))
+        ));
     }
 
     #[test]

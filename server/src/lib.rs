@@ -23,8 +23,8 @@ pub mod http;
 pub mod ports;
 pub mod realtime;
 pub mod secrets;
-pub mod telemetry;
 mod site;
+pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -47,7 +47,9 @@ use crate::realtime::handshake::OriginPolicy;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The embedded adapters, persisted in `config.data_dir`.
-pub fn embedded_ports(config: &Config) -> anyhow::Result<(Ports, Vec<(&'static str, Arc<dyn HealthCheck>)>)> {
+pub fn embedded_ports(
+    config: &Config,
+) -> anyhow::Result<(Ports, Vec<(&'static str, Arc<dyn HealthCheck>)>)> {
     let store = Arc::new(embedded::SqliteStore::open(&config.data_dir)?);
     let ports = Ports {
         accounts: store.clone(),
@@ -81,9 +83,20 @@ pub async fn run(
         // A refused handshake leaves the transport open until this runs out.
         .connect_timeout(Duration::from_secs(10))
         .build_layer();
-    let settings = Settings { limits: config.limits.clone(), public_url: config.public_url.clone() };
-    let chat = Arc::new(Chat::new(ports, Arc::new(SocketFanout::new(io.clone())), settings));
-    realtime::attach(&io, &chat, OriginPolicy::new(config.public_origin(), &config.allowed_origins));
+    let settings = Settings {
+        limits: config.limits.clone(),
+        public_url: config.public_url.clone(),
+    };
+    let chat = Arc::new(Chat::new(
+        ports,
+        Arc::new(SocketFanout::new(io.clone())),
+        settings,
+    ));
+    realtime::attach(
+        &io,
+        &chat,
+        OriginPolicy::new(config.public_origin(), &config.allowed_origins),
+    );
 
     let notifier = {
         let subscription = chat.ports().bus.subscribe(chat::notify::GROUP).await?;
@@ -105,8 +118,12 @@ pub async fn run(
 
     let stop_accepting = CancellationToken::new();
     let closer = {
-        let (stop, chat, io, draining) =
-            (stop_accepting.clone(), Arc::clone(&chat), io.clone(), Arc::clone(&state.draining));
+        let (stop, chat, io, draining) = (
+            stop_accepting.clone(),
+            Arc::clone(&chat),
+            io.clone(),
+            Arc::clone(&state.draining),
+        );
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
@@ -117,9 +134,12 @@ pub async fn run(
         })
     };
     tracing::info!(addr = %listener.local_addr()?, "confab is serving");
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(stop_accepting.cancelled_owned())
-        .await;
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop_accepting.cancelled_owned())
+    .await;
     if served.is_ok() {
         let _ = closer.await;
     } else {

@@ -5,7 +5,9 @@
 
 use axum::Router;
 use axum::http::{HeaderName, Request};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use tracing_subscriber::EnvFilter;
@@ -17,7 +19,11 @@ pub fn init(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if json {
-        builder.json().flatten_event(true).with_current_span(true).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
     } else {
         builder.init();
     }
@@ -51,7 +57,11 @@ fn mask_path(path: &str) -> String {
     let mut masked = Vec::new();
     let mut secret_next = false;
     for segment in path.split('/') {
-        masked.push(if secret_next && !segment.is_empty() { "{code}" } else { segment });
+        masked.push(if secret_next && !segment.is_empty() {
+            "{code}"
+        } else {
+            segment
+        });
         secret_next = segment == "invites" || segment == "invite";
     }
     masked.join("/")
@@ -87,7 +97,10 @@ mod tests {
 
     #[test]
     fn invite_codes_are_masked_in_logged_paths() {
-        assert_eq!(mask_path("/api/v1/invites/SECRET/accept"), "/api/v1/invites/{code}/accept");
+        assert_eq!(
+            mask_path("/api/v1/invites/SECRET/accept"),
+            "/api/v1/invites/{code}/accept"
+        );
         assert_eq!(mask_path("/invite/SECRET"), "/invite/{code}");
         assert_eq!(mask_path("/api/v1/rooms/r1"), "/api/v1/rooms/r1");
     }

@@ -46,11 +46,16 @@ impl Chat {
     pub async fn login(&self, request: LoginRequest, client: IpAddr) -> Result<Session> {
         self.limit_auth_by_address(client).await?;
         let refused = Error::Unauthorized("wrong username or password");
-        let Ok(username) = Username::parse(&request.username) else { return Err(refused) };
+        let Ok(username) = Username::parse(&request.username) else {
+            return Err(refused);
+        };
         let limits = &self.settings.limits;
         let key = format!("login:user:{}", username.as_str());
-        if let Some(wait) =
-            self.ports.limiter.hit(&key, limits.login_per_account, limits.auth_window).await?
+        if let Some(wait) = self
+            .ports
+            .limiter
+            .hit(&key, limits.login_per_account, limits.auth_window)
+            .await?
         {
             return Err(Error::RateLimited(wait));
         }
@@ -77,7 +82,10 @@ impl Chat {
     async fn open_session(&self, user: User) -> Result<Session> {
         let token = secrets::new_token();
         let expires_at = Timestamp::now().plus_secs(self.settings.limits.session_ttl.as_secs());
-        self.ports.accounts.create_session(&secrets::token_hash(&token), &user.id, expires_at).await?;
+        self.ports
+            .accounts
+            .create_session(&secrets::token_hash(&token), &user.id, expires_at)
+            .await?;
         Ok(Session { user, token })
     }
 
@@ -93,11 +101,19 @@ impl Chat {
 
     /// Ends the session of `token` at once.
     pub async fn logout(&self, token: &str) -> Result<()> {
-        Ok(self.ports.accounts.delete_session(&secrets::token_hash(token)).await?)
+        Ok(self
+            .ports
+            .accounts
+            .delete_session(&secrets::token_hash(token))
+            .await?)
     }
 
     pub async fn me(&self, user: &UserId) -> Result<User> {
-        self.ports.accounts.user(user).await?.ok_or(Error::Unauthorized("the account is gone"))
+        self.ports
+            .accounts
+            .user(user)
+            .await?
+            .ok_or(Error::Unauthorized("the account is gone"))
     }
 
     /// People whose username or display name starts with `query`.
@@ -109,13 +125,22 @@ impl Chat {
         if query.chars().count() > 64 {
             return Err(Error::BadRequest("q must be at most 64 characters".into()));
         }
-        Ok(self.ports.accounts.search_users(query, SEARCH_LIMIT).await?)
+        Ok(self
+            .ports
+            .accounts
+            .search_users(query, SEARCH_LIMIT)
+            .await?)
     }
 
     async fn limit_auth_by_address(&self, client: IpAddr) -> Result<()> {
         let limits = &self.settings.limits;
         let key = format!("auth:ip:{client}");
-        match self.ports.limiter.hit(&key, limits.auth_per_ip, limits.auth_window).await? {
+        match self
+            .ports
+            .limiter
+            .hit(&key, limits.auth_per_ip, limits.auth_window)
+            .await?
+        {
             Some(wait) => Err(Error::RateLimited(wait)),
             None => Ok(()),
         }

@@ -40,7 +40,9 @@ impl Chat {
         if let Some(uses) = request.max_uses
             && !(1..=MAX_USES).contains(&uses)
         {
-            return Err(Error::BadRequest(format!("max_uses must be from 1 to {MAX_USES}")));
+            return Err(Error::BadRequest(format!(
+                "max_uses must be from 1 to {MAX_USES}"
+            )));
         }
         let code = secrets::new_invite_code();
         let now = Timestamp::now();
@@ -70,10 +72,19 @@ impl Chat {
     /// What an invite leads to; open to anyone holding the code, signed in or not.
     pub async fn preview_invite(&self, code: &str) -> Result<InvitePreview> {
         let invite = self.live_invite(code).await?;
-        let room = self.ports.rooms.room(&invite.room_id).await?.ok_or(Error::Gone("the room is gone"))?;
+        let room = self
+            .ports
+            .rooms
+            .room(&invite.room_id)
+            .await?
+            .ok_or(Error::Gone("the room is gone"))?;
         let member_count = self.ports.rooms.members(&room.id).await?.len() as u64;
         Ok(InvitePreview {
-            room: InviteRoom { id: room.id, name: room.name, member_count },
+            room: InviteRoom {
+                id: room.id,
+                name: room.name,
+                member_count,
+            },
             expires_at: invite.expires_at,
             max_uses: invite.max_uses,
             uses: invite.uses,
@@ -84,22 +95,47 @@ impl Chat {
     /// up the invite (even a dead one: they are in either way).
     pub async fn accept_invite(&self, user: &UserId, code: &str) -> Result<Room> {
         let invite = self.known_invite(code).await?;
-        let room = self.ports.rooms.room(&invite.room_id).await?.ok_or(Error::Gone("the room is gone"))?;
+        let room = self
+            .ports
+            .rooms
+            .room(&invite.room_id)
+            .await?
+            .ok_or(Error::Gone("the room is gone"))?;
         if self.ports.rooms.member(&room.id, user).await?.is_some() {
             return self.room_view(room, user).await;
         }
         let hash = secrets::token_hash(code);
-        if self.ports.invites.redeem(&hash, Timestamp::now()).await?.is_none() {
-            return Err(Error::Gone("this invite has expired, been used up or been revoked"));
+        if self
+            .ports
+            .invites
+            .redeem(&hash, Timestamp::now())
+            .await?
+            .is_none()
+        {
+            return Err(Error::Gone(
+                "this invite has expired, been used up or been revoked",
+            ));
         }
-        self.ports.rooms.add_member(&room.id, user, Role::Member, Timestamp::now()).await?;
+        self.ports
+            .rooms
+            .add_member(&room.id, user, Role::Member, Timestamp::now())
+            .await?;
         self.announce_room(&room).await?;
-        let joiner = self.ports.accounts.user(user).await?.map(|u| u.display_name).unwrap_or_default();
+        let joiner = self
+            .ports
+            .accounts
+            .user(user)
+            .await?
+            .map(|u| u.display_name)
+            .unwrap_or_default();
         let event = NotificationEvent {
             kind: NotificationKind::InviteAccepted,
             room_id: room.id.clone(),
             message: None,
-            text: format!("{joiner} joined {} with your invite", room.name.clone().unwrap_or_default()),
+            text: format!(
+                "{joiner} joined {} with your invite",
+                room.name.clone().unwrap_or_default()
+            ),
         };
         self.fanout.notify(&invite.created_by, &event).await;
         self.room_view(room, user).await
@@ -112,7 +148,9 @@ impl Chat {
         if invite.created_by != *actor {
             let member = self.ports.rooms.member(&invite.room_id, actor).await?;
             if !member.is_some_and(|m| m.role.can_manage()) {
-                return Err(Error::Forbidden("only the invite's creator or a room admin can revoke it"));
+                return Err(Error::Forbidden(
+                    "only the invite's creator or a room admin can revoke it",
+                ));
             }
         }
         Ok(self.ports.invites.revoke(&hash).await?)
@@ -132,7 +170,9 @@ impl Chat {
     async fn live_invite(&self, code: &str) -> Result<InviteRecord> {
         let invite = self.known_invite(code).await?;
         if !invite.is_live(Timestamp::now()) {
-            return Err(Error::Gone("this invite has expired, been used up or been revoked"));
+            return Err(Error::Gone(
+                "this invite has expired, been used up or been revoked",
+            ));
         }
         Ok(invite)
     }

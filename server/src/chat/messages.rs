@@ -32,7 +32,9 @@ impl Chat {
         room: &RoomId,
         request: SendMessageRequest,
     ) -> Result<(Message, bool)> {
-        self.inflight.track_future(self.send_tracked(sender, room, request)).await
+        self.inflight
+            .track_future(self.send_tracked(sender, room, request))
+            .await
     }
 
     async fn send_tracked(
@@ -43,8 +45,11 @@ impl Chat {
     ) -> Result<(Message, bool)> {
         let limits = &self.settings.limits;
         let key = format!("send:user:{sender}");
-        if let Some(wait) =
-            self.ports.limiter.hit(&key, limits.sends_per_user, limits.send_window).await?
+        if let Some(wait) = self
+            .ports
+            .limiter
+            .hit(&key, limits.sends_per_user, limits.send_window)
+            .await?
         {
             return Err(Error::RateLimited(wait));
         }
@@ -52,7 +57,9 @@ impl Chat {
         let body = match request.kind {
             MessageKind::Text => {
                 if request.media_id.is_some() {
-                    return Err(Error::BadRequest("a text message carries no media_id".into()));
+                    return Err(Error::BadRequest(
+                        "a text message carries no media_id".into(),
+                    ));
                 }
                 let body = request
                     .body
@@ -67,7 +74,9 @@ impl Chat {
                 ));
             }
             MessageKind::System => {
-                return Err(Error::BadRequest("system messages are written by the server".into()));
+                return Err(Error::BadRequest(
+                    "system messages are written by the server".into(),
+                ));
             }
         };
         let (_, _) = self.membership(sender, room).await?;
@@ -103,11 +112,14 @@ impl Chat {
         match self.member_ids(&message.room_id).await {
             Ok(members) => {
                 self.fanout.message_new(&members, message).await;
-                self.typing_stopped_by_send(&message.room_id, &message.sender_id, &members).await;
+                self.typing_stopped_by_send(&message.room_id, &message.sender_id, &members)
+                    .await;
             }
             Err(err) => tracing::warn!(error = %err, "no live delivery for a stored message"),
         }
-        let event = BusEvent::MessageStored { message: message.clone() };
+        let event = BusEvent::MessageStored {
+            message: message.clone(),
+        };
         if let Err(err) = self.ports.bus.publish(&event).await {
             tracing::warn!(error = %err, message_id = %message.id, "message not published to the bus");
         }
@@ -116,7 +128,9 @@ impl Chat {
     async fn check_reply_target(&self, room: &RoomId, reply_to: &MessageId) -> Result<()> {
         match self.ports.messages.message(reply_to).await? {
             Some(target) if target.room_id == *room => Ok(()),
-            _ => Err(Error::BadRequest("reply_to must be a message of this room".into())),
+            _ => Err(Error::BadRequest(
+                "reply_to must be a message of this room".into(),
+            )),
         }
     }
 
@@ -129,7 +143,9 @@ impl Chat {
     ) -> Result<MessagePage> {
         let cursor = match (query.before_seq, query.after_seq) {
             (Some(_), Some(_)) => {
-                return Err(Error::BadRequest("give before_seq or after_seq, not both".into()));
+                return Err(Error::BadRequest(
+                    "give before_seq or after_seq, not both".into(),
+                ));
             }
             (Some(before), None) => Cursor::Before(before),
             (None, Some(after)) => Cursor::After(after),
@@ -158,8 +174,11 @@ impl Chat {
             if self.ports.rooms.member(&room, user).await?.is_none() {
                 continue;
             }
-            let (messages, has_more) =
-                self.ports.messages.page(&room, Cursor::After(after_seq), SYNC_PAGE).await?;
+            let (messages, has_more) = self
+                .ports
+                .messages
+                .page(&room, Cursor::After(after_seq), SYNC_PAGE)
+                .await?;
             rooms.insert(room, MessagePage { messages, has_more });
         }
         Ok(SyncResponse { rooms })

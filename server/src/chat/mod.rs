@@ -65,7 +65,13 @@ pub struct Chat {
 
 impl Chat {
     pub fn new(ports: Ports, fanout: Arc<dyn Fanout>, settings: Settings) -> Self {
-        Self { ports, fanout, settings, typing: typing::TypingTimers::default(), inflight: TaskTracker::new() }
+        Self {
+            ports,
+            fanout,
+            settings,
+            typing: typing::TypingTimers::default(),
+            inflight: TaskTracker::new(),
+        }
     }
 
     pub fn ports(&self) -> &Ports {
@@ -80,8 +86,14 @@ impl Chat {
     /// listener has stopped accepting, so few will come).
     pub async fn drain(&self, grace: Duration) {
         self.inflight.close();
-        if tokio::time::timeout(grace, self.inflight.wait()).await.is_err() {
-            tracing::warn!(left = self.inflight.len(), "sends still running at shutdown");
+        if tokio::time::timeout(grace, self.inflight.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.inflight.len(),
+                "sends still running at shutdown"
+            );
         }
     }
 }

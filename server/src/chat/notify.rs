@@ -42,7 +42,11 @@ impl Chat {
                 .as_deref()
                 .is_some_and(|body| mentions(body, &user.username));
             let event = NotificationEvent {
-                kind: if mentioned { NotificationKind::Mention } else { NotificationKind::Message },
+                kind: if mentioned {
+                    NotificationKind::Mention
+                } else {
+                    NotificationKind::Message
+                },
                 room_id: message.room_id.clone(),
                 message: Some(message.clone()),
                 text: format!("{sender_name}: {preview}"),
@@ -66,12 +70,17 @@ fn preview(body: &str) -> String {
 fn mentions(body: &str, username: &str) -> bool {
     body.match_indices('@').any(|(at, _)| {
         let rest = &body[at + 1..];
-        let name_ends = rest.get(..username.len()).is_some_and(|n| n.eq_ignore_ascii_case(username))
+        let name_ends = rest
+            .get(..username.len())
+            .is_some_and(|n| n.eq_ignore_ascii_case(username))
             && !rest[username.len()..]
                 .chars()
                 .next()
                 .is_some_and(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        let starts_word = body[..at].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+        let starts_word = body[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric());
         name_ends && starts_word
     })
 }

@@ -9,7 +9,11 @@ impl Chat {
     /// A device of `user` connected as `connection`.
     pub async fn device_connected(&self, user: &UserId, connection: &str) -> Result<()> {
         if self.ports.presence.connected(user, connection).await? {
-            let event = PresenceEvent { user_id: user.clone(), online: true, last_seen_at: None };
+            let event = PresenceEvent {
+                user_id: user.clone(),
+                online: true,
+                last_seen_at: None,
+            };
             let contacts = self.ports.rooms.contacts_of(user).await?;
             self.fanout.presence(&contacts, &event).await;
         }
@@ -19,9 +23,17 @@ impl Chat {
     /// A device of `user` disconnected.
     pub async fn device_disconnected(&self, user: &UserId, connection: &str) -> Result<()> {
         let now = Timestamp::now();
-        if self.ports.presence.disconnected(user, connection, now).await? {
-            let event =
-                PresenceEvent { user_id: user.clone(), online: false, last_seen_at: Some(now) };
+        if self
+            .ports
+            .presence
+            .disconnected(user, connection, now)
+            .await?
+        {
+            let event = PresenceEvent {
+                user_id: user.clone(),
+                online: false,
+                last_seen_at: Some(now),
+            };
             let contacts = self.ports.rooms.contacts_of(user).await?;
             self.fanout.presence(&contacts, &event).await;
         }

@@ -35,7 +35,10 @@ impl Chat {
     ) -> Result<Room> {
         let name = RoomName::parse(name)?;
         let mut seen = HashSet::from([owner.clone()]);
-        let invited: Vec<UserId> = member_ids.into_iter().filter(|id| seen.insert(id.clone())).collect();
+        let invited: Vec<UserId> = member_ids
+            .into_iter()
+            .filter(|id| seen.insert(id.clone()))
+            .collect();
         if invited.len() > MAX_INITIAL_MEMBERS {
             return Err(Error::PayloadTooLarge(format!(
                 "a group starts with at most {MAX_INITIAL_MEMBERS} members"
@@ -65,7 +68,9 @@ impl Chat {
     /// The one direct room of the caller and `other`, created if needed. True when created.
     pub async fn open_direct(&self, me: &UserId, other: &UserId) -> Result<(Room, bool)> {
         if me == other {
-            return Err(Error::BadRequest("a direct room needs another person".into()));
+            return Err(Error::BadRequest(
+                "a direct room needs another person".into(),
+            ));
         }
         if self.ports.accounts.user(other).await?.is_none() {
             return Err(Error::NotFound("user"));
@@ -110,15 +115,24 @@ impl Chat {
     pub async fn add_member(&self, actor: &UserId, room: &RoomId, user: &UserId) -> Result<Room> {
         let (record, me) = self.membership(actor, room).await?;
         if record.kind == RoomKind::Direct {
-            return Err(Error::BadRequest("a direct room has exactly two members".into()));
+            return Err(Error::BadRequest(
+                "a direct room has exactly two members".into(),
+            ));
         }
         if !me.role.can_manage() {
-            return Err(Error::Forbidden("only the owner or an admin can add people"));
+            return Err(Error::Forbidden(
+                "only the owner or an admin can add people",
+            ));
         }
         if self.ports.accounts.user(user).await?.is_none() {
             return Err(Error::NotFound("user"));
         }
-        if self.ports.rooms.add_member(room, user, Role::Member, Timestamp::now()).await? {
+        if self
+            .ports
+            .rooms
+            .add_member(room, user, Role::Member, Timestamp::now())
+            .await?
+        {
             self.announce_room(&record).await?;
             self.notify_added(&record, user, actor).await?;
         }
@@ -140,7 +154,10 @@ impl Chat {
                 .find(|m| m.role == Role::Admin)
                 .or_else(|| remaining.first());
             if let Some(heir) = heir {
-                self.ports.rooms.set_role(room, &heir.user_id, Role::Owner).await?;
+                self.ports
+                    .rooms
+                    .set_role(room, &heir.user_id, Role::Owner)
+                    .await?;
             }
         }
         self.announce_room(&record).await
@@ -163,21 +180,41 @@ impl Chat {
     }
 
     async fn existing_room(&self, room: &RoomId) -> Result<RoomRecord> {
-        self.ports.rooms.room(room).await?.ok_or(Error::NotFound("room"))
+        self.ports
+            .rooms
+            .room(room)
+            .await?
+            .ok_or(Error::NotFound("room"))
     }
 
     /// Ids of a room's members.
     pub(crate) async fn member_ids(&self, room: &RoomId) -> Result<Vec<UserId>> {
-        Ok(self.ports.rooms.members(room).await?.into_iter().map(|m| m.user_id).collect())
+        Ok(self
+            .ports
+            .rooms
+            .members(room)
+            .await?
+            .into_iter()
+            .map(|m| m.user_id)
+            .collect())
     }
 
     /// The API's `Room` as `viewer` sees it (their unread count).
     pub(crate) async fn room_view(&self, record: RoomRecord, viewer: &UserId) -> Result<Room> {
         let records = self.ports.rooms.members(&record.id).await?;
         let ids: Vec<UserId> = records.iter().map(|m| m.user_id.clone()).collect();
-        let mut users: HashMap<UserId, _> =
-            self.ports.accounts.users(&ids).await?.into_iter().map(|u| (u.id.clone(), u)).collect();
-        let last_read = records.iter().find(|m| &m.user_id == viewer).map_or(0, |m| m.last_read_seq);
+        let mut users: HashMap<UserId, _> = self
+            .ports
+            .accounts
+            .users(&ids)
+            .await?
+            .into_iter()
+            .map(|u| (u.id.clone(), u))
+            .collect();
+        let last_read = records
+            .iter()
+            .find(|m| &m.user_id == viewer)
+            .map_or(0, |m| m.last_read_seq);
         let members = records
             .into_iter()
             .filter_map(|m| {
@@ -193,9 +230,18 @@ impl Chat {
         let last_message = if record.last_seq == 0 {
             None
         } else {
-            self.ports.messages.page(&record.id, Cursor::Latest, 1).await?.0.pop()
+            self.ports
+                .messages
+                .page(&record.id, Cursor::Latest, 1)
+                .await?
+                .0
+                .pop()
         };
-        let unread_count = self.ports.messages.count_unread(&record.id, viewer, last_read).await?;
+        let unread_count = self
+            .ports
+            .messages
+            .count_unread(&record.id, viewer, last_read)
+            .await?;
         Ok(Room {
             id: record.id,
             kind: record.kind,
@@ -218,7 +264,13 @@ impl Chat {
     }
 
     async fn notify_added(&self, room: &RoomRecord, user: &UserId, by: &UserId) -> Result<()> {
-        let by_name = self.ports.accounts.user(by).await?.map(|u| u.display_name).unwrap_or_default();
+        let by_name = self
+            .ports
+            .accounts
+            .user(by)
+            .await?
+            .map(|u| u.display_name)
+            .unwrap_or_default();
         let room_name = room.name.clone().unwrap_or_default();
         let event = NotificationEvent {
             kind: NotificationKind::AddedToRoom,

@@ -26,7 +26,10 @@ impl TypingTimers {
     /// Marks (room, user) active; returns the generation and whether it just started.
     fn start(&self, key: (RoomId, UserId)) -> (u64, bool) {
         let generation = {
-            let mut next = self.next_generation.lock().unwrap_or_else(|p| p.into_inner());
+            let mut next = self
+                .next_generation
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             *next += 1;
             *next
         };
@@ -37,7 +40,11 @@ impl TypingTimers {
 
     /// Clears (room, user); true when it was active.
     fn stop(&self, key: &(RoomId, UserId)) -> bool {
-        self.active.lock().unwrap_or_else(|p| p.into_inner()).remove(key).is_some()
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key)
+            .is_some()
     }
 }
 
@@ -98,6 +105,10 @@ impl Chat {
 }
 
 async fn emit(fanout: &dyn Fanout, to: &[UserId], (room, user): &(RoomId, UserId), active: bool) {
-    let event = TypingEvent { room_id: room.clone(), user_id: user.clone(), active };
+    let event = TypingEvent {
+        room_id: room.clone(),
+        user_id: user.clone(),
+        active,
+    };
     fanout.typing(to, &event).await;
 }

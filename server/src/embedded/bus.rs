@@ -1,16 +1,24 @@
 //! The embedded event bus: in-process channels with Kafka's consumer-group semantics, so the
 //! code that consumes it is written once for both. Every group gets every event; within a
-//! group, the events of one key (room) go to one subscriber, in order.
+//! group, the events of one key (room) go to one subscriber, in order. An event counts as
+//! delivered once `next` has returned it: a subscriber dropped before that hands its queued
+//! events back to its group, so none is lost.
+//!
+//! Unlike Kafka, a group's rooms are reassigned (by hash) when a subscriber joins, which can
+//! reorder a room's events that were queued at the moment; the server runs one subscriber per
+//! group per process, where this cannot happen.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use crate::ports::{BusEvent, EventBus, StoreResult, Subscription};
+
+type Groups = Arc<Mutex<HashMap<String, Group>>>;
 
 #[derive(Default)]
 struct Group {
@@ -38,7 +46,7 @@ impl Group {
 /// Consumer groups that live as long as the process.
 #[derive(Default)]
 pub struct LocalBus {
-    groups: Mutex<HashMap<String, Group>>,
+    groups: Groups,
 }
 
 impl LocalBus {
@@ -47,11 +55,14 @@ impl LocalBus {
     }
 }
 
+fn lock(groups: &Groups) -> std::sync::MutexGuard<'_, HashMap<String, Group>> {
+    groups.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[async_trait]
 impl EventBus for LocalBus {
     async fn publish(&self, event: &BusEvent) -> StoreResult<()> {
-        let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
-        for group in groups.values_mut() {
+        for group in lock(&self.groups).values_mut() {
             group.deliver(event.clone());
         }
         Ok(())
@@ -59,24 +70,44 @@ impl EventBus for LocalBus {
 
     async fn subscribe(&self, group: &str) -> StoreResult<Box<dyn Subscription>> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
-        let group = groups.entry(group.to_owned()).or_default();
-        for event in group.backlog.drain(..) {
+        let mut groups = lock(&self.groups);
+        let entry = groups.entry(group.to_owned()).or_default();
+        for event in entry.backlog.drain(..) {
             // The receiver is alive: it is ours and not yet returned.
             let _ = tx.send(event);
         }
-        group.subscribers.push(tx);
-        Ok(Box::new(LocalSubscription { rx }))
+        entry.subscribers.push(tx);
+        Ok(Box::new(LocalSubscription {
+            rx,
+            group: group.to_owned(),
+            groups: Arc::clone(&self.groups),
+        }))
     }
 }
 
 struct LocalSubscription {
     rx: mpsc::UnboundedReceiver<BusEvent>,
+    group: String,
+    groups: Groups,
 }
 
 #[async_trait]
 impl Subscription for LocalSubscription {
     async fn next(&mut self) -> Option<BusEvent> {
         self.rx.recv().await
+    }
+}
+
+impl Drop for LocalSubscription {
+    /// Hands what this subscriber never took back to its group.
+    fn drop(&mut self) {
+        self.rx.close();
+        let mut groups = lock(&self.groups);
+        let Some(group) = groups.get_mut(&self.group) else {
+            return;
+        };
+        while let Ok(event) = self.rx.try_recv() {
+            group.deliver(event);
+        }
     }
 }

@@ -11,9 +11,16 @@ use crate::ports::{RateLimiter, StoreResult};
 /// Above this many keys, expired windows are swept on the next hit, bounding memory.
 const SWEEP_ABOVE: usize = 10_000;
 
+/// One key's current window.
+struct Window {
+    started: Instant,
+    length: Duration,
+    hits: u32,
+}
+
 #[derive(Default)]
 pub struct LocalLimiter {
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
+    windows: Mutex<HashMap<String, Window>>,
 }
 
 impl LocalLimiter {
@@ -28,18 +35,30 @@ impl RateLimiter for LocalLimiter {
         let now = Instant::now();
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         if windows.len() > SWEEP_ABOVE {
-            windows.retain(|_, (started, _)| now.duration_since(*started) < window);
+            // Each key by its own window: one limit's short window must not reset another's.
+            windows.retain(|_, w| now.duration_since(w.started) < w.length);
         }
-        let (started, count) = windows.entry(key.to_owned()).or_insert((now, 0));
-        if now.duration_since(*started) >= window {
-            *started = now;
-            *count = 0;
+        let current = windows.entry(key.to_owned()).or_insert(Window {
+            started: now,
+            length: window,
+            hits: 0,
+        });
+        if now.duration_since(current.started) >= current.length {
+            *current = Window {
+                started: now,
+                length: window,
+                hits: 0,
+            };
         }
-        *count = count.saturating_add(1);
-        if *count <= limit {
+        current.hits = current.hits.saturating_add(1);
+        if current.hits <= limit {
             Ok(None)
         } else {
-            Ok(Some(window.saturating_sub(now.duration_since(*started))))
+            Ok(Some(
+                current
+                    .length
+                    .saturating_sub(now.duration_since(current.started)),
+            ))
         }
     }
 }

@@ -43,7 +43,9 @@ impl Presence for LocalPresence {
         at: Timestamp,
     ) -> StoreResult<bool> {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(entry) = users.get_mut(user) else { return Ok(false) };
+        let Some(entry) = users.get_mut(user) else {
+            return Ok(false);
+        };
         let removed = entry.connections.remove(connection);
         let now_offline = removed && entry.connections.is_empty();
         if now_offline {
@@ -54,9 +56,15 @@ impl Presence for LocalPresence {
 
     async fn status(&self, user: &UserId) -> StoreResult<Status> {
         let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(users.get(user).map_or(Status { online: false, last_seen_at: None }, |entry| Status {
-            online: !entry.connections.is_empty(),
-            last_seen_at: entry.last_seen_at,
-        }))
+        Ok(users.get(user).map_or(
+            Status {
+                online: false,
+                last_seen_at: None,
+            },
+            |entry| Status {
+                online: !entry.connections.is_empty(),
+                last_seen_at: entry.last_seen_at,
+            },
+        ))
     }
 }

@@ -105,8 +105,11 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "busy_timeout", 5000)?;
-        conn.execute_batch(SCHEMA).context("cannot create the schema")?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        conn.execute_batch(SCHEMA)
+            .context("cannot create the schema")?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `work` on the blocking pool with the connection.
@@ -144,8 +147,9 @@ fn enum_text<T: Serialize>(value: &T) -> String {
 }
 
 fn enum_from<T: DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
-    serde_json::from_value(serde_json::Value::String(text.to_owned()))
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into()))
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+    })
 }
 
 fn seq_from(value: i64) -> u64 {
@@ -181,8 +185,7 @@ fn room_row(row: &Row<'_>) -> rusqlite::Result<RoomRecord> {
     })
 }
 
-const MEMBER_COLUMNS: &str =
-    "room_id, user_id, role, joined_at, last_delivered_seq, last_read_seq";
+const MEMBER_COLUMNS: &str = "room_id, user_id, role, joined_at, last_delivered_seq, last_read_seq";
 
 fn member_row(row: &Row<'_>) -> rusqlite::Result<MemberRecord> {
     Ok(MemberRecord {
@@ -232,7 +235,11 @@ fn invite_row(row: &Row<'_>) -> rusqlite::Result<InviteRecord> {
 
 /// The unique key of a direct room: its two members in a fixed order.
 fn direct_key(a: &UserId, b: &UserId) -> String {
-    if a <= b { format!("{a}:{b}") } else { format!("{b}:{a}") }
+    if a <= b {
+        format!("{a}:{b}")
+    } else {
+        format!("{b}:{a}")
+    }
 }
 
 #[async_trait]
@@ -261,7 +268,11 @@ impl AccountStore for SqliteStore {
                 }
             })
             .await?;
-        if inserted { Ok(()) } else { Err(StoreError::Conflict("username is taken")) }
+        if inserted {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict("username is taken"))
+        }
     }
 
     async fn credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
@@ -280,8 +291,12 @@ impl AccountStore for SqliteStore {
     async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
         let id = id.0.clone();
         self.call(move |conn| {
-            conn.query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"), [id], user_row)
-                .optional()
+            conn.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+                [id],
+                user_row,
+            )
+            .optional()
         })
         .await
     }
@@ -313,7 +328,8 @@ impl AccountStore for SqliteStore {
                     OR (display_lower >= ?1 AND display_lower < ?2)
                  ORDER BY username LIMIT ?3"
             ))?;
-            stmt.query_map(params![low, high, limit], user_row)?.collect()
+            stmt.query_map(params![low, high, limit], user_row)?
+                .collect()
         })
         .await
     }
@@ -357,7 +373,8 @@ impl AccountStore for SqliteStore {
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
         let hash = token_hash.to_owned();
         self.call(move |conn| {
-            conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [hash]).map(drop)
+            conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [hash])
+                .map(drop)
         })
         .await
     }
@@ -377,7 +394,13 @@ impl RoomStore for SqliteStore {
                 let inserted = tx.execute(
                     "INSERT INTO rooms (id, kind, name, created_at, last_seq, last_activity_at,
                          direct_key) VALUES (?1, ?2, ?3, ?4, 0, ?4, ?5)",
-                    params![room.id.0, enum_text(&room.kind), room.name, room.created_at.as_millis(), key],
+                    params![
+                        room.id.0,
+                        enum_text(&room.kind),
+                        room.name,
+                        room.created_at.as_millis(),
+                        key
+                    ],
                 );
                 match inserted {
                     Err(err) if is_unique_violation(&err) => return Ok(false),
@@ -387,21 +410,34 @@ impl RoomStore for SqliteStore {
                     tx.execute(
                         "INSERT OR IGNORE INTO members (room_id, user_id, role, joined_at)
                          VALUES (?1, ?2, ?3, ?4)",
-                        params![room.id.0, user.0, enum_text(role), room.created_at.as_millis()],
+                        params![
+                            room.id.0,
+                            user.0,
+                            enum_text(role),
+                            room.created_at.as_millis()
+                        ],
                     )?;
                 }
                 tx.commit()?;
                 Ok(true)
             })
             .await?;
-        if created { Ok(()) } else { Err(StoreError::Conflict("the room already exists")) }
+        if created {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict("the room already exists"))
+        }
     }
 
     async fn room(&self, id: &RoomId) -> StoreResult<Option<RoomRecord>> {
         let id = id.0.clone();
         self.call(move |conn| {
-            conn.query_row(&format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?1"), [id], room_row)
-                .optional()
+            conn.query_row(
+                &format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?1"),
+                [id],
+                room_row,
+            )
+            .optional()
         })
         .await
     }
@@ -448,7 +484,9 @@ impl RoomStore for SqliteStore {
         let (room, user) = (room.0.clone(), user.0.clone());
         self.call(move |conn| {
             conn.query_row(
-                &format!("SELECT {MEMBER_COLUMNS} FROM members WHERE room_id = ?1 AND user_id = ?2"),
+                &format!(
+                    "SELECT {MEMBER_COLUMNS} FROM members WHERE room_id = ?1 AND user_id = ?2"
+                ),
                 [room, user],
                 member_row,
             )
@@ -479,8 +517,11 @@ impl RoomStore for SqliteStore {
     async fn remove_member(&self, room: &RoomId, user: &UserId) -> StoreResult<bool> {
         let (room, user) = (room.0.clone(), user.0.clone());
         self.call(move |conn| {
-            conn.execute("DELETE FROM members WHERE room_id = ?1 AND user_id = ?2", [room, user])
-                .map(|changed| changed == 1)
+            conn.execute(
+                "DELETE FROM members WHERE room_id = ?1 AND user_id = ?2",
+                [room, user],
+            )
+            .map(|changed| changed == 1)
         })
         .await
     }
@@ -517,7 +558,8 @@ impl RoomStore for SqliteStore {
                      WHERE room_id = ?1 AND user_id = ?2 AND last_read_seq < ?3"
                 }
             };
-            conn.execute(sql, params![room, user, seq]).map(|changed| changed == 1)
+            conn.execute(sql, params![room, user, seq])
+                .map(|changed| changed == 1)
         })
         .await
     }
@@ -530,7 +572,8 @@ impl RoomStore for SqliteStore {
                  JOIN members other ON other.room_id = mine.room_id
                  WHERE mine.user_id = ?1 AND other.user_id <> ?1",
             )?;
-            stmt.query_map([user], |row| row.get(0).map(UserId))?.collect()
+            stmt.query_map([user], |row| row.get(0).map(UserId))?
+                .collect()
         })
         .await
     }
@@ -542,7 +585,9 @@ impl InviteStore for SqliteStore {
         let i = invite.clone();
         self.call(move |conn| {
             conn.execute(
-                &format!("INSERT INTO invites ({INVITE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                &format!(
+                    "INSERT INTO invites ({INVITE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ),
                 params![
                     i.code_hash,
                     i.room_id.0,
@@ -602,7 +647,11 @@ impl InviteStore for SqliteStore {
     async fn revoke(&self, code_hash: &str) -> StoreResult<()> {
         let hash = code_hash.to_owned();
         self.call(move |conn| {
-            conn.execute("UPDATE invites SET revoked = 1 WHERE code_hash = ?1", [hash]).map(drop)
+            conn.execute(
+                "UPDATE invites SET revoked = 1 WHERE code_hash = ?1",
+                [hash],
+            )
+            .map(drop)
         })
         .await
     }
@@ -746,6 +795,7 @@ impl MessageStore for SqliteStore {
 #[async_trait]
 impl crate::ports::HealthCheck for SqliteStore {
     async fn check(&self) -> StoreResult<()> {
-        self.call(|conn| conn.query_row("SELECT 1", [], |_| Ok(()))).await
+        self.call(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
+            .await
     }
 }

@@ -36,9 +36,12 @@ impl FromRequestParts<AppState> for AuthUser {
             .filter_map(|v| v.to_str().ok())
             .find_map(session_cookie)
         {
-            let changes_state = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-            let has_csrf_header =
-                parts.headers.get(CSRF_HEADER).is_some_and(|v| v.as_bytes() == CSRF_VALUE.as_bytes());
+            let changes_state =
+                !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+            let has_csrf_header = parts
+                .headers
+                .get(CSRF_HEADER)
+                .is_some_and(|v| v.as_bytes() == CSRF_VALUE.as_bytes());
             if changes_state && !has_csrf_header {
                 return Err(Error::Forbidden(
                     "a cookie-authenticated request that changes state needs the header X-Requested-With: confab",
@@ -56,7 +59,9 @@ impl FromRequestParts<AppState> for AuthUser {
 fn bearer(parts: &Parts) -> Option<String> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
 }
 
 /// The session token in one `Cookie` header, if it has ours.
@@ -71,8 +76,9 @@ pub fn session_cookie(header: &str) -> Option<String> {
 /// sites' forms and frames do not carry it.
 pub fn set_session_cookie(token: &str, max_age_secs: u64, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
-    let cookie =
-        format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age_secs}{secure}");
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age_secs}{secure}"
+    );
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -98,7 +104,10 @@ impl FromRequestParts<AppState> for ClientIp {
         {
             return Ok(Self(ip));
         }
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
         Ok(Self(peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))))
     }
 }
@@ -109,7 +118,10 @@ mod tests {
 
     #[test]
     fn the_session_cookie_is_found_among_others() {
-        assert_eq!(session_cookie("a=1; confab_session=tok; b=2").as_deref(), Some("tok"));
+        assert_eq!(
+            session_cookie("a=1; confab_session=tok; b=2").as_deref(),
+            Some("tok")
+        );
         assert_eq!(session_cookie("confab_session_x=tok"), None);
         assert_eq!(session_cookie("confab_session="), None);
     }

@@ -1,10 +1,10 @@
 //! Extractors whose rejections speak the API's error body instead of axum's plain text.
 
+use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::Json;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
@@ -21,9 +21,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Err(JsonRejection::MissingJsonContentType(_)) => Err(Error::UnsupportedMediaType(
                 "expected a JSON body with Content-Type: application/json".into(),
             )),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(Error::PayloadTooLarge("the request body is too large".into()))
-            }
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(
+                Error::PayloadTooLarge("the request body is too large".into()),
+            ),
             Err(rejection) => Err(Error::BadRequest(rejection.body_text())),
         }
     }
@@ -73,6 +73,8 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for JsonOrDef
         if no_body {
             return Ok(Self(T::default()));
         }
-        ApiJson::from_request(req, state).await.map(|ApiJson(value)| Self(value))
+        ApiJson::from_request(req, state)
+            .await
+            .map(|ApiJson(value)| Self(value))
     }
 }

@@ -40,13 +40,20 @@ pub async fn login(
 fn signed_in(state: &AppState, status: StatusCode, session: Session) -> Response {
     let ttl = state.config.limits.session_ttl.as_secs();
     let cookie = set_session_cookie(&session.token, ttl, state.config.cookie_secure);
-    let body = AuthResponse { user: session.user, token: session.token };
+    let body = AuthResponse {
+        user: session.user,
+        token: session.token,
+    };
     (status, [(SET_COOKIE, cookie)], Json(body)).into_response()
 }
 
 pub async fn logout(State(state): State<AppState>, caller: AuthUser) -> Result<Response> {
     state.chat.logout(&caller.token).await?;
-    Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, clear_session_cookie())]).into_response())
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(SET_COOKIE, clear_session_cookie())],
+    )
+        .into_response())
 }
 
 pub async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<User>> {
@@ -67,7 +74,10 @@ pub async fn search_users(
     Ok(Json(state.chat.search_users(&query.q).await?))
 }
 
-pub async fn list_rooms(State(state): State<AppState>, caller: AuthUser) -> Result<Json<Vec<Room>>> {
+pub async fn list_rooms(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> Result<Json<Vec<Room>>> {
     Ok(Json(state.chat.list_rooms(&caller.id).await?))
 }
 
@@ -76,7 +86,10 @@ pub async fn create_group(
     caller: AuthUser,
     ApiJson(request): ApiJson<CreateGroupRequest>,
 ) -> Result<(StatusCode, Json<Room>)> {
-    let room = state.chat.create_group(&caller.id, &request.name, request.member_ids).await?;
+    let room = state
+        .chat
+        .create_group(&caller.id, &request.name, request.member_ids)
+        .await?;
     Ok((StatusCode::CREATED, Json(room)))
 }
 
@@ -86,7 +99,14 @@ pub async fn open_direct(
     ApiJson(request): ApiJson<CreateDirectRequest>,
 ) -> Result<(StatusCode, Json<Room>)> {
     let (room, created) = state.chat.open_direct(&caller.id, &request.user_id).await?;
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(room)))
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(room),
+    ))
 }
 
 pub async fn get_room(
@@ -103,7 +123,12 @@ pub async fn add_member(
     ApiPath(room): ApiPath<RoomId>,
     ApiJson(request): ApiJson<AddMemberRequest>,
 ) -> Result<Json<Room>> {
-    Ok(Json(state.chat.add_member(&caller.id, &room, &request.user_id).await?))
+    Ok(Json(
+        state
+            .chat
+            .add_member(&caller.id, &room, &request.user_id)
+            .await?,
+    ))
 }
 
 pub async fn leave_room(
@@ -131,7 +156,11 @@ pub async fn send_message(
     ApiJson(request): ApiJson<SendMessageRequest>,
 ) -> Result<Response> {
     let (message, created) = state.chat.send(&caller.id, &room, request).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(message)).into_response())
 }
 

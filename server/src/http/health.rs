@@ -11,7 +11,9 @@ use super::AppState;
 use crate::error::Error;
 
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok".into() })
+    Json(Health {
+        status: "ok".into(),
+    })
 }
 
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, Error> {
@@ -24,5 +26,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, Error
             return Err(Error::Unavailable(name));
         }
     }
-    Ok(Json(Health { status: "ok".into() }))
+    Ok(Json(Health {
+        status: "ok".into(),
+    }))
 }

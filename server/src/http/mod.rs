@@ -39,14 +39,23 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(handlers::logout))
         .route("/me", get(handlers::me))
         .route("/users", get(handlers::search_users))
-        .route("/rooms", get(handlers::list_rooms).post(handlers::create_group))
+        .route(
+            "/rooms",
+            get(handlers::list_rooms).post(handlers::create_group),
+        )
         .route("/rooms/direct", post(handlers::open_direct))
         .route("/rooms/{id}", get(handlers::get_room))
         .route("/rooms/{id}/members", post(handlers::add_member))
         .route("/rooms/{id}/members/me", delete(handlers::leave_room))
-        .route("/rooms/{id}/messages", get(handlers::history).post(handlers::send_message))
+        .route(
+            "/rooms/{id}/messages",
+            get(handlers::history).post(handlers::send_message),
+        )
         .route("/rooms/{id}/invites", post(handlers::create_invite))
-        .route("/invites/{code}", get(handlers::preview_invite).delete(handlers::revoke_invite))
+        .route(
+            "/invites/{code}",
+            get(handlers::preview_invite).delete(handlers::revoke_invite),
+        )
         .route("/invites/{code}/accept", post(handlers::accept_invite))
         .fallback(handlers::no_such_endpoint)
         .method_not_allowed_fallback(handlers::no_such_endpoint)

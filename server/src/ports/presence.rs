@@ -18,7 +18,11 @@ pub trait Presence: Send + Sync {
     async fn connected(&self, user: &UserId, connection: &str) -> StoreResult<bool>;
     /// Forgets a connection; true when it was the user's last (they are now offline, last
     /// seen at `at`).
-    async fn disconnected(&self, user: &UserId, connection: &str, at: Timestamp)
-    -> StoreResult<bool>;
+    async fn disconnected(
+        &self,
+        user: &UserId,
+        connection: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
     async fn status(&self, user: &UserId) -> StoreResult<Status>;
 }

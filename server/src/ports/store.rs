@@ -196,6 +196,10 @@ pub trait MessageStore: Send + Sync {
     ) -> StoreResult<(Vec<Message>, bool)>;
     async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>>;
     /// Messages of others than `reader` with `seq > after_seq`.
-    async fn count_unread(&self, room: &RoomId, reader: &UserId, after_seq: u64)
-    -> StoreResult<u64>;
+    async fn count_unread(
+        &self,
+        room: &RoomId,
+        reader: &UserId,
+        after_seq: u64,
+    ) -> StoreResult<u64>;
 }

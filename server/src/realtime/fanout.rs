@@ -62,7 +62,8 @@ impl<A: Adapter> Fanout for SocketFanout<A> {
     }
 
     async fn room_update(&self, user: &UserId, room: &Room) {
-        self.to_users(std::slice::from_ref(user), events::ROOM_UPDATE, room).await;
+        self.to_users(std::slice::from_ref(user), events::ROOM_UPDATE, room)
+            .await;
     }
 
     async fn notify(&self, user: &UserId, event: &NotificationEvent) {

@@ -53,7 +53,10 @@ impl OriginPolicy {
         if self.allowed.iter().any(|a| a == origin) {
             return true;
         }
-        let host = headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        let host = headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
         !host.is_empty()
             && (origin == format!("http://{host}") || origin == format!("https://{host}"))
     }
@@ -81,9 +84,10 @@ pub fn credential(
         .filter_map(|v| v.to_str().ok())
         .find_map(session_cookie);
     match cookie {
-        Some(_) if !origins.allows(headers) => {
-            Err(Refusal::new(ErrorCode::Forbidden, "this origin may not connect"))
-        }
+        Some(_) if !origins.allows(headers) => Err(Refusal::new(
+            ErrorCode::Forbidden,
+            "this origin may not connect",
+        )),
         Some(token) => Ok(Credential::Cookie(token)),
         None => Err(Refusal::new(ErrorCode::Unauthorized, "missing token")),
     }

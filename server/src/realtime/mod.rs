@@ -65,35 +65,60 @@ async fn authenticate<A: Adapter>(
     chat: Weak<Chat>,
     origins: &OriginPolicy,
 ) -> Result<(), Refusal> {
-    let chat = chat.upgrade().ok_or_else(|| Refusal(Error::Unavailable("server").body()))?;
+    let chat = chat
+        .upgrade()
+        .ok_or_else(|| Refusal(Error::Unavailable("server").body()))?;
     let token = match handshake::credential(auth.as_ref(), &socket.req_parts().headers, origins)? {
         Credential::Token(token) | Credential::Cookie(token) => token,
     };
-    let user = chat.authenticate(&token).await.map_err(|err| Refusal(err.body()))?;
+    let user = chat
+        .authenticate(&token)
+        .await
+        .map_err(|err| Refusal(err.body()))?;
     socket.extensions.insert(SocketUser(user));
     Ok(())
 }
 
 async fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Weak<Chat>) {
-    let Some(SocketUser(user)) = socket.extensions.get::<SocketUser>() else { return };
+    let Some(SocketUser(user)) = socket.extensions.get::<SocketUser>() else {
+        return;
+    };
     let span = tracing::info_span!("socket", sid = %socket.id, user_id = %user);
     async {
         tracing::info!("socket connected");
         socket.join(user_room(&user));
         socket.extensions.insert(Focus(None));
-        on_event(&socket, events::MESSAGE_SEND, &chat, &user, |cx, send: SocketSend| async move {
-            let (message, _) = cx.chat.send(&cx.user, &send.room_id, send.message).await?;
-            Ok(json!({ "message": message }))
-        });
-        on_event(&socket, events::RECEIPT, &chat, &user, |cx, receipt: ReceiptRequest| async move {
-            cx.chat.receipt(&cx.user, receipt).await
-        });
-        on_event(&socket, events::TYPING, &chat, &user, |cx, typing: TypingRequest| async move {
-            cx.chat.typing(&cx.user, typing).await
-        });
-        on_event(&socket, events::SYNC, &chat, &user, |cx, sync: SyncRequest| async move {
-            cx.chat.sync(&cx.user, sync).await
-        });
+        on_event(
+            &socket,
+            events::MESSAGE_SEND,
+            &chat,
+            &user,
+            |cx, send: SocketSend| async move {
+                let (message, _) = cx.chat.send(&cx.user, &send.room_id, send.message).await?;
+                Ok(json!({ "message": message }))
+            },
+        );
+        on_event(
+            &socket,
+            events::RECEIPT,
+            &chat,
+            &user,
+            |cx, receipt: ReceiptRequest| async move { cx.chat.receipt(&cx.user, receipt).await },
+        );
+        on_event(
+            &socket,
+            events::TYPING,
+            &chat,
+            &user,
+            |cx, typing: TypingRequest| async move { cx.chat.typing(&cx.user, typing).await },
+        );
+        on_event(
+            &socket,
+            events::SYNC,
+            &chat,
+            &user,
+            |cx, sync: SyncRequest| async move { cx.chat.sync(&cx.user, sync).await },
+        );
         on_event(&socket, events::FOCUS, &chat, &user, focus);
         on_disconnect(&socket, &chat, &user);
         if let Some(chat) = chat.upgrade() {
@@ -138,39 +163,48 @@ fn on_event<A, T, R, F, Fut>(
     Fut: Future<Output = Result<R, Error>> + Send + 'static,
 {
     let (chat, user) = (chat.clone(), user.clone());
-    socket.on(event, move |socket: SocketRef<A>, TryData(data): TryData<Value>, ack: AckSender<A>| {
-        let (chat, user, handle) = (chat.clone(), user.clone(), handle.clone());
-        let span = tracing::info_span!("socket_event", sid = %socket.id, user_id = %user, event);
-        async move {
-            let outcome = match (chat.upgrade(), decode::<T>(data)) {
-                (None, _) => Err(Error::Unavailable("server")),
-                (_, Err(err)) => Err(err),
-                (Some(chat), Ok(request)) => handle(Context { chat, user, socket }, request).await,
-            };
-            let reply = match outcome {
-                Ok(result) => ok_ack(&result),
-                Err(err) => {
-                    tracing::info!(code = ?err.code(), "event refused");
-                    err.ack()
+    socket.on(
+        event,
+        move |socket: SocketRef<A>, TryData(data): TryData<Value>, ack: AckSender<A>| {
+            let (chat, user, handle) = (chat.clone(), user.clone(), handle.clone());
+            let span =
+                tracing::info_span!("socket_event", sid = %socket.id, user_id = %user, event);
+            async move {
+                let outcome = match (chat.upgrade(), decode::<T>(data)) {
+                    (None, _) => Err(Error::Unavailable("server")),
+                    (_, Err(err)) => Err(err),
+                    (Some(chat), Ok(request)) => {
+                        handle(Context { chat, user, socket }, request).await
+                    }
+                };
+                let reply = match outcome {
+                    Ok(result) => ok_ack(&result),
+                    Err(err) => {
+                        tracing::info!(code = ?err.code(), "event refused");
+                        err.ack()
+                    }
+                };
+                if let Err(err) = ack.send(&reply) {
+                    tracing::debug!(error = %err, "ack not sent");
                 }
-            };
-            if let Err(err) = ack.send(&reply) {
-                tracing::debug!(error = %err, "ack not sent");
             }
-        }
-        .instrument(span)
-    });
+            .instrument(span)
+        },
+    );
 }
 
 fn decode<T: DeserializeOwned>(data: Result<Value, impl std::fmt::Display>) -> Result<T, Error> {
     let value = data.map_err(|err| Error::BadRequest(format!("unreadable payload: {err}")))?;
-    let size = serde_json::to_vec(&value).map(|bytes| bytes.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(&value)
+        .map(|bytes| bytes.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_EVENT_BYTES {
         return Err(Error::PayloadTooLarge(format!(
             "an event payload may be at most {MAX_EVENT_BYTES} bytes"
         )));
     }
-    serde_json::from_value(value).map_err(|err| Error::BadRequest(format!("invalid payload: {err}")))
+    serde_json::from_value(value)
+        .map_err(|err| Error::BadRequest(format!("invalid payload: {err}")))
 }
 
 /// `{"ok": true}` merged with the result's fields.
@@ -206,7 +240,9 @@ fn on_disconnect<A: Adapter>(socket: &SocketRef<A>, chat: &Weak<Chat>, user: &Us
         async move {
             tracing::info!(sid = %socket.id, user_id = %user, "socket disconnected");
             if let Some(chat) = chat.upgrade()
-                && let Err(err) = chat.device_disconnected(&user, &socket.id.to_string()).await
+                && let Err(err) = chat
+                    .device_disconnected(&user, &socket.id.to_string())
+                    .await
             {
                 tracing::warn!(error = %err, "presence not updated");
             }

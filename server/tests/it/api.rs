@@ -17,7 +17,11 @@ fn code(body: &Value) -> &str {
 fn assert_error(answer: &(StatusCode, Value), status: u16, expected: &str) {
     assert_eq!(answer.0.as_u16(), status, "{}", answer.1);
     assert_eq!(code(&answer.1), expected, "{}", answer.1);
-    assert!(answer.1["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(
+        answer.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
 }
 
 #[tokio::test]
@@ -32,13 +36,23 @@ async fn registering_returns_the_user_a_token_and_an_http_only_cookie() {
         .await
         .expect("sent");
     assert_eq!(response.status(), StatusCode::CREATED);
-    let cookie = response.headers()["set-cookie"].to_str().expect("ascii").to_owned();
-    assert!(cookie.starts_with("confab_session=") && cookie.contains("HttpOnly"), "{cookie}");
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        cookie.starts_with("confab_session=") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["user"]["username"], username);
     assert_eq!(body["user"]["display_name"], "Alice A.");
     assert!(body["user"]["avatar_url"].is_null());
-    assert!(body["user"]["created_at"].as_str().is_some_and(|t| t.ends_with('Z') && t.len() == 24));
+    assert!(
+        body["user"]["created_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z') && t.len() == 24)
+    );
     let token = body["token"].as_str().expect("token");
     assert!(token.len() >= 22, "a token carries at least 128 bits");
 
@@ -51,15 +65,37 @@ async fn registering_returns_the_user_a_token_and_an_http_only_cookie() {
 async fn registration_refuses_bad_input_with_clear_errors() {
     let app = spawn_app().await;
     let register = |body: Value| app.call(Method::POST, "/api/v1/auth/register", None, Some(body));
-    assert_error(&register(json!({"username": "ab", "password": "long enough"})).await, 400, "bad_request");
-    assert_error(&register(json!({"username": "bad name", "password": "long enough"})).await, 400, "bad_request");
-    assert_error(&register(json!({"username": unique("shortpw"), "password": "short"})).await, 400, "bad_request");
-    assert_error(&register(json!({"password": "long enough"})).await, 400, "bad_request");
+    assert_error(
+        &register(json!({"username": "ab", "password": "long enough"})).await,
+        400,
+        "bad_request",
+    );
+    assert_error(
+        &register(json!({"username": "bad name", "password": "long enough"})).await,
+        400,
+        "bad_request",
+    );
+    assert_error(
+        &register(json!({"username": unique("shortpw"), "password": "short"})).await,
+        400,
+        "bad_request",
+    );
+    assert_error(
+        &register(json!({"password": "long enough"})).await,
+        400,
+        "bad_request",
+    );
     assert_error(&register(json!({"username": unique("dn"), "password": "long enough", "display_name": "x".repeat(65)})).await, 413, "payload_too_large");
 
     let taken = unique("taken");
-    assert_eq!(register(json!({"username": taken, "password": "long enough"})).await.0, StatusCode::CREATED);
-    let again = register(json!({"username": taken.to_uppercase(), "password": "long enough"})).await;
+    assert_eq!(
+        register(json!({"username": taken, "password": "long enough"}))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let again =
+        register(json!({"username": taken.to_uppercase(), "password": "long enough"})).await;
     assert_error(&again, 409, "conflict");
 
     let not_json = app
@@ -106,12 +142,31 @@ async fn login_accepts_the_right_password_only_and_logout_ends_the_token_at_once
     let second_token = body["token"].as_str().expect("token").to_owned();
     assert_ne!(second_token, alice.token);
 
-    assert_error(&login(&alice.username, "wrong horse battery").await, 401, "unauthorized");
-    assert_error(&login("nobody_at_all", "correct horse battery").await, 401, "unauthorized");
+    assert_error(
+        &login(&alice.username, "wrong horse battery").await,
+        401,
+        "unauthorized",
+    );
+    assert_error(
+        &login("nobody_at_all", "correct horse battery").await,
+        401,
+        "unauthorized",
+    );
 
-    let (status, _) = app.call(Method::POST, "/api/v1/auth/logout", Some(&alice.token), None).await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/logout",
+            Some(&alice.token),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_error(&app.get("/api/v1/me", &alice.token).await, 401, "unauthorized");
+    assert_error(
+        &app.get("/api/v1/me", &alice.token).await,
+        401,
+        "unauthorized",
+    );
     // Only that session ended.
     assert_eq!(app.get("/api/v1/me", &second_token).await.0, StatusCode::OK);
 }
@@ -137,7 +192,9 @@ async fn every_endpoint_but_register_login_and_invite_preview_needs_a_token() {
     ] {
         let answer = app.call(method.clone(), path, None, Some(json!({}))).await;
         assert_error(&answer, 401, "unauthorized");
-        let answer = app.call(method, path, Some("not-a-token"), Some(json!({}))).await;
+        let answer = app
+            .call(method, path, Some("not-a-token"), Some(json!({})))
+            .await;
         assert_error(&answer, 401, "unauthorized");
     }
 }
@@ -147,7 +204,13 @@ async fn a_cookie_session_works_and_needs_the_csrf_header_to_change_state() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
     let cookie = format!("confab_session={}", alice.token);
-    let me = app.http.get(app.url("/api/v1/me")).header("cookie", &cookie).send().await.expect("sent");
+    let me = app
+        .http
+        .get(app.url("/api/v1/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(me.status(), StatusCode::OK);
 
     let create = |csrf: bool| {
@@ -165,7 +228,10 @@ async fn a_cookie_session_works_and_needs_the_csrf_header_to_change_state() {
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let body: Value = refused.json().await.expect("json");
     assert_eq!(code(&body), "forbidden");
-    assert_eq!(create(true).await.expect("sent").status(), StatusCode::CREATED);
+    assert_eq!(
+        create(true).await.expect("sent").status(),
+        StatusCode::CREATED
+    );
 }
 
 #[tokio::test]
@@ -173,15 +239,36 @@ async fn user_search_finds_people_by_username_or_display_name_prefix() {
     let app = spawn_app().await;
     let me = app.register("searcher").await;
     let zed = app.register("Zebedee").await;
-    let (status, found) = app.get(&format!("/api/v1/users?q={}", &zed.username[..6]), &me.token).await;
+    let (status, found) = app
+        .get(
+            &format!("/api/v1/users?q={}", &zed.username[..6]),
+            &me.token,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(found.as_array().expect("list").iter().any(|u| u["id"] == zed.id.as_str()));
+    assert!(
+        found
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|u| u["id"] == zed.id.as_str())
+    );
     // Display names match too, case-insensitively.
     let (_, found) = app.get("/api/v1/users?q=ZEBED", &me.token).await;
-    assert!(found.as_array().expect("list").iter().any(|u| u["id"] == zed.id.as_str()));
+    assert!(
+        found
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|u| u["id"] == zed.id.as_str())
+    );
     let (_, none) = app.get("/api/v1/users?q=qqqqqq", &me.token).await;
     assert_eq!(none, json!([]));
-    assert_error(&app.get("/api/v1/users?q=", &me.token).await, 400, "bad_request");
+    assert_error(
+        &app.get("/api/v1/users?q=", &me.token).await,
+        400,
+        "bad_request",
+    );
 }
 
 #[tokio::test]
@@ -189,7 +276,11 @@ async fn a_new_group_has_the_caller_as_owner_and_the_named_members() {
     let app = spawn_app().await;
     let (alice, bob) = (app.register("alice").await, app.register("bob").await);
     let (status, room) = app
-        .post("/api/v1/rooms", &alice.token, json!({"name": "  Climbing  ", "member_ids": [bob.id]}))
+        .post(
+            "/api/v1/rooms",
+            &alice.token,
+            json!({"name": "  Climbing  ", "member_ids": [bob.id]}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{room}");
     assert_eq!(room["kind"], "group");
@@ -200,19 +291,38 @@ async fn a_new_group_has_the_caller_as_owner_and_the_named_members() {
     let members = room["members"].as_array().expect("members");
     assert_eq!(members.len(), 2);
     let role_of = |id: &str| {
-        members.iter().find(|m| m["user"]["id"] == id).map(|m| m["role"].clone()).expect("member")
+        members
+            .iter()
+            .find(|m| m["user"]["id"] == id)
+            .map(|m| m["role"].clone())
+            .expect("member")
     };
     assert_eq!(role_of(&alice.id), "owner");
     assert_eq!(role_of(&bob.id), "member");
     assert_eq!(members[0]["last_read_seq"], 0);
 
-    let (status, seen_by_bob) = app.get(&format!("/api/v1/rooms/{}", room["id"].as_str().expect("id")), &bob.token).await;
+    let (status, seen_by_bob) = app
+        .get(
+            &format!("/api/v1/rooms/{}", room["id"].as_str().expect("id")),
+            &bob.token,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(seen_by_bob["id"], room["id"]);
 
-    assert_error(&app.post("/api/v1/rooms", &alice.token, json!({"name": " "})).await, 400, "bad_request");
     assert_error(
-        &app.post("/api/v1/rooms", &alice.token, json!({"name": "x", "member_ids": ["nobody"]})).await,
+        &app.post("/api/v1/rooms", &alice.token, json!({"name": " "}))
+            .await,
+        400,
+        "bad_request",
+    );
+    assert_error(
+        &app.post(
+            "/api/v1/rooms",
+            &alice.token,
+            json!({"name": "x", "member_ids": ["nobody"]}),
+        )
+        .await,
         404,
         "not_found",
     );
@@ -222,23 +332,72 @@ async fn a_new_group_has_the_caller_as_owner_and_the_named_members() {
 async fn a_pair_of_users_has_exactly_one_direct_room() {
     let app = spawn_app().await;
     let (alice, bob) = (app.register("alice").await, app.register("bob").await);
-    let (status, first) = app.post("/api/v1/rooms/direct", &alice.token, json!({"user_id": bob.id})).await;
+    let (status, first) = app
+        .post(
+            "/api/v1/rooms/direct",
+            &alice.token,
+            json!({"user_id": bob.id}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
     assert_eq!(first["kind"], "direct");
     assert_eq!(first["members"].as_array().expect("members").len(), 2);
-    let (status, again) = app.post("/api/v1/rooms/direct", &alice.token, json!({"user_id": bob.id})).await;
+    let (status, again) = app
+        .post(
+            "/api/v1/rooms/direct",
+            &alice.token,
+            json!({"user_id": bob.id}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["id"], first["id"]);
-    let (status, from_bob) = app.post("/api/v1/rooms/direct", &bob.token, json!({"user_id": alice.id})).await;
+    let (status, from_bob) = app
+        .post(
+            "/api/v1/rooms/direct",
+            &bob.token,
+            json!({"user_id": alice.id}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(from_bob["id"], first["id"]);
 
-    assert_error(&app.post("/api/v1/rooms/direct", &alice.token, json!({"user_id": alice.id})).await, 400, "bad_request");
-    assert_error(&app.post("/api/v1/rooms/direct", &alice.token, json!({"user_id": "ghost"})).await, 404, "not_found");
+    assert_error(
+        &app.post(
+            "/api/v1/rooms/direct",
+            &alice.token,
+            json!({"user_id": alice.id}),
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    assert_error(
+        &app.post(
+            "/api/v1/rooms/direct",
+            &alice.token,
+            json!({"user_id": "ghost"}),
+        )
+        .await,
+        404,
+        "not_found",
+    );
     let room = first["id"].as_str().expect("id");
-    let add = app.post(&format!("/api/v1/rooms/{room}/members"), &alice.token, json!({"user_id": bob.id})).await;
+    let add = app
+        .post(
+            &format!("/api/v1/rooms/{room}/members"),
+            &alice.token,
+            json!({"user_id": bob.id}),
+        )
+        .await;
     assert_error(&add, 400, "bad_request");
-    let leave = app.call(Method::DELETE, &format!("/api/v1/rooms/{room}/members/me"), Some(&alice.token), None).await;
+    let leave = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/rooms/{room}/members/me"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
     assert_error(&leave, 400, "bad_request");
 }
 
@@ -249,18 +408,64 @@ async fn non_members_can_neither_read_nor_write_a_room() {
     let room = app.group(&alice, "Private", &[]).await;
     app.send_text(&alice, &room, "secret").await;
 
-    assert_error(&app.get(&format!("/api/v1/rooms/{room}"), &mallory.token).await, 403, "forbidden");
-    assert_error(&app.get(&format!("/api/v1/rooms/{room}/messages"), &mallory.token).await, 403, "forbidden");
+    assert_error(
+        &app.get(&format!("/api/v1/rooms/{room}"), &mallory.token)
+            .await,
+        403,
+        "forbidden",
+    );
+    assert_error(
+        &app.get(&format!("/api/v1/rooms/{room}/messages"), &mallory.token)
+            .await,
+        403,
+        "forbidden",
+    );
     let send = json!({"client_id": new_client_id(), "kind": "text", "body": "let me in"});
-    assert_error(&app.post(&format!("/api/v1/rooms/{room}/messages"), &mallory.token, send).await, 403, "forbidden");
+    assert_error(
+        &app.post(
+            &format!("/api/v1/rooms/{room}/messages"),
+            &mallory.token,
+            send,
+        )
+        .await,
+        403,
+        "forbidden",
+    );
     let add_self = json!({"user_id": mallory.id});
-    assert_error(&app.post(&format!("/api/v1/rooms/{room}/members"), &mallory.token, add_self).await, 403, "forbidden");
-    assert_error(&app.post(&format!("/api/v1/rooms/{room}/invites"), &mallory.token, json!({})).await, 403, "forbidden");
+    assert_error(
+        &app.post(
+            &format!("/api/v1/rooms/{room}/members"),
+            &mallory.token,
+            add_self,
+        )
+        .await,
+        403,
+        "forbidden",
+    );
+    assert_error(
+        &app.post(
+            &format!("/api/v1/rooms/{room}/invites"),
+            &mallory.token,
+            json!({}),
+        )
+        .await,
+        403,
+        "forbidden",
+    );
     let (_, rooms) = app.get("/api/v1/rooms", &mallory.token).await;
     assert_eq!(rooms, json!([]));
 
-    assert_error(&app.get("/api/v1/rooms/no-such-room", &alice.token).await, 404, "not_found");
-    assert_error(&app.get("/api/v1/rooms/no-such-room/messages", &alice.token).await, 404, "not_found");
+    assert_error(
+        &app.get("/api/v1/rooms/no-such-room", &alice.token).await,
+        404,
+        "not_found",
+    );
+    assert_error(
+        &app.get("/api/v1/rooms/no-such-room/messages", &alice.token)
+            .await,
+        404,
+        "not_found",
+    );
 }
 
 #[tokio::test]
@@ -271,9 +476,20 @@ async fn history_pages_back_and_forth_in_ascending_seq() {
     for i in 1..=5 {
         app.send_text(&alice, &room, &format!("m{i}")).await;
     }
-    let page = async |query: &str| app.get(&format!("/api/v1/rooms/{room}/messages{query}"), &alice.token).await;
+    let page = async |query: &str| {
+        app.get(
+            &format!("/api/v1/rooms/{room}/messages{query}"),
+            &alice.token,
+        )
+        .await
+    };
     let seqs = |body: &Value| -> Vec<u64> {
-        body["messages"].as_array().expect("messages").iter().map(|m| m["seq"].as_u64().expect("seq")).collect()
+        body["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| m["seq"].as_u64().expect("seq"))
+            .collect()
     };
 
     let (status, newest) = page("").await;
@@ -326,7 +542,13 @@ async fn a_retried_rest_send_with_the_same_client_id_stores_one_message() {
     let (_, page) = app.get(&path, &alice.token).await;
     assert_eq!(page["messages"].as_array().expect("messages").len(), 1);
 
-    let elsewhere = app.post(&format!("/api/v1/rooms/{other_room}/messages"), &alice.token, send).await;
+    let elsewhere = app
+        .post(
+            &format!("/api/v1/rooms/{other_room}/messages"),
+            &alice.token,
+            send,
+        )
+        .await;
     assert_error(&elsewhere, 409, "conflict");
 }
 
@@ -341,12 +563,32 @@ async fn message_input_is_checked_and_text_is_kept_as_written() {
     let text = |body: &str| json!({"client_id": new_client_id(), "kind": "text", "body": body});
 
     assert_error(&send(text("   ")).await, 400, "bad_request");
-    assert_error(&send(text(&"é".repeat(4001))).await, 413, "payload_too_large");
+    assert_error(
+        &send(text(&"é".repeat(4001))).await,
+        413,
+        "payload_too_large",
+    );
     assert_eq!(send(text(&"é".repeat(4000))).await.0, StatusCode::CREATED);
-    assert_error(&send(json!({"client_id": "nope", "kind": "text", "body": "x"})).await, 400, "bad_request");
-    assert_error(&send(json!({"client_id": new_client_id(), "kind": "text"})).await, 400, "bad_request");
-    assert_error(&send(json!({"client_id": new_client_id(), "kind": "shout", "body": "x"})).await, 400, "bad_request");
-    assert_error(&send(json!({"client_id": new_client_id(), "kind": "system", "body": "x"})).await, 400, "bad_request");
+    assert_error(
+        &send(json!({"client_id": "nope", "kind": "text", "body": "x"})).await,
+        400,
+        "bad_request",
+    );
+    assert_error(
+        &send(json!({"client_id": new_client_id(), "kind": "text"})).await,
+        400,
+        "bad_request",
+    );
+    assert_error(
+        &send(json!({"client_id": new_client_id(), "kind": "shout", "body": "x"})).await,
+        400,
+        "bad_request",
+    );
+    assert_error(
+        &send(json!({"client_id": new_client_id(), "kind": "system", "body": "x"})).await,
+        400,
+        "bad_request",
+    );
 
     let (_, markup) = send(text("  <b>bold</b>\nline two  ")).await;
     assert_eq!(markup["body"], "<b>bold</b>\nline two");
@@ -372,9 +614,17 @@ async fn the_room_list_puts_recent_activity_first_and_counts_unread_messages() {
 
     let (status, rooms) = app.get("/api/v1/rooms", &bob.token).await;
     assert_eq!(status, StatusCode::OK);
-    let ids: Vec<&str> = rooms.as_array().expect("rooms").iter().map(|r| r["id"].as_str().expect("id")).collect();
+    let ids: Vec<&str> = rooms
+        .as_array()
+        .expect("rooms")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id"))
+        .collect();
     assert_eq!(ids, [older.as_str(), newer.as_str()]);
-    assert_eq!(rooms[0]["unread_count"], 2, "bob's own message is not unread");
+    assert_eq!(
+        rooms[0]["unread_count"], 2,
+        "bob's own message is not unread"
+    );
     assert_eq!(rooms[0]["last_seq"], 3);
     assert_eq!(rooms[0]["last_message"]["body"], "mine");
     assert_eq!(rooms[1]["unread_count"], 0);
@@ -384,39 +634,85 @@ async fn the_room_list_puts_recent_activity_first_and_counts_unread_messages() {
 #[tokio::test]
 async fn owners_and_admins_add_people_and_a_departing_owner_hands_over() {
     let app = spawn_app().await;
-    let (alice, bob, carol) = (app.register("alice").await, app.register("bob").await, app.register("carol").await);
+    let (alice, bob, carol) = (
+        app.register("alice").await,
+        app.register("bob").await,
+        app.register("carol").await,
+    );
     let room = app.group(&alice, "Team", &[&bob]).await;
     let members_path = format!("/api/v1/rooms/{room}/members");
 
-    let by_member = app.post(&members_path, &bob.token, json!({"user_id": carol.id})).await;
+    let by_member = app
+        .post(&members_path, &bob.token, json!({"user_id": carol.id}))
+        .await;
     assert_error(&by_member, 403, "forbidden");
-    let (status, added) = app.post(&members_path, &alice.token, json!({"user_id": carol.id})).await;
+    let (status, added) = app
+        .post(&members_path, &alice.token, json!({"user_id": carol.id}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{added}");
     assert_eq!(added["members"].as_array().expect("members").len(), 3);
-    let (status, again) = app.post(&members_path, &alice.token, json!({"user_id": carol.id})).await;
+    let (status, again) = app
+        .post(&members_path, &alice.token, json!({"user_id": carol.id}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["members"].as_array().expect("members").len(), 3);
-    assert_error(&app.post(&members_path, &alice.token, json!({"user_id": "ghost"})).await, 404, "not_found");
+    assert_error(
+        &app.post(&members_path, &alice.token, json!({"user_id": "ghost"}))
+            .await,
+        404,
+        "not_found",
+    );
 
     let leave = format!("/api/v1/rooms/{room}/members/me");
-    let (status, _) = app.call(Method::DELETE, &leave, Some(&alice.token), None).await;
+    let (status, _) = app
+        .call(Method::DELETE, &leave, Some(&alice.token), None)
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_error(&app.get(&format!("/api/v1/rooms/{room}"), &alice.token).await, 403, "forbidden");
+    assert_error(
+        &app.get(&format!("/api/v1/rooms/{room}"), &alice.token)
+            .await,
+        403,
+        "forbidden",
+    );
     let (_, seen) = app.get(&format!("/api/v1/rooms/{room}"), &bob.token).await;
-    let bob_role = seen["members"].as_array().expect("members").iter().find(|m| m["user"]["id"] == bob.id.as_str()).map(|m| m["role"].clone());
-    assert_eq!(bob_role, Some(json!("owner")), "the longest-standing member takes over");
-    assert_error(&app.call(Method::DELETE, &leave, Some(&alice.token), None).await, 403, "forbidden");
+    let bob_role = seen["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["user"]["id"] == bob.id.as_str())
+        .map(|m| m["role"].clone());
+    assert_eq!(
+        bob_role,
+        Some(json!("owner")),
+        "the longest-standing member takes over"
+    );
+    assert_error(
+        &app.call(Method::DELETE, &leave, Some(&alice.token), None)
+            .await,
+        403,
+        "forbidden",
+    );
 }
 
 #[tokio::test]
 async fn invites_admit_people_until_they_expire_run_out_or_are_revoked() {
     let app = spawn_app().await;
-    let (alice, bob, carol, dave) =
-        (app.register("alice").await, app.register("bob").await, app.register("carol").await, app.register("dave").await);
+    let (alice, bob, carol, dave) = (
+        app.register("alice").await,
+        app.register("bob").await,
+        app.register("carol").await,
+        app.register("dave").await,
+    );
     let room = app.group(&alice, "Book club", &[]).await;
     let invites = format!("/api/v1/rooms/{room}/invites");
 
-    let (status, invite) = app.post(&invites, &alice.token, json!({"max_uses": 1, "expires_in_secs": 3600})).await;
+    let (status, invite) = app
+        .post(
+            &invites,
+            &alice.token,
+            json!({"max_uses": 1, "expires_in_secs": 3600}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{invite}");
     let code = invite["code"].as_str().expect("code").to_owned();
     assert!(code.len() >= 22);
@@ -428,44 +724,87 @@ async fn invites_admit_people_until_they_expire_run_out_or_are_revoked() {
     assert_eq!(invite["url"], format!("http://{}/invite/{code}", app.addr));
 
     // Anyone holding the link sees what it leads to, signed in or not.
-    let (status, preview) = app.call(Method::GET, &format!("/api/v1/invites/{code}"), None, None).await;
+    let (status, preview) = app
+        .call(Method::GET, &format!("/api/v1/invites/{code}"), None, None)
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(preview["room"], json!({"id": room, "name": "Book club", "member_count": 1}));
+    assert_eq!(
+        preview["room"],
+        json!({"id": room, "name": "Book club", "member_count": 1})
+    );
     assert_eq!(preview["uses"], 0);
 
     let accept = async |who: &str, code: &str| {
-        app.call(Method::POST, &format!("/api/v1/invites/{code}/accept"), Some(who), None).await
+        app.call(
+            Method::POST,
+            &format!("/api/v1/invites/{code}/accept"),
+            Some(who),
+            None,
+        )
+        .await
     };
     let (status, joined) = accept(&bob.token, &code).await;
     assert_eq!(status, StatusCode::OK, "{joined}");
     assert_eq!(joined["id"], room.as_str());
-    assert_eq!(app.get(&format!("/api/v1/rooms/{room}"), &bob.token).await.0, StatusCode::OK);
+    assert_eq!(
+        app.get(&format!("/api/v1/rooms/{room}"), &bob.token)
+            .await
+            .0,
+        StatusCode::OK
+    );
     // A member accepting again gets the room without using the invite up further.
     assert_eq!(accept(&bob.token, &code).await.0, StatusCode::OK);
     assert_error(&accept(&carol.token, &code).await, 410, "gone");
-    assert_error(&app.call(Method::GET, &format!("/api/v1/invites/{code}"), None, None).await, 410, "gone");
+    assert_error(
+        &app.call(Method::GET, &format!("/api/v1/invites/{code}"), None, None)
+            .await,
+        410,
+        "gone",
+    );
 
     // Revoking: only the creator or an admin; afterwards the invite is gone.
     let (_, open) = app.post(&invites, &alice.token, json!({})).await;
     let open_code = open["code"].as_str().expect("code").to_owned();
     assert!(open["max_uses"].is_null() && open["expires_at"].is_null());
     let revoke = async |who: &str| {
-        app.call(Method::DELETE, &format!("/api/v1/invites/{open_code}"), Some(who), None).await
+        app.call(
+            Method::DELETE,
+            &format!("/api/v1/invites/{open_code}"),
+            Some(who),
+            None,
+        )
+        .await
     };
     assert_error(&revoke(&bob.token).await, 403, "forbidden");
-    assert_error(&app.post(&invites, &bob.token, json!({})).await, 403, "forbidden");
+    assert_error(
+        &app.post(&invites, &bob.token, json!({})).await,
+        403,
+        "forbidden",
+    );
     assert_eq!(revoke(&alice.token).await.0, StatusCode::NO_CONTENT);
     assert_error(&accept(&carol.token, &open_code).await, 410, "gone");
 
     // Expiry.
-    let (_, brief) = app.post(&invites, &alice.token, json!({"expires_in_secs": 1})).await;
+    let (_, brief) = app
+        .post(&invites, &alice.token, json!({"expires_in_secs": 1}))
+        .await;
     let brief_code = brief["code"].as_str().expect("code").to_owned();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_error(&accept(&dave.token, &brief_code).await, 410, "gone");
 
     assert_error(&accept(&dave.token, "no-such-code").await, 404, "not_found");
-    assert_error(&app.post(&invites, &alice.token, json!({"expires_in_secs": 0})).await, 400, "bad_request");
-    assert_error(&app.post(&invites, &alice.token, json!({"max_uses": 0})).await, 400, "bad_request");
+    assert_error(
+        &app.post(&invites, &alice.token, json!({"expires_in_secs": 0}))
+            .await,
+        400,
+        "bad_request",
+    );
+    assert_error(
+        &app.post(&invites, &alice.token, json!({"max_uses": 0}))
+            .await,
+        400,
+        "bad_request",
+    );
 }
 
 #[tokio::test]
@@ -473,7 +812,13 @@ async fn an_invite_with_max_uses_admits_exactly_that_many_under_a_rush() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
     let room = app.group(&alice, "Rush", &[]).await;
-    let (_, invite) = app.post(&format!("/api/v1/rooms/{room}/invites"), &alice.token, json!({"max_uses": 3})).await;
+    let (_, invite) = app
+        .post(
+            &format!("/api/v1/rooms/{room}/invites"),
+            &alice.token,
+            json!({"max_uses": 3}),
+        )
+        .await;
     let invite_code = invite["code"].as_str().expect("code").to_owned();
     let mut joiners = Vec::new();
     for i in 0..8 {
@@ -481,19 +826,34 @@ async fn an_invite_with_max_uses_admits_exactly_that_many_under_a_rush() {
     }
     let accept_path = format!("/api/v1/invites/{invite_code}/accept");
     let answers = futures_util::future::join_all(
-        joiners.iter().map(|j| app.call(Method::POST, &accept_path, Some(&j.token), None)),
+        joiners
+            .iter()
+            .map(|j| app.call(Method::POST, &accept_path, Some(&j.token), None)),
     )
     .await;
-    let admitted = answers.iter().filter(|(status, _)| *status == StatusCode::OK).count();
-    let refused = answers.iter().filter(|(status, body)| *status == StatusCode::GONE && code(body) == "gone").count();
+    let admitted = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::OK)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|(status, body)| *status == StatusCode::GONE && code(body) == "gone")
+        .count();
     assert_eq!((admitted, refused), (3, 5));
-    let (_, room) = app.get(&format!("/api/v1/rooms/{room}"), &alice.token).await;
+    let (_, room) = app
+        .get(&format!("/api/v1/rooms/{room}"), &alice.token)
+        .await;
     assert_eq!(room["members"].as_array().expect("members").len(), 4);
 }
 
 #[tokio::test]
 async fn sign_ins_and_sends_are_rate_limited_with_retry_after() {
-    let limits = Limits { auth_per_ip: 4, login_per_account: 2, sends_per_user: 2, ..roomy_limits() };
+    let limits = Limits {
+        auth_per_ip: 4,
+        login_per_account: 2,
+        sends_per_user: 2,
+        ..roomy_limits()
+    };
     let app = spawn_app_with(limits).await;
     let alice = app.register("alice").await;
     let login = || {
@@ -502,26 +862,51 @@ async fn sign_ins_and_sends_are_rate_limited_with_retry_after() {
             .json(&json!({"username": alice.username, "password": "wrong password"}))
             .send()
     };
-    assert_eq!(login().await.expect("sent").status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(login().await.expect("sent").status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        login().await.expect("sent").status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login().await.expect("sent").status(),
+        StatusCode::UNAUTHORIZED
+    );
     let limited = login().await.expect("sent");
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: u64 = limited.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
     assert!((1..=60).contains(&retry_after));
     let body: Value = limited.json().await.expect("json");
     assert_eq!(code(&body), "rate_limited");
     // That was the account limit; the address limit (4 per window) is used up now too.
     let register = app
-        .call(Method::POST, "/api/v1/auth/register", None, Some(json!({"username": unique("late"), "password": "long enough"})))
+        .call(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(json!({"username": unique("late"), "password": "long enough"})),
+        )
         .await;
     assert_error(&register, 429, "rate_limited");
 
     let room = app.group(&alice, "Chatty", &[]).await;
     let path = format!("/api/v1/rooms/{room}/messages");
     let text = || json!({"client_id": new_client_id(), "kind": "text", "body": "hi"});
-    assert_eq!(app.post(&path, &alice.token, text()).await.0, StatusCode::CREATED);
-    assert_eq!(app.post(&path, &alice.token, text()).await.0, StatusCode::CREATED);
-    assert_error(&app.post(&path, &alice.token, text()).await, 429, "rate_limited");
+    assert_eq!(
+        app.post(&path, &alice.token, text()).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.post(&path, &alice.token, text()).await.0,
+        StatusCode::CREATED
+    );
+    assert_error(
+        &app.post(&path, &alice.token, text()).await,
+        429,
+        "rate_limited",
+    );
 }
 
 #[tokio::test]
@@ -531,8 +916,17 @@ async fn health_and_readiness_answer_and_unknown_endpoints_get_the_error_body() 
     assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
     let (status, body) = app.call(Method::GET, "/readyz", None, None).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
-    assert_error(&app.call(Method::GET, "/api/v1/no/such/thing", None, None).await, 404, "not_found");
-    assert_error(&app.call(Method::PUT, "/api/v1/rooms", None, None).await, 404, "not_found");
+    assert_error(
+        &app.call(Method::GET, "/api/v1/no/such/thing", None, None)
+            .await,
+        404,
+        "not_found",
+    );
+    assert_error(
+        &app.call(Method::PUT, "/api/v1/rooms", None, None).await,
+        404,
+        "not_found",
+    );
 }
 
 #[tokio::test]
@@ -542,7 +936,10 @@ async fn the_home_page_is_rendered_on_the_server() {
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.expect("html");
     assert!(html.contains("<h1>Confab</h1>"), "{html}");
-    assert!(html.contains("/pkg/confab.js"), "the page loads the hydrate bundle");
+    assert!(
+        html.contains("/pkg/confab.js"),
+        "the page loads the hydrate bundle"
+    );
 }
 
 #[tokio::test]
@@ -564,13 +961,25 @@ async fn many_concurrent_senders_get_gap_free_unique_sequence_numbers() {
         })
     });
     let answers = futures_util::future::join_all(sends).await;
-    assert!(answers.iter().all(|(status, _)| *status == StatusCode::CREATED));
-    let acked: HashSet<u64> = answers.iter().map(|(_, m)| m["seq"].as_u64().expect("seq")).collect();
+    assert!(
+        answers
+            .iter()
+            .all(|(status, _)| *status == StatusCode::CREATED)
+    );
+    let acked: HashSet<u64> = answers
+        .iter()
+        .map(|(_, m)| m["seq"].as_u64().expect("seq"))
+        .collect();
     let total = (senders.len() * PER_SENDER) as u64;
     assert_eq!(acked, (1..=total).collect::<HashSet<_>>());
 
     let (_, page) = app.get(&format!("{path}?limit=200"), &owner.token).await;
-    let stored: Vec<u64> = page["messages"].as_array().expect("messages").iter().map(|m| m["seq"].as_u64().expect("seq")).collect();
+    let stored: Vec<u64> = page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["seq"].as_u64().expect("seq"))
+        .collect();
     assert_eq!(stored, (1..=total).collect::<Vec<_>>());
 }
 
@@ -581,10 +990,22 @@ async fn concurrent_retries_of_one_send_store_one_message() {
     let room = app.group(&alice, "Flaky network", &[]).await;
     let path = format!("/api/v1/rooms/{room}/messages");
     let body = json!({"client_id": new_client_id(), "kind": "text", "body": "sent on a bad line"});
-    let answers = futures_util::future::join_all((0..10).map(|_| app.post(&path, &alice.token, body.clone()))).await;
-    let ids: HashSet<&str> = answers.iter().map(|(_, m)| m["id"].as_str().expect("id")).collect();
+    let answers = futures_util::future::join_all(
+        (0..10).map(|_| app.post(&path, &alice.token, body.clone())),
+    )
+    .await;
+    let ids: HashSet<&str> = answers
+        .iter()
+        .map(|(_, m)| m["id"].as_str().expect("id"))
+        .collect();
     assert_eq!(ids.len(), 1);
-    assert_eq!(answers.iter().filter(|(status, _)| *status == StatusCode::CREATED).count(), 1);
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::CREATED)
+            .count(),
+        1
+    );
     let (_, page) = app.get(&path, &alice.token).await;
     assert_eq!(page["messages"].as_array().expect("messages").len(), 1);
 }
@@ -595,17 +1016,29 @@ async fn a_restarted_node_still_has_every_account_room_message_and_session() {
     let (alice, bob) = (app.register("alice").await, app.register("bob").await);
     let room = app.group(&alice, "Durable", &[&bob]).await;
     let sent = app.send_text(&alice, &room, "still here?").await;
-    app.post(&format!("/api/v1/rooms/{room}/invites"), &alice.token, json!({})).await;
+    app.post(
+        &format!("/api/v1/rooms/{room}/invites"),
+        &alice.token,
+        json!({}),
+    )
+    .await;
 
     let app: TestApp = app.restart().await;
     let (status, me) = app.get("/api/v1/me", &alice.token).await;
     assert_eq!(status, StatusCode::OK, "the session survives: {me}");
-    let (_, page) = app.get(&format!("/api/v1/rooms/{room}/messages"), &bob.token).await;
+    let (_, page) = app
+        .get(&format!("/api/v1/rooms/{room}/messages"), &bob.token)
+        .await;
     assert_eq!(page["messages"][0], sent);
     let next = app.send_text(&bob, &room, "yes").await;
     assert_eq!(next["seq"], 2, "numbering continues where it stopped");
     let login = app
-        .call(Method::POST, "/api/v1/auth/login", None, Some(json!({"username": bob.username, "password": "correct horse battery"})))
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": bob.username, "password": "correct horse battery"})),
+        )
         .await;
     assert_eq!(login.0, StatusCode::OK);
     assert!(app.data_dir().join("confab.db").exists());

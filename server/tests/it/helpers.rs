@@ -52,7 +52,9 @@ pub async fn spawn_app_with(limits: Limits) -> TestApp {
 }
 
 async fn start(data_dir: PathBuf, limits: Limits) -> TestApp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let mut config = Config::embedded(addr, data_dir.clone());
     config.limits = limits.clone();
@@ -120,7 +122,11 @@ impl TestApp {
         let response = request.send().await.expect("request sent");
         let status = response.status();
         let text = response.text().await.expect("body read");
-        let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, json)
     }
 
@@ -154,8 +160,13 @@ impl TestApp {
     /// A group owned by `owner` with `members`; returns the room id.
     pub async fn group(&self, owner: &TestUser, name: &str, members: &[&TestUser]) -> String {
         let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
-        let (status, body) =
-            self.post("/api/v1/rooms", &owner.token, json!({"name": name, "member_ids": ids})).await;
+        let (status, body) = self
+            .post(
+                "/api/v1/rooms",
+                &owner.token,
+                json!({"name": name, "member_ids": ids}),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "create group: {body}");
         body["id"].as_str().expect("room id").to_owned()
     }
@@ -205,7 +216,11 @@ pub struct TestUser {
 pub fn unique(name: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("{}_{}_{n}", name.to_lowercase(), std::process::id() % 10_000)
+    format!(
+        "{}_{}_{n}",
+        name.to_lowercase(),
+        std::process::id() % 10_000
+    )
 }
 
 pub fn new_client_id() -> String {
@@ -301,7 +316,10 @@ impl TestSocket {
     pub async fn next_where(&self, event: &str, pred: impl Fn(&Value) -> bool) -> Value {
         {
             let mut skipped = self.skipped.lock().await;
-            if let Some(i) = skipped.iter().position(|(name, v)| name == event && pred(v)) {
+            if let Some(i) = skipped
+                .iter()
+                .position(|(name, v)| name == event && pred(v))
+            {
                 return skipped.remove(i).1;
             }
         }
@@ -319,7 +337,13 @@ impl TestSocket {
 
     /// Whether an `event` arrives within `within` (for asserting that one does not).
     pub async fn receives_within(&self, event: &str, within: Duration) -> bool {
-        if self.skipped.lock().await.iter().any(|(name, _)| name == event) {
+        if self
+            .skipped
+            .lock()
+            .await
+            .iter()
+            .any(|(name, _)| name == event)
+        {
             return true;
         }
         let mut events = self.events.lock().await;
@@ -361,7 +385,9 @@ fn connect_error(payload: Payload) -> Value {
         Value::String(text) => text,
         other => other.to_string(),
     };
-    let frame = text.split_once(": ").map_or(text.as_str(), |(_, rest)| rest);
+    let frame = text
+        .split_once(": ")
+        .map_or(text.as_str(), |(_, rest)| rest);
     let packet: Value = serde_json::from_str(frame).unwrap_or(Value::String(text.clone()));
     packet["message"]
         .as_str()

@@ -21,7 +21,10 @@ fn ack_code(ack: &Value) -> &str {
 #[tokio::test]
 async fn a_handshake_without_a_valid_token_is_refused_with_the_error_body() {
     let app = spawn_app().await;
-    let refusal = TestSocket::connect(app.socket_builder()).await.err().expect("refused");
+    let refusal = TestSocket::connect(app.socket_builder())
+        .await
+        .err()
+        .expect("refused");
     assert_eq!(refusal["error"]["code"], "unauthorized", "{refusal}");
     let refusal = TestSocket::connect(app.socket_builder().auth(json!({"token": "forged"})))
         .await
@@ -41,30 +44,43 @@ async fn a_cookie_handshake_is_accepted_from_our_origin_only() {
         .transport_type(TransportType::Polling)
         .opening_header("Cookie", cookie.as_str())
         .opening_header("Origin", format!("http://{}", app.addr).as_str());
-    let socket = TestSocket::connect(ours).await.expect("our own page may connect");
+    let socket = TestSocket::connect(ours)
+        .await
+        .expect("our own page may connect");
     let room = app.group(&alice, "Cookies", &[]).await;
-    let ack = socket.ack("message:send", send(&room, "over polling")).await;
+    let ack = socket
+        .ack("message:send", send(&room, "over polling"))
+        .await;
     assert_eq!(ack["ok"], true, "{ack}");
 
     let theirs = app
         .socket_builder()
         .opening_header("Cookie", cookie.as_str())
         .opening_header("Origin", "https://evil.example");
-    let refusal = TestSocket::connect(theirs).await.err().expect("another site may not");
+    let refusal = TestSocket::connect(theirs)
+        .await
+        .err()
+        .expect("another site may not");
     assert_eq!(refusal["error"]["code"], "forbidden", "{refusal}");
 }
 
 #[tokio::test]
 async fn a_sent_message_is_acked_and_reaches_every_device_of_every_member() {
     let app = spawn_app().await;
-    let (alice, bob, carol) = (app.register("alice").await, app.register("bob").await, app.register("carol").await);
+    let (alice, bob, carol) = (
+        app.register("alice").await,
+        app.register("bob").await,
+        app.register("carol").await,
+    );
     let room = app.group(&alice, "Everyone", &[&bob]).await;
     let alice_phone = app.socket(&alice).await;
     let alice_laptop = app.socket(&alice).await;
     let bob_phone = app.socket(&bob).await;
     let outsider = app.socket(&carol).await;
 
-    let ack = alice_phone.ack("message:send", send(&room, "hello all")).await;
+    let ack = alice_phone
+        .ack("message:send", send(&room, "hello all"))
+        .await;
     assert_eq!(ack["ok"], true, "{ack}");
     let message = &ack["message"];
     assert_eq!(message["seq"], 1);
@@ -72,12 +88,25 @@ async fn a_sent_message_is_acked_and_reaches_every_device_of_every_member() {
     assert_eq!(message["sender_id"], alice.id.as_str());
 
     assert_eq!(&bob_phone.next("message:new").await, message);
-    assert_eq!(&alice_laptop.next("message:new").await, message, "the sender's other devices too");
-    assert!(!outsider.receives_within("message:new", Duration::from_millis(300)).await);
+    assert_eq!(
+        &alice_laptop.next("message:new").await,
+        message,
+        "the sender's other devices too"
+    );
+    assert!(
+        !outsider
+            .receives_within("message:new", Duration::from_millis(300))
+            .await
+    );
 
     // A REST send is delivered live as well.
     let over_rest = app.send_text(&bob, &room, "from the api").await;
-    assert_eq!(alice_laptop.next_where("message:new", |m| m["seq"] == 2).await, over_rest);
+    assert_eq!(
+        alice_laptop
+            .next_where("message:new", |m| m["seq"] == 2)
+            .await,
+        over_rest
+    );
 }
 
 #[tokio::test]
@@ -87,28 +116,83 @@ async fn bad_events_get_an_error_ack_and_the_socket_keeps_working() {
     let room = app.group(&alice, "Robust", &[]).await;
     let socket = app.socket(&alice).await;
 
-    let not_an_object = socket.ack_payload("message:send", Payload::Text(vec![json!("just text")])).await;
+    let not_an_object = socket
+        .ack_payload("message:send", Payload::Text(vec![json!("just text")]))
+        .await;
     assert_eq!(ack_code(&not_an_object), "bad_request");
-    let missing_room = socket.ack("message:send", json!({"client_id": new_client_id(), "kind": "text", "body": "x"})).await;
+    let missing_room = socket
+        .ack(
+            "message:send",
+            json!({"client_id": new_client_id(), "kind": "text", "body": "x"}),
+        )
+        .await;
     assert_eq!(ack_code(&missing_room), "bad_request");
-    let too_long = socket.ack("message:send", send(&room, &"x".repeat(4001))).await;
+    let too_long = socket
+        .ack("message:send", send(&room, &"x".repeat(4001)))
+        .await;
     assert_eq!(ack_code(&too_long), "payload_too_large");
-    let oversized = socket.ack("message:send", json!({"room_id": room, "padding": "x".repeat(100_000)})).await;
+    let oversized = socket
+        .ack(
+            "message:send",
+            json!({"room_id": room, "padding": "x".repeat(100_000)}),
+        )
+        .await;
     assert_eq!(ack_code(&oversized), "payload_too_large");
     let unknown_room = socket.ack("message:send", send("no-such-room", "x")).await;
     assert_eq!(ack_code(&unknown_room), "not_found");
-    assert_eq!(ack_code(&socket.ack("receipt", json!({"room_id": room, "kind": "seen", "seq": 1})).await), "bad_request");
-    assert_eq!(ack_code(&socket.ack("sync", json!({"rooms": "all"})).await), "bad_request");
+    assert_eq!(
+        ack_code(
+            &socket
+                .ack(
+                    "receipt",
+                    json!({"room_id": room, "kind": "seen", "seq": 1})
+                )
+                .await
+        ),
+        "bad_request"
+    );
+    assert_eq!(
+        ack_code(&socket.ack("sync", json!({"rooms": "all"})).await),
+        "bad_request"
+    );
 
     let intruder = app.socket(&mallory).await;
-    assert_eq!(ack_code(&intruder.ack("message:send", send(&room, "let me in")).await), "forbidden");
-    assert_eq!(ack_code(&intruder.ack("typing", json!({"room_id": room, "active": true})).await), "forbidden");
-    assert_eq!(ack_code(&intruder.ack("receipt", json!({"room_id": room, "kind": "read", "seq": 0})).await), "forbidden");
-    assert_eq!(ack_code(&intruder.ack("focus", json!({"room_id": room})).await), "forbidden");
+    assert_eq!(
+        ack_code(&intruder.ack("message:send", send(&room, "let me in")).await),
+        "forbidden"
+    );
+    assert_eq!(
+        ack_code(
+            &intruder
+                .ack("typing", json!({"room_id": room, "active": true}))
+                .await
+        ),
+        "forbidden"
+    );
+    assert_eq!(
+        ack_code(
+            &intruder
+                .ack(
+                    "receipt",
+                    json!({"room_id": room, "kind": "read", "seq": 0})
+                )
+                .await
+        ),
+        "forbidden"
+    );
+    assert_eq!(
+        ack_code(&intruder.ack("focus", json!({"room_id": room})).await),
+        "forbidden"
+    );
 
-    let fine = socket.ack("message:send", send(&room, "still connected")).await;
+    let fine = socket
+        .ack("message:send", send(&room, "still connected"))
+        .await;
     assert_eq!(fine["ok"], true, "{fine}");
-    assert_eq!(fine["message"]["seq"], 1, "nothing was stored by the refused sends");
+    assert_eq!(
+        fine["message"]["seq"], 1,
+        "nothing was stored by the refused sends"
+    );
 }
 
 #[tokio::test]
@@ -124,7 +208,11 @@ async fn a_retried_socket_send_returns_the_original_message() {
     assert_eq!(first, second);
     // The same client id over REST is the same message too.
     let (status, over_rest) = app
-        .post(&format!("/api/v1/rooms/{room}/messages"), &alice.token, json!({"client_id": payload["client_id"], "kind": "text", "body": "once only"}))
+        .post(
+            &format!("/api/v1/rooms/{room}/messages"),
+            &alice.token,
+            json!({"client_id": payload["client_id"], "kind": "text", "body": "once only"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(over_rest, first["message"]);
@@ -138,27 +226,70 @@ async fn receipts_move_markers_forward_and_tell_the_room() {
     let alice_socket = app.socket(&alice).await;
     let bob_socket = app.socket(&bob).await;
     for i in 0..3 {
-        alice_socket.ack("message:send", send(&room, &format!("m{i}"))).await;
+        alice_socket
+            .ack("message:send", send(&room, &format!("m{i}")))
+            .await;
     }
 
-    let ok = bob_socket.ack("receipt", json!({"room_id": room, "kind": "delivered", "seq": 3})).await;
+    let ok = bob_socket
+        .ack(
+            "receipt",
+            json!({"room_id": room, "kind": "delivered", "seq": 3}),
+        )
+        .await;
     assert_eq!(ok, json!({"ok": true}));
     let event = alice_socket.next("receipt").await;
-    assert_eq!(event, json!({"room_id": room, "user_id": bob.id, "kind": "delivered", "seq": 3}));
-    bob_socket.ack("receipt", json!({"room_id": room, "kind": "read", "seq": 2})).await;
-    let event = alice_socket.next_where("receipt", |e| e["kind"] == "read").await;
+    assert_eq!(
+        event,
+        json!({"room_id": room, "user_id": bob.id, "kind": "delivered", "seq": 3})
+    );
+    bob_socket
+        .ack(
+            "receipt",
+            json!({"room_id": room, "kind": "read", "seq": 2}),
+        )
+        .await;
+    let event = alice_socket
+        .next_where("receipt", |e| e["kind"] == "read")
+        .await;
     assert_eq!(event["seq"], 2);
 
     // Backwards is accepted but moves nothing and tells no one.
-    let ok = bob_socket.ack("receipt", json!({"room_id": room, "kind": "read", "seq": 1})).await;
+    let ok = bob_socket
+        .ack(
+            "receipt",
+            json!({"room_id": room, "kind": "read", "seq": 1}),
+        )
+        .await;
     assert_eq!(ok["ok"], true);
-    assert!(!alice_socket.receives_within("receipt", Duration::from_millis(300)).await);
-    let beyond = bob_socket.ack("receipt", json!({"room_id": room, "kind": "read", "seq": 99})).await;
+    assert!(
+        !alice_socket
+            .receives_within("receipt", Duration::from_millis(300))
+            .await
+    );
+    let beyond = bob_socket
+        .ack(
+            "receipt",
+            json!({"room_id": room, "kind": "read", "seq": 99}),
+        )
+        .await;
     assert_eq!(ack_code(&beyond), "bad_request");
 
     let (_, seen) = app.get(&format!("/api/v1/rooms/{room}"), &bob.token).await;
-    let bob_member = seen["members"].as_array().expect("members").iter().find(|m| m["user"]["id"] == bob.id.as_str()).cloned().expect("bob");
-    assert_eq!((bob_member["last_delivered_seq"].clone(), bob_member["last_read_seq"].clone()), (json!(3), json!(2)));
+    let bob_member = seen["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["user"]["id"] == bob.id.as_str())
+        .cloned()
+        .expect("bob");
+    assert_eq!(
+        (
+            bob_member["last_delivered_seq"].clone(),
+            bob_member["last_read_seq"].clone()
+        ),
+        (json!(3), json!(2))
+    );
     assert_eq!(seen["unread_count"], 1);
 }
 
@@ -170,16 +301,35 @@ async fn typing_shows_to_others_and_stops_by_itself_after_five_seconds() {
     let alice_socket = app.socket(&alice).await;
     let bob_socket = app.socket(&bob).await;
 
-    assert_eq!(bob_socket.ack("typing", json!({"room_id": room, "active": true})).await, json!({"ok": true}));
+    assert_eq!(
+        bob_socket
+            .ack("typing", json!({"room_id": room, "active": true}))
+            .await,
+        json!({"ok": true})
+    );
     let started = alice_socket.next("typing").await;
-    assert_eq!(started, json!({"room_id": room, "user_id": bob.id, "active": true}));
-    assert!(!bob_socket.receives_within("typing", Duration::from_millis(200)).await, "not echoed to the typist");
+    assert_eq!(
+        started,
+        json!({"room_id": room, "user_id": bob.id, "active": true})
+    );
+    assert!(
+        !bob_socket
+            .receives_within("typing", Duration::from_millis(200))
+            .await,
+        "not echoed to the typist"
+    );
     let stopped = alice_socket.next("typing").await;
     assert_eq!(stopped["active"], false, "it stops by itself");
 
-    bob_socket.ack("typing", json!({"room_id": room, "active": true})).await;
-    alice_socket.next_where("typing", |t| t["active"] == true).await;
-    bob_socket.ack("message:send", send(&room, "done typing")).await;
+    bob_socket
+        .ack("typing", json!({"room_id": room, "active": true}))
+        .await;
+    alice_socket
+        .next_where("typing", |t| t["active"] == true)
+        .await;
+    bob_socket
+        .ack("message:send", send(&room, "done typing"))
+        .await;
     let stopped = alice_socket.next("typing").await;
     assert_eq!(stopped["active"], false, "a message ends the indicator");
 }
@@ -188,7 +338,12 @@ async fn typing_shows_to_others_and_stops_by_itself_after_five_seconds() {
 async fn presence_tells_contacts_when_someone_comes_and_goes() {
     let app = spawn_app().await;
     let (alice, bob) = (app.register("alice").await, app.register("bob").await);
-    app.post("/api/v1/rooms/direct", &alice.token, json!({"user_id": bob.id})).await;
+    app.post(
+        "/api/v1/rooms/direct",
+        &alice.token,
+        json!({"user_id": bob.id}),
+    )
+    .await;
     let alice_socket = app.socket(&alice).await;
     let snapshot = alice_socket.next("presence").await;
     assert_eq!(snapshot["user_id"], bob.id.as_str());
@@ -196,10 +351,18 @@ async fn presence_tells_contacts_when_someone_comes_and_goes() {
 
     let bob_socket = app.socket(&bob).await;
     let online = alice_socket.next("presence").await;
-    assert_eq!(online, json!({"user_id": bob.id, "online": true, "last_seen_at": null}));
+    assert_eq!(
+        online,
+        json!({"user_id": bob.id, "online": true, "last_seen_at": null})
+    );
     let bob_second = app.socket(&bob).await;
     bob_socket.disconnect().await;
-    assert!(!alice_socket.receives_within("presence", Duration::from_millis(300)).await, "still online on another device");
+    assert!(
+        !alice_socket
+            .receives_within("presence", Duration::from_millis(300))
+            .await,
+        "still online on another device"
+    );
     bob_second.disconnect().await;
     let offline = alice_socket.next("presence").await;
     assert_eq!(offline["online"], false);
@@ -217,13 +380,26 @@ async fn sync_returns_what_a_device_missed_in_its_rooms_only() {
     }
     app.send_text(&alice, &private, "not for bob").await;
     let bob_socket = app.socket(&bob).await;
-    let answer = bob_socket.ack("sync", json!({"rooms": {shared.clone(): 2, private.clone(): 0}})).await;
+    let answer = bob_socket
+        .ack(
+            "sync",
+            json!({"rooms": {shared.clone(): 2, private.clone(): 0}}),
+        )
+        .await;
     assert_eq!(answer["ok"], true, "{answer}");
     let page = &answer["rooms"][&shared];
-    let seqs: Vec<u64> = page["messages"].as_array().expect("messages").iter().map(|m| m["seq"].as_u64().expect("seq")).collect();
+    let seqs: Vec<u64> = page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["seq"].as_u64().expect("seq"))
+        .collect();
     assert_eq!(seqs, [3, 4]);
     assert_eq!(page["has_more"], false);
-    assert!(answer["rooms"].get(&private).is_none(), "rooms bob is not in are left out");
+    assert!(
+        answer["rooms"].get(&private).is_none(),
+        "rooms bob is not in are left out"
+    );
 }
 
 #[tokio::test]
@@ -233,7 +409,10 @@ async fn notifications_reach_devices_not_looking_at_the_room() {
     let room = app.group(&alice, "Notify", &[&bob]).await;
     let bob_reading = app.socket(&bob).await;
     let bob_elsewhere = app.socket(&bob).await;
-    assert_eq!(bob_reading.ack("focus", json!({"room_id": room})).await, json!({"ok": true}));
+    assert_eq!(
+        bob_reading.ack("focus", json!({"room_id": room})).await,
+        json!({"ok": true})
+    );
 
     app.send_text(&alice, &room, "ping").await;
     let note = bob_elsewhere.next("notification").await;
@@ -241,40 +420,80 @@ async fn notifications_reach_devices_not_looking_at_the_room() {
     assert_eq!(note["room_id"], room.as_str());
     assert_eq!(note["message"]["body"], "ping");
     assert!(note["text"].as_str().is_some_and(|t| t.contains("ping")));
-    assert!(!bob_reading.receives_within("notification", Duration::from_millis(300)).await);
+    assert!(
+        !bob_reading
+            .receives_within("notification", Duration::from_millis(300))
+            .await
+    );
 
-    app.send_text(&alice, &room, &format!("hey @{} look", bob.username)).await;
+    app.send_text(&alice, &room, &format!("hey @{} look", bob.username))
+        .await;
     let mention = bob_elsewhere.next("notification").await;
     assert_eq!(mention["kind"], "mention");
 
     // Focus moves away: notifications come back.
     bob_reading.ack("focus", json!({"room_id": null})).await;
     app.send_text(&alice, &room, "again").await;
-    assert_eq!(bob_reading.next("notification").await["message"]["body"], "again");
+    assert_eq!(
+        bob_reading.next("notification").await["message"]["body"],
+        "again"
+    );
 }
 
 #[tokio::test]
 async fn joining_by_invite_or_being_added_updates_the_room_live() {
     let app = spawn_app().await;
-    let (alice, bob, carol) = (app.register("alice").await, app.register("bob").await, app.register("carol").await);
+    let (alice, bob, carol) = (
+        app.register("alice").await,
+        app.register("bob").await,
+        app.register("carol").await,
+    );
     let room = app.group(&alice, "Growing", &[]).await;
     let alice_socket = app.socket(&alice).await;
     let bob_socket = app.socket(&bob).await;
     let carol_socket = app.socket(&carol).await;
 
-    app.post(&format!("/api/v1/rooms/{room}/members"), &alice.token, json!({"user_id": bob.id})).await;
+    app.post(
+        &format!("/api/v1/rooms/{room}/members"),
+        &alice.token,
+        json!({"user_id": bob.id}),
+    )
+    .await;
     let update = bob_socket.next("room:update").await;
     assert_eq!(update["id"], room.as_str());
     assert_eq!(update["members"].as_array().expect("members").len(), 2);
-    assert_eq!(bob_socket.next("notification").await["kind"], "added_to_room");
-    alice_socket.next_where("room:update", |r| r["members"].as_array().is_some_and(|m| m.len() == 2)).await;
+    assert_eq!(
+        bob_socket.next("notification").await["kind"],
+        "added_to_room"
+    );
+    alice_socket
+        .next_where("room:update", |r| {
+            r["members"].as_array().is_some_and(|m| m.len() == 2)
+        })
+        .await;
 
-    let (_, invite) = app.post(&format!("/api/v1/rooms/{room}/invites"), &alice.token, json!({})).await;
+    let (_, invite) = app
+        .post(
+            &format!("/api/v1/rooms/{room}/invites"),
+            &alice.token,
+            json!({}),
+        )
+        .await;
     let code = invite["code"].as_str().expect("code");
-    let (status, _) = app.call(reqwest::Method::POST, &format!("/api/v1/invites/{code}/accept"), Some(&carol.token), None).await;
+    let (status, _) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/invites/{code}/accept"),
+            Some(&carol.token),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(carol_socket.next("room:update").await["id"], room.as_str());
-    assert_eq!(alice_socket.next("notification").await["kind"], "invite_accepted");
+    assert_eq!(
+        alice_socket.next("notification").await["kind"],
+        "invite_accepted"
+    );
 
     // The new member gets messages live from now on.
     app.send_text(&alice, &room, "welcome").await;
@@ -301,13 +520,19 @@ async fn concurrent_socket_senders_get_gap_free_sequence_numbers() {
         async move {
             let mut seqs = Vec::new();
             for i in 0..PER_SOCKET {
-                let ack = socket.ack("message:send", send(&room, &format!("#{i}"))).await;
+                let ack = socket
+                    .ack("message:send", send(&room, &format!("#{i}")))
+                    .await;
                 seqs.push(ack["message"]["seq"].as_u64().expect("seq"));
             }
             seqs
         }
     });
-    let seqs: Vec<u64> = futures_util::future::join_all(bursts).await.into_iter().flatten().collect();
+    let seqs: Vec<u64> = futures_util::future::join_all(bursts)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     let unique: HashSet<u64> = seqs.iter().copied().collect();
     let total = (users.len() * PER_SOCKET) as u64;
     assert_eq!(seqs.len() as u64, total);

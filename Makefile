@@ -1,0 +1,47 @@
+# Confab: the two commands of the README, and the pieces they are made of.
+#   make run    build and serve on the embedded defaults (installs what it needs)
+#   make test   every test: unit, integration, contract and browser (installs what it needs)
+#   make lint   rustfmt and clippy
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+
+# Tools and build output live outside the clone, so a fresh clone builds incrementally.
+export CONFAB_CACHE ?= $(HOME)/.cache/confab
+export CARGO_TARGET_DIR ?= $(CONFAB_CACHE)/target
+export PATH := $(CONFAB_CACHE)/tools/bin:$(CONFAB_CACHE)/tools/node/node_modules/.bin:$(PATH)
+# cargo-leptos sets this while building for `make run`; the test build must not see it.
+unexport LEPTOS_OUTPUT_NAME
+
+TOOLCHAIN := scripts/toolchain.sh
+TEST_SITE := $(CARGO_TARGET_DIR)/test-site
+
+.PHONY: run test lint unit e2e tools-run tools-test
+
+## run: cargo-leptos release build, then serve on CONFAB_ADDR (default 127.0.0.1:3000).
+run: tools-run
+	cargo leptos build --release
+	LEPTOS_SITE_ROOT=target/site CONFAB_SITE_ROOT=target/site $(CARGO_TARGET_DIR)/release/server
+
+tools-run:
+	$(TOOLCHAIN) system-deps wasm-target wasm-bindgen wasm-opt cargo-leptos
+
+## test: everything CI runs.
+test: tools-test unit e2e
+
+tools-test:
+	$(TOOLCHAIN) system-deps wasm-target wasm-bindgen chromium playwright
+
+unit:
+	cargo fmt --all -- --check
+	cargo test --locked -p app -p server
+
+e2e:
+	scripts/build-site.sh $(TEST_SITE) debug
+	cargo build --locked -p server
+	scripts/e2e.sh $(CARGO_TARGET_DIR)/debug/server $(TEST_SITE)
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --locked -p app -p server --all-targets -- -D warnings
+	cargo clippy --locked -p frontend --target wasm32-unknown-unknown -- -D warnings

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs the browser tests: starts the built server on a free loopback port with a fresh data
+# folder, waits until it serves, runs end2end/ against it, and stops it whatever happens.
+#   scripts/e2e.sh SERVER_BINARY SITE_ROOT
+set -euo pipefail
+server="$1"
+site_root="$2"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+data="$(mktemp -d)"
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+log="$data/server.log"
+
+CONFAB_ADDR="127.0.0.1:$port" CONFAB_DATA_DIR="$data/db" CONFAB_SITE_ROOT="$site_root" \
+  "$server" >"$log" 2>&1 &
+pid=$!
+cleanup() {
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$data"
+}
+trap cleanup EXIT
+
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  kill -0 "$pid" 2>/dev/null || { cat "$log"; echo "e2e: the server exited" >&2; exit 1; }
+  sleep 0.1
+done
+
+cd "$root/end2end"
+if ! CONFAB_URL="http://127.0.0.1:$port" npm test; then
+  echo "e2e: server log follows" >&2
+  tail -50 "$log" >&2
+  exit 1
+fi

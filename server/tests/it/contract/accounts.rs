@@ -1,0 +1,214 @@
+//! The `AccountStore` contract: users, credentials, search and sessions.
+
+use app::protocol::{Timestamp, UserId};
+use server::ports::{AccountStore, StoreError};
+
+use super::fixtures::{self, unique};
+
+/// A taken username is refused with `Conflict`, and its first owner keeps it.
+pub async fn refuses_a_taken_username(store: &dyn AccountStore) {
+    let first = fixtures::user();
+    store
+        .create_user(&first, "hash-first")
+        .await
+        .expect("create the first user");
+
+    let mut second = fixtures::user();
+    second.username.clone_from(&first.username);
+    let refused = store.create_user(&second, "hash-second").await;
+
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "expected Conflict, got {refused:?}"
+    );
+    let (owner, hash) = store
+        .credentials(&first.username)
+        .await
+        .expect("read credentials")
+        .expect("the first user keeps the name");
+    assert_eq!((owner, hash.as_str()), (first, "hash-first"));
+    assert_eq!(
+        store.user(&second.id).await.expect("read user"),
+        None,
+        "nothing half-written"
+    );
+}
+
+/// Users come back as created, by id or by username with their hash; unknowns are absent.
+pub async fn finds_users_by_id_and_credentials_by_username(store: &dyn AccountStore) {
+    let (alice, bob) = (fixtures::user(), fixtures::user());
+    store
+        .create_user(&alice, "hash-alice")
+        .await
+        .expect("create alice");
+    store
+        .create_user(&bob, "hash-bob")
+        .await
+        .expect("create bob");
+
+    assert_eq!(
+        store.user(&alice.id).await.expect("read user"),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store
+            .user(&fixtures::user_id())
+            .await
+            .expect("read unknown user"),
+        None
+    );
+
+    let credentials = store
+        .credentials(&bob.username)
+        .await
+        .expect("read credentials");
+    assert_eq!(credentials, Some((bob.clone(), "hash-bob".to_owned())));
+    let unknown = store.credentials(&format!("u{}", &unique()[..20])).await;
+    assert_eq!(unknown.expect("read unknown credentials"), None);
+}
+
+/// `users` returns the known ones of the asked ids, skipping the unknown.
+pub async fn finds_many_users_and_skips_unknown_ids(store: &dyn AccountStore) {
+    let (alice, bob) = (fixtures::user(), fixtures::user());
+    store
+        .create_user(&alice, "hash")
+        .await
+        .expect("create alice");
+    store.create_user(&bob, "hash").await.expect("create bob");
+
+    let asked = [alice.id.clone(), fixtures::user_id(), bob.id.clone()];
+    let mut found = store.users(&asked).await.expect("read users");
+    // "In no particular order": compare as sets.
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut expected = vec![alice, bob];
+    expected.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(found, expected);
+    assert_eq!(store.users(&[]).await.expect("read no users"), vec![]);
+}
+
+/// Search matches a prefix of the username or of the display name, ignoring case, ordered by
+/// username and cut at the limit. Every name carries a fresh tag so other data cannot match.
+pub async fn searches_users_by_username_or_display_name_prefix(store: &dyn AccountStore) {
+    let tag = fixtures::tag();
+    let amy = fixtures::user_named(&format!("{tag}amy"), "Amy");
+    let bob = fixtures::user_named(&format!("{tag}bob"), "Bob");
+    // Matched by display name only; its username sorts last.
+    let carl = fixtures::user_named(
+        &format!("z{tag}carl"),
+        &format!("{} Carl", tag.to_uppercase()),
+    );
+    // Holds the tag, but not at the start of either name.
+    let dora = fixtures::user_named(&format!("d{tag}"), &format!("Dora {tag}"));
+    for user in [&carl, &dora, &bob, &amy] {
+        store
+            .create_user(user, "hash")
+            .await
+            .expect("create a user");
+    }
+
+    let usernames = |users: Vec<app::protocol::User>| -> Vec<String> {
+        users.into_iter().map(|u| u.username).collect()
+    };
+    let all = store
+        .search_users(&tag.to_uppercase(), 10)
+        .await
+        .expect("search");
+    assert_eq!(
+        usernames(all),
+        [amy.username.as_str(), &bob.username, &carl.username]
+    );
+
+    let limited = store
+        .search_users(&tag, 2)
+        .await
+        .expect("search with a limit");
+    assert_eq!(usernames(limited), [amy.username.as_str(), &bob.username]);
+
+    let by_username = store
+        .search_users(&format!("{tag}B"), 10)
+        .await
+        .expect("search");
+    assert_eq!(usernames(by_username), [bob.username.as_str()]);
+
+    let by_display_name = store
+        .search_users(&format!("{tag} c"), 10)
+        .await
+        .expect("search");
+    assert_eq!(usernames(by_display_name), [carl.username.as_str()]);
+}
+
+/// A session names its user until it expires (at `expires_at` itself) or is deleted.
+pub async fn keeps_a_session_until_it_expires_or_is_deleted(store: &dyn AccountStore) {
+    let user = fixtures::user();
+    store.create_user(&user, "hash").await.expect("create user");
+    let now = Timestamp::now();
+    let expires_at = now.plus_secs(3600);
+    let token = unique();
+    store
+        .create_session(&token, &user.id, expires_at)
+        .await
+        .expect("create session");
+
+    let at = |millis: i64| Timestamp::from_millis(millis);
+    let user_at = |now: Timestamp| store.session_user(&token, now);
+    assert_eq!(
+        user_at(now).await.expect("read session"),
+        Some(user.id.clone())
+    );
+    assert_eq!(
+        user_at(at(expires_at.as_millis() - 1)).await.expect("read"),
+        Some(user.id.clone())
+    );
+    assert_eq!(user_at(expires_at).await.expect("read at expiry"), None);
+    assert_eq!(
+        store
+            .session_user(&unique(), now)
+            .await
+            .expect("read unknown"),
+        None
+    );
+
+    store.delete_session(&token).await.expect("delete session");
+    assert_eq!(user_at(now).await.expect("read deleted session"), None);
+    store
+        .delete_session(&token)
+        .await
+        .expect("deleting twice is harmless");
+}
+
+/// A session created already expired is never valid; deleting one session leaves the user's
+/// other sessions alone.
+pub async fn keeps_sessions_apart(store: &dyn AccountStore) {
+    let user = fixtures::user();
+    store.create_user(&user, "hash").await.expect("create user");
+    let now = Timestamp::now();
+    let (stale, phone, laptop) = (unique(), unique(), unique());
+    let past = Timestamp::from_millis(now.as_millis() - 1000);
+    store
+        .create_session(&stale, &user.id, past)
+        .await
+        .expect("create stale session");
+    store
+        .create_session(&phone, &user.id, now.plus_secs(60))
+        .await
+        .expect("create session");
+    store
+        .create_session(&laptop, &user.id, now.plus_secs(60))
+        .await
+        .expect("create session");
+
+    assert_eq!(
+        store.session_user(&stale, now).await.expect("read stale"),
+        None
+    );
+    store
+        .delete_session(&phone)
+        .await
+        .expect("delete one session");
+    assert_eq!(
+        store.session_user(&phone, now).await.expect("read deleted"),
+        None
+    );
+    let other: Option<UserId> = store.session_user(&laptop, now).await.expect("read other");
+    assert_eq!(other, Some(user.id));
+}

@@ -1,0 +1,308 @@
+//! The `MessageStore` contract: per-room numbering without gaps, idempotent appends, history
+//! pages and unread counts. Rooms are created through the `RoomStore` first, as the chat core
+//! does, because appending to a room that does not exist is an error.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use app::protocol::{Message, RoomId, UserId};
+use server::ports::store::{Appended, Cursor, NewMessage};
+use server::ports::{MessageStore, RoomStore};
+
+use super::fixtures;
+
+/// What the store should hand back for `new` stored at `seq`.
+fn stored(new: &NewMessage, seq: u64) -> Message {
+    Message {
+        id: new.id.clone(),
+        room_id: new.room_id.clone(),
+        seq,
+        sender_id: new.sender_id.clone(),
+        client_id: new.client_id.clone(),
+        kind: new.kind,
+        body: new.body.clone(),
+        media: None,
+        reply_to: new.reply_to.clone(),
+        created_at: new.created_at,
+    }
+}
+
+/// Appends `count` messages from `sender` and returns them as stored.
+async fn append_many(
+    messages: &dyn MessageStore,
+    room: &RoomId,
+    sender: &UserId,
+    count: usize,
+) -> Vec<Message> {
+    let mut stored = Vec::with_capacity(count);
+    for n in 0..count {
+        let new = fixtures::text(room, sender, &format!("message {n}"));
+        stored.push(messages.append(&new).await.expect("append").into_message());
+    }
+    stored
+}
+
+fn seqs(messages: &[Message]) -> Vec<u64> {
+    messages.iter().map(|m| m.seq).collect()
+}
+
+/// Each room numbers its messages 1, 2, 3, … on its own, and its record follows.
+pub async fn numbers_each_room_from_one(messages: &dyn MessageStore, rooms: &dyn RoomStore) {
+    let me = fixtures::user_id();
+    let first = fixtures::stored_room_of(rooms, &me).await;
+    let second = fixtures::stored_room_of(rooms, &me).await;
+
+    for seq in 1..=3 {
+        let new = fixtures::text(&first, &me, "hello");
+        let appended = messages.append(&new).await.expect("append");
+        assert_eq!(appended, Appended::Created(stored(&new, seq)));
+    }
+    let other = fixtures::text(&second, &me, "elsewhere");
+    assert_eq!(
+        messages.append(&other).await.expect("append").message().seq,
+        1,
+        "own numbering"
+    );
+    let next = fixtures::text(&first, &me, "again");
+    assert_eq!(
+        messages.append(&next).await.expect("append").message().seq,
+        4
+    );
+
+    let record = rooms
+        .room(&first)
+        .await
+        .expect("read room")
+        .expect("the room");
+    assert_eq!(record.last_seq, 4);
+}
+
+/// A repeated `(sender_id, client_id)` returns the first message and stores nothing, even
+/// when the repeat carries another id and body. Another sender may use the same client id.
+pub async fn returns_the_first_message_for_a_repeated_client_id(
+    messages: &dyn MessageStore,
+    rooms: &dyn RoomStore,
+) {
+    let (me, you) = (fixtures::user_id(), fixtures::user_id());
+    let room = fixtures::stored_group(rooms, &[me.clone(), you.clone()]).await;
+    let first = fixtures::text(&room, &me, "original");
+    let original = messages
+        .append(&first)
+        .await
+        .expect("append")
+        .into_message();
+
+    let repeat = NewMessage {
+        body: Some("changed".to_owned()),
+        ..fixtures::text(&room, &me, "")
+    };
+    let repeat = NewMessage {
+        client_id: first.client_id.clone(),
+        ..repeat
+    };
+    let again = messages.append(&repeat).await.expect("append the repeat");
+    assert_eq!(again, Appended::Existing(original.clone()));
+    assert_eq!(
+        messages.message(&repeat.id).await.expect("read repeat id"),
+        None
+    );
+    let (page, _) = messages
+        .page(&room, Cursor::Latest, 10)
+        .await
+        .expect("page");
+    assert_eq!(page, [original], "nothing new stored");
+
+    let yours = NewMessage {
+        client_id: first.client_id.clone(),
+        ..fixtures::text(&room, &you, "hi")
+    };
+    let yours = messages
+        .append(&yours)
+        .await
+        .expect("append another sender's");
+    assert!(
+        matches!(&yours, Appended::Created(m) if m.seq == 2),
+        "got {yours:?}"
+    );
+}
+
+/// 8 tasks appending 25 messages each to one room get exactly the seqs 1..=200.
+pub async fn numbers_a_room_without_gaps_under_concurrency(
+    messages: Arc<dyn MessageStore>,
+    rooms: &dyn RoomStore,
+) {
+    let senders: Vec<UserId> = (0..8).map(|_| fixtures::user_id()).collect();
+    let room = fixtures::stored_group(rooms, &senders).await;
+    let tasks: Vec<_> = senders
+        .into_iter()
+        .map(|sender| {
+            let (messages, room) = (Arc::clone(&messages), room.clone());
+            tokio::spawn(async move { append_many(messages.as_ref(), &room, &sender, 25).await })
+        })
+        .collect();
+
+    let mut all = Vec::new();
+    for task in tasks {
+        let mine = task.await.expect("task ran");
+        // One sender's appends are sequential, so their seqs must rise.
+        assert!(
+            mine.windows(2).all(|w| w[0].seq < w[1].seq),
+            "one sender's order kept"
+        );
+        all.extend(seqs(&mine));
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=200).collect::<Vec<u64>>(), "no gaps, no repeats");
+    let record = rooms
+        .room(&room)
+        .await
+        .expect("read room")
+        .expect("the room");
+    assert_eq!(record.last_seq, 200);
+    let (page, more) = messages
+        .page(&room, Cursor::Latest, 500)
+        .await
+        .expect("page");
+    assert_eq!((seqs(&page), more), ((1..=200).collect(), false));
+}
+
+/// Concurrent retries of one send store one message and all get it back.
+pub async fn stores_one_message_for_concurrent_retries(
+    messages: Arc<dyn MessageStore>,
+    rooms: &dyn RoomStore,
+) {
+    let me = fixtures::user_id();
+    let room = fixtures::stored_room_of(rooms, &me).await;
+    let template = fixtures::text(&room, &me, "once");
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            // Each retry is a fresh request: own message id, same client id.
+            let retry = NewMessage {
+                client_id: template.client_id.clone(),
+                ..fixtures::text(&room, &me, "once")
+            };
+            let messages = Arc::clone(&messages);
+            tokio::spawn(async move { messages.append(&retry).await })
+        })
+        .collect();
+
+    let mut created = 0;
+    let mut ids = HashSet::new();
+    for task in tasks {
+        let appended = task.await.expect("task ran").expect("append");
+        created += usize::from(matches!(appended, Appended::Created(_)));
+        let message = appended.into_message();
+        assert_eq!(message.seq, 1);
+        ids.insert(message.id);
+    }
+    assert_eq!(
+        (created, ids.len()),
+        (1, 1),
+        "one created, every retry got it"
+    );
+    let (page, _) = messages
+        .page(&room, Cursor::Latest, 50)
+        .await
+        .expect("page");
+    assert_eq!(page.len(), 1, "one message stored");
+}
+
+/// Pages come in ascending seq; `has_more` says whether more lie beyond the page in the
+/// cursor's direction (older for `Latest` and `Before`, newer for `After`).
+pub async fn pages_through_history(messages: &dyn MessageStore, rooms: &dyn RoomStore) {
+    let me = fixtures::user_id();
+    let room = fixtures::stored_room_of(rooms, &me).await;
+    let (empty, more) = messages
+        .page(&room, Cursor::Latest, 10)
+        .await
+        .expect("page empty room");
+    assert!(empty.is_empty() && !more, "an empty room has an empty page");
+
+    let all = append_many(messages, &room, &me, 10).await;
+    let room = &room;
+    let page = |cursor, limit| async move {
+        let (page, more) = messages.page(room, cursor, limit).await.expect("page");
+        (seqs(&page), more)
+    };
+    let range = |from: u64, to: u64| (from..=to).collect::<Vec<u64>>();
+
+    assert_eq!(page(Cursor::Latest, 4).await, (range(7, 10), true));
+    assert_eq!(
+        page(Cursor::Latest, 10).await,
+        (range(1, 10), false),
+        "exactly all"
+    );
+    assert_eq!(page(Cursor::Latest, 50).await, (range(1, 10), false));
+    assert_eq!(page(Cursor::Before(7), 4).await, (range(3, 6), true));
+    assert_eq!(page(Cursor::Before(3), 4).await, (range(1, 2), false));
+    assert_eq!(page(Cursor::Before(1), 4).await, (vec![], false));
+    assert_eq!(page(Cursor::After(0), 4).await, (range(1, 4), true));
+    assert_eq!(
+        page(Cursor::After(6), 4).await,
+        (range(7, 10), false),
+        "exactly the rest"
+    );
+    assert_eq!(page(Cursor::After(8), 4).await, (range(9, 10), false));
+    assert_eq!(page(Cursor::After(10), 4).await, (vec![], false));
+
+    let (full, _) = messages
+        .page(room, Cursor::After(0), 10)
+        .await
+        .expect("page");
+    assert_eq!(full, all, "pages hold the messages as stored");
+}
+
+/// A message is found by its id; an unknown id finds nothing.
+pub async fn finds_a_message_by_id(messages: &dyn MessageStore, rooms: &dyn RoomStore) {
+    let me = fixtures::user_id();
+    let room = fixtures::stored_room_of(rooms, &me).await;
+    let mut new = fixtures::text(&room, &me, "find me");
+    let earlier = append_many(messages, &room, &me, 1).await;
+    new.reply_to = Some(earlier[0].id.clone());
+    let stored = messages.append(&new).await.expect("append").into_message();
+
+    assert_eq!(
+        messages.message(&new.id).await.expect("read message"),
+        Some(stored)
+    );
+    let unknown = app::protocol::MessageId(fixtures::unique());
+    assert_eq!(
+        messages.message(&unknown).await.expect("read unknown"),
+        None
+    );
+}
+
+/// Unread counts others' messages after the reader's marker, never the reader's own.
+pub async fn counts_unread_messages_of_others(messages: &dyn MessageStore, rooms: &dyn RoomStore) {
+    let (amy, bob, cy) = (
+        fixtures::user_id(),
+        fixtures::user_id(),
+        fixtures::user_id(),
+    );
+    let room = fixtures::stored_group(rooms, &[amy.clone(), bob.clone(), cy.clone()]).await;
+    // seq:     1    2    3    4   5
+    for sender in [&amy, &bob, &amy, &cy, &bob] {
+        append_many(messages, &room, sender, 1).await;
+    }
+    let room = &room;
+    let unread = |reader, after| async move {
+        messages
+            .count_unread(room, reader, after)
+            .await
+            .expect("count unread")
+    };
+    assert_eq!(unread(&amy, 0).await, 3, "bob, cy, bob");
+    assert_eq!(unread(&amy, 2).await, 2, "cy, bob");
+    assert_eq!(unread(&amy, 5).await, 0);
+    assert_eq!(unread(&bob, 0).await, 3, "amy, amy, cy");
+    let stranger = fixtures::user_id();
+    assert_eq!(unread(&stranger, 0).await, 5);
+}
+
+/// Appending to a room that does not exist fails and stores nothing.
+pub async fn refuses_to_append_to_a_missing_room(messages: &dyn MessageStore) {
+    let new = fixtures::text(&fixtures::room_id(), &fixtures::user_id(), "into the void");
+    let refused = messages.append(&new).await;
+    assert!(refused.is_err(), "expected an error, got {refused:?}");
+    assert_eq!(messages.message(&new.id).await.expect("read message"), None);
+}

@@ -1,0 +1,17 @@
+//! Contract suites: one per port, written once, run against every implementation.
+//!
+//! Each suite module holds plain `async fn`s over the port's trait object, one per behaviour
+//! of its doc comments; the `#[tokio::test]`s that run them against an implementation live
+//! apart (`embedded` for the in-process adapters), so a real adapter reuses every assertion.
+
+pub mod accounts;
+pub mod bus;
+pub mod fixtures;
+pub mod health;
+pub mod invites;
+pub mod limiter;
+pub mod messages;
+pub mod presence;
+pub mod rooms;
+
+mod embedded;
