@@ -12,7 +12,7 @@
 //! - [`http`], [`realtime`]: the edges.
 //! - [`secrets`]: tokens and password hashing.
 //! - [`error`]: the one error type of the edges.
-//! - [`telemetry`]: logging.
+//! - [`telemetry`]: logging and the shutdown signal.
 
 pub mod chat;
 pub mod config;
@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use crate::chat::{Chat, Ports, Settings};
 use crate::config::Config;
 use crate::http::AppState;
-use crate::ports::HealthCheck;
+use crate::ports::{HealthCheck, HealthChecks};
 use crate::realtime::fanout::SocketFanout;
 use crate::realtime::handshake::OriginPolicy;
 
@@ -47,9 +47,7 @@ use crate::realtime::handshake::OriginPolicy;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The embedded adapters, persisted in `config.data_dir`.
-pub fn embedded_ports(
-    config: &Config,
-) -> anyhow::Result<(Ports, Vec<(&'static str, Arc<dyn HealthCheck>)>)> {
+pub fn embedded_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks)> {
     let store = Arc::new(embedded::SqliteStore::open(&config.data_dir)?);
     let ports = Ports {
         accounts: store.clone(),

@@ -19,7 +19,7 @@ use axum::routing::{delete, get, post};
 
 use crate::chat::Chat;
 use crate::config::Config;
-use crate::ports::HealthCheck;
+use crate::ports::HealthChecks;
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -28,7 +28,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Set once shutdown begins: `/readyz` then fails so load balancers move on.
     pub draining: Arc<AtomicBool>,
-    pub health_checks: Arc<Vec<(&'static str, Arc<dyn HealthCheck>)>>,
+    pub health_checks: Arc<HealthChecks>,
 }
 
 /// `/api/v1/...`, `/healthz` and `/readyz`.

@@ -37,3 +37,6 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait HealthCheck: Send + Sync {
     async fn check(&self) -> StoreResult<()>;
 }
+
+/// The named checks `/readyz` runs.
+pub type HealthChecks = Vec<(&'static str, std::sync::Arc<dyn HealthCheck>)>;

@@ -394,3 +394,55 @@ fn connect_error(payload: Payload) -> Value {
         .and_then(|message| serde_json::from_str(message).ok())
         .unwrap_or(packet)
 }
+
+/// A bare Engine.IO v4 WebSocket, for checking the exact packets a stock client would see.
+pub struct RawSocket {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl RawSocket {
+    /// Opens the transport and sends the namespace CONNECT with `auth`.
+    pub async fn connect(app: &TestApp, auth: Value) -> RawSocket {
+        let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", app.addr);
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket opens");
+        let mut raw = RawSocket { ws };
+        let open = raw.next_text().await.expect("engine.io open packet");
+        assert!(open.starts_with('0'), "{open}");
+        raw.send(&format!("40{auth}")).await;
+        raw
+    }
+
+    pub async fn send(&mut self, text: &str) {
+        use futures_util::SinkExt;
+        self.ws
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                text.to_owned(),
+            ))
+            .await
+            .expect("send");
+    }
+
+    /// The next text frame, answering pings on the way; `None` once the server closed.
+    pub async fn next_text(&mut self) -> Option<String> {
+        use futures_util::StreamExt;
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame in time");
+            match frame {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) if text == "2" => {
+                    self.send("3").await
+                }
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => return Some(text),
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))
+                | Some(Err(_))
+                | None => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}

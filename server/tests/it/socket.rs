@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use rust_socketio::{Payload, TransportType};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestSocket, new_client_id, spawn_app};
+use crate::helpers::{RawSocket, TestSocket, new_client_id, spawn_app};
 
 fn send(room: &str, body: &str) -> Value {
     json!({"room_id": room, "client_id": new_client_id(), "kind": "text", "body": body})
@@ -537,4 +537,37 @@ async fn concurrent_socket_senders_get_gap_free_sequence_numbers() {
     let total = (users.len() * PER_SOCKET) as u64;
     assert_eq!(seqs.len() as u64, total);
     assert_eq!(unique, (1..=total).collect::<HashSet<_>>());
+}
+
+#[tokio::test]
+async fn a_graceful_shutdown_closes_every_socket_and_the_server_finishes() {
+    let mut app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let mut socket = RawSocket::connect(&app, json!({"token": alice.token})).await;
+    let connected = socket.next_text().await.expect("connect answer");
+    assert!(connected.starts_with("40{\"sid\""), "{connected}");
+    app.stop().await;
+    while let Some(frame) = socket.next_text().await {
+        assert!(
+            !frame.starts_with("42"),
+            "no events after shutdown: {frame}"
+        );
+    }
+    assert!(
+        app.http.get(app.url("/healthz")).send().await.is_err(),
+        "no longer accepting"
+    );
+}
+
+#[tokio::test]
+async fn the_refused_handshake_packet_carries_the_error_body_as_json_text() {
+    let app = spawn_app().await;
+    let mut socket = RawSocket::connect(&app, json!({"token": "forged"})).await;
+    let frame = socket.next_text().await.expect("connect_error");
+    let packet: Value =
+        serde_json::from_str(frame.strip_prefix("44").expect("a CONNECT_ERROR packet"))
+            .expect("json");
+    let body: Value =
+        serde_json::from_str(packet["message"].as_str().expect("message")).expect("json text");
+    assert_eq!(body["error"]["code"], "unauthorized");
 }
