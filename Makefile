@@ -16,7 +16,11 @@ unexport LEPTOS_OUTPUT_NAME
 TOOLCHAIN := scripts/toolchain.sh
 TEST_SITE := $(CARGO_TARGET_DIR)/test-site
 
-.PHONY: run test lint unit e2e tools-run tools-test
+.PHONY: run test lint unit e2e tools-run tools-test services
+
+## services: start Redis, Kafka, MongoDB and S3 on loopback and print their environment.
+services:
+	scripts/services.sh start
 
 ## run: cargo-leptos release build, then serve on CONFAB_ADDR (default 127.0.0.1:3000).
 run: tools-run
@@ -24,17 +28,21 @@ run: tools-run
 	LEPTOS_SITE_ROOT=target/site CONFAB_SITE_ROOT=target/site $(CARGO_TARGET_DIR)/release/server
 
 tools-run:
-	$(TOOLCHAIN) system-deps wasm-target wasm-bindgen wasm-opt cargo-leptos
+	$(TOOLCHAIN) system-deps kafka-build wasm-target wasm-bindgen wasm-opt cargo-leptos
 
 ## test: everything CI runs.
 test: tools-test unit e2e
 
 tools-test:
-	$(TOOLCHAIN) system-deps wasm-target wasm-bindgen chromium playwright
+	$(TOOLCHAIN) system-deps kafka-build wasm-target wasm-bindgen chromium playwright
 
+# The integration tests run against the embedded adapters and, with scripts/services.sh's
+# real services on ports of their own, against Redis, Kafka, MongoDB and S3 too.
 unit:
 	cargo fmt --all -- --check
-	cargo test --locked -p app -p server
+	trap 'scripts/services.sh stop' EXIT; \
+	source <(scripts/services.sh start); \
+	CONFAB_REQUIRE_SERVICES=1 cargo test --locked -p app -p server
 
 e2e:
 	scripts/build-site.sh $(TEST_SITE) debug

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, idempotently, the tools Confab's build and tests need, into a cache outside the
 # clone so a fresh clone on a known machine reuses them. Sourced by the Makefile's recipes:
-#   scripts/toolchain.sh <tool>...   tools: wasm-target wasm-bindgen wasm-opt cargo-leptos chromium playwright
+#   scripts/toolchain.sh <tool>...   tools: system-deps kafka-build wasm-target wasm-bindgen wasm-opt
+#                                    cargo-leptos chromium playwright
 # Prints nothing but progress on stderr; fails loudly.
 set -euo pipefail
 
@@ -30,6 +31,16 @@ apt_install() {
 ensure_system_deps() {
   local missing=()
   for pkg in pkg-config libssl-dev curl python3; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] || { say "installing ${missing[*]}"; apt_install "${missing[@]}"; }
+}
+
+# librdkafka is built from source by rdkafka's cmake-build (Debian's 2.0.2 cannot talk to
+# the broker); it needs cmake and, for its headers, libcurl's development files.
+ensure_kafka_build() {
+  local missing=()
+  for pkg in cmake libcurl4-openssl-dev; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] || { say "installing ${missing[*]}"; apt_install "${missing[@]}"; }

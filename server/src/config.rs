@@ -29,6 +29,48 @@ pub struct Config {
     /// `CONFAB_LOG_FORMAT=json`: one JSON object per log line.
     pub log_json: bool,
     pub limits: Limits,
+    pub services: Services,
+}
+
+/// The real services to run on. Each one set replaces its embedded twin; none set is the
+/// embedded mode.
+#[derive(Clone, Debug, Default)]
+pub struct Services {
+    /// `REDIS_URL`: Socket.IO fan-out across nodes, presence, rate limits.
+    pub redis_url: Option<SecretUrl>,
+    /// `KAFKA_BROKERS`: the event bus.
+    pub kafka_brokers: Option<String>,
+    /// `MONGODB_URL`: the store.
+    pub mongodb_url: Option<SecretUrl>,
+    /// `MONGODB_DATABASE`: the database within it (default `confab`).
+    pub mongodb_database: String,
+}
+
+impl Services {
+    pub fn from_env() -> Self {
+        Self {
+            redis_url: var("REDIS_URL").map(SecretUrl),
+            kafka_brokers: var("KAFKA_BROKERS"),
+            mongodb_url: var("MONGODB_URL").map(SecretUrl),
+            mongodb_database: var("MONGODB_DATABASE").unwrap_or_else(|| "confab".into()),
+        }
+    }
+}
+
+/// A connection URL that may carry a password: usable, but never printed.
+#[derive(Clone)]
+pub struct SecretUrl(pub String);
+
+impl SecretUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretUrl(<redacted>)")
+    }
 }
 
 /// Rate limits and input limits. The defaults suit people; tests tighten or loosen them.
@@ -79,6 +121,10 @@ impl Config {
             trust_proxy: false,
             log_json: false,
             limits: Limits::default(),
+            services: Services {
+                mongodb_database: "confab".into(),
+                ..Services::default()
+            },
         }
     }
 
@@ -108,6 +154,7 @@ impl Config {
         config.cookie_secure = flag("CONFAB_COOKIE_SECURE")?;
         config.trust_proxy = flag("CONFAB_TRUST_PROXY")?;
         config.log_json = var("CONFAB_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+        config.services = Services::from_env();
         Ok(config)
     }
 

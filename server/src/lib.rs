@@ -8,7 +8,8 @@
 //! - [`config`]: the typed configuration, read once from the environment.
 //! - [`domain`]: validated values (usernames, message bodies, client ids, …).
 //! - [`chat`]: the business rules.
-//! - [`ports`]: the traits the rules depend on; [`embedded`]: their in-process adapters.
+//! - [`ports`]: the traits the rules depend on; [`embedded`]: their in-process adapters;
+//!   [`redis_adapters`] (presence, rate limits) and [`kafka`] (the event bus): the real ones.
 //! - [`http`], [`realtime`]: the edges.
 //! - [`secrets`]: tokens and password hashing.
 //! - [`error`]: the one error type of the edges.
@@ -20,8 +21,10 @@ pub mod domain;
 pub mod embedded;
 pub mod error;
 pub mod http;
+pub mod kafka;
 pub mod ports;
 pub mod realtime;
+pub mod redis_adapters;
 pub mod secrets;
 mod site;
 pub mod telemetry;
@@ -33,6 +36,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide_redis::{RedisAdapter, RedisAdapterCtr};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -46,19 +52,33 @@ use crate::realtime::handshake::OriginPolicy;
 /// How long a shutdown waits for sends in progress.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// The embedded adapters, persisted in `config.data_dir`.
-pub fn embedded_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks)> {
+/// The ports on the services `config` names, embedded where it names none.
+pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks)> {
+    let mut checks: HealthChecks = Vec::new();
     let store = Arc::new(embedded::SqliteStore::open(&config.data_dir)?);
-    let ports = Ports {
+    checks.push(("store", store.clone() as Arc<dyn HealthCheck>));
+    let mut ports = Ports {
         accounts: store.clone(),
         rooms: store.clone(),
         invites: store.clone(),
-        messages: store.clone(),
+        messages: store,
         bus: Arc::new(embedded::LocalBus::new()),
         presence: Arc::new(embedded::LocalPresence::new()),
         limiter: Arc::new(embedded::LocalLimiter::new()),
     };
-    Ok((ports, vec![("store", store as Arc<dyn HealthCheck>)]))
+    let services = &config.services;
+    if let Some(url) = &services.redis_url {
+        let redis = redis_adapters::Redis::connect(url.expose()).await?;
+        ports.presence = Arc::new(redis_adapters::RedisPresence::new(redis.clone()));
+        ports.limiter = Arc::new(redis_adapters::RedisLimiter::new(redis.clone()));
+        checks.push(("redis", Arc::new(redis)));
+    }
+    if let Some(brokers) = &services.kafka_brokers {
+        let bus = Arc::new(kafka::KafkaBus::connect(brokers).await?);
+        ports.bus = bus.clone();
+        checks.push(("kafka", bus));
+    }
+    Ok((ports, checks))
 }
 
 /// Serves Confab on an already bound `listener` until `shutdown` resolves, then stops
@@ -68,9 +88,9 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (ports, health_checks) = embedded_ports(&config)?;
+    let (ports, health_checks) = build_ports(&config).await?;
     let limits = &config.limits;
-    let (socket_layer, io) = SocketIo::builder()
+    let builder = SocketIo::builder()
         .max_payload(limits.max_socket_payload)
         .ws_max_message_size(limits.max_socket_payload as usize)
         .ws_max_frame_size(limits.max_socket_payload as usize)
@@ -79,27 +99,65 @@ pub async fn run(
         .ws_read_buffer_size(1024)
         .max_buffer_size(256)
         // A refused handshake leaves the transport open until this runs out.
-        .connect_timeout(Duration::from_secs(10))
-        .build_layer();
+        .connect_timeout(Duration::from_secs(10));
+    let origins = OriginPolicy::new(config.public_origin(), &config.allowed_origins);
+    match &config.services.redis_url {
+        Some(url) => {
+            let client = redis::Client::open(resp3(url.expose()))?;
+            let adapter = RedisAdapterCtr::new_with_redis(&client).await?;
+            let (layer, io) = builder
+                .with_adapter::<RedisAdapter<_>>(adapter)
+                .build_layer();
+            let chat = new_chat(&config, ports, &io);
+            realtime::attach(&io, &chat, origins).await?;
+            serve(listener, config, shutdown, chat, health_checks, io, layer).await
+        }
+        None => {
+            let (layer, io) = builder.build_layer();
+            let chat = new_chat(&config, ports, &io);
+            realtime::attach(&io, &chat, origins);
+            serve(listener, config, shutdown, chat, health_checks, io, layer).await
+        }
+    }
+}
+
+/// socketioxide's Redis adapter needs RESP3 (push messages on a shared connection).
+fn resp3(url: &str) -> String {
+    if url.contains("protocol=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else {
+        format!("{url}?protocol=resp3")
+    }
+}
+
+fn new_chat<A: Adapter>(config: &Config, ports: Ports, io: &SocketIo<A>) -> Arc<Chat> {
     let settings = Settings {
         limits: config.limits.clone(),
         public_url: config.public_url.clone(),
     };
-    let chat = Arc::new(Chat::new(
+    Arc::new(Chat::new(
         ports,
         Arc::new(SocketFanout::new(io.clone())),
         settings,
-    ));
-    realtime::attach(
-        &io,
-        &chat,
-        OriginPolicy::new(config.public_origin(), &config.allowed_origins),
-    );
+    ))
+}
 
+async fn serve<A: Adapter>(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    chat: Arc<Chat>,
+    health_checks: HealthChecks,
+    io: SocketIo<A>,
+    socket_layer: SocketIoLayer<A>,
+) -> anyhow::Result<()> {
     let notifier = {
         let subscription = chat.ports().bus.subscribe(chat::notify::GROUP).await?;
         tokio::spawn(chat::notify::run(Arc::clone(&chat), subscription))
     };
+    let heartbeat = tokio::spawn(realtime::heartbeat(io.clone(), Arc::downgrade(&chat)));
 
     let config = Arc::new(config);
     let state = AppState {
@@ -144,6 +202,7 @@ pub async fn run(
         closer.abort();
     }
     notifier.abort();
+    heartbeat.abort();
     drop(state);
     served.map_err(Into::into)
 }

@@ -25,4 +25,10 @@ pub trait Presence: Send + Sync {
         at: Timestamp,
     ) -> StoreResult<bool>;
     async fn status(&self, user: &UserId) -> StoreResult<Status>;
+    /// Tells the store these connections of this node are still alive. Stores whose
+    /// connections can outlive their node (shared ones) expire those not refreshed; an
+    /// in-process store needs none of this.
+    async fn heartbeat(&self, _connections: &[(UserId, String)]) -> StoreResult<()> {
+        Ok(())
+    }
 }

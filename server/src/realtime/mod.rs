@@ -10,6 +10,7 @@ pub mod handshake;
 
 use std::future::Future;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use app::protocol::{
     FocusRequest, ReceiptRequest, RoomId, SocketSend, SyncRequest, TypingRequest, UserId, events,
@@ -248,4 +249,28 @@ fn on_disconnect<A: Adapter>(socket: &SocketRef<A>, chat: &Weak<Chat>, user: &Us
             }
         }
     });
+}
+
+/// How often a node tells presence which connections are still alive: well inside the
+/// expiry of a shared presence store (`redis_adapters::presence::CONNECTION_TTL`).
+const HEARTBEAT: Duration = Duration::from_secs(20);
+
+/// Refreshes this node's live connections in the presence store until the chat is gone.
+pub async fn heartbeat<A: Adapter>(io: SocketIo<A>, chat: Weak<Chat>) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    loop {
+        tick.tick().await;
+        let Some(chat) = chat.upgrade() else { return };
+        let live: Vec<(UserId, String)> = io
+            .sockets()
+            .into_iter()
+            .filter_map(|socket| {
+                let SocketUser(user) = socket.extensions.get::<SocketUser>()?;
+                Some((user, socket.id.to_string()))
+            })
+            .collect();
+        if let Err(err) = chat.ports().presence.heartbeat(&live).await {
+            tracing::warn!(error = %err, "presence heartbeat failed");
+        }
+    }
 }

@@ -13,5 +13,8 @@ pub mod limiter;
 pub mod messages;
 pub mod presence;
 pub mod rooms;
+pub mod services;
 
 mod embedded;
+mod kafka;
+mod redis;

@@ -1,0 +1,171 @@
+//! The Kafka adapter of the event bus (`rdkafka`, librdkafka built from source).
+//!
+//! Publishing: an idempotent producer with `acks=all`, keyed by room, so a room's events keep
+//! their order in one partition and a retried produce is not written twice.
+//! Consuming: one consumer group per kind of work; an event's offset is stored only when the
+//! consumer asks for the next one, i.e. after it handled this one, and committed in the
+//! background: delivery is at least once, so consumers are idempotent.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::Message as _;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+use crate::ports::{BusEvent, EventBus, HealthCheck, StoreError, StoreResult, Subscription};
+
+/// The topic of stored-message events.
+pub const TOPIC: &str = "confab.events";
+/// Enough partitions for a handful of consumers per group to share the rooms.
+const PARTITIONS: i32 = 6;
+/// How long a publish may wait for the broker before the send fails as `unavailable`.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct KafkaBus {
+    brokers: String,
+    producer: FutureProducer,
+}
+
+impl KafkaBus {
+    /// Connects the producer and makes sure the topic exists.
+    pub async fn connect(brokers: &str) -> anyhow::Result<Self> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set(
+                "message.timeout.ms",
+                &PUBLISH_TIMEOUT.as_millis().to_string(),
+            )
+            .create()
+            .context("cannot create the Kafka producer")?;
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .create()
+            .context("cannot create the Kafka admin client")?;
+        let topic = NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(1));
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        for result in admin
+            .create_topics(&[topic], &options)
+            .await
+            .context("cannot reach Kafka")?
+        {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code}"),
+            }
+        }
+        Ok(Self {
+            brokers: brokers.to_owned(),
+            producer,
+        })
+    }
+}
+
+#[async_trait]
+impl EventBus for KafkaBus {
+    async fn publish(&self, event: &BusEvent) -> StoreResult<()> {
+        let payload = serde_json::to_vec(event).map_err(|e| StoreError::Other(e.into()))?;
+        let record = FutureRecord::to(TOPIC).key(event.key()).payload(&payload);
+        self.producer
+            .send(record, PUBLISH_TIMEOUT)
+            .await
+            .map(drop)
+            .map_err(|(err, _)| {
+                tracing::warn!(error = %err, "kafka publish failed");
+                StoreError::Unavailable("kafka")
+            })
+    }
+
+    async fn subscribe(&self, group: &str) -> StoreResult<Box<dyn Subscription>> {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .set("group.id", format!("confab.{group}"))
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            // Short sessions: a dead consumer's partitions move on quickly.
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "1000")
+            .create()
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("kafka consumer: {e}")))?;
+        consumer
+            .subscribe(&[TOPIC])
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("kafka subscribe: {e}")))?;
+        Ok(Box::new(KafkaSubscription {
+            consumer: Some(consumer),
+            handled: None,
+        }))
+    }
+}
+
+struct KafkaSubscription {
+    consumer: Option<StreamConsumer>,
+    /// The last event handed out: (partition, offset), stored once the next is asked for.
+    handled: Option<(i32, i64)>,
+}
+
+#[async_trait]
+impl Subscription for KafkaSubscription {
+    async fn next(&mut self) -> Option<BusEvent> {
+        let consumer = self.consumer.as_ref()?;
+        if let Some((partition, offset)) = self.handled.take()
+            && let Err(err) = consumer.store_offset(TOPIC, partition, offset)
+        {
+            tracing::warn!(error = %err, "kafka offset not stored; the event may come again");
+        }
+        loop {
+            match consumer.recv().await {
+                Ok(message) => {
+                    self.handled = Some((message.partition(), message.offset()));
+                    match message.payload().map(serde_json::from_slice::<BusEvent>) {
+                        Some(Ok(event)) => return Some(event),
+                        // Unreadable records are skipped (and their offset stored), not retried forever.
+                        _ => tracing::warn!(
+                            offset = message.offset(),
+                            "unreadable bus record skipped"
+                        ),
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "kafka consume failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for KafkaSubscription {
+    /// librdkafka's destroy can block (or, under load, hang): never on the async runtime.
+    fn drop(&mut self) {
+        if let Some(consumer) = self.consumer.take() {
+            std::thread::spawn(move || drop(consumer));
+        }
+    }
+}
+
+#[async_trait]
+impl HealthCheck for KafkaBus {
+    async fn check(&self) -> StoreResult<()> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(TOPIC), Duration::from_secs(2))
+                .map(drop)
+        })
+        .await
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("health task: {e}")))?
+        .map_err(|err| {
+            tracing::warn!(error = %err, "kafka metadata fetch failed");
+            StoreError::Unavailable("kafka")
+        })
+    }
+}
