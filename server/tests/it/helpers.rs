@@ -74,6 +74,20 @@ async fn start(data_dir: PathBuf, limits: Limits) -> TestApp {
 }
 
 impl TestApp {
+    /// A client of a server running elsewhere (another process): the same typed helpers,
+    /// nothing to stop.
+    pub fn external(addr: SocketAddr) -> TestApp {
+        TestApp {
+            addr,
+            http: reqwest::Client::builder().build().expect("http client"),
+            data_dir: PathBuf::new(),
+            _temp: None,
+            limits: roomy_limits(),
+            stop: None,
+            task: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -286,6 +300,11 @@ impl TestSocket {
             .await
             .unwrap_or_else(|_| panic!("no ack for {event}"))
             .expect("ack delivered")
+    }
+
+    /// Emits `event` and does not wait for its acknowledgement (a send "in flight").
+    pub async fn emit_and_forget(&self, event: &str, data: Value) {
+        self.client.emit(event, data).await.expect("emit");
     }
 
     /// Emits raw JSON text as the event's payload (to send what a typed client cannot).

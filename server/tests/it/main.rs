@@ -2,6 +2,7 @@
 //! Socket.IO clients over real connections.
 
 mod api;
+mod cluster;
 mod contract;
 mod helpers;
 mod socket;

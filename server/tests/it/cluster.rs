@@ -1,0 +1,244 @@
+//! Several server processes sharing the real services (`make test` starts them): clients on
+//! different nodes share conversations, and a node killed mid-stream loses no acked message.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::contract::services;
+use crate::helpers::{TestApp, new_client_id};
+
+/// The environment nodes share: the services of this run, and one data folder (used only
+/// by what has no shared service).
+pub struct Cluster {
+    env: Vec<(String, String)>,
+    _data: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// `None` (the test is skipped) when this run has no real services.
+    pub fn new() -> Option<Cluster> {
+        let mut env = Vec::new();
+        for var in ["REDIS_URL", "KAFKA_BROKERS", "MONGODB_URL"] {
+            env.push((var.to_owned(), services::url(var)?));
+        }
+        env.push((
+            "MONGODB_DATABASE".into(),
+            format!("confab_cluster_{}", uuid::Uuid::new_v4().simple()),
+        ));
+        let data = tempfile::tempdir().expect("data folder");
+        env.push(("CONFAB_DATA_DIR".into(), data.path().display().to_string()));
+        Some(Cluster { env, _data: data })
+    }
+
+    pub fn with(mut self, var: &str, value: &str) -> Self {
+        self.env.retain(|(name, _)| name != var);
+        self.env.push((var.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub async fn node(&self) -> Node {
+        Node::start(&self.env).await
+    }
+}
+
+/// A server process.
+pub struct Node {
+    child: Child,
+    pub app: TestApp,
+}
+
+impl Node {
+    async fn start(env: &[(String, String)]) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+            .env("CONFAB_ADDR", "127.0.0.1:0")
+            .env("CONFAB_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start a server process");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.expect("read the log") {
+                let entry: Value = serde_json::from_str(&line).unwrap_or_default();
+                if entry["message"] == "confab is serving" {
+                    return entry["addr"]
+                        .as_str()
+                        .expect("addr")
+                        .parse::<SocketAddr>()
+                        .expect("an address");
+                }
+            }
+            panic!("the node exited before serving");
+        })
+        .await
+        .expect("the node serves within a minute");
+        // Keep reading, so the node never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Node {
+            child,
+            app: TestApp::external(addr),
+        }
+    }
+
+    /// SIGKILL: no goodbye, no drain.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("kill the node");
+    }
+}
+
+fn send(room: &str, body: &str) -> Value {
+    json!({"room_id": room, "client_id": new_client_id(), "kind": "text", "body": body})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_on_two_nodes_share_messages_receipts_typing_and_presence() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    let (alice, bob) = (a.app.register("alice").await, b.app.register("bob").await);
+    let room = a.app.group(&alice, "Across nodes", &[&bob]).await;
+    let alice_on_a = a.app.socket(&alice).await;
+    let bob_on_b = b.app.socket(&bob).await;
+    alice_on_a
+        .next_where("presence", |p| {
+            p["user_id"] == bob.id.as_str() && p["online"] == true
+        })
+        .await;
+
+    let ack = alice_on_a
+        .ack("message:send", send(&room, "hello from a"))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(bob_on_b.next("message:new").await, ack["message"]);
+    assert_eq!(alice_on_a.next("message:new").await, ack["message"], "the sender's device too");
+
+    bob_on_b
+        .ack(
+            "receipt",
+            json!({"room_id": room, "kind": "read", "seq": 1}),
+        )
+        .await;
+    let receipt = alice_on_a.next("receipt").await;
+    assert_eq!(
+        (receipt["user_id"].clone(), receipt["seq"].clone()),
+        (json!(bob.id), json!(1))
+    );
+    bob_on_b
+        .ack("typing", json!({"room_id": room, "active": true}))
+        .await;
+    assert_eq!(alice_on_a.next("typing").await["active"], true);
+
+    // One user on both nodes gets each message once per device.
+    let alice_on_b = b.app.socket(&alice).await;
+    let ack = bob_on_b
+        .ack("message:send", send(&room, "to both devices"))
+        .await;
+    assert_eq!(
+        alice_on_a
+            .next_where("message:new", |m| m["seq"] == 2)
+            .await,
+        ack["message"]
+    );
+    assert_eq!(
+        alice_on_b
+            .next_where("message:new", |m| m["seq"] == 2)
+            .await,
+        ack["message"]
+    );
+    assert!(
+        !alice_on_a
+            .receives_within("message:new", Duration::from_millis(500))
+            .await
+    );
+    assert!(
+        !alice_on_b
+            .receives_within("message:new", Duration::from_millis(500))
+            .await
+    );
+
+    // An idempotent resend through the other node returns the original message.
+    let payload = send(&room, "sent twice");
+    let first = alice_on_a.ack("message:send", payload.clone()).await;
+    let again = alice_on_b.ack("message:send", payload).await;
+    assert_eq!(first, again);
+    bob_on_b.disconnect().await;
+    let offline = alice_on_a
+        .next_where("presence", |p| {
+            p["user_id"] == bob.id.as_str() && p["online"] == false
+        })
+        .await;
+    assert!(offline["last_seen_at"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_stream_loses_no_acked_message_and_repeats_none() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let (mut a, b) = (cluster.node().await, cluster.node().await);
+    let alice = a.app.register("alice").await;
+    let room = a.app.group(&alice, "Crash", &[]).await;
+    let on_a = a.app.socket(&alice).await;
+
+    let mut sent = Vec::new();
+    for i in 0..10 {
+        let payload = send(&room, &format!("acked {i}"));
+        let ack = on_a.ack("message:send", payload.clone()).await;
+        assert_eq!(ack["ok"], true, "{ack}");
+        sent.push((payload, Some(ack["message"].clone())));
+    }
+    // Five more leave without waiting for their acks, and the node dies under them.
+    for i in 0..5 {
+        let payload = send(&room, &format!("in flight {i}"));
+        on_a.emit_and_forget("message:send", payload.clone()).await;
+        sent.push((payload, None));
+    }
+    a.kill().await;
+
+    // The client moves to the other node and resends what it has no ack for.
+    let on_b = b.app.socket(&alice).await;
+    for (payload, acked) in &mut sent {
+        if acked.is_none() {
+            let ack = on_b.ack("message:send", payload.clone()).await;
+            assert_eq!(ack["ok"], true, "{ack}");
+            *acked = Some(ack["message"].clone());
+        }
+    }
+    let synced = on_b.ack("sync", json!({"rooms": {room.clone(): 0}})).await;
+    let messages = synced["rooms"][&room]["messages"]
+        .as_array()
+        .expect("messages")
+        .clone();
+    let seqs: Vec<u64> = messages
+        .iter()
+        .map(|m| m["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=15).collect::<Vec<_>>(),
+        "in order, no gap, nothing twice"
+    );
+    let client_ids: HashSet<&str> = messages
+        .iter()
+        .map(|m| m["client_id"].as_str().expect("client id"))
+        .collect();
+    assert_eq!(client_ids.len(), 15);
+    for (_, acked) in &sent {
+        let acked = acked.as_ref().expect("every send acked in the end");
+        assert_eq!(
+            messages[acked["seq"].as_u64().expect("seq") as usize - 1],
+            *acked,
+            "as acked"
+        );
+    }
+}
