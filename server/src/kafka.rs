@@ -1,11 +1,18 @@
 //! The Kafka adapter of the event bus (`rdkafka`, librdkafka built from source).
 //!
 //! Publishing: an idempotent producer with `acks=all`, keyed by room, so a room's events keep
-//! their order in one partition and a retried produce is not written twice.
+//! their order in one partition and a retried produce is not written twice. `publish` queues
+//! the event in the producer (in call order) and returns; librdkafka delivers it, retrying
+//! through a broker outage of up to `DELIVERY_TIMEOUT`, and a task logs the outcome. A send
+//! therefore never waits on the broker: the message is already durable in the store, and the
+//! bus only carries it to asynchronous work. A producer that hits a fatal error (its broker
+//! lost its idempotence state, say) is replaced by a new one on the next publish.
 //! Consuming: one consumer group per kind of work; an event's offset is stored only when the
 //! consumer asks for the next one, i.e. after it handled this one, and committed in the
 //! background: delivery is at least once, so consumers are idempotent.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -24,38 +31,44 @@ use crate::ports::{BusEvent, EventBus, HealthCheck, StoreError, StoreResult, Sub
 pub const TOPIC: &str = "confab.events";
 /// Enough partitions for a handful of consumers per group to share the rooms.
 const PARTITIONS: i32 = 6;
-/// How long a publish may wait for the broker before the send fails as `unavailable`.
-const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long librdkafka keeps trying to deliver a queued event before giving up on it.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub struct KafkaBus {
     brokers: String,
-    producer: FutureProducer,
+    producer: RwLock<FutureProducer>,
+    /// Set by a delivery that failed fatally: the next publish builds a new producer.
+    replace_producer: Arc<AtomicBool>,
+}
+
+fn new_producer(brokers: &str) -> anyhow::Result<FutureProducer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set(
+            "message.timeout.ms",
+            DELIVERY_TIMEOUT.as_millis().to_string(),
+        )
+        .create()
+        .context("cannot create the Kafka producer")
 }
 
 impl KafkaBus {
     /// Connects the producer and makes sure the topic exists.
     pub async fn connect(brokers: &str) -> anyhow::Result<Self> {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set(
-                "message.timeout.ms",
-                &PUBLISH_TIMEOUT.as_millis().to_string(),
-            )
-            .create()
-            .context("cannot create the Kafka producer")?;
+        let producer = new_producer(brokers)?;
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .create()
             .context("cannot create the Kafka admin client")?;
         let topic = NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(1));
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-        for result in admin
+        let results = admin
             .create_topics(&[topic], &options)
             .await
-            .context("cannot reach Kafka")?
-        {
+            .context("cannot reach Kafka")?;
+        for result in results {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code}"),
@@ -63,8 +76,23 @@ impl KafkaBus {
         }
         Ok(Self {
             brokers: brokers.to_owned(),
-            producer,
+            producer: RwLock::new(producer),
+            replace_producer: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The producer, replaced first if the last one failed fatally.
+    fn producer(&self) -> StoreResult<FutureProducer> {
+        if self.replace_producer.swap(false, Ordering::SeqCst) {
+            tracing::warn!("replacing the Kafka producer after a fatal error");
+            let fresh = new_producer(&self.brokers).map_err(StoreError::Other)?;
+            *self.producer.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        }
+        Ok(self
+            .producer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone())
     }
 }
 
@@ -73,14 +101,25 @@ impl EventBus for KafkaBus {
     async fn publish(&self, event: &BusEvent) -> StoreResult<()> {
         let payload = serde_json::to_vec(event).map_err(|e| StoreError::Other(e.into()))?;
         let record = FutureRecord::to(TOPIC).key(event.key()).payload(&payload);
-        self.producer
-            .send(record, PUBLISH_TIMEOUT)
-            .await
-            .map(drop)
-            .map_err(|(err, _)| {
-                tracing::warn!(error = %err, "kafka publish failed");
-                StoreError::Unavailable("kafka")
-            })
+        let producer = self.producer()?;
+        let delivery = producer.send_result(record).map_err(|(err, _)| {
+            tracing::warn!(error = %err, "kafka publish refused");
+            StoreError::Unavailable("kafka")
+        })?;
+        let replace = Arc::clone(&self.replace_producer);
+        tokio::spawn(async move {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((err, _))) => {
+                    tracing::warn!(error = %err, "kafka delivery failed; asynchronous work misses an event");
+                    if producer.client().fatal_error().is_some() {
+                        replace.store(true, Ordering::SeqCst);
+                    }
+                }
+                Err(_) => tracing::warn!("kafka producer dropped before delivery"),
+            }
+        });
+        Ok(())
     }
 
     async fn subscribe(&self, group: &str) -> StoreResult<Box<dyn Subscription>> {
@@ -154,7 +193,7 @@ impl Drop for KafkaSubscription {
 #[async_trait]
 impl HealthCheck for KafkaBus {
     async fn check(&self) -> StoreResult<()> {
-        let producer = self.producer.clone();
+        let producer = self.producer()?;
         tokio::task::spawn_blocking(move || {
             producer
                 .client()

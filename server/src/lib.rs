@@ -38,7 +38,7 @@ use std::time::Duration;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::layer::SocketIoLayer;
-use socketioxide_redis::{RedisAdapter, RedisAdapterCtr};
+use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -104,9 +104,10 @@ pub async fn run(
     match &config.services.redis_url {
         Some(url) => {
             let client = redis::Client::open(resp3(url.expose()))?;
-            let adapter = RedisAdapterCtr::new_with_redis(&client).await?;
+            let driver = redis_adapters::fanout_driver::ReconnectingDriver::connect(client).await?;
+            let adapter = RedisAdapterCtr::new_with_driver(driver, RedisAdapterConfig::default());
             let (layer, io) = builder
-                .with_adapter::<RedisAdapter<_>>(adapter)
+                .with_adapter::<FanoutAdapter<_>>(adapter)
                 .build_layer();
             let chat = new_chat(&config, ports, &io);
             realtime::attach(&io, &chat, origins).await?;
@@ -120,6 +121,9 @@ pub async fn run(
         }
     }
 }
+
+/// socketioxide's Redis adapter over the reconnecting driver.
+type FanoutAdapter<E> = CustomRedisAdapter<E, redis_adapters::fanout_driver::ReconnectingDriver>;
 
 /// socketioxide's Redis adapter needs RESP3 (push messages on a shared connection).
 fn resp3(url: &str) -> String {

@@ -1,11 +1,12 @@
-//! The Redis adapters: presence with expiry and shared rate-limit counters. (Cross-node
-//! Socket.IO fan-out also rides on Redis, through socketioxide's own Redis adapter; see
-//! `crate::lib`'s start-up.)
+//! The Redis adapters: presence with expiry, shared rate-limit counters, and the pub/sub
+//! driver under socketioxide's Redis adapter (cross-node Socket.IO fan-out).
 //!
+//! - [`fanout_driver`]: pub/sub for socketioxide-redis that survives a Redis restart.
 //! - [`limiter`]: `RateLimiter` as an `INCR` with a window expiry, one script per hit.
 //! - [`presence`]: `Presence` as a sorted set of connections per user, scored by expiry, so a
 //!   node that dies stops counting once its heartbeats stop.
 
+pub mod fanout_driver;
 pub mod limiter;
 pub mod presence;
 

@@ -120,7 +120,11 @@ async fn clients_on_two_nodes_share_messages_receipts_typing_and_presence() {
         .await;
     assert_eq!(ack["ok"], true, "{ack}");
     assert_eq!(bob_on_b.next("message:new").await, ack["message"]);
-    assert_eq!(alice_on_a.next("message:new").await, ack["message"], "the sender's device too");
+    assert_eq!(
+        alice_on_a.next("message:new").await,
+        ack["message"],
+        "the sender's device too"
+    );
 
     bob_on_b
         .ack(
@@ -241,4 +245,209 @@ async fn a_node_killed_mid_stream_loses_no_acked_message_and_repeats_none() {
             "as acked"
         );
     }
+}
+
+/// A Redis and a broker of the test's own, so restarting them disturbs no other test.
+struct PrivateServices {
+    redis_port: u16,
+    kafka_port: u16,
+    tansu: String,
+    redis: Child,
+    kafka: Child,
+}
+
+impl PrivateServices {
+    async fn start() -> Option<PrivateServices> {
+        let tansu = services::url("CONFAB_TANSU_BIN")?;
+        let (redis_port, kafka_port) = (free_port(), free_port());
+        let redis = spawn_redis(redis_port).await;
+        let kafka = spawn_kafka(&tansu, kafka_port).await;
+        Some(PrivateServices {
+            redis_port,
+            kafka_port,
+            tansu,
+            redis,
+            kafka,
+        })
+    }
+
+    fn redis_url(&self) -> String {
+        format!("redis://127.0.0.1:{}/?protocol=resp3", self.redis_port)
+    }
+
+    fn kafka_brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.kafka_port)
+    }
+
+    async fn restart_redis(&mut self) {
+        self.redis.kill().await.expect("stop redis");
+        self.redis = spawn_redis(self.redis_port).await;
+    }
+
+    async fn restart_kafka(&mut self) {
+        self.kafka.kill().await.expect("stop the broker");
+        self.kafka = spawn_kafka(&self.tansu, self.kafka_port).await;
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+async fn spawn_redis(port: u16) -> Child {
+    let port_text = port.to_string();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port_text,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start redis-server");
+    wait_for_port(port).await;
+    child
+}
+
+async fn spawn_kafka(tansu: &str, port: u16) -> Child {
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new(tansu)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the broker");
+    wait_for_port(port).await;
+    child
+}
+
+async fn wait_for_port(port: u16) {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the service opens its port");
+}
+
+/// Sends over REST as a careful client does: on `unavailable`, a refused connection or a
+/// rate limit, it waits a little and sends again with the same `client_id`.
+async fn send_until_acked(app: &TestApp, token: &str, room: &str, body: &str) -> Value {
+    let payload = json!({"client_id": new_client_id(), "kind": "text", "body": body});
+    let path = format!("/api/v1/rooms/{room}/messages");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = app
+            .http
+            .post(app.url(&path))
+            .bearer_auth(token)
+            .json(&payload)
+            .send()
+            .await;
+        if let Ok(response) = answer {
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or_default();
+            match status {
+                200 | 201 => return body,
+                429 | 503 => {}
+                other => panic!("send refused with {other}: {body}"),
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no ack within a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn wait_until_ready(app: &TestApp) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = app
+            .http
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ready {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the node did not become ready again"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_ride_out_a_redis_and_a_broker_restart_without_losing_acked_messages() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let Some(mut private) = PrivateServices::start().await else {
+        return;
+    };
+    let cluster = cluster
+        .with("REDIS_URL", &private.redis_url())
+        .with("KAFKA_BROKERS", &private.kafka_brokers());
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    let (alice, bob) = (a.app.register("alice").await, a.app.register("bob").await);
+    let room = a.app.group(&alice, "Turbulence", &[&bob]).await;
+
+    let mut acked = Vec::new();
+    for i in 0..30 {
+        if i == 10 {
+            private.restart_redis().await;
+        }
+        if i == 20 {
+            private.restart_kafka().await;
+        }
+        acked.push(send_until_acked(&a.app, &alice.token, &room, &format!("message {i}")).await);
+    }
+
+    wait_until_ready(&a.app).await;
+    wait_until_ready(&b.app).await;
+    let (_, page) = b
+        .app
+        .get(
+            &format!("/api/v1/rooms/{room}/messages?limit=200"),
+            &bob.token,
+        )
+        .await;
+    let stored = page["messages"].as_array().expect("messages");
+    assert_eq!(
+        stored.as_slice(),
+        acked.as_slice(),
+        "every acked message, once, in order"
+    );
+
+    // Live delivery across nodes works again, without restarting a node.
+    let bob_on_b = b.app.socket(&bob).await;
+    let alice_on_a = a.app.socket(&alice).await;
+    let ack = alice_on_a
+        .ack("message:send", send(&room, "back to normal"))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(bob_on_b.next("message:new").await, ack["message"]);
 }
