@@ -155,6 +155,13 @@ impl Config {
         config.trust_proxy = flag("CONFAB_TRUST_PROXY")?;
         config.log_json = var("CONFAB_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
         config.services = Services::from_env();
+        let limits = &mut config.limits;
+        limits.auth_per_ip = number("CONFAB_AUTH_PER_IP_PER_MIN", limits.auth_per_ip)?;
+        limits.login_per_account = number(
+            "CONFAB_LOGINS_PER_ACCOUNT_PER_MIN",
+            limits.login_per_account,
+        )?;
+        limits.sends_per_user = number("CONFAB_SENDS_PER_USER_PER_10S", limits.sends_per_user)?;
         Ok(config)
     }
 
@@ -170,6 +177,14 @@ impl Config {
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn number(name: &str, default: u32) -> anyhow::Result<u32> {
+    var(name).map_or(Ok(default), |v| {
+        v.trim()
+            .parse()
+            .with_context(|| format!("{name} must be a whole number, not {v:?}"))
+    })
 }
 
 fn flag(name: &str) -> anyhow::Result<bool> {
