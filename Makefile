@@ -34,7 +34,7 @@ tools-run:
 test: tools-test unit e2e
 
 tools-test:
-	$(TOOLCHAIN) system-deps kafka-build wasm-target wasm-bindgen chromium playwright
+	$(TOOLCHAIN) system-deps kafka-build compose wasm-target wasm-bindgen chromium playwright
 
 # The integration tests run against the embedded adapters and, with scripts/services.sh's
 # real services on ports of their own, against Redis, Kafka, MongoDB and S3 too.

@@ -81,6 +81,13 @@ ensure_cargo_leptos() {
   fi
 }
 
+# `docker compose config` checks docker-compose.yml; there is no engine here, and Debian's
+# docker-compose (v1) is what the registries offer when the v2 plugin is missing.
+ensure_compose() {
+  docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null \
+    || { say "installing docker-compose"; apt_install docker-compose; }
+}
+
 ensure_chromium() {
   command -v chromium >/dev/null || { say "installing Debian's chromium"; apt_install chromium; }
 }

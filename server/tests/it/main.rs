@@ -4,5 +4,6 @@
 mod api;
 mod cluster;
 mod contract;
+mod deployment;
 mod helpers;
 mod socket;
