@@ -65,12 +65,14 @@ pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks
         bus: Arc::new(embedded::LocalBus::new()),
         presence: Arc::new(embedded::LocalPresence::new()),
         limiter: Arc::new(embedded::LocalLimiter::new()),
+        cache: Arc::new(embedded::LocalCache::new()),
     };
     let services = &config.services;
     if let Some(url) = &services.redis_url {
         let redis = redis_adapters::Redis::connect(url.expose()).await?;
         ports.presence = Arc::new(redis_adapters::RedisPresence::new(redis.clone()));
         ports.limiter = Arc::new(redis_adapters::RedisLimiter::new(redis.clone()));
+        ports.cache = Arc::new(redis_adapters::RedisCache::new(redis.clone()));
         checks.push(("redis", Arc::new(redis)));
     }
     if let Some(brokers) = &services.kafka_brokers {

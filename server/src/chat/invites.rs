@@ -120,6 +120,7 @@ impl Chat {
             .rooms
             .add_member(&room.id, user, Role::Member, Timestamp::now())
             .await?;
+        self.members_changed(&room.id).await;
         self.announce_room(&room).await?;
         let joiner = self
             .ports

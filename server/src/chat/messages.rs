@@ -156,8 +156,11 @@ impl Chat {
             Some(0) => return Err(Error::BadRequest("limit must be at least 1".into())),
             Some(limit) => limit.min(MAX_PAGE),
         };
-        self.membership(user, room).await?;
-        let (messages, has_more) = self.ports.messages.page(room, cursor, limit).await?;
+        let (record, _) = self.membership(user, room).await?;
+        let (messages, has_more) = match cursor {
+            Cursor::Latest => self.latest_page(room, record.last_seq, limit).await?,
+            _ => self.ports.messages.page(room, cursor, limit).await?,
+        };
         Ok(MessagePage { messages, has_more })
     }
 

@@ -8,12 +8,14 @@
 //! - [`presence`]: coming online and going offline.
 //! - [`notify`]: the bus consumer that turns stored messages into notifications.
 //! - [`fanout`]: the port through which the core reaches connected devices.
+//! - `hot`: hot reads (member lists, newest pages) through the cache port.
 //!
 //! Handlers at the edges translate requests into calls here and results back; they hold no
 //! rules of their own.
 
 pub mod accounts;
 pub mod fanout;
+mod hot;
 pub mod invites;
 pub mod messages;
 pub mod notify;
@@ -30,7 +32,7 @@ pub use fanout::Fanout;
 
 use crate::config::Limits;
 use crate::ports::{
-    AccountStore, EventBus, InviteStore, MessageStore, Presence, RateLimiter, RoomStore,
+    AccountStore, Cache, EventBus, InviteStore, MessageStore, Presence, RateLimiter, RoomStore,
 };
 
 /// Everything the core talks to, as trait objects chosen at start-up.
@@ -43,6 +45,7 @@ pub struct Ports {
     pub bus: Arc<dyn EventBus>,
     pub presence: Arc<dyn Presence>,
     pub limiter: Arc<dyn RateLimiter>,
+    pub cache: Arc<dyn Cache>,
 }
 
 /// The settings the rules depend on.

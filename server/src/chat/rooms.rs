@@ -10,7 +10,7 @@ use app::protocol::{
 use super::Chat;
 use crate::domain::{RoomName, new_id};
 use crate::error::{Error, Result};
-use crate::ports::store::{Cursor, MemberRecord, NewRoom, RoomRecord};
+use crate::ports::store::{MemberRecord, NewRoom, RoomRecord};
 
 /// The most people a group can be created with at once.
 const MAX_INITIAL_MEMBERS: usize = 256;
@@ -133,6 +133,7 @@ impl Chat {
             .add_member(room, user, Role::Member, Timestamp::now())
             .await?
         {
+            self.members_changed(room).await;
             self.announce_room(&record).await?;
             self.notify_added(&record, user, actor).await?;
         }
@@ -147,6 +148,7 @@ impl Chat {
             return Err(Error::BadRequest("a direct room cannot be left".into()));
         }
         self.ports.rooms.remove_member(room, user).await?;
+        self.members_changed(room).await;
         let remaining = self.ports.rooms.members(room).await?;
         if me.role == Role::Owner && !remaining.iter().any(|m| m.role == Role::Owner) {
             let heir = remaining
@@ -187,18 +189,6 @@ impl Chat {
             .ok_or(Error::NotFound("room"))
     }
 
-    /// Ids of a room's members.
-    pub(crate) async fn member_ids(&self, room: &RoomId) -> Result<Vec<UserId>> {
-        Ok(self
-            .ports
-            .rooms
-            .members(room)
-            .await?
-            .into_iter()
-            .map(|m| m.user_id)
-            .collect())
-    }
-
     /// The API's `Room` as `viewer` sees it (their unread count).
     pub(crate) async fn room_view(&self, record: RoomRecord, viewer: &UserId) -> Result<Room> {
         let records = self.ports.rooms.members(&record.id).await?;
@@ -230,9 +220,7 @@ impl Chat {
         let last_message = if record.last_seq == 0 {
             None
         } else {
-            self.ports
-                .messages
-                .page(&record.id, Cursor::Latest, 1)
+            self.latest_page(&record.id, record.last_seq, 1)
                 .await?
                 .0
                 .pop()

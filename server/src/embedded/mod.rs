@@ -4,13 +4,16 @@
 //! - [`bus`]: the event bus as in-process channels with consumer groups.
 //! - [`presence`]: connection counts in memory.
 //! - [`limiter`]: fixed-window counters in memory.
+//! - [`cache`]: the hot-read cache in memory.
 
 pub mod bus;
+pub mod cache;
 pub mod limiter;
 pub mod presence;
 pub mod sqlite;
 
 pub use bus::LocalBus;
+pub use cache::LocalCache;
 pub use limiter::LocalLimiter;
 pub use presence::LocalPresence;
 pub use sqlite::SqliteStore;

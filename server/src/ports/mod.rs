@@ -6,13 +6,16 @@
 //! - [`bus`]: the event bus that carries stored messages to asynchronous work.
 //! - [`presence`]: who is online, across every node.
 //! - [`limiter`]: rate-limit counters shared by every node.
+//! - [`cache`]: hot reads (room membership, the newest page of a room).
 
 pub mod bus;
+pub mod cache;
 pub mod limiter;
 pub mod presence;
 pub mod store;
 
 pub use bus::{BusEvent, EventBus, Subscription};
+pub use cache::Cache;
 pub use limiter::RateLimiter;
 pub use presence::Presence;
 pub use store::{AccountStore, InviteStore, MessageStore, RoomStore};

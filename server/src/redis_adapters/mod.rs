@@ -1,11 +1,13 @@
 //! The Redis adapters: presence with expiry, shared rate-limit counters, and the pub/sub
 //! driver under socketioxide's Redis adapter (cross-node Socket.IO fan-out).
 //!
+//! - [`cache`]: the hot-read cache, with versions as counters.
 //! - [`fanout_driver`]: pub/sub for socketioxide-redis that survives a Redis restart.
 //! - [`limiter`]: `RateLimiter` as an `INCR` with a window expiry, one script per hit.
 //! - [`presence`]: `Presence` as a sorted set of connections per user, scored by expiry, so a
 //!   node that dies stops counting once its heartbeats stop.
 
+pub mod cache;
 pub mod fanout_driver;
 pub mod limiter;
 pub mod presence;
@@ -14,6 +16,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 
+pub use cache::RedisCache;
 pub use limiter::RedisLimiter;
 pub use presence::RedisPresence;
 

@@ -571,3 +571,40 @@ async fn the_refused_handshake_packet_carries_the_error_body_as_json_text() {
         serde_json::from_str(packet["message"].as_str().expect("message")).expect("json text");
     assert_eq!(body["error"]["code"], "unauthorized");
 }
+
+#[tokio::test]
+async fn a_member_who_leaves_gets_no_more_messages_and_one_who_joins_does() {
+    let app = spawn_app().await;
+    let (alice, bob, carol) = (
+        app.register("alice").await,
+        app.register("bob").await,
+        app.register("carol").await,
+    );
+    let room = app.group(&alice, "Comings and goings", &[&bob]).await;
+    let bob_socket = app.socket(&bob).await;
+    let carol_socket = app.socket(&carol).await;
+    app.send_text(&alice, &room, "while bob is here").await;
+    bob_socket.next("message:new").await;
+
+    let leave = format!("/api/v1/rooms/{room}/members/me");
+    let (status, _) = app
+        .call(reqwest::Method::DELETE, &leave, Some(&bob.token), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    app.post(
+        &format!("/api/v1/rooms/{room}/members"),
+        &alice.token,
+        json!({"user_id": carol.id}),
+    )
+    .await;
+    app.send_text(&alice, &room, "after the change").await;
+    assert_eq!(
+        carol_socket.next("message:new").await["body"],
+        "after the change"
+    );
+    assert!(
+        !bob_socket
+            .receives_within("message:new", Duration::from_millis(300))
+            .await
+    );
+}

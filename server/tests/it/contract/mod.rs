@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod bus;
+pub mod cache;
 pub mod fixtures;
 pub mod health;
 pub mod invites;

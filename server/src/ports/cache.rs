@@ -1,0 +1,22 @@
+//! A cache of hot reads, shared by every node. Entries are either immutable (keyed by
+//! something that changes whenever their content would, such as a room's `last_seq`) or
+//! stamped with a version that writers bump after changing the data, so a reader never picks
+//! up an entry from before a change it could otherwise have seen. The cache is an
+//! optimisation only: every caller falls back to the store when it fails.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+#[async_trait]
+pub trait Cache: Send + Sync {
+    async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Stores `value` under `key` for `ttl`.
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<()>;
+    /// The current version of `key` (0 when never bumped).
+    async fn version(&self, key: &str) -> StoreResult<u64>;
+    /// Increments the version of `key` and returns the new one.
+    async fn bump(&self, key: &str) -> StoreResult<u64>;
+}
