@@ -50,6 +50,7 @@ e2e:
 	scripts/e2e.sh $(CARGO_TARGET_DIR)/debug/server $(TEST_SITE)
 
 lint:
+	$(TOOLCHAIN) system-deps kafka-build wasm-target
 	cargo fmt --all -- --check
 	cargo clippy --locked -p app -p server --all-targets -- -D warnings
 	cargo clippy --locked -p frontend --target wasm32-unknown-unknown -- -D warnings
