@@ -9,6 +9,7 @@
 //! - [`domain`]: validated values (usernames, message bodies, client ids, …).
 //! - [`chat`]: the business rules.
 //! - [`ports`]: the traits the rules depend on; [`embedded`]: their in-process adapters.
+//! - [`mongo`]: the store ports on MongoDB, for more than one node.
 //! - [`http`], [`realtime`]: the edges.
 //! - [`secrets`]: tokens and password hashing.
 //! - [`error`]: the one error type of the edges.
@@ -20,6 +21,7 @@ pub mod domain;
 pub mod embedded;
 pub mod error;
 pub mod http;
+pub mod mongo;
 pub mod ports;
 pub mod realtime;
 pub mod secrets;
