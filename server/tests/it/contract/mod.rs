@@ -15,3 +15,4 @@ pub mod presence;
 pub mod rooms;
 
 mod embedded;
+pub mod mongo;
