@@ -188,3 +188,30 @@ fn direct_key(a: &app::protocol::UserId, b: &app::protocol::UserId) -> String {
         format!("{b}:{a}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::HealthCheck;
+
+    /// Nothing listens on port 1, so the driver cannot select a server.
+    #[tokio::test]
+    async fn an_unreachable_server_is_reported_unavailable() {
+        let mut options = ClientOptions::parse("mongodb://127.0.0.1:1/?directConnection=true")
+            .await
+            .expect("parse the URL");
+        options.server_selection_timeout = Some(Duration::from_millis(200));
+        let client = Client::with_options(options).expect("build the client");
+        let store = MongoStore {
+            db: client.database("confab_unreachable"),
+            client,
+        };
+
+        let checked = store.check().await;
+
+        assert!(
+            matches!(checked, Err(StoreError::Unavailable("mongodb"))),
+            "expected Unavailable, got {checked:?}"
+        );
+    }
+}
