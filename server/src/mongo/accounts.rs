@@ -138,6 +138,10 @@ impl AccountStore for MongoStore {
     }
 
     async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>> {
+        if limit == 0 {
+            // MongoDB reads a limit of 0 as "no limit".
+            return Ok(Vec::new());
+        }
         let low = prefix.to_lowercase();
         // Two index range scans rather than one `$or`: each is an index lookup on any
         // server, and each brings at most `limit` users, so their merge holds the first
