@@ -10,6 +10,7 @@
 //! - [`chat`]: the business rules.
 //! - [`ports`]: the traits the rules depend on; [`embedded`]: their in-process adapters;
 //!   [`redis_adapters`] (presence, rate limits) and [`kafka`] (the event bus): the real ones.
+//! - [`mongo`]: the store ports on MongoDB, for more than one node.
 //! - [`http`], [`realtime`]: the edges.
 //! - [`secrets`]: tokens and password hashing.
 //! - [`error`]: the one error type of the edges.
@@ -22,6 +23,7 @@ pub mod embedded;
 pub mod error;
 pub mod http;
 pub mod kafka;
+pub mod mongo;
 pub mod ports;
 pub mod realtime;
 pub mod redis_adapters;
@@ -45,7 +47,7 @@ use tokio_util::sync::CancellationToken;
 use crate::chat::{Chat, Ports, Settings};
 use crate::config::Config;
 use crate::http::AppState;
-use crate::ports::{HealthCheck, HealthChecks};
+use crate::ports::{AccountStore, HealthChecks, InviteStore, MessageStore, RoomStore};
 use crate::realtime::fanout::SocketFanout;
 use crate::realtime::handshake::OriginPolicy;
 
@@ -54,20 +56,22 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The ports on the services `config` names, embedded where it names none.
 pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks)> {
-    let mut checks: HealthChecks = Vec::new();
-    let store = Arc::new(embedded::SqliteStore::open(&config.data_dir)?);
-    checks.push(("store", store.clone() as Arc<dyn HealthCheck>));
-    let mut ports = Ports {
-        accounts: store.clone(),
-        rooms: store.clone(),
-        invites: store.clone(),
-        messages: store,
-        bus: Arc::new(embedded::LocalBus::new()),
-        presence: Arc::new(embedded::LocalPresence::new()),
-        limiter: Arc::new(embedded::LocalLimiter::new()),
-        cache: Arc::new(embedded::LocalCache::new()),
-    };
     let services = &config.services;
+    let mut checks: HealthChecks = Vec::new();
+    let mut ports = match &services.mongodb_url {
+        Some(url) => {
+            let store = Arc::new(
+                mongo::MongoStore::connect(url.expose(), &services.mongodb_database).await?,
+            );
+            checks.push(("mongodb", store.clone()));
+            stores(store)
+        }
+        None => {
+            let store = Arc::new(embedded::SqliteStore::open(&config.data_dir)?);
+            checks.push(("store", store.clone()));
+            stores(store)
+        }
+    };
     if let Some(url) = &services.redis_url {
         let redis = redis_adapters::Redis::connect(url.expose()).await?;
         ports.presence = Arc::new(redis_adapters::RedisPresence::new(redis.clone()));
@@ -121,6 +125,23 @@ pub async fn run(
             realtime::attach(&io, &chat, origins);
             serve(listener, config, shutdown, chat, health_checks, io, layer).await
         }
+    }
+}
+
+/// Ports on one store implementing all four store traits; in-process everything else.
+fn stores<S>(store: Arc<S>) -> Ports
+where
+    S: AccountStore + RoomStore + InviteStore + MessageStore + 'static,
+{
+    Ports {
+        accounts: store.clone(),
+        rooms: store.clone(),
+        invites: store.clone(),
+        messages: store,
+        bus: Arc::new(embedded::LocalBus::new()),
+        presence: Arc::new(embedded::LocalPresence::new()),
+        limiter: Arc::new(embedded::LocalLimiter::new()),
+        cache: Arc::new(embedded::LocalCache::new()),
     }
 }
 

@@ -18,4 +18,5 @@ pub mod services;
 
 mod embedded;
 mod kafka;
+mod mongo;
 mod redis;

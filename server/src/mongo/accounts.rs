@@ -1,0 +1,204 @@
+//! Users and sessions.
+
+use std::collections::HashSet;
+
+use app::protocol::{Timestamp, User, UserId};
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use mongodb::bson::{self, doc};
+use serde::{Deserialize, Serialize};
+
+use super::{MongoStore, is_duplicate_key, store_error};
+use crate::ports::store::AccountStore;
+use crate::ports::{StoreError, StoreResult};
+
+/// A document of `users`.
+#[derive(Serialize, Deserialize)]
+struct UserDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    username: String,
+    display_name: String,
+    /// The display name lower-cased, for case-insensitive prefix search over an index.
+    display_lower: String,
+    avatar_url: Option<String>,
+    password_hash: String,
+    created_at: i64,
+}
+
+impl UserDoc {
+    fn new(user: &User, password_hash: &str) -> Self {
+        Self {
+            id: user.id.0.clone(),
+            username: user.username.clone(),
+            display_name: user.display_name.clone(),
+            display_lower: user.display_name.to_lowercase(),
+            avatar_url: user.avatar_url.clone(),
+            password_hash: password_hash.to_owned(),
+            created_at: user.created_at.as_millis(),
+        }
+    }
+
+    fn into_user(self) -> User {
+        User {
+            id: UserId(self.id),
+            username: self.username,
+            display_name: self.display_name,
+            avatar_url: self.avatar_url,
+            created_at: Timestamp::from_millis(self.created_at),
+        }
+    }
+}
+
+/// A document of `sessions`. `expires_at` is a BSON date so the TTL index can expire it.
+#[derive(Serialize, Deserialize)]
+struct SessionDoc {
+    /// The token's hash: the token itself is never stored.
+    #[serde(rename = "_id")]
+    token_hash: String,
+    user_id: String,
+    expires_at: bson::DateTime,
+}
+
+impl MongoStore {
+    fn users_collection(&self) -> mongodb::Collection<UserDoc> {
+        self.collection("users")
+    }
+
+    fn sessions(&self) -> mongodb::Collection<SessionDoc> {
+        self.collection("sessions")
+    }
+
+    /// Up to `limit` users whose `field` starts with `low`, by username.
+    async fn users_by_prefix(&self, field: &str, low: &str, limit: u32) -> StoreResult<Vec<User>> {
+        // Everything that starts with `low` sorts in [low, low + U+10FFFF): an index range,
+        // where an unanchored or case-insensitive regex would scan.
+        let high = format!("{low}\u{10FFFF}");
+        self.users_collection()
+            .find(doc! { field: { "$gte": low, "$lt": high } })
+            .sort(doc! { "username": 1 })
+            .limit(i64::from(limit))
+            .await
+            .map_err(store_error)?
+            .map_ok(UserDoc::into_user)
+            .try_collect()
+            .await
+            .map_err(store_error)
+    }
+}
+
+#[async_trait]
+impl AccountStore for MongoStore {
+    async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
+        match self
+            .users_collection()
+            .insert_one(UserDoc::new(user, password_hash))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if is_duplicate_key(&err) => Err(StoreError::Conflict("username is taken")),
+            Err(err) => Err(store_error(err)),
+        }
+    }
+
+    async fn credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
+        let found = self
+            .users_collection()
+            .find_one(doc! { "username": username })
+            .await
+            .map_err(store_error)?;
+        Ok(found.map(|doc| {
+            let hash = doc.password_hash.clone();
+            (doc.into_user(), hash)
+        }))
+    }
+
+    async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
+        let found = self
+            .users_collection()
+            .find_one(doc! { "_id": id.as_str() })
+            .await
+            .map_err(store_error)?;
+        Ok(found.map(UserDoc::into_user))
+    }
+
+    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = ids.iter().map(UserId::as_str).collect();
+        self.users_collection()
+            .find(doc! { "_id": { "$in": ids } })
+            .await
+            .map_err(store_error)?
+            .map_ok(UserDoc::into_user)
+            .try_collect()
+            .await
+            .map_err(store_error)
+    }
+
+    async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>> {
+        if limit == 0 {
+            // MongoDB reads a limit of 0 as "no limit".
+            return Ok(Vec::new());
+        }
+        let low = prefix.to_lowercase();
+        // Two index range scans rather than one `$or`: each is an index lookup on any
+        // server, and each brings at most `limit` users, so their merge holds the first
+        // `limit` of the union.
+        let by_username = self.users_by_prefix("username", &low, limit).await?;
+        let by_display = self.users_by_prefix("display_lower", &low, limit).await?;
+        let mut seen = HashSet::new();
+        let mut users: Vec<User> = by_username
+            .into_iter()
+            .chain(by_display)
+            .filter(|user| seen.insert(user.id.clone()))
+            .collect();
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        users.truncate(limit as usize);
+        Ok(users)
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user: &UserId,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        // Sweep this user's expired sessions now rather than wait for the TTL monitor, as
+        // the SQLite store does; it is housekeeping, so it need not be atomic with the insert.
+        let now = bson::DateTime::from_millis(Timestamp::now().as_millis());
+        self.sessions()
+            .delete_many(doc! { "user_id": user.as_str(), "expires_at": { "$lte": now } })
+            .await
+            .map_err(store_error)?;
+        self.sessions()
+            .insert_one(SessionDoc {
+                token_hash: token_hash.to_owned(),
+                user_id: user.0.clone(),
+                expires_at: bson::DateTime::from_millis(expires_at.as_millis()),
+            })
+            .await
+            .map(drop)
+            .map_err(store_error)
+    }
+
+    async fn session_user(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<UserId>> {
+        // Invalid at `expires_at` itself, as in the SQLite store.
+        let now = bson::DateTime::from_millis(now.as_millis());
+        let found = self
+            .sessions()
+            .find_one(doc! { "_id": token_hash, "expires_at": { "$gt": now } })
+            .await
+            .map_err(store_error)?;
+        Ok(found.map(|session| UserId(session.user_id)))
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        self.sessions()
+            .delete_one(doc! { "_id": token_hash })
+            .await
+            .map(drop)
+            .map_err(store_error)
+    }
+}

@@ -1,0 +1,227 @@
+//! Messages, and how a room's messages are numbered.
+//!
+//! The sequencing argument. A room's `last_seq` lives on its room document. `append` runs one
+//! multi-document transaction that (1) returns the sender's message if this `client_id` was
+//! already used, else (2) bumps the room's `last_seq` with `$inc` and (3) inserts the message
+//! with the new value. Taking the number and storing the message commit together or not at
+//! all, so a failure in between (a crash, a lost connection, a duplicate key) rolls the bump
+//! back and can never leave a gap. Two concurrent appends to one room both write the room
+//! document: the server lets one transaction hold that write and fails the other with a write
+//! conflict (`TransientTransactionError`); the driver's `and_run` then retries the loser from
+//! the start on a fresh snapshot, where it reads the winner's `last_seq`. So each committed
+//! value of `last_seq` is taken by exactly one message: no gaps, no repeats, and the unique
+//! `(room_id, seq)` index would refuse a repeat even if this reasoning were wrong. The commit
+//! is acknowledged by a majority (the client's write concern) before `append` returns.
+//!
+//! Idempotency. The unique `(sender_id, client_id)` index holds the "once for all time" rule.
+//! A retry that arrives after the first send committed finds it in step (1). Concurrent
+//! retries all pass step (1) and then conflict on the room document; the winner commits, and a
+//! loser either finds the winner in step (1) when retried, or (had the snapshot missed it)
+//! hits the duplicate key on insert, which aborts its bump; `append` then reads the stored
+//! message and returns it as `Existing`.
+
+use app::protocol::{Media, Message, MessageId, MessageKind, RoomId, Timestamp, UserId};
+use async_trait::async_trait;
+use futures_util::{FutureExt, TryStreamExt};
+use mongodb::bson::{Document, doc};
+use mongodb::options::ReturnDocument;
+use mongodb::{ClientSession, Collection};
+use serde::{Deserialize, Serialize};
+
+use super::{MongoStore, is_duplicate_key, store_error, to_i64, to_u64};
+use crate::ports::store::{Appended, Cursor, MessageStore, NewMessage};
+use crate::ports::{StoreError, StoreResult};
+
+/// A document of `messages`.
+#[derive(Serialize, Deserialize)]
+struct MessageDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    room_id: String,
+    seq: i64,
+    sender_id: String,
+    client_id: String,
+    kind: MessageKind,
+    body: Option<String>,
+    media: Option<Media>,
+    reply_to: Option<String>,
+    created_at: i64,
+}
+
+impl MessageDoc {
+    fn new(message: &NewMessage, seq: i64) -> Self {
+        Self {
+            id: message.id.0.clone(),
+            room_id: message.room_id.0.clone(),
+            seq,
+            sender_id: message.sender_id.0.clone(),
+            client_id: message.client_id.clone(),
+            kind: message.kind,
+            body: message.body.clone(),
+            media: None,
+            reply_to: message.reply_to.as_ref().map(|id| id.0.clone()),
+            created_at: message.created_at.as_millis(),
+        }
+    }
+
+    fn into_message(self) -> Message {
+        Message {
+            id: MessageId(self.id),
+            room_id: RoomId(self.room_id),
+            seq: to_u64(self.seq),
+            sender_id: UserId(self.sender_id),
+            client_id: self.client_id,
+            kind: self.kind,
+            body: self.body,
+            media: self.media,
+            reply_to: self.reply_to.map(MessageId),
+            created_at: Timestamp::from_millis(self.created_at),
+        }
+    }
+}
+
+/// The unique key of a send: what a retry repeats.
+fn send_key(message: &NewMessage) -> Document {
+    doc! { "sender_id": message.sender_id.as_str(), "client_id": &message.client_id }
+}
+
+impl MongoStore {
+    fn messages(&self) -> Collection<MessageDoc> {
+        self.collection("messages")
+    }
+
+    /// One attempt at `append`, inside the session's transaction; `None` when the room does
+    /// not exist. The module comment has the ordering argument.
+    async fn append_in(
+        &self,
+        session: &mut ClientSession,
+        message: &NewMessage,
+    ) -> mongodb::error::Result<Option<Appended>> {
+        let messages = self.messages();
+        let existing = messages
+            .find_one(send_key(message))
+            .session(&mut *session)
+            .await?;
+        if let Some(existing) = existing {
+            return Ok(Some(Appended::Existing(existing.into_message())));
+        }
+        let created_at = message.created_at.as_millis();
+        let rooms = self.rooms_collection();
+        let room = rooms
+            .find_one_and_update(
+                doc! { "_id": message.room_id.as_str() },
+                doc! {
+                    "$inc": { "last_seq": 1_i64 },
+                    "$max": { "last_activity_at": created_at },
+                },
+            )
+            .return_document(ReturnDocument::After)
+            .session(&mut *session)
+            .await?;
+        let Some(room) = room else {
+            return Ok(None);
+        };
+        let stored = MessageDoc::new(message, room.last_seq);
+        messages.insert_one(&stored).session(&mut *session).await?;
+        Ok(Some(Appended::Created(stored.into_message())))
+    }
+
+    /// The message stored for this send, if any.
+    async fn stored_send(&self, message: &NewMessage) -> StoreResult<Option<Message>> {
+        let found = self
+            .messages()
+            .find_one(send_key(message))
+            .await
+            .map_err(store_error)?;
+        Ok(found.map(MessageDoc::into_message))
+    }
+}
+
+#[async_trait]
+impl MessageStore for MongoStore {
+    async fn append(&self, message: &NewMessage) -> StoreResult<Appended> {
+        let mut session = self.client.start_session().await.map_err(store_error)?;
+        let appended = session
+            .start_transaction()
+            .and_run((self, message), |session, (store, message)| {
+                let (store, message) = (*store, *message);
+                async move { store.append_in(session, message).await }.boxed()
+            })
+            .await;
+        match appended {
+            Ok(Some(appended)) => Ok(appended),
+            Ok(None) => Err(StoreError::Other(anyhow::anyhow!(
+                "append to a missing room"
+            ))),
+            // A concurrent retry of this send won the race; its transaction has committed.
+            Err(err) if is_duplicate_key(&err) => match self.stored_send(message).await? {
+                Some(first) => Ok(Appended::Existing(first)),
+                None => Err(store_error(err)),
+            },
+            Err(err) => Err(store_error(err)),
+        }
+    }
+
+    async fn page(
+        &self,
+        room: &RoomId,
+        cursor: Cursor,
+        limit: u32,
+    ) -> StoreResult<(Vec<Message>, bool)> {
+        // Each page is one range scan of the `(room_id, seq)` index, walked away from the
+        // cursor; one extra message tells whether more lie beyond the page.
+        let (filter, order) = match cursor {
+            Cursor::Latest => (doc! { "room_id": room.as_str() }, -1),
+            Cursor::Before(seq) => (
+                doc! { "room_id": room.as_str(), "seq": { "$lt": to_i64(seq) } },
+                -1,
+            ),
+            Cursor::After(seq) => (
+                doc! { "room_id": room.as_str(), "seq": { "$gt": to_i64(seq) } },
+                1,
+            ),
+        };
+        let mut messages: Vec<Message> = self
+            .messages()
+            .find(filter)
+            .sort(doc! { "seq": order })
+            .limit(i64::from(limit) + 1)
+            .await
+            .map_err(store_error)?
+            .map_ok(MessageDoc::into_message)
+            .try_collect()
+            .await
+            .map_err(store_error)?;
+        let has_more = messages.len() > limit as usize;
+        messages.truncate(limit as usize);
+        if order < 0 {
+            messages.reverse();
+        }
+        Ok((messages, has_more))
+    }
+
+    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
+        let found = self
+            .messages()
+            .find_one(doc! { "_id": id.as_str() })
+            .await
+            .map_err(store_error)?;
+        Ok(found.map(MessageDoc::into_message))
+    }
+
+    async fn count_unread(
+        &self,
+        room: &RoomId,
+        reader: &UserId,
+        after_seq: u64,
+    ) -> StoreResult<u64> {
+        self.messages()
+            .count_documents(doc! {
+                "room_id": room.as_str(),
+                "seq": { "$gt": to_i64(after_seq) },
+                "sender_id": { "$ne": reader.as_str() },
+            })
+            .await
+            .map_err(store_error)
+    }
+}
