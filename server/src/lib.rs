@@ -10,6 +10,7 @@
 //! - [`chat`]: the business rules.
 //! - [`ports`]: the traits the rules depend on; [`embedded`]: their in-process adapters;
 //!   [`redis_adapters`] (presence, rate limits) and [`kafka`] (the event bus): the real ones.
+//! - [`s3`]: the media storage port on S3 or any S3-compatible service.
 //! - [`http`], [`realtime`]: the edges.
 //! - [`secrets`]: tokens and password hashing.
 //! - [`error`]: the one error type of the edges.
@@ -25,6 +26,7 @@ pub mod kafka;
 pub mod ports;
 pub mod realtime;
 pub mod redis_adapters;
+pub mod s3;
 pub mod secrets;
 mod site;
 pub mod telemetry;

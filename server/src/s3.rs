@@ -1,0 +1,426 @@
+//! Media on S3 or any S3-compatible service (SeaweedFS, MinIO, R2, …).
+//!
+//! Clients upload and download with presigned URLs, so media bytes go between the client and
+//! the bucket without passing through a chat node; the server only reads an upload back to
+//! check it and writes the thumbnails it makes.
+//!
+//! The client is configured by hand (no `aws-config`): the endpoint, region and static keys
+//! come from Confab's own configuration, and the credential chain, profile files and IMDS
+//! lookups `aws-config` would add are neither wanted nor worth their compile time.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+use bytes::Bytes;
+
+use crate::ports::media::{TooLarge, check_content_type, check_key};
+use crate::ports::{HealthCheck, MediaStorage, ObjectInfo, StoreError, StoreResult, UploadTarget};
+
+/// A refused connection fails fast; a slow but live service gets a while.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Per attempt, until the response headers arrive (bodies then stream without this limit);
+/// the SDK retries a failed attempt up to twice more.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The region S3 assumes when a request names none; creating a bucket elsewhere must say so.
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// Where the bucket is and how to sign in to it.
+#[derive(Clone, Debug)]
+pub struct S3Config {
+    /// The service's base URL, such as `http://127.0.0.1:8333`.
+    pub endpoint: String,
+    /// The bucket holding every media object; created at start-up when missing.
+    pub bucket: String,
+    /// The signing region (`us-east-1` for most S3-compatible services).
+    pub region: String,
+    /// The access key id of the static credentials.
+    pub access_key_id: String,
+    /// The secret access key of the static credentials.
+    pub secret_access_key: SecretKey,
+}
+
+impl S3Config {
+    /// Reads `S3_ENDPOINT`, `S3_BUCKET`, `S3_REGION` (default `us-east-1`),
+    /// `S3_ACCESS_KEY_ID` and `S3_SECRET_ACCESS_KEY`. `None` when `S3_ENDPOINT` is unset or
+    /// empty (media then stays embedded); an error when it is set but the rest is incomplete.
+    pub fn from_env() -> Option<anyhow::Result<Self>> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// [`S3Config::from_env`] over any source of variables.
+    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Option<anyhow::Result<Self>> {
+        let var = |name: &str| var(name).filter(|value| !value.is_empty());
+        let endpoint = var("S3_ENDPOINT")?;
+        Some(Self::complete(&endpoint, &var))
+    }
+
+    /// The configuration of `endpoint`, with the other variables required.
+    fn complete(endpoint: &str, var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let required =
+            |name: &str| var(name).with_context(|| format!("S3_ENDPOINT is set but {name} is not"));
+        Ok(Self {
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            bucket: required("S3_BUCKET")?,
+            region: var("S3_REGION").unwrap_or_else(|| DEFAULT_REGION.to_owned()),
+            access_key_id: required("S3_ACCESS_KEY_ID")?,
+            secret_access_key: SecretKey(required("S3_SECRET_ACCESS_KEY")?),
+        })
+    }
+}
+
+/// A secret that never prints: its `Debug` shows `<redacted>`, so a logged config is safe.
+#[derive(Clone)]
+pub struct SecretKey(String);
+
+impl SecretKey {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself, for the one place that signs with it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Media stored in one S3 bucket.
+pub struct S3MediaStorage {
+    client: Client,
+    bucket: String,
+}
+
+impl S3MediaStorage {
+    /// Builds the client and makes sure the bucket exists, creating it when it is missing
+    /// and the credentials may. Fails when the service cannot be reached.
+    pub async fn connect(config: S3Config) -> anyhow::Result<Self> {
+        let credentials = Credentials::new(
+            &config.access_key_id,
+            config.secret_access_key.expose(),
+            None,
+            None,
+            "confab-config",
+        );
+        let sdk_config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&config.endpoint)
+            .region(Region::new(config.region.clone()))
+            .credentials_provider(credentials)
+            // Non-AWS services rarely resolve `<bucket>.<host>` names.
+            .force_path_style(true)
+            // The SDK's default checksums would sign the CRC32 of an empty body into every
+            // presigned PUT, and the real upload would then be refused; nor do all
+            // S3-compatible services know the newer checksum headers.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .build(),
+            )
+            .build();
+        let storage = Self {
+            client: Client::from_conf(sdk_config),
+            bucket: config.bucket,
+        };
+        storage.ensure_bucket(&config.region).await?;
+        Ok(storage)
+    }
+
+    /// Creates the bucket unless it exists. A key limited to objects may be refused the
+    /// bucket check (403); the bucket is then assumed to be there, and the first upload
+    /// tells otherwise.
+    async fn ensure_bucket(&self, region: &str) -> anyhow::Result<()> {
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => return Ok(()),
+            Err(err) if status(&err) == Some(404) => {}
+            Err(err) if status(&err) == Some(403) => {
+                tracing::warn!(bucket = %self.bucket, "may not check the S3 bucket; assuming it exists");
+                return Ok(());
+            }
+            Err(err) => anyhow::bail!("S3 bucket {}: {}", self.bucket, DisplayErrorContext(err)),
+        }
+        let mut create = self.client.create_bucket().bucket(&self.bucket);
+        if region != DEFAULT_REGION {
+            create = create.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(region))
+                    .build(),
+            );
+        }
+        match create.send().await {
+            Ok(_) => {
+                tracing::info!(bucket = %self.bucket, "created the S3 bucket");
+                Ok(())
+            }
+            // Another node, starting at the same moment, created it first.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_bucket_already_owned_by_you()) =>
+            {
+                Ok(())
+            }
+            Err(err) => anyhow::bail!(
+                "creating S3 bucket {}: {}",
+                self.bucket,
+                DisplayErrorContext(err)
+            ),
+        }
+    }
+}
+
+#[async_trait]
+impl MediaStorage for S3MediaStorage {
+    async fn upload_target(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_in: Duration,
+    ) -> StoreResult<UploadTarget> {
+        check_key(key)?;
+        check_content_type(content_type)?;
+        // The content type is a signed header: a PUT with another one is refused.
+        let presigned = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .presigned(presigning(expires_in)?)
+            .await
+            .map_err(store_error)?;
+        let mut headers: BTreeMap<String, String> = presigned
+            .headers()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+            .collect();
+        headers
+            .entry("content-type".to_owned())
+            .or_insert_with(|| content_type.to_owned());
+        Ok(UploadTarget {
+            url: presigned.uri().to_owned(),
+            headers,
+        })
+    }
+
+    async fn put(&self, key: &str, content_type: &str, bytes: Bytes) -> StoreResult<()> {
+        check_key(key)?;
+        check_content_type(content_type)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(bytes.into())
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn head(&self, key: &str) -> StoreResult<Option<ObjectInfo>> {
+        check_key(key)?;
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(object) => Ok(Some(ObjectInfo {
+                bytes: size_of(object.content_length())?,
+                content_type: object.content_type().map(str::to_owned),
+            })),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(err) => Err(store_error(err)),
+        }
+    }
+
+    async fn get(&self, key: &str, max_bytes: u64) -> StoreResult<Option<Bytes>> {
+        check_key(key)?;
+        let object = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(object) => object,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None);
+            }
+            Err(err) => return Err(store_error(err)),
+        };
+        let size = object.content_length().and_then(|n| u64::try_from(n).ok());
+        if let Some(bytes) = size.filter(|&bytes| bytes > max_bytes) {
+            // Dropping the body closes the connection before the rest is sent.
+            return Err(StoreError::Other(TooLarge { bytes, max_bytes }.into()));
+        }
+        let mut body = object.body;
+        let capacity = size
+            .and_then(|bytes| usize::try_from(bytes).ok())
+            .unwrap_or(0);
+        let mut buffer = Vec::with_capacity(capacity);
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("reading S3 object {key}: {e}")))?
+        {
+            // The length header is the service's word; the bytes are what counts.
+            let bytes = (buffer.len() + chunk.len()) as u64;
+            if bytes > max_bytes {
+                return Err(StoreError::Other(TooLarge { bytes, max_bytes }.into()));
+            }
+            buffer.extend_from_slice(&chunk);
+        }
+        Ok(Some(Bytes::from(buffer)))
+    }
+
+    async fn download_url(&self, key: &str, expires_in: Duration) -> StoreResult<Option<String>> {
+        check_key(key)?;
+        let presigned = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(presigning(expires_in)?)
+            .await
+            .map_err(store_error)?;
+        Ok(Some(presigned.uri().to_owned()))
+    }
+
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        check_key(key)?;
+        // S3 answers 204 whether or not the object was there.
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl HealthCheck for S3MediaStorage {
+    /// The bucket answers.
+    async fn check(&self) -> StoreResult<()> {
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+fn presigning(expires_in: Duration) -> StoreResult<PresigningConfig> {
+    // S3 caps presigned URLs at a week; longer is refused here rather than by S3 later.
+    PresigningConfig::expires_in(expires_in)
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("presigned URL lifetime: {e}")))
+}
+
+fn size_of(content_length: Option<i64>) -> StoreResult<u64> {
+    content_length
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("S3 gave no object size")))
+}
+
+fn status<E>(err: &SdkError<E>) -> Option<u16> {
+    err.raw_response()
+        .map(|response| response.status().as_u16())
+}
+
+/// No answer, or "slow down"/"try later": the service is unavailable and the caller may
+/// retry. Anything else is an error of this request.
+fn store_error<E: std::error::Error + Send + Sync + 'static>(err: SdkError<E>) -> StoreError {
+    let unavailable = matches!(
+        err,
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
+    ) || matches!(status(&err), Some(503));
+    if unavailable {
+        tracing::warn!(error = %DisplayErrorContext(&err), "S3 unavailable");
+        StoreError::Unavailable("s3")
+    } else {
+        StoreError::Other(anyhow::anyhow!("S3: {}", DisplayErrorContext(err)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config_from(vars: &[(&str, &str)]) -> Option<anyhow::Result<S3Config>> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        S3Config::from_vars(|name| vars.get(name).cloned())
+    }
+
+    const FULL: [(&str, &str); 4] = [
+        ("S3_ENDPOINT", "http://127.0.0.1:8333/"),
+        ("S3_BUCKET", "media"),
+        ("S3_ACCESS_KEY_ID", "AKID"),
+        ("S3_SECRET_ACCESS_KEY", "hunter2"),
+    ];
+
+    #[test]
+    fn no_endpoint_means_no_s3() {
+        assert!(config_from(&[]).is_none());
+        assert!(config_from(&[("S3_ENDPOINT", ""), ("S3_BUCKET", "media")]).is_none());
+    }
+
+    #[test]
+    fn a_full_environment_reads_with_the_default_region() {
+        let config = config_from(&FULL).expect("configured").expect("complete");
+        assert_eq!(config.endpoint, "http://127.0.0.1:8333");
+        assert_eq!(config.bucket, "media");
+        assert_eq!(config.region, "us-east-1");
+        assert_eq!(config.secret_access_key.expose(), "hunter2");
+    }
+
+    #[test]
+    fn an_endpoint_without_credentials_is_an_error_naming_the_missing_variable() {
+        let error = config_from(&FULL[..3])
+            .expect("configured")
+            .expect_err("incomplete");
+        assert!(
+            error.to_string().contains("S3_SECRET_ACCESS_KEY"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_secret_never_prints() {
+        let config = config_from(&FULL).expect("configured").expect("complete");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("<redacted>"), "{printed}");
+    }
+}
