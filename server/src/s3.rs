@@ -111,34 +111,8 @@ impl S3MediaStorage {
     /// Builds the client and makes sure the bucket exists, creating it when it is missing
     /// and the credentials may. Fails when the service cannot be reached.
     pub async fn connect(config: S3Config) -> anyhow::Result<Self> {
-        let credentials = Credentials::new(
-            &config.access_key_id,
-            config.secret_access_key.expose(),
-            None,
-            None,
-            "confab-config",
-        );
-        let sdk_config = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&config.endpoint)
-            .region(Region::new(config.region.clone()))
-            .credentials_provider(credentials)
-            // Non-AWS services rarely resolve `<bucket>.<host>` names.
-            .force_path_style(true)
-            // The SDK's default checksums would sign the CRC32 of an empty body into every
-            // presigned PUT, and the real upload would then be refused; nor do all
-            // S3-compatible services know the newer checksum headers.
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .build(),
-            )
-            .build();
         let storage = Self {
-            client: Client::from_conf(sdk_config),
+            client: client(&config),
             bucket: config.bucket,
         };
         storage.ensure_bucket(&config.region).await?;
@@ -337,6 +311,38 @@ impl HealthCheck for S3MediaStorage {
     }
 }
 
+/// The SDK client for `config`: static keys, path-style addressing, bounded waits.
+fn client(config: &S3Config) -> Client {
+    let credentials = Credentials::new(
+        &config.access_key_id,
+        config.secret_access_key.expose(),
+        None,
+        None,
+        "confab-config",
+    );
+    let sdk_config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(&config.endpoint)
+        .region(Region::new(config.region.clone()))
+        .credentials_provider(credentials)
+        // Virtual-hosted names (`<bucket>.<host>`) need wildcard DNS, which self-hosted
+        // services rarely have.
+        .force_path_style(true)
+        // The SDK's default integrity checksums (CRC32 headers, and aws-chunked trailers
+        // on streamed bodies) are refused by several S3-compatible services; send them
+        // only where S3 requires them. (Presigned requests never carry them.)
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
+        .build();
+    Client::from_conf(sdk_config)
+}
+
 fn presigning(expires_in: Duration) -> StoreResult<PresigningConfig> {
     // S3 caps presigned URLs at a week; longer is refused here rather than by S3 later.
     PresigningConfig::expires_in(expires_in)
@@ -413,6 +419,74 @@ mod tests {
         assert!(
             error.to_string().contains("S3_SECRET_ACCESS_KEY"),
             "{error}"
+        );
+    }
+
+    /// Nothing listens on port 1 of the loopback: every connection is refused at once.
+    fn unreachable() -> S3Config {
+        S3Config {
+            endpoint: "http://127.0.0.1:1".to_owned(),
+            bucket: "media".to_owned(),
+            region: DEFAULT_REGION.to_owned(),
+            access_key_id: "AKID".to_owned(),
+            secret_access_key: SecretKey::new("secret"),
+        }
+    }
+
+    fn unconnected() -> S3MediaStorage {
+        S3MediaStorage {
+            client: client(&unreachable()),
+            bucket: "media".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_service_is_unavailable_and_refuses_to_connect() {
+        let storage = unconnected();
+        // Together, as each waits out the SDK's retries.
+        let (head, check, connect) = tokio::join!(
+            storage.head("media/x"),
+            storage.check(),
+            S3MediaStorage::connect(unreachable())
+        );
+        assert!(
+            matches!(head, Err(StoreError::Unavailable("s3"))),
+            "{head:?}"
+        );
+        assert!(
+            matches!(check, Err(StoreError::Unavailable("s3"))),
+            "{check:?}"
+        );
+        assert!(connect.is_err());
+    }
+
+    #[tokio::test]
+    async fn presigned_urls_are_made_without_asking_the_service() {
+        let storage = unconnected();
+        let target = storage
+            .upload_target("media/x", "image/png", Duration::from_secs(60))
+            .await
+            .expect("a presigned PUT");
+        assert!(
+            target.url.starts_with("http://127.0.0.1:1/media/media/x?"),
+            "{}",
+            target.url
+        );
+        assert!(target.url.contains("X-Amz-Signature="), "{}", target.url);
+        assert_eq!(
+            target.headers.get("content-type").map(String::as_str),
+            Some("image/png")
+        );
+        let url = storage
+            .download_url("media/x", Duration::from_secs(60))
+            .await;
+        assert!(url.expect("a presigned GET").is_some());
+        let week_and_a_day = Duration::from_secs(8 * 24 * 3600);
+        assert!(
+            storage
+                .download_url("media/x", week_and_a_day)
+                .await
+                .is_err()
         );
     }
 
