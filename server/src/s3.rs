@@ -119,17 +119,17 @@ impl S3MediaStorage {
         Ok(storage)
     }
 
-    /// Creates the bucket unless it exists. A key limited to objects may be refused the
-    /// bucket check (403); the bucket is then assumed to be there, and the first upload
-    /// tells otherwise.
+    /// Creates the bucket unless it exists. A refused check (403) stops the start: a HEAD
+    /// answer has no body to tell wrong keys from a key without `s3:ListBucket`, and the
+    /// health check needs that permission anyway.
     async fn ensure_bucket(&self, region: &str) -> anyhow::Result<()> {
         match self.client.head_bucket().bucket(&self.bucket).send().await {
             Ok(_) => return Ok(()),
             Err(err) if status(&err) == Some(404) => {}
-            Err(err) if status(&err) == Some(403) => {
-                tracing::warn!(bucket = %self.bucket, "may not check the S3 bucket; assuming it exists");
-                return Ok(());
-            }
+            Err(err) if status(&err) == Some(403) => anyhow::bail!(
+                "S3 refused access to bucket {} (403): wrong keys, or no s3:ListBucket on it",
+                self.bucket
+            ),
             Err(err) => anyhow::bail!("S3 bucket {}: {}", self.bucket, DisplayErrorContext(err)),
         }
         let mut create = self.client.create_bucket().bucket(&self.bucket);

@@ -479,7 +479,7 @@ mod embedded {
 
 /// S3, when `S3_ENDPOINT` names one (see `S3Config::from_env`).
 mod s3 {
-    use server::s3::{S3Config, S3MediaStorage};
+    use server::s3::{S3Config, S3MediaStorage, SecretKey};
 
     use super::*;
 
@@ -649,6 +649,23 @@ mod s3 {
             reqwest::get(&short).await.expect("GET reaches S3").status(),
             403
         );
+    }
+
+    #[tokio::test]
+    async fn refuses_to_connect_with_a_wrong_secret() {
+        if s3().await.is_none() {
+            return;
+        }
+        let config = S3Config::from_env().expect("S3_ENDPOINT is set");
+        let config = S3Config {
+            secret_access_key: SecretKey::new("not-the-secret"),
+            ..config.expect("a complete S3 configuration")
+        };
+        let error = S3MediaStorage::connect(config)
+            .await
+            .err()
+            .expect("refused");
+        assert!(error.to_string().contains("403"), "{error:#}");
     }
 
     #[tokio::test]
