@@ -101,7 +101,8 @@ impl MediaStorage for FsMediaStorage {
         check_key(key)?;
         check_content_type(content_type)?;
         // Rounded up, so the URL lives at least as long as asked.
-        let expires = unix_seconds(SystemTime::now()) + expires_in.as_secs_f64().ceil() as u64;
+        let expires =
+            unix_seconds(SystemTime::now()).saturating_add(expires_in.as_secs_f64().ceil() as u64);
         let signature = encode_hex(&self.mac(key, content_type, expires).finalize().into_bytes());
         Ok(UploadTarget {
             url: format!(
