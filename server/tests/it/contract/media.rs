@@ -300,18 +300,12 @@ mod embedded {
             bytes: Bytes,
         ) -> anyhow::Result<()> {
             let upload = parse(&target.url)?;
+            let (key, signature) = (upload.key.as_str(), upload.signature.as_str());
             let now = SystemTime::now();
-            let signed = (
-                upload.key.as_str(),
-                content_type,
-                upload.expires,
-                upload.signature.as_str(),
-            );
-            anyhow::ensure!(
-                self.0
-                    .verify_upload(signed.0, signed.1, signed.2, signed.3, now),
-                "403: bad upload signature"
-            );
+            let signed = self
+                .0
+                .verify_upload(key, content_type, upload.expires, signature, now);
+            anyhow::ensure!(signed, "403: bad upload signature");
             Ok(self.0.put(&upload.key, content_type, bytes).await?)
         }
     }
