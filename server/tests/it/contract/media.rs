@@ -475,19 +475,13 @@ mod embedded {
 mod s3 {
     use server::s3::{S3Config, S3MediaStorage, SecretKey};
 
+    use super::super::services;
     use super::*;
 
-    /// The configured service, or `None` (after saying so) when there is none and none is
-    /// required.
+    /// The configured service, or `None` (after saying so) when this run has none.
     async fn s3() -> Option<S3MediaStorage> {
-        let Some(config) = S3Config::from_env() else {
-            assert!(
-                std::env::var("CONFAB_REQUIRE_SERVICES").as_deref() != Ok("1"),
-                "CONFAB_REQUIRE_SERVICES=1 but S3_ENDPOINT is not set"
-            );
-            eprintln!("skipped: S3_ENDPOINT not set");
-            return None;
-        };
+        services::url("S3_ENDPOINT")?;
+        let config = S3Config::from_env().expect("S3_ENDPOINT is set");
         let config = config.expect("a complete S3 configuration");
         Some(
             S3MediaStorage::connect(config)
