@@ -44,16 +44,19 @@ pub struct Services {
     pub mongodb_url: Option<SecretUrl>,
     /// `MONGODB_DATABASE`: the database within it (default `confab`).
     pub mongodb_database: String,
+    /// `S3_ENDPOINT` and the other `S3_*`: media storage.
+    pub s3: Option<crate::s3::S3Config>,
 }
 
 impl Services {
-    pub fn from_env() -> Self {
-        Self {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
             redis_url: var("REDIS_URL").map(SecretUrl),
             kafka_brokers: var("KAFKA_BROKERS"),
             mongodb_url: var("MONGODB_URL").map(SecretUrl),
             mongodb_database: var("MONGODB_DATABASE").unwrap_or_else(|| "confab".into()),
-        }
+            s3: crate::s3::S3Config::from_env().transpose()?,
+        })
     }
 }
 
@@ -154,7 +157,7 @@ impl Config {
         config.cookie_secure = flag("CONFAB_COOKIE_SECURE")?;
         config.trust_proxy = flag("CONFAB_TRUST_PROXY")?;
         config.log_json = var("CONFAB_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
-        config.services = Services::from_env();
+        config.services = Services::from_env()?;
         let limits = &mut config.limits;
         limits.auth_per_ip = number("CONFAB_AUTH_PER_IP_PER_MIN", limits.auth_per_ip)?;
         limits.login_per_account = number(

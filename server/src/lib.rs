@@ -11,6 +11,7 @@
 //! - [`ports`]: the traits the rules depend on; [`embedded`]: their in-process adapters;
 //!   [`redis_adapters`] (presence, rate limits) and [`kafka`] (the event bus): the real ones.
 //! - [`mongo`]: the store ports on MongoDB, for more than one node.
+//! - [`s3`]: the media storage port on S3 or any S3-compatible service.
 //! - [`http`], [`realtime`]: the edges.
 //! - [`secrets`]: tokens and password hashing.
 //! - [`error`]: the one error type of the edges.
@@ -27,6 +28,7 @@ pub mod mongo;
 pub mod ports;
 pub mod realtime;
 pub mod redis_adapters;
+pub mod s3;
 pub mod secrets;
 mod site;
 pub mod telemetry;
@@ -47,7 +49,9 @@ use tokio_util::sync::CancellationToken;
 use crate::chat::{Chat, Ports, Settings};
 use crate::config::Config;
 use crate::http::AppState;
-use crate::ports::{AccountStore, HealthChecks, InviteStore, MessageStore, RoomStore};
+use crate::ports::{
+    AccountStore, HealthChecks, InviteStore, MediaStorage, MessageStore, RoomStore,
+};
 use crate::realtime::fanout::SocketFanout;
 use crate::realtime::handshake::OriginPolicy;
 
@@ -58,18 +62,35 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks)> {
     let services = &config.services;
     let mut checks: HealthChecks = Vec::new();
+    let media: Arc<dyn MediaStorage> = match &services.s3 {
+        Some(s3) => {
+            let storage = Arc::new(s3::S3MediaStorage::connect(s3.clone()).await?);
+            checks.push(("s3", storage.clone()));
+            storage
+        }
+        None => {
+            let key = secrets::load_or_create_key(&config.data_dir.join("media.key"))?;
+            let storage = Arc::new(embedded::FsMediaStorage::new(
+                &config.data_dir,
+                &config.public_url,
+                key,
+            )?);
+            checks.push(("media", storage.clone()));
+            storage
+        }
+    };
     let mut ports = match &services.mongodb_url {
         Some(url) => {
             let store = Arc::new(
                 mongo::MongoStore::connect(url.expose(), &services.mongodb_database).await?,
             );
             checks.push(("mongodb", store.clone()));
-            stores(store)
+            stores(store, media)
         }
         None => {
             let store = Arc::new(embedded::SqliteStore::open(&config.data_dir)?);
             checks.push(("store", store.clone()));
-            stores(store)
+            stores(store, media)
         }
     };
     if let Some(url) = &services.redis_url {
@@ -129,11 +150,12 @@ pub async fn run(
 }
 
 /// Ports on one store implementing all four store traits; in-process everything else.
-fn stores<S>(store: Arc<S>) -> Ports
+fn stores<S>(store: Arc<S>, media: Arc<dyn MediaStorage>) -> Ports
 where
     S: AccountStore + RoomStore + InviteStore + MessageStore + 'static,
 {
     Ports {
+        media,
         accounts: store.clone(),
         rooms: store.clone(),
         invites: store.clone(),

@@ -55,6 +55,35 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     })
 }
 
+/// A 256-bit key kept in `path`, made at first start (readable by the owner only) and read
+/// back afterwards, so signed URLs stay valid across restarts.
+pub fn load_or_create_key(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+    use anyhow::Context;
+    match std::fs::read(path) {
+        Ok(bytes) => bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("{} is not a 32-byte key", path.display())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options
+                .open(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            std::io::Write::write_all(&mut file, &key)?;
+            file.sync_all()?;
+            Ok(key)
+        }
+        Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
 /// A hash of no one's password, checked when the username is unknown so that a failed
 /// sign-in takes as long either way and does not reveal which usernames exist.
 pub fn decoy_hash() -> &'static str {
@@ -74,6 +103,16 @@ mod tests {
         assert_eq!(token_hash(&a), token_hash(&a));
         assert_ne!(token_hash(&a), token_hash(&b));
         assert_eq!(new_invite_code().len(), 22);
+    }
+
+    #[test]
+    fn a_key_is_made_once_and_read_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("k");
+        let first = load_or_create_key(&path).expect("made");
+        assert_eq!(load_or_create_key(&path).expect("read"), first);
+        std::fs::write(&path, b"short").expect("overwrite");
+        assert!(load_or_create_key(&path).is_err());
     }
 
     #[test]

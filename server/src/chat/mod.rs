@@ -32,7 +32,8 @@ pub use fanout::Fanout;
 
 use crate::config::Limits;
 use crate::ports::{
-    AccountStore, Cache, EventBus, InviteStore, MessageStore, Presence, RateLimiter, RoomStore,
+    AccountStore, Cache, EventBus, InviteStore, MediaStorage, MessageStore, Presence, RateLimiter,
+    RoomStore,
 };
 
 /// Everything the core talks to, as trait objects chosen at start-up.
@@ -46,6 +47,8 @@ pub struct Ports {
     pub presence: Arc<dyn Presence>,
     pub limiter: Arc<dyn RateLimiter>,
     pub cache: Arc<dyn Cache>,
+    /// Media objects (used by the media feature).
+    pub media: Arc<dyn MediaStorage>,
 }
 
 /// The settings the rules depend on.

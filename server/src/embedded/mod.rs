@@ -5,15 +5,18 @@
 //! - [`presence`]: connection counts in memory.
 //! - [`limiter`]: fixed-window counters in memory.
 //! - [`cache`]: the hot-read cache in memory.
+//! - [`media`]: media files in the data folder, uploaded to signed server URLs.
 
 pub mod bus;
 pub mod cache;
 pub mod limiter;
+pub mod media;
 pub mod presence;
 pub mod sqlite;
 
 pub use bus::LocalBus;
 pub use cache::LocalCache;
 pub use limiter::LocalLimiter;
+pub use media::FsMediaStorage;
 pub use presence::LocalPresence;
 pub use sqlite::SqliteStore;

@@ -7,16 +7,19 @@
 //! - [`presence`]: who is online, across every node.
 //! - [`limiter`]: rate-limit counters shared by every node.
 //! - [`cache`]: hot reads (room membership, the newest page of a room).
+//! - [`media`]: the bytes of uploaded media, and where clients upload and download them.
 
 pub mod bus;
 pub mod cache;
 pub mod limiter;
+pub mod media;
 pub mod presence;
 pub mod store;
 
 pub use bus::{BusEvent, EventBus, Subscription};
 pub use cache::Cache;
 pub use limiter::RateLimiter;
+pub use media::{MediaStorage, ObjectInfo, UploadTarget};
 pub use presence::Presence;
 pub use store::{AccountStore, InviteStore, MessageStore, RoomStore};
 

@@ -11,6 +11,7 @@ pub mod fixtures;
 pub mod health;
 pub mod invites;
 pub mod limiter;
+pub mod media;
 pub mod messages;
 pub mod presence;
 pub mod rooms;
