@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use server::mongo::MongoStore;
 
-use super::{accounts, health, invites, messages, rooms};
+use super::{accounts, health, invites, messages, rooms, services};
 
 /// A fresh database on the server named by `MONGODB_URL`, and the store over it.
 struct TestDb {
@@ -21,15 +21,7 @@ struct TestDb {
 impl TestDb {
     /// `None` (the test is skipped) when no server is configured and none is required.
     async fn create() -> Option<Self> {
-        let Ok(url) = std::env::var("MONGODB_URL") else {
-            assert!(
-                std::env::var("CONFAB_REQUIRE_SERVICES").as_deref() != Ok("1"),
-                "CONFAB_REQUIRE_SERVICES=1 but MONGODB_URL is not set: start MongoDB \
-                 (scripts/services.sh) and export MONGODB_URL"
-            );
-            eprintln!("skipped: MONGODB_URL not set");
-            return None;
-        };
+        let url = services::url("MONGODB_URL")?;
         let name = format!("confab_test_{}", uuid::Uuid::new_v4().simple());
         let store = MongoStore::connect(&url, &name)
             .await
