@@ -20,6 +20,7 @@ TEST_SITE := $(CARGO_TARGET_DIR)/test-site
 
 ## run: cargo-leptos release build, then serve on CONFAB_ADDR (default 127.0.0.1:3000).
 run: tools-run
+	scripts/vendor-js.sh
 	cargo leptos build --release
 	LEPTOS_SITE_ROOT=target/site CONFAB_SITE_ROOT=target/site $(CARGO_TARGET_DIR)/release/server
 
