@@ -37,10 +37,13 @@ unit:
 	cargo fmt --all -- --check
 	cargo test --locked -p app -p server
 
+# The server binary is copied at once: another worktree sharing CARGO_TARGET_DIR may relink
+# target/debug/server from its own sources at any moment.
 e2e:
 	scripts/build-site.sh $(TEST_SITE) debug
 	cargo build --locked -p server
-	scripts/e2e.sh $(CARGO_TARGET_DIR)/debug/server $(TEST_SITE)
+	cp $(CARGO_TARGET_DIR)/debug/server $(TEST_SITE).server
+	scripts/e2e.sh $(TEST_SITE).server $(TEST_SITE)
 
 lint:
 	cargo fmt --all -- --check
