@@ -119,7 +119,12 @@ pub async fn invite_preview(code: &str) -> Result<InvitePreview, ApiError> {
 }
 
 pub async fn accept_invite(code: &str) -> Result<Room, ApiError> {
-    call("POST", &format!("/invites/{}/accept", encode(code)), NO_BODY).await
+    call(
+        "POST",
+        &format!("/invites/{}/accept", encode(code)),
+        NO_BODY,
+    )
+    .await
 }
 
 pub async fn revoke_invite(code: &str) -> Result<(), ApiError> {

@@ -37,7 +37,10 @@ enum EmitError {
     Refused(ErrorDetail),
 }
 
-async fn emit<T: DeserializeOwned>(event: &str, payload: &impl serde::Serialize) -> Result<T, EmitError> {
+async fn emit<T: DeserializeOwned>(
+    event: &str,
+    payload: &impl serde::Serialize,
+) -> Result<T, EmitError> {
     let payload = serde_json::to_string(payload).map_err(|_| EmitError::Lost)?;
     let answer = browser::socket_emit(event, payload)
         .await
@@ -139,8 +142,8 @@ impl Client {
     }
 
     fn notified(self, n: NotificationEvent) {
-        let looking = self.focus.get_untracked().as_ref() == Some(&n.room_id)
-            && self.visible.get_untracked();
+        let looking =
+            self.focus.get_untracked().as_ref() == Some(&n.room_id) && self.visible.get_untracked();
         if looking {
             return;
         }
@@ -410,7 +413,8 @@ impl Client {
 
     /// Drops a message that failed for good.
     pub fn discard(self, client_id: &str) {
-        self.outbox.update(|o| o.retain(|p| p.client_id != client_id));
+        self.outbox
+            .update(|o| o.retain(|p| p.client_id != client_id));
         self.save_outbox();
     }
 
@@ -420,8 +424,8 @@ impl Client {
             return;
         }
         spawn_local(async move {
-            let _ = emit::<serde_json::Value>(events::TYPING, &TypingRequest { room_id, active })
-                .await;
+            let _ =
+                emit::<serde_json::Value>(events::TYPING, &TypingRequest { room_id, active }).await;
         });
     }
 }

@@ -207,7 +207,9 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
         Some(match room.kind {
             RoomKind::Direct => {
                 let peer = model::peer(&room, &me)?.id.clone();
-                let online = client.presence.with(|p| p.get(&peer).copied().unwrap_or(false));
+                let online = client
+                    .presence
+                    .with(|p| p.get(&peer).copied().unwrap_or(false));
                 if online { "online" } else { "offline" }.to_owned()
             }
             RoomKind::Group => format!("{} members", room.members.len()),
@@ -244,7 +246,9 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
     Effect::new(move |_| {
         items.track();
         request_animation_frame(move || {
-            let Some(el) = scroller.get_untracked() else { return };
+            let Some(el) = scroller.get_untracked() else {
+                return;
+            };
             if let Some((height, top)) = before_older.get_value() {
                 before_older.set_value(None);
                 el.set_scroll_top(top + el.scroll_height() - height);
@@ -254,7 +258,9 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
         });
     });
     let on_scroll = move |_| {
-        let Some(el) = scroller.get_untracked() else { return };
+        let Some(el) = scroller.get_untracked() else {
+            return;
+        };
         near_bottom.set_value(el.scroll_height() - el.scroll_top() - el.client_height() < 80);
         let more = log.with_untracked(|l| l.has_more_before);
         if el.scroll_top() < 40 && more && before_older.get_value().is_none() {

@@ -18,7 +18,11 @@ fn link(invite: &Invite) -> String {
 }
 
 fn members(count: u64) -> String {
-    if count == 1 { "1 member".into() } else { format!("{count} members") }
+    if count == 1 {
+        "1 member".into()
+    } else {
+        format!("{count} members")
+    }
 }
 
 /// `Invite link` reveals the current link with Copy and Revoke, and limits for a new one.
@@ -53,10 +57,19 @@ pub fn InviteControl(room_id: RoomId) -> AnyView {
         }
     };
     let copy = move |_| {
-        let Some(url) = invite.with_untracked(|i| i.as_ref().map(link)) else { return };
+        let Some(url) = invite.with_untracked(|i| i.as_ref().map(link)) else {
+            return;
+        };
         spawn_local(async move {
             let copied = browser::copy_text(&url).await;
-            note.set(Some(if copied { "Link copied." } else { "Copy the link by hand." }.into()));
+            note.set(Some(
+                if copied {
+                    "Link copied."
+                } else {
+                    "Copy the link by hand."
+                }
+                .into(),
+            ));
         });
     };
     let revoke = move |_| {

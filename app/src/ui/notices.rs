@@ -26,7 +26,9 @@ pub fn Banner() -> impl IntoView {
         if !matches!(client.auth.get(), Auth::SignedIn(_)) {
             return None;
         }
-        let waiting = client.outbox.with(|o| o.iter().filter(|p| p.failed.is_none()).count());
+        let waiting = client
+            .outbox
+            .with(|o| o.iter().filter(|p| p.failed.is_none()).count());
         let queued = match waiting {
             0 => String::new(),
             1 => " 1 message waits to be sent.".into(),

@@ -151,7 +151,12 @@ fn RoomList(room_id: Memo<Option<RoomId>>) -> AnyView {
 fn RoomRow(room: Room, me: UserId, current: bool) -> impl IntoView {
     let client = use_client();
     let title = model::room_title(&room, &me);
-    let initial = title.chars().next().unwrap_or('#').to_uppercase().to_string();
+    let initial = title
+        .chars()
+        .next()
+        .unwrap_or('#')
+        .to_uppercase()
+        .to_string();
     let describe = format!("room-{}-about", room.id);
     let preview = room.last_message.as_ref().map(|m| {
         let who = if m.sender_id == me {
@@ -166,14 +171,20 @@ fn RoomRow(room: Room, me: UserId, current: bool) -> impl IntoView {
             String::new()
         };
         let text = m.body.clone().unwrap_or_else(|| "(attachment)".into());
-        (format!("{who}{text}"), browser::local_time(m.created_at.as_millis()).1)
+        (
+            format!("{who}{text}"),
+            browser::local_time(m.created_at.as_millis()).1,
+        )
     });
     let peer = (room.kind == RoomKind::Direct)
         .then(|| model::peer(&room, &me).map(|u| u.id.clone()))
         .flatten();
     let online = move || {
-        peer.as_ref()
-            .is_some_and(|p| client.presence.with(|map| map.get(p).copied().unwrap_or(false)))
+        peer.as_ref().is_some_and(|p| {
+            client
+                .presence
+                .with(|map| map.get(p).copied().unwrap_or(false))
+        })
     };
     let is_direct = room.kind == RoomKind::Direct;
     let unread = room.unread_count;

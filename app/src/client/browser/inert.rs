@@ -2,7 +2,11 @@
 
 use super::FetchError;
 
-pub async fn fetch(_method: &str, _path: &str, _body: Option<String>) -> Result<String, FetchError> {
+pub async fn fetch(
+    _method: &str,
+    _path: &str,
+    _body: Option<String>,
+) -> Result<String, FetchError> {
     Err(FetchError::Network)
 }
 pub fn storage_get(_key: &str) -> Option<String> {

@@ -24,8 +24,10 @@ impl RoomLog {
     pub fn merge(&mut self, messages: impl IntoIterator<Item = Message>) -> bool {
         let mut changed = false;
         for message in messages {
-            if !self.messages.contains_key(&message.seq) {
-                self.messages.insert(message.seq, message);
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                self.messages.entry(message.seq)
+            {
+                slot.insert(message);
                 changed = true;
             }
         }
@@ -114,10 +116,7 @@ pub fn readers(room: &Room, me: &UserId, seq: u64) -> Vec<String> {
 
 /// The other member of a direct room.
 pub fn peer<'a>(room: &'a Room, me: &UserId) -> Option<&'a User> {
-    room.members
-        .iter()
-        .map(|m| &m.user)
-        .find(|u| &u.id != me)
+    room.members.iter().map(|m| &m.user).find(|u| &u.id != me)
 }
 
 /// What a room is called in the list: its name, or for a direct room the other person.

@@ -62,7 +62,10 @@ fn a_message_seen_twice_is_held_once() {
 #[test]
 fn status_follows_the_furthest_marker_of_another_member() {
     let me: UserId = "a".into();
-    let mut rooms = vec![room("r", vec![member("a", 5, 5), member("b", 0, 0), member("c", 0, 0)])];
+    let mut rooms = vec![room(
+        "r",
+        vec![member("a", 5, 5), member("b", 0, 0), member("c", 0, 0)],
+    )];
     assert_eq!(status_of(&rooms[0], &me, 3), Status::Sent);
     let receipt = |user: &str, kind, seq| ReceiptEvent {
         room_id: "r".into(),
