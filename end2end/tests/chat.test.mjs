@@ -19,7 +19,7 @@ import {
 
 const TIMEOUT = 15_000;
 const group = "Weekend trip";
-let browser, alice, bob, pageA, pageB, inviteUrl;
+let browser, alice, bob, pageA, pageB, inviteUrl, aliceName;
 const errors = [];
 
 async function shot(page, name) {
@@ -57,7 +57,8 @@ test("a visitor creates an account and sees an empty room list", async () => {
   await pageA.goto(baseUrl);
   await pageA.getByRole("button", { name: "Sign in" }).waitFor();
   await shot(pageA, "sign-in");
-  await createAccount(pageA, uniqueName("alice"), "Alice");
+  aliceName = uniqueName("alice");
+  await createAccount(pageA, aliceName, "Alice");
   await pageA.getByRole("navigation", { name: "Rooms" }).waitFor();
   await pageA.getByRole("button", { name: "Sign out" }).waitFor();
 });
@@ -169,6 +170,22 @@ test("the room list shows the preview and unread count of another room", async (
   await row.getByText("Alice: See you at 9").waitFor();
   await row.locator(".badge", { hasText: "1" }).waitFor();
   await pageB.waitForFunction(() => document.title === "(1) Confab");
+  // The server's notification for a room not on screen shows as a toast.
+  await pageB.locator(".toasts").getByText("Alice: See you at 9").waitFor();
+});
+
+test("Bob starts a direct message with Alice", async () => {
+  await pageB.getByRole("button", { name: "New message" }).click();
+  await pageB.getByRole("searchbox", { name: "Search people" }).fill(aliceName.slice(0, 6));
+  await pageB.getByRole("button", { name: new RegExp(`Alice \\(@${aliceName}\\)`) }).click();
+  await pageB.waitForURL(/\/rooms\//);
+  await pageB.getByRole("heading", { name: "Alice" }).waitFor();
+  await sendMessage(pageB, "Just between us");
+  const dm = pageA.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: "Bob" });
+  await dm.getByText("Just between us").waitFor();
+  await dm.click();
+  await log(pageA).getByText("Just between us").waitFor();
+  await log(pageB).locator('.msg.mine .status[aria-label="Read"]').waitFor();
 });
 
 test("on a phone the list and the room take turns", async () => {
@@ -224,6 +241,21 @@ test("the app is an installable PWA with a service worker", async () => {
   } finally {
     await context.close();
     await rm(profile, { recursive: true, force: true });
+  }
+});
+
+test("offline, the installed app still starts and shows the room list", async () => {
+  await pageA.goto(baseUrl);
+  await pageA.evaluate(() => navigator.serviceWorker.ready);
+  await pageA.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: group }).waitFor();
+  await alice.setOffline(true);
+  try {
+    await pageA.reload();
+    await pageA.getByText("You are offline.").waitFor();
+    await pageA.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: group }).waitFor();
+    await shot(pageA, "offline-start");
+  } finally {
+    await alice.setOffline(false);
   }
 });
 

@@ -214,6 +214,16 @@ impl Client {
                 }
             }
         });
+        // A message for a room not in the list (a direct room someone just opened with us,
+        // before its `room:update`): fetch the list again.
+        let unknown = self.rooms.with_untracked(|rooms| {
+            messages
+                .iter()
+                .any(|m| !rooms.iter().any(|r| r.id == m.room_id))
+        });
+        if unknown {
+            self.refresh_rooms();
+        }
         let looking = |room: &RoomId| {
             self.focus.get_untracked().as_ref() == Some(room) && self.visible.get_untracked()
         };

@@ -91,7 +91,14 @@ fn Gate(children: ChildrenFn) -> impl IntoView {
     view! {
         <Show
             when=move || client.auth.with(|a| *a != Auth::Unknown)
-            fallback=|| view! { <p class="centered loading">"Loading…"</p> }
+            fallback=|| {
+                view! {
+                    <div class="centered splash">
+                        <h1>"Confab"</h1>
+                        <p class="loading">"Loading…"</p>
+                    </div>
+                }
+            }
         >
             {children()}
         </Show>
