@@ -19,7 +19,7 @@ import {
 
 const TIMEOUT = 15_000;
 const group = "Weekend trip";
-let browser, alice, bob, pageA, pageB, inviteUrl, aliceName;
+let browser, alice, bob, pageA, pageB, inviteUrl, aliceName, bobName;
 const errors = [];
 
 async function shot(page, name) {
@@ -96,7 +96,8 @@ test("a signed-out visitor opens the invite, creates an account there and joins"
   await pageB.getByRole("heading", { name: group }).waitFor();
   await pageB.getByText("Sign in or create an account to join.").waitFor();
   await shot(pageB, "invite-signed-out");
-  await createAccount(pageB, uniqueName("bob"), "Bob");
+  bobName = uniqueName("bob");
+  await createAccount(pageB, bobName, "Bob");
   // Still on the invite, now with a Join button.
   assert.equal(pageB.url(), inviteUrl);
   await pageB.getByRole("button", { name: "Join" }).click();
@@ -186,6 +187,19 @@ test("Bob starts a direct message with Alice", async () => {
   await dm.click();
   await log(pageA).getByText("Just between us").waitFor();
   await log(pageB).locator('.msg.mine .status[aria-label="Read"]').waitFor();
+});
+
+test("a group can be created with people picked by search", async () => {
+  await pageA.getByRole("button", { name: "New group" }).click();
+  await pageA.getByLabel("Group name").fill("Book club");
+  await pageA.getByRole("searchbox", { name: "Add people" }).fill(bobName);
+  await pageA.getByRole("button", { name: `Bob (@${bobName})` }).click();
+  await pageA.getByRole("button", { name: "Remove Bob" }).waitFor();
+  await pageA.getByRole("button", { name: "Create" }).click();
+  await pageA.getByRole("heading", { name: "Book club" }).waitFor();
+  await pageA.getByText("2 members").waitFor();
+  // Bob is told at once (room:update) and finds it in his list.
+  await pageB.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: "Book club" }).waitFor();
 });
 
 // Calls the API from inside a page, with its session cookie, as the app does.
