@@ -189,6 +189,15 @@ test("Bob starts a direct message with Alice", async () => {
   await log(pageB).locator('.msg.mine .status[aria-label="Read"]').waitFor();
 });
 
+test("dialogs take focus, close with Escape and give focus back", async () => {
+  await pageA.getByRole("button", { name: "New message" }).click();
+  await pageA.getByRole("dialog", { name: "New message" }).waitFor();
+  await pageA.waitForFunction(() => document.activeElement?.type === "search");
+  await pageA.keyboard.press("Escape");
+  await pageA.getByRole("dialog").waitFor({ state: "detached" });
+  await pageA.waitForFunction(() => document.activeElement?.textContent === "New message");
+});
+
 test("a group can be created with people picked by search", async () => {
   await pageA.getByRole("button", { name: "New group" }).click();
   await pageA.getByLabel("Group name").fill("Book club");

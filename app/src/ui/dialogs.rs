@@ -39,6 +39,18 @@ fn focus_on_open(input: NodeRef<html::Input>) {
 
 #[component]
 fn Modal(dialog: RwSignal<Dialog>, title: &'static str, children: Children) -> impl IntoView {
+    // Focus goes back to whatever opened the dialog when it closes (a room that opens
+    // afterwards then moves it on to its composer).
+    let opener = StoredValue::new_local(document().active_element());
+    on_cleanup(move || {
+        use leptos::wasm_bindgen::JsCast;
+        if let Some(element) = opener
+            .get_value()
+            .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+        {
+            let _ = element.focus();
+        }
+    });
     let id = format!("dialog-{}", title.to_lowercase().replace(' ', "-"));
     let labelled_by = id.clone();
     view! {
