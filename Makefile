@@ -24,6 +24,7 @@ services:
 
 ## run: cargo-leptos release build, then serve on CONFAB_ADDR (default 127.0.0.1:3000).
 run: tools-run
+	scripts/vendor-js.sh
 	cargo leptos build --release
 	LEPTOS_SITE_ROOT=target/site CONFAB_SITE_ROOT=target/site $(CARGO_TARGET_DIR)/release/server
 
@@ -44,10 +45,13 @@ unit:
 	source <(scripts/services.sh start); \
 	CONFAB_REQUIRE_SERVICES=1 cargo test --locked -p app -p server
 
+# The server binary is copied at once: another worktree sharing CARGO_TARGET_DIR may relink
+# target/debug/server from its own sources at any moment.
 e2e:
 	scripts/build-site.sh $(TEST_SITE) debug
 	cargo build --locked -p server
-	scripts/e2e.sh $(CARGO_TARGET_DIR)/debug/server $(TEST_SITE)
+	cp $(CARGO_TARGET_DIR)/debug/server $(TEST_SITE).server
+	scripts/e2e.sh $(TEST_SITE).server $(TEST_SITE)
 
 lint:
 	$(TOOLCHAIN) system-deps kafka-build wasm-target

@@ -8,21 +8,52 @@ export const baseUrl = process.env.CONFAB_URL ?? "http://127.0.0.1:3000";
 
 // The flags keep Chromium off the network it cannot reach here and quiet in a container.
 // Playwright gives every launch a fresh, temporary profile of its own.
+const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const args = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
 export async function launchBrowser() {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  return chromium.launch({ executablePath, args });
+}
+
+// A browser with an ordinary (not incognito) profile in `dir`, for what Chromium only does
+// there, such as judging whether a site is installable.
+export async function launchPersistentBrowser(dir) {
+  return chromium.launchPersistentContext(dir, { executablePath, args });
 }
 
 // Where screenshots go (kept by CI as artefacts, and the best ones go in the README).
 export const screenshotDir = process.env.SCREENSHOT_DIR ?? join(tmpdir(), "confab-screenshots");
+
+// A username unique to this run (3 to 32 of a-z 0-9 _ . -).
+export function uniqueName(prefix) {
+  return `${prefix}${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+}
+
+// Fills the sign-in form and creates an account; resolves once the form has gone.
+export async function createAccount(page, username, displayName, password = "correct horse battery") {
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByLabel("Display name").fill(displayName);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("button", { name: "Create account" }).waitFor({ state: "detached" });
+}
+
+// Types into the composer and sends with Enter (Shift+Enter for line breaks).
+export async function sendMessage(page, text) {
+  const box = page.getByRole("textbox", { name: "Message" });
+  const lines = text.split("\n");
+  for (const [i, line] of lines.entries()) {
+    if (i > 0) await box.press("Shift+Enter");
+    await box.pressSequentially(line);
+  }
+  await box.press("Enter");
+}

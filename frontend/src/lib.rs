@@ -1,4 +1,5 @@
 //! Browser entry point: takes over the server-rendered page.
+#![recursion_limit = "256"]
 
 use wasm_bindgen::prelude::wasm_bindgen;
 

@@ -1,0 +1,154 @@
+//! The REST half of the API (`/api/v1`), typed with the shared wire types.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::browser::{self, FetchError};
+use crate::protocol::{
+    AuthResponse, CreateGroupRequest, CreateInviteRequest, ErrorBody, ErrorCode, Invite,
+    InvitePreview, LoginRequest, MessagePage, RegisterRequest, Room, RoomId, User, UserId,
+};
+
+/// A failed call: no answer at all, or the server's error body.
+#[derive(Clone, Debug)]
+pub enum ApiError {
+    Network,
+    Server {
+        status: u16,
+        code: Option<ErrorCode>,
+        message: String,
+    },
+}
+
+impl ApiError {
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, ApiError::Server { status: 401, .. })
+    }
+
+    /// A sentence for the user.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Network => "Cannot reach Confab. Check your connection.".into(),
+            ApiError::Server { message, .. } => message.clone(),
+        }
+    }
+}
+
+async fn call<T: DeserializeOwned>(
+    method: &str,
+    path: &str,
+    body: Option<&impl Serialize>,
+) -> Result<T, ApiError> {
+    let body = body.and_then(|b| serde_json::to_string(b).ok());
+    match browser::fetch(method, &format!("/api/v1{path}"), body).await {
+        Ok(text) => {
+            let text = if text.is_empty() { "null" } else { &text };
+            serde_json::from_str(text).map_err(|e| ApiError::Server {
+                status: 200,
+                code: None,
+                message: format!("Unexpected answer: {e}"),
+            })
+        }
+        Err(FetchError::Network) => Err(ApiError::Network),
+        Err(FetchError::Status(status, text)) => {
+            let body = serde_json::from_str::<ErrorBody>(&text).ok();
+            Err(ApiError::Server {
+                status,
+                code: body.as_ref().map(|b| b.error.code),
+                message: body
+                    .map(|b| b.error.message)
+                    .unwrap_or_else(|| format!("The server answered {status}.")),
+            })
+        }
+    }
+}
+
+const NO_BODY: Option<&()> = None;
+
+pub async fn me() -> Result<User, ApiError> {
+    call("GET", "/me", NO_BODY).await
+}
+
+pub async fn register(request: &RegisterRequest) -> Result<AuthResponse, ApiError> {
+    call("POST", "/auth/register", Some(request)).await
+}
+
+pub async fn login(request: &LoginRequest) -> Result<AuthResponse, ApiError> {
+    call("POST", "/auth/login", Some(request)).await
+}
+
+pub async fn logout() -> Result<(), ApiError> {
+    call("POST", "/auth/logout", NO_BODY).await
+}
+
+pub async fn rooms() -> Result<Vec<Room>, ApiError> {
+    call("GET", "/rooms", NO_BODY).await
+}
+
+pub async fn search_users(query: &str) -> Result<Vec<User>, ApiError> {
+    call("GET", &format!("/users?q={}", encode(query)), NO_BODY).await
+}
+
+pub async fn create_group(name: String, member_ids: Vec<UserId>) -> Result<Room, ApiError> {
+    let request = CreateGroupRequest { name, member_ids };
+    call("POST", "/rooms", Some(&request)).await
+}
+
+pub async fn open_direct(user_id: UserId) -> Result<Room, ApiError> {
+    let request = crate::protocol::CreateDirectRequest { user_id };
+    call("POST", "/rooms/direct", Some(&request)).await
+}
+
+/// The newest page, or the page just before `before_seq`.
+pub async fn history(room: &RoomId, before_seq: Option<u64>) -> Result<MessagePage, ApiError> {
+    let cursor = before_seq.map_or(String::new(), |s| format!("&before_seq={s}"));
+    let path = format!("/rooms/{}/messages?limit=50{cursor}", encode(room.as_str()));
+    call("GET", &path, NO_BODY).await
+}
+
+pub async fn create_invite(
+    room: &RoomId,
+    request: &CreateInviteRequest,
+) -> Result<Invite, ApiError> {
+    let path = format!("/rooms/{}/invites", encode(room.as_str()));
+    call("POST", &path, Some(request)).await
+}
+
+pub async fn invite_preview(code: &str) -> Result<InvitePreview, ApiError> {
+    call("GET", &format!("/invites/{}", encode(code)), NO_BODY).await
+}
+
+pub async fn accept_invite(code: &str) -> Result<Room, ApiError> {
+    call(
+        "POST",
+        &format!("/invites/{}/accept", encode(code)),
+        NO_BODY,
+    )
+    .await
+}
+
+pub async fn revoke_invite(code: &str) -> Result<(), ApiError> {
+    call("DELETE", &format!("/invites/{}", encode(code)), NO_BODY).await
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_text_is_percent_encoded() {
+        assert_eq!(super::encode("a b&c/é"), "a%20b%26c%2F%C3%A9");
+    }
+}

@@ -1,0 +1,108 @@
+use super::*;
+use crate::protocol::{Member, MessageId, MessageKind, Role, Timestamp};
+
+fn user(id: &str) -> User {
+    User {
+        id: id.into(),
+        username: id.into(),
+        display_name: id.to_uppercase(),
+        avatar_url: None,
+        created_at: Timestamp::from_millis(0),
+    }
+}
+
+fn member(id: &str, delivered: u64, read: u64) -> Member {
+    Member {
+        user: user(id),
+        role: Role::Member,
+        joined_at: Timestamp::from_millis(0),
+        last_delivered_seq: delivered,
+        last_read_seq: read,
+    }
+}
+
+fn room(id: &str, members: Vec<Member>) -> Room {
+    Room {
+        id: id.into(),
+        kind: RoomKind::Group,
+        name: Some(id.into()),
+        created_at: Timestamp::from_millis(0),
+        last_seq: 0,
+        last_message: None,
+        unread_count: 0,
+        members,
+    }
+}
+
+fn message(room: &str, seq: u64, sender: &str, at: i64) -> Message {
+    Message {
+        id: MessageId(format!("{room}-{seq}")),
+        room_id: room.into(),
+        seq,
+        sender_id: sender.into(),
+        client_id: format!("c{seq}"),
+        kind: MessageKind::Text,
+        body: Some("hi".into()),
+        media: None,
+        reply_to: None,
+        created_at: Timestamp::from_millis(at),
+    }
+}
+
+#[test]
+fn a_message_seen_twice_is_held_once() {
+    let mut log = RoomLog::default();
+    assert!(log.merge([message("r", 1, "a", 1), message("r", 2, "a", 2)]));
+    assert!(!log.merge([message("r", 2, "a", 2)]));
+    assert_eq!(log.messages.len(), 2);
+    assert_eq!((log.first_seq(), log.last_seq()), (Some(1), 2));
+    assert!(log.has_client_id(&"a".into(), "c2"));
+}
+
+#[test]
+fn status_follows_the_furthest_marker_of_another_member() {
+    let me: UserId = "a".into();
+    let mut rooms = vec![room(
+        "r",
+        vec![member("a", 5, 5), member("b", 0, 0), member("c", 0, 0)],
+    )];
+    assert_eq!(status_of(&rooms[0], &me, 3), Status::Sent);
+    let receipt = |user: &str, kind, seq| ReceiptEvent {
+        room_id: "r".into(),
+        user_id: user.into(),
+        kind,
+        seq,
+    };
+    apply_receipt(&mut rooms, &receipt("b", ReceiptKind::Delivered, 3));
+    assert_eq!(status_of(&rooms[0], &me, 3), Status::Delivered);
+    apply_receipt(&mut rooms, &receipt("c", ReceiptKind::Read, 4));
+    assert_eq!(status_of(&rooms[0], &me, 3), Status::Read);
+    assert_eq!(readers(&rooms[0], &me, 3), vec!["C".to_string()]);
+    // Markers never move back.
+    apply_receipt(&mut rooms, &receipt("c", ReceiptKind::Read, 1));
+    assert_eq!(status_of(&rooms[0], &me, 4), Status::Read);
+}
+
+#[test]
+fn new_messages_reorder_rooms_and_count_unread_only_when_not_looking() {
+    let me: UserId = "a".into();
+    let mut rooms = vec![room("x", vec![]), room("y", vec![])];
+    apply_message(&mut rooms, &message("y", 1, "b", 10), &me, false);
+    assert_eq!(rooms[0].id.as_str(), "y");
+    assert_eq!(rooms[0].unread_count, 1);
+    apply_message(&mut rooms, &message("y", 1, "b", 10), &me, false);
+    assert_eq!(rooms[0].unread_count, 1, "a repeat is not counted");
+    apply_message(&mut rooms, &message("x", 1, "b", 20), &me, true);
+    assert_eq!((rooms[0].id.as_str(), rooms[0].unread_count), ("x", 0));
+    assert_eq!(total_unread(&rooms), 1);
+    mark_read(&mut rooms, &"y".into(), &me, 1);
+    assert_eq!(total_unread(&rooms), 0);
+}
+
+#[test]
+fn direct_rooms_are_named_after_the_other_person() {
+    let mut r = room("d", vec![member("a", 0, 0), member("b", 0, 0)]);
+    r.kind = RoomKind::Direct;
+    r.name = None;
+    assert_eq!(room_title(&r, &"a".into()), "B");
+}

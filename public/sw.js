@@ -1,0 +1,68 @@
+// Confab's service worker: keeps the app shell (the server-rendered page, which is the same
+// for every route, the WASM, its JS glue, the CSS, the Socket.IO client and the icons) so the
+// app starts offline. The signed-in room list comes from the app's own copy in localStorage.
+//
+// Network first, cache as the fallback: a deploy is picked up at once (the JS glue and the
+// WASM must always come from the same build), and offline the last good copy still starts.
+const CACHE = "confab-shell-v1";
+const SHELL = [
+  "/",
+  "/pkg/confab.js",
+  "/pkg/confab_bg.wasm",
+  "/pkg/confab.css",
+  "/vendor/socket.io.min.js",
+  "/manifest.webmanifest",
+  "/favicon.svg",
+  "/icons/icon-192.png",
+  "/icons/icon-512.png",
+];
+
+self.addEventListener("install", (event) => {
+  // One by one, so a file missing from one kind of build does not fail the install.
+  event.waitUntil(
+    caches
+      .open(CACHE)
+      .then((cache) => Promise.all(SHELL.map((path) => cache.add(path).catch(() => undefined))))
+      .then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches
+      .keys()
+      .then((keys) => Promise.all(keys.filter((k) => k !== CACHE).map((k) => caches.delete(k))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  const url = new URL(request.url);
+  // The API and the live connection are never cached.
+  if (
+    request.method !== "GET" ||
+    url.origin !== self.location.origin ||
+    url.pathname.startsWith("/api/") ||
+    url.pathname.startsWith("/socket.io/")
+  ) {
+    return;
+  }
+  const isPage = request.mode === "navigate";
+  event.respondWith(
+    fetch(request)
+      .then((response) => {
+        if (response.ok) {
+          const copy = response.clone();
+          // Every route renders the same shell, so one cached page serves them all.
+          caches.open(CACHE).then((cache) => cache.put(isPage ? "/" : request, copy));
+        }
+        return response;
+      })
+      .catch(() =>
+        caches
+          .match(isPage ? "/" : request)
+          .then((cached) => cached ?? Response.error()),
+      ),
+  );
+});
