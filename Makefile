@@ -45,8 +45,8 @@ unit:
 	source <(scripts/services.sh start); \
 	CONFAB_REQUIRE_SERVICES=1 cargo test --locked -p app -p server
 
-# The server binary is copied at once: another worktree sharing CARGO_TARGET_DIR may relink
-# target/debug/server from its own sources at any moment.
+# The server binary is copied at once: another build sharing CARGO_TARGET_DIR (a second
+# checkout, say) may relink target/debug/server from its own sources at any moment.
 e2e:
 	scripts/build-site.sh $(TEST_SITE) debug
 	cargo build --locked -p server
