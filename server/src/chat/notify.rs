@@ -2,6 +2,7 @@
 //! is not looking at the room. Runs as consumer group `notifications`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use app::protocol::{Message, MessageKind, NotificationEvent, NotificationKind};
 
@@ -13,6 +14,9 @@ pub const GROUP: &str = "notifications";
 
 /// A notification's preview of a text: its first line, at most this many characters.
 const PREVIEW_CHARS: usize = 100;
+
+/// How long a handled message is remembered, so a redelivery does not notify twice.
+const REMEMBER_HANDLED: Duration = Duration::from_secs(24 * 3600);
 
 /// Consumes until the bus closes.
 pub async fn run(chat: Arc<Chat>, mut subscription: Box<dyn Subscription>) {
@@ -26,6 +30,18 @@ pub async fn run(chat: Arc<Chat>, mut subscription: Box<dyn Subscription>) {
 
 impl Chat {
     async fn notify_message(&self, message: &Message) -> Result<()> {
+        // The bus delivers at least once: the first delivery claims the message, a redelivery
+        // changes nothing. (If the cache cannot answer, notify: a repeat beats a miss.)
+        let claim = format!("notified:{}", message.id);
+        if !self
+            .ports
+            .cache
+            .claim(&claim, REMEMBER_HANDLED)
+            .await
+            .unwrap_or(true)
+        {
+            return Ok(());
+        }
         let members = self.member_ids(&message.room_id).await?;
         let users = self.ports.accounts.users(&members).await?;
         let sender = users.iter().find(|u| u.id == message.sender_id);

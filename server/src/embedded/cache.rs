@@ -52,6 +52,17 @@ impl Cache for LocalCache {
         Ok(versions.get(key).copied().unwrap_or(0))
     }
 
+    async fn claim(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let key = format!("claim:{key}");
+        if entries.get(&key).is_some_and(|(expires, _)| now < *expires) {
+            return Ok(false);
+        }
+        entries.insert(key, (now + ttl, Vec::new()));
+        Ok(true)
+    }
+
     async fn bump(&self, key: &str) -> StoreResult<u64> {
         let mut versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
         let version = versions.entry(key.to_owned()).or_insert(0);

@@ -19,4 +19,7 @@ pub trait Cache: Send + Sync {
     async fn version(&self, key: &str) -> StoreResult<u64>;
     /// Increments the version of `key` and returns the new one.
     async fn bump(&self, key: &str) -> StoreResult<u64>;
+    /// Marks `key` as taken for `ttl`: true for the first caller, false while it stays
+    /// taken. Lets at-least-once consumers do their work once.
+    async fn claim(&self, key: &str, ttl: Duration) -> StoreResult<bool>;
 }

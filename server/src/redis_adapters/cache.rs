@@ -47,6 +47,20 @@ impl Cache for RedisCache {
         Ok(version.unwrap_or(0))
     }
 
+    async fn claim(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let taken: Option<String> = redis::cmd("SET")
+            .arg(self.redis.key(&["claim", key]))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis)
+            .query_async(&mut self.redis.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(taken.is_some())
+    }
+
     async fn bump(&self, key: &str) -> StoreResult<u64> {
         self.redis
             .conn()

@@ -285,21 +285,7 @@ impl TestSocket {
 
     /// Emits `event` with `data` and waits for its acknowledgement.
     pub async fn ack(&self, event: &str, data: Value) -> Value {
-        let (tx, rx) = oneshot::channel();
-        let tx = std::sync::Mutex::new(Some(tx));
-        self.client
-            .emit_with_ack(event, data, WAIT, move |payload, _| {
-                if let Some(tx) = tx.lock().expect("ack lock").take() {
-                    let _ = tx.send(ack_arg(payload));
-                }
-                async {}.boxed()
-            })
-            .await
-            .expect("emit");
-        tokio::time::timeout(WAIT, rx)
-            .await
-            .unwrap_or_else(|_| panic!("no ack for {event}"))
-            .expect("ack delivered")
+        self.ack_payload(event, Payload::from(data)).await
     }
 
     /// Emits `event` and does not wait for its acknowledgement (a send "in flight").
@@ -307,7 +293,8 @@ impl TestSocket {
         self.client.emit(event, data).await.expect("emit");
     }
 
-    /// Emits raw JSON text as the event's payload (to send what a typed client cannot).
+    /// Emits `payload` as it is (to send what a typed client would not) and waits for the
+    /// acknowledgement.
     pub async fn ack_payload(&self, event: &str, payload: Payload) -> Value {
         let (tx, rx) = oneshot::channel();
         let tx = std::sync::Mutex::new(Some(tx));

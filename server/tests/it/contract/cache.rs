@@ -68,6 +68,40 @@ pub async fn gives_concurrent_bumps_distinct_versions(cache: Arc<dyn Cache>) {
     assert_eq!(seen, (1..=20).collect::<HashSet<u64>>());
 }
 
+/// A claim goes to the first caller only, per key, until it expires.
+pub async fn gives_each_claim_to_one_caller(cache: &dyn Cache) {
+    let (a, b) = (key("claim-a"), key("claim-b"));
+    assert!(
+        cache
+            .claim(&a, Duration::from_secs(60))
+            .await
+            .expect("claim")
+    );
+    assert!(
+        !cache
+            .claim(&a, Duration::from_secs(60))
+            .await
+            .expect("claim"),
+        "already taken"
+    );
+    assert!(
+        cache
+            .claim(&b, Duration::from_millis(100))
+            .await
+            .expect("claim"),
+        "keys apart"
+    );
+    // The expiry itself is what is tested here.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        cache
+            .claim(&b, Duration::from_secs(60))
+            .await
+            .expect("claim"),
+        "free again"
+    );
+}
+
 async fn redis() -> Option<RedisCache> {
     let url = services::url("REDIS_URL")?;
     Some(RedisCache::new(
@@ -106,4 +140,15 @@ async fn redis_cache_counts_versions_per_key() {
 async fn redis_cache_gives_concurrent_bumps_distinct_versions() {
     let Some(cache) = redis().await else { return };
     gives_concurrent_bumps_distinct_versions(Arc::new(cache)).await;
+}
+
+#[tokio::test]
+async fn embedded_cache_gives_each_claim_to_one_caller() {
+    gives_each_claim_to_one_caller(&LocalCache::new()).await;
+}
+
+#[tokio::test]
+async fn redis_cache_gives_each_claim_to_one_caller() {
+    let Some(cache) = redis().await else { return };
+    gives_each_claim_to_one_caller(&cache).await;
 }
