@@ -8,7 +8,7 @@ use app::protocol::{
 
 use super::Chat;
 use crate::error::{Error, Result};
-use crate::ports::store::InviteRecord;
+use crate::ports::store::{InviteRecord, RoomRecord};
 use crate::secrets;
 
 /// Invites last at most a year and allow at most 10,000 joins.
@@ -72,12 +72,7 @@ impl Chat {
     /// What an invite leads to; open to anyone holding the code, signed in or not.
     pub async fn preview_invite(&self, code: &str) -> Result<InvitePreview> {
         let invite = self.live_invite(code).await?;
-        let room = self
-            .ports
-            .rooms
-            .room(&invite.room_id)
-            .await?
-            .ok_or(Error::Gone("the room is gone"))?;
+        let room = self.invite_room(&invite).await?;
         let member_count = self.ports.rooms.members(&room.id).await?.len() as u64;
         Ok(InvitePreview {
             room: InviteRoom {
@@ -95,12 +90,7 @@ impl Chat {
     /// up the invite (even a dead one: they are in either way).
     pub async fn accept_invite(&self, user: &UserId, code: &str) -> Result<Room> {
         let invite = self.known_invite(code).await?;
-        let room = self
-            .ports
-            .rooms
-            .room(&invite.room_id)
-            .await?
-            .ok_or(Error::Gone("the room is gone"))?;
+        let room = self.invite_room(&invite).await?;
         if self.ports.rooms.member(&room.id, user).await?.is_some() {
             return self.room_view(room, user).await;
         }
@@ -155,6 +145,15 @@ impl Chat {
             }
         }
         Ok(self.ports.invites.revoke(&hash).await?)
+    }
+
+    /// The room an invite leads to; `gone` if the room no longer exists.
+    async fn invite_room(&self, invite: &InviteRecord) -> Result<RoomRecord> {
+        self.ports
+            .rooms
+            .room(&invite.room_id)
+            .await?
+            .ok_or(Error::Gone("the room is gone"))
     }
 
     async fn known_invite(&self, code: &str) -> Result<InviteRecord> {
