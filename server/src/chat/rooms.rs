@@ -191,6 +191,12 @@ impl Chat {
 
     /// The API's `Room` as `viewer` sees it (their unread count).
     pub(crate) async fn room_view(&self, record: RoomRecord, viewer: &UserId) -> Result<Room> {
+        let shared = self.shared_view(record).await?;
+        self.viewed_by(shared, viewer).await
+    }
+
+    /// The part of a room's view that is the same for every member (unread count 0).
+    async fn shared_view(&self, record: RoomRecord) -> Result<Room> {
         let records = self.ports.rooms.members(&record.id).await?;
         let ids: Vec<UserId> = records.iter().map(|m| m.user_id.clone()).collect();
         let mut users: HashMap<UserId, _> = self
@@ -201,10 +207,6 @@ impl Chat {
             .into_iter()
             .map(|u| (u.id.clone(), u))
             .collect();
-        let last_read = records
-            .iter()
-            .find(|m| &m.user_id == viewer)
-            .map_or(0, |m| m.last_read_seq);
         let members = records
             .into_iter()
             .filter_map(|m| {
@@ -225,11 +227,6 @@ impl Chat {
                 .0
                 .pop()
         };
-        let unread_count = self
-            .ports
-            .messages
-            .count_unread(&record.id, viewer, last_read)
-            .await?;
         Ok(Room {
             id: record.id,
             kind: record.kind,
@@ -237,15 +234,36 @@ impl Chat {
             created_at: record.created_at,
             last_seq: record.last_seq,
             last_message,
-            unread_count,
+            unread_count: 0,
             members,
         })
     }
 
-    /// `room:update` to every member, each with their own view.
+    /// A shared view completed with `viewer`'s unread count.
+    async fn viewed_by(&self, mut room: Room, viewer: &UserId) -> Result<Room> {
+        let last_read = room
+            .members
+            .iter()
+            .find(|m| &m.user.id == viewer)
+            .map_or(0, |m| m.last_read_seq);
+        room.unread_count = if last_read >= room.last_seq {
+            0
+        } else {
+            self.ports
+                .messages
+                .count_unread(&room.id, viewer, last_read)
+                .await?
+        };
+        Ok(room)
+    }
+
+    /// `room:update` to every member, each with their own view. The members, their users and
+    /// the last message are read once for all of them; only the unread count is per member.
     pub(crate) async fn announce_room(&self, record: &RoomRecord) -> Result<()> {
-        for member in self.member_ids(&record.id).await? {
-            let view = self.room_view(record.clone(), &member).await?;
+        let shared = self.shared_view(record.clone()).await?;
+        let members: Vec<UserId> = shared.members.iter().map(|m| m.user.id.clone()).collect();
+        for member in members {
+            let view = self.viewed_by(shared.clone(), &member).await?;
             self.fanout.room_update(&member, &view).await;
         }
         Ok(())

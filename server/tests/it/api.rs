@@ -784,7 +784,8 @@ async fn invites_admit_people_until_they_expire_run_out_or_are_revoked() {
     assert_eq!(revoke(&alice.token).await.0, StatusCode::NO_CONTENT);
     assert_error(&accept(&carol.token, &open_code).await, 410, "gone");
 
-    // Expiry.
+    // Expiry. Invites expire in whole seconds, so the test waits for the clock itself: the
+    // passing of time is what is tested, not a stand-in for an event.
     let (_, brief) = app
         .post(&invites, &alice.token, json!({"expires_in_secs": 1}))
         .await;
