@@ -1,11 +1,14 @@
 //! Hot reads through the cache port: a room's member list (read on every send, receipt and
-//! typing event to know whom to tell) and a room's newest page (read whenever a room is
-//! shown or opened).
+//! typing event to know whom to tell), a room's newest page (read whenever a room is shown
+//! or opened) and each member's unread count (read for every room in every room list).
 //!
 //! Why these stay correct: a newest page is keyed by the room's `last_seq`, which every new
 //! message changes, so an entry is never out of date, only unused. A member list is keyed by
 //! a version that every membership change bumps *after* writing the store, so a reader that
-//! sees the new version also sees the new members. If the cache fails, the store answers.
+//! sees the new version also sees the new members. An unread counter is keyed by the
+//! reader's read marker and records the `seq` it counts up to: messages are never edited
+//! out of a room, so the count of a range never changes, and a newer message only adds the
+//! count of the range after it. If the cache fails, the store answers.
 
 use std::time::Duration;
 
@@ -19,6 +22,7 @@ use crate::ports::store::Cursor;
 
 const MEMBERS_TTL: Duration = Duration::from_secs(300);
 const PAGE_TTL: Duration = Duration::from_secs(600);
+const UNREAD_TTL: Duration = Duration::from_secs(24 * 3600);
 
 impl Chat {
     /// Ids of a room's members.
@@ -71,6 +75,41 @@ impl Chat {
             self.remember(Some(&key), &page, PAGE_TTL).await;
         }
         Ok(page)
+    }
+
+    /// Messages of others than `reader` in `room` after `last_read`, up to `last_seq`.
+    ///
+    /// The counter for a read marker is extended rather than recounted: a room list shown
+    /// again after three new messages counts those three, however many were unread before.
+    /// Two nodes extending the same counter at once both write a true count, so either
+    /// write may win.
+    pub(crate) async fn unread_count(
+        &self,
+        room: &RoomId,
+        reader: &UserId,
+        last_read: u64,
+        last_seq: u64,
+    ) -> Result<u64> {
+        if last_read >= last_seq {
+            return Ok(0);
+        }
+        let key = format!("unread:{room}:{reader}:{last_read}");
+        let (counted_to, counted) = match self.cached::<(u64, u64)>(Some(&key)).await {
+            Some((to, count)) if to == last_seq => return Ok(count),
+            Some((to, count)) if to > last_read && to < last_seq => (to, count),
+            // Nothing yet, or a counter already extended past the caller's `last_seq` (it
+            // read the room before another node saw a newer message): count afresh.
+            _ => (last_read, 0),
+        };
+        let added = self
+            .ports
+            .messages
+            .count_unread(room, reader, counted_to, last_seq)
+            .await?;
+        let count = counted + added;
+        self.remember(Some(&key), &(last_seq, count), UNREAD_TTL)
+            .await;
+        Ok(count)
     }
 
     async fn cached<T: DeserializeOwned>(&self, key: Option<&str>) -> Option<T> {

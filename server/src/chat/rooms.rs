@@ -246,14 +246,9 @@ impl Chat {
             .iter()
             .find(|m| &m.user.id == viewer)
             .map_or(0, |m| m.last_read_seq);
-        room.unread_count = if last_read >= room.last_seq {
-            0
-        } else {
-            self.ports
-                .messages
-                .count_unread(&room.id, viewer, last_read)
-                .await?
-        };
+        room.unread_count = self
+            .unread_count(&room.id, viewer, last_read, room.last_seq)
+            .await?;
         Ok(room)
     }
 

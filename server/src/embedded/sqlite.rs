@@ -778,12 +778,15 @@ impl MessageStore for SqliteStore {
         room: &RoomId,
         reader: &UserId,
         after_seq: u64,
+        up_to_seq: u64,
     ) -> StoreResult<u64> {
-        let (room, reader, after) = (room.0.clone(), reader.0.clone(), seq_to(after_seq));
+        let (room, reader) = (room.0.clone(), reader.0.clone());
+        let (after, up_to) = (seq_to(after_seq), seq_to(up_to_seq));
         self.call(move |conn| {
             conn.query_row(
-                "SELECT COUNT(*) FROM messages WHERE room_id = ?1 AND seq > ?2 AND sender_id <> ?3",
-                params![room, after, reader],
+                "SELECT COUNT(*) FROM messages \
+                 WHERE room_id = ?1 AND seq > ?2 AND seq <= ?3 AND sender_id <> ?4",
+                params![room, after, up_to, reader],
                 |row| row.get::<_, i64>(0),
             )
             .map(seq_from)

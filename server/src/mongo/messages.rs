@@ -214,11 +214,12 @@ impl MessageStore for MongoStore {
         room: &RoomId,
         reader: &UserId,
         after_seq: u64,
+        up_to_seq: u64,
     ) -> StoreResult<u64> {
         self.messages()
             .count_documents(doc! {
                 "room_id": room.as_str(),
-                "seq": { "$gt": to_i64(after_seq) },
+                "seq": { "$gt": to_i64(after_seq), "$lte": to_i64(up_to_seq) },
                 "sender_id": { "$ne": reader.as_str() },
             })
             .await

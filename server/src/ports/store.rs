@@ -195,11 +195,13 @@ pub trait MessageStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<(Vec<Message>, bool)>;
     async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>>;
-    /// Messages of others than `reader` with `seq > after_seq`.
+    /// Messages of others than `reader` with `after_seq < seq <= up_to_seq`. The upper
+    /// bound makes a count a fact that never changes, so it can be cached and extended.
     async fn count_unread(
         &self,
         room: &RoomId,
         reader: &UserId,
         after_seq: u64,
+        up_to_seq: u64,
     ) -> StoreResult<u64>;
 }

@@ -631,6 +631,53 @@ async fn the_room_list_puts_recent_activity_first_and_counts_unread_messages() {
     let _ = last;
 }
 
+/// The unread counter is cached per read marker and extended as messages arrive: every
+/// view along the way must still be exact.
+#[tokio::test]
+async fn unread_counts_stay_exact_as_messages_arrive_and_the_reader_catches_up() {
+    let app = spawn_app().await;
+    let (alice, bob) = (app.register("alice").await, app.register("bob").await);
+    let room = app.group(&alice, "Busy", &[&bob]).await;
+    let unread = || async {
+        let (status, rooms) = app.get("/api/v1/rooms", &bob.token).await;
+        assert_eq!(status, StatusCode::OK);
+        rooms[0]["unread_count"].as_u64().expect("unread_count")
+    };
+    for body in ["one", "two", "three"] {
+        app.send_text(&alice, &room, body).await;
+    }
+    assert_eq!(unread().await, 3);
+    assert_eq!(unread().await, 3, "a second look counts the same");
+    app.send_text(&bob, &room, "mine").await;
+    app.send_text(&alice, &room, "five").await;
+    assert_eq!(
+        unread().await,
+        4,
+        "extended by alice's new message, not bob's"
+    );
+
+    let socket = app.socket(&bob).await;
+    let ack = socket
+        .ack(
+            "receipt",
+            json!({"room_id": room, "kind": "read", "seq": 2}),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(unread().await, 2, "three and five");
+    app.send_text(&alice, &room, "six").await;
+    assert_eq!(unread().await, 3);
+    let ack = socket
+        .ack(
+            "receipt",
+            json!({"room_id": room, "kind": "read", "seq": 6}),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(unread().await, 0);
+    socket.disconnect().await;
+}
+
 #[tokio::test]
 async fn owners_and_admins_add_people_and_a_departing_owner_hands_over() {
     let app = spawn_app().await;

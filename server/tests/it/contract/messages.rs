@@ -272,7 +272,8 @@ pub async fn finds_a_message_by_id(messages: &dyn MessageStore, rooms: &dyn Room
     );
 }
 
-/// Unread counts others' messages after the reader's marker, never the reader's own.
+/// Unread counts others' messages between the reader's marker and a bound, never the
+/// reader's own.
 pub async fn counts_unread_messages_of_others(messages: &dyn MessageStore, rooms: &dyn RoomStore) {
     let (amy, bob, cy) = (
         fixtures::user_id(),
@@ -285,18 +286,29 @@ pub async fn counts_unread_messages_of_others(messages: &dyn MessageStore, rooms
         append_many(messages, &room, sender, 1).await;
     }
     let room = &room;
-    let unread = |reader, after| async move {
+    let unread = |reader, after, up_to| async move {
         messages
-            .count_unread(room, reader, after)
+            .count_unread(room, reader, after, up_to)
             .await
             .expect("count unread")
     };
-    assert_eq!(unread(&amy, 0).await, 3, "bob, cy, bob");
-    assert_eq!(unread(&amy, 2).await, 2, "cy, bob");
-    assert_eq!(unread(&amy, 5).await, 0);
-    assert_eq!(unread(&bob, 0).await, 3, "amy, amy, cy");
+    assert_eq!(unread(&amy, 0, 5).await, 3, "bob, cy, bob");
+    assert_eq!(unread(&amy, 2, 5).await, 2, "cy, bob");
+    assert_eq!(unread(&amy, 5, 5).await, 0);
+    assert_eq!(unread(&bob, 0, 5).await, 3, "amy, amy, cy");
+    assert_eq!(
+        unread(&amy, 0, 3).await,
+        1,
+        "bob; the upper bound is inclusive"
+    );
+    assert_eq!(unread(&amy, 1, 4).await, 2, "bob, cy");
+    assert_eq!(
+        unread(&amy, 0, 99).await,
+        3,
+        "a bound past the end counts to the end"
+    );
     let stranger = fixtures::user_id();
-    assert_eq!(unread(&stranger, 0).await, 5);
+    assert_eq!(unread(&stranger, 0, 5).await, 5);
 }
 
 /// Appending to a room that does not exist fails and stores nothing.
