@@ -291,6 +291,39 @@ pub struct SendMessageRequest {
     pub reply_to: Option<MessageId>,
 }
 
+/// `POST /media`: what the client is about to upload. The server checks the stored bytes
+/// against this on `complete`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateMediaRequest {
+    pub kind: MediaKind,
+    pub content_type: String,
+    pub bytes: u64,
+    #[serde(default)]
+    pub width: Option<u32>,
+    #[serde(default)]
+    pub height: Option<u32>,
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+}
+
+/// How to upload the bytes: a `PUT` of the raw body to `url` with every header in
+/// `headers`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadInstructions {
+    pub method: String,
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+}
+
+/// The answer to `POST /media`: the media (not usable until `complete`), where to upload,
+/// and until when the upload URL works.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedMedia {
+    pub media: Media,
+    pub upload: UploadInstructions,
+    pub expires_at: Timestamp,
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CreateInviteRequest {
     #[serde(default)]
