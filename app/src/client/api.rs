@@ -5,8 +5,9 @@ use serde::de::DeserializeOwned;
 
 use super::browser::{self, FetchError};
 use crate::protocol::{
-    AuthResponse, CreateGroupRequest, CreateInviteRequest, ErrorBody, ErrorCode, Invite,
-    InvitePreview, LoginRequest, MessagePage, RegisterRequest, Room, RoomId, User, UserId,
+    AuthResponse, CreateGroupRequest, CreateInviteRequest, CreateMediaRequest, CreatedMedia,
+    ErrorBody, ErrorCode, Invite, InvitePreview, LoginRequest, Media, MediaId, MessagePage,
+    RegisterRequest, Room, RoomId, User, UserId,
 };
 
 /// A failed call: no answer at all, or the server's error body.
@@ -129,6 +130,27 @@ pub async fn accept_invite(code: &str) -> Result<Room, ApiError> {
 
 pub async fn revoke_invite(code: &str) -> Result<(), ApiError> {
     call("DELETE", &format!("/invites/{}", encode(code)), NO_BODY).await
+}
+
+/// Announces an upload; the answer says where to `PUT` the bytes.
+pub async fn create_media(request: &CreateMediaRequest) -> Result<CreatedMedia, ApiError> {
+    call("POST", "/media", Some(request)).await
+}
+
+/// Asks the server to check the uploaded bytes; the media can be sent afterwards.
+pub async fn complete_media(id: &MediaId) -> Result<Media, ApiError> {
+    let path = format!("/media/{}/complete", encode(id.as_str()));
+    call("POST", &path, NO_BODY).await
+}
+
+/// Drops an upload no message uses.
+pub async fn delete_media(id: &MediaId) -> Result<(), ApiError> {
+    call(
+        "DELETE",
+        &format!("/media/{}", encode(id.as_str())),
+        NO_BODY,
+    )
+    .await
 }
 
 /// Percent-encodes everything but unreserved characters (RFC 3986).

@@ -5,19 +5,23 @@
 //! - [`api`]: typed REST calls.
 //! - [`realtime`]: the Socket.IO session: incoming events, the outbox, `sync`, receipts,
 //!   typing and focus.
+//! - [`media`]: photo and voice messages on their way out: prepared, kept in IndexedDB,
+//!   uploaded with retries, then sent through the outbox.
 //! - [`browser`]: the only module that touches browser APIs (inert on the server).
 
 pub mod api;
 pub mod browser;
+pub mod media;
 pub mod model;
 mod realtime;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::protocol::{Room, RoomId, User, UserId};
+use media::Transfer;
 use model::{Pending, RoomLog};
 
 /// Whether we know who is signed in yet.
@@ -44,6 +48,8 @@ pub struct Client {
     pub rooms: RwSignal<Vec<Room>>,
     pub logs: RwSignal<HashMap<RoomId, RoomLog>>,
     pub outbox: RwSignal<Vec<Pending>>,
+    /// Previews and upload progress of the outbox's media messages, by `client_id`.
+    pub transfers: RwSignal<HashMap<String, Transfer>>,
     /// The Socket.IO connection is up.
     pub connected: RwSignal<bool>,
     /// The browser believes it has a network.
@@ -60,6 +66,8 @@ pub struct Client {
     delivered_sent: StoredValue<HashMap<RoomId, u64>>,
     /// A flush of the outbox is running (it sends one message at a time, in order).
     flushing: StoredValue<bool>,
+    /// Media messages whose upload is running, so none runs twice.
+    uploading: StoredValue<HashSet<String>>,
     next_toast: StoredValue<u64>,
 }
 
@@ -80,6 +88,7 @@ impl Client {
             rooms: RwSignal::new(Vec::new()),
             logs: RwSignal::new(HashMap::new()),
             outbox: RwSignal::new(Vec::new()),
+            transfers: RwSignal::new(HashMap::new()),
             connected: RwSignal::new(false),
             network: RwSignal::new(true),
             typing: RwSignal::new(HashMap::new()),
@@ -90,6 +99,7 @@ impl Client {
             read_sent: StoredValue::new(HashMap::new()),
             delivered_sent: StoredValue::new(HashMap::new()),
             flushing: StoredValue::new(false),
+            uploading: StoredValue::new(HashSet::new()),
             next_toast: StoredValue::new(0),
         }
     }
@@ -145,6 +155,7 @@ impl Client {
         self.rooms.set(cached_rooms);
         self.outbox.set(outbox);
         self.auth.set(Auth::SignedIn(user));
+        self.restore_media_outbox();
         self.refresh_rooms();
         self.open_socket();
     }
@@ -161,6 +172,12 @@ impl Client {
         });
         self.rooms.set(Vec::new());
         self.logs.set(HashMap::new());
+        let unsent: Vec<String> = self
+            .outbox
+            .with_untracked(|o| o.iter().map(|p| p.client_id.clone()).collect());
+        for client_id in unsent {
+            self.forget_upload(&client_id);
+        }
         self.outbox.set(Vec::new());
         self.connected.set(false);
         self.auth.set(Auth::SignedOut);
@@ -201,11 +218,14 @@ impl Client {
         }
     }
 
+    /// Keeps the text messages still to send; media ones, with their bytes, are kept in
+    /// IndexedDB by [`media`].
     fn save_outbox(self) {
         if let Some(me) = self.me() {
-            let text = self
-                .outbox
-                .with_untracked(|o| serde_json::to_string(o).unwrap_or_default());
+            let text = self.outbox.with_untracked(|o| {
+                let texts: Vec<&Pending> = o.iter().filter(|p| p.media.is_none()).collect();
+                serde_json::to_string(&texts).unwrap_or_default()
+            });
             browser::storage_set(&outbox_key(&me), &text);
         }
     }

@@ -11,9 +11,9 @@ use serde::de::DeserializeOwned;
 
 use super::{Auth, Client, browser, model};
 use crate::protocol::{
-    ErrorBody, ErrorCode, ErrorDetail, FocusRequest, Message, MessageKind, NotificationEvent,
-    PresenceEvent, ReceiptEvent, ReceiptKind, ReceiptRequest, Room, RoomId, SendMessageRequest,
-    SocketSend, SyncRequest, SyncResponse, TypingEvent, TypingRequest, events,
+    ErrorBody, ErrorCode, ErrorDetail, FocusRequest, MediaKind, Message, MessageKind,
+    NotificationEvent, PresenceEvent, ReceiptEvent, ReceiptKind, ReceiptRequest, Room, RoomId,
+    SendMessageRequest, SocketSend, SyncRequest, SyncResponse, TypingEvent, TypingRequest, events,
 };
 
 /// An acknowledgement: `{ok: true, ...fields}` or `{ok: false, error}`.
@@ -63,6 +63,29 @@ fn is_final(code: ErrorCode) -> bool {
             | ErrorCode::NotFound
             | ErrorCode::Conflict
     )
+}
+
+/// The send of a pending message: its text, or its media (with the text as a caption).
+fn send_request(pending: &model::Pending) -> SendMessageRequest {
+    let caption = Some(pending.body.clone()).filter(|b| !b.trim().is_empty());
+    let (kind, body, media_id) = match &pending.media {
+        None => (MessageKind::Text, Some(pending.body.clone()), None),
+        Some(media) => (
+            match media.kind {
+                MediaKind::Image => MessageKind::Image,
+                MediaKind::Voice => MessageKind::Voice,
+            },
+            caption,
+            media.created.as_ref().map(|c| c.media.id.clone()),
+        ),
+    };
+    SendMessageRequest {
+        client_id: pending.client_id.clone(),
+        kind,
+        body,
+        media_id,
+        reply_to: None,
+    }
 }
 
 fn parse<T: DeserializeOwned>(text: &str) -> Option<T> {
@@ -238,9 +261,7 @@ impl Client {
             .map(|m| m.client_id.as_str())
             .collect();
         if !mine.is_empty() {
-            self.outbox
-                .update(|o| o.retain(|p| !mine.contains(&p.client_id.as_str())));
-            self.save_outbox();
+            self.settle_sent(&mine);
         }
         self.save_rooms();
         for room in touched {
@@ -359,6 +380,7 @@ impl Client {
             client_id: browser::uuid(),
             body,
             failed: None,
+            media: None,
         };
         self.outbox.update(|o| o.push(pending));
         self.save_outbox();
@@ -375,19 +397,14 @@ impl Client {
         spawn_local(async move {
             let mut retry = false;
             loop {
+                // Media messages join the queue once their upload is complete.
                 let next = self
                     .outbox
-                    .with_untracked(|o| o.iter().find(|p| p.failed.is_none()).cloned());
+                    .with_untracked(|o| o.iter().find(|p| p.ready()).cloned());
                 let Some(pending) = next else { break };
                 let request = SocketSend {
                     room_id: pending.room_id.clone(),
-                    message: SendMessageRequest {
-                        client_id: pending.client_id.clone(),
-                        kind: MessageKind::Text,
-                        body: Some(pending.body.clone()),
-                        media_id: None,
-                        reply_to: None,
-                    },
+                    message: send_request(&pending),
                 };
                 match emit::<SentAck>(events::MESSAGE_SEND, &request).await {
                     Ok(ack) => self.receive(vec![ack.message]),
@@ -419,13 +436,6 @@ impl Client {
                 );
             }
         });
-    }
-
-    /// Drops a message that failed for good.
-    pub fn discard(self, client_id: &str) {
-        self.outbox
-            .update(|o| o.retain(|p| p.client_id != client_id));
-        self.save_outbox();
     }
 
     /// Tells the room's other members that this user is (or stopped) typing.

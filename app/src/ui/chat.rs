@@ -5,10 +5,11 @@ use leptos::html;
 use leptos::prelude::*;
 
 use super::invite::InviteControl;
-use super::use_client;
+use super::media::{AttachPhoto, PhotoViewer, Viewer, Voice, VoiceRecorder};
+use super::{media, use_client};
 use crate::client::browser;
-use crate::client::model::{self, RoomLog, Status};
-use crate::protocol::{Room, RoomId, RoomKind, UserId};
+use crate::client::model::{self, PendingMedia, RoomLog, Status};
+use crate::protocol::{Media, Room, RoomId, RoomKind, UserId};
 
 /// One line of the log: a day separator, a stored message, or one still in the outbox.
 #[derive(Clone, PartialEq)]
@@ -17,6 +18,7 @@ enum Row {
     Message {
         id: String,
         body: String,
+        media: Option<Media>,
         /// The sender's name on the first message of a run by the same person.
         sender: Option<String>,
         time: String,
@@ -29,6 +31,7 @@ enum Row {
         client_id: String,
         body: String,
         failed: Option<String>,
+        media: Option<PendingMedia>,
     },
 }
 
@@ -46,9 +49,16 @@ impl Row {
                 "m-{id}-{:?}-{sender:?}-{seen_by:?}",
                 status.as_ref().map(|s| &s.1)
             ),
+            // A photo's row is drawn again once its size is known (after shrinking).
             Row::Pending {
-                client_id, failed, ..
-            } => format!("p-{client_id}-{failed:?}"),
+                client_id,
+                failed,
+                media,
+                ..
+            } => format!(
+                "p-{client_id}-{failed:?}-{:?}",
+                media.as_ref().map(|m| (m.width, m.height))
+            ),
         }
     }
 }
@@ -98,6 +108,7 @@ fn rows(room: &Room, log: &RoomLog, me: &UserId, outbox: &[model::Pending]) -> V
         rows.push(Row::Message {
             id: message.id.to_string(),
             body: message.body.clone().unwrap_or_default(),
+            media: message.media.clone(),
             sender: (first && !mine && group).then(|| name_of(room, &message.sender_id)),
             time,
             mine,
@@ -110,6 +121,7 @@ fn rows(room: &Room, log: &RoomLog, me: &UserId, outbox: &[model::Pending]) -> V
             client_id: pending.client_id.clone(),
             body: pending.body.clone(),
             failed: pending.failed.clone(),
+            media: pending.media.clone(),
         });
     }
     rows
@@ -122,6 +134,7 @@ fn render_row(row: Row) -> AnyView {
         Row::Message {
             id: _,
             body,
+            media,
             sender,
             time,
             mine,
@@ -129,10 +142,12 @@ fn render_row(row: Row) -> AnyView {
             seen_by,
         } => {
             let first = sender.is_some();
+            let has_media = media.is_some();
             view! {
-            <div class="msg" class:mine=mine class:first=first>
+            <div class="msg" class:mine=mine class:first=first class:media=has_media>
                 {sender.map(|s| view! { <span class="sender">{s}</span> })}
-                <p class="body">{body}</p>
+                {media.map(media::media_view)}
+                {(!body.is_empty()).then(|| view! { <p class="body">{body}</p> })}
                 <span class="meta">
                     <time>{time}</time>
                     {status.map(|(status, label)| view! {
@@ -150,23 +165,35 @@ fn render_row(row: Row) -> AnyView {
             client_id,
             body,
             failed,
-        } => view! {
-            <div class="msg mine pending">
-                <p class="body">{body}</p>
+            media,
+        } => {
+            let has_media = media.is_some();
+            let is_failed = failed.is_some();
+            let shown = media.map(|m| media::pending_media_view(client_id.clone(), m, is_failed));
+            let retry = client_id.clone();
+            let marker = client_id.clone();
+            view! {
+            <div class="msg mine pending" class:media=has_media class:failed-msg=is_failed data-client-id=marker>
+                {shown}
+                {(!body.is_empty()).then(|| view! { <p class="body">{body}</p> })}
                 <span class="meta">
                     {match failed {
                         None => view! { <span class="status" aria-label="Sending" title="Sending">"◷"</span> }.into_any(),
                         Some(reason) => view! {
                             <span class="failed">"Not sent: " {reason}</span>
-                            <button type="button" class="link" on:click=move |_| client.discard(&client_id)>
-                                "Discard"
+                            <button type="button" class="link" on:click=move |_| client.retry_pending(&retry)>
+                                "Retry"
+                            </button>
+                            <button type="button" class="link" on:click=move |_| client.remove_pending(&client_id)>
+                                "Remove"
                             </button>
                         }.into_any(),
                     }}
                 </span>
             </div>
+            }
+            .into_any()
         }
-        .into_any(),
     }
 }
 
@@ -174,6 +201,7 @@ fn render_row(row: Row) -> AnyView {
 pub fn ChatView(room_id: RoomId) -> AnyView {
     let client = use_client();
     let id = StoredValue::new(room_id);
+    provide_context(Viewer(RwSignal::new(None)));
     let room = Memo::new(move |_| client.room(&id.get_value()));
     let log = Memo::new(move |_| {
         client
@@ -291,15 +319,20 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
             </div>
             <p class="typing" aria-live="polite">{typing}</p>
             <Composer room_id=id.get_value()/>
+            <PhotoViewer/>
         </section>
     }
     .into_any()
 }
 
-/// Enter sends, Shift+Enter makes a new line; typing is announced at most every 3 s.
+/// Enter sends, Shift+Enter makes a new line; typing is announced at most every 3 s. The
+/// photo and microphone buttons sit before the text; while recording, the recorder takes
+/// the text's place.
 #[component]
 fn Composer(room_id: RoomId) -> AnyView {
     let client = use_client();
+    let voice = RwSignal::new(Voice::Idle);
+    let writing = move || !matches!(voice.get(), Voice::Recording(_));
     let text = RwSignal::new(String::new());
     let input: NodeRef<html::Textarea> = NodeRef::new();
     let typing_sent = StoredValue::new(false);
@@ -333,8 +366,13 @@ fn Composer(room_id: RoomId) -> AnyView {
                 send();
             }
         >
+            <Show when=writing>
+                <AttachPhoto room_id=id.get_value()/>
+            </Show>
+            <VoiceRecorder room_id=id.get_value() state=voice/>
             <textarea
                 node_ref=input
+                hidden=move || !writing()
                 aria-label="Message"
                 placeholder="Write a message"
                 rows="1"
@@ -358,7 +396,9 @@ fn Composer(room_id: RoomId) -> AnyView {
                     }
                 }
             ></textarea>
-            <button type="submit" class="primary">"Send"</button>
+            <Show when=writing>
+                <button type="submit" class="primary">"Send"</button>
+            </Show>
         </form>
     }
     .into_any()

@@ -7,6 +7,8 @@
 //! - [`rooms`]: the room list and the layout around a conversation.
 //! - [`dialogs`]: new group and new direct message.
 //! - [`chat`]: a conversation: history, statuses, typing, composer.
+//! - [`media`]: photos and voice messages in a conversation, the photo viewer, and the
+//!   composer's photo and microphone buttons.
 //! - [`invite`]: invite links (admins) and the `/invite/{code}` page.
 //! - [`notices`]: connection banner, toasts and the document title.
 
@@ -14,6 +16,7 @@ mod auth;
 mod chat;
 mod dialogs;
 mod invite;
+mod media;
 mod notices;
 mod rooms;
 

@@ -1,6 +1,8 @@
 //! Server-side stand-ins for the browser APIs: never called while rendering on the server.
 
-use super::FetchError;
+use std::collections::BTreeMap;
+
+use super::{BlobKey, FetchError, Recording, Shrunk};
 
 pub async fn fetch(
     _method: &str,
@@ -54,3 +56,47 @@ pub fn local_time(millis: i64) -> (String, String) {
         crate::client::model::clock(&text).to_owned(),
     )
 }
+pub fn rename_blob(_from: &BlobKey, _to: BlobKey) {}
+pub fn forget_blob(_key: &BlobKey) {}
+pub fn has_blob(_key: &BlobKey) -> bool {
+    false
+}
+pub fn blob_size(_key: &BlobKey) -> u64 {
+    0
+}
+pub fn chosen_file(_ev: &leptos::web_sys::Event) -> Option<BlobKey> {
+    None
+}
+pub fn object_url(_key: &BlobKey) -> Option<String> {
+    None
+}
+pub fn revoke_object_url(_url: &str) {}
+pub fn now_millis() -> i64 {
+    crate::protocol::Timestamp::now().as_millis()
+}
+pub async fn sleep(_ms: u32) {}
+pub async fn shrink_photo(_key: &BlobKey) -> Result<Shrunk, String> {
+    Err("no photo tool on the server".into())
+}
+pub async fn upload(
+    _url: &str,
+    _headers: &BTreeMap<String, String>,
+    _key: &BlobKey,
+    _on_progress: impl Fn(f64) + 'static,
+) -> Result<(), FetchError> {
+    Err(FetchError::Network)
+}
+pub async fn record_start() -> Result<(), String> {
+    Err("no microphone on the server".into())
+}
+pub async fn record_stop() -> Option<Recording> {
+    None
+}
+pub fn record_cancel() {}
+pub async fn outbox_store_put(_user: &str, _client_id: &str, _meta: &str, _key: &BlobKey) -> bool {
+    false
+}
+pub async fn outbox_store_all(_user: &str) -> Vec<String> {
+    Vec::new()
+}
+pub async fn outbox_store_delete(_client_id: &str) {}

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::{Message, ReceiptEvent, ReceiptKind, Room, RoomId, RoomKind, User, UserId};
+use crate::protocol::{
+    CreatedMedia, MediaKind, Message, ReceiptEvent, ReceiptKind, Room, RoomId, RoomKind, User,
+    UserId,
+};
 
 /// What the client holds of one room's history: messages by `seq`, so a message that arrives
 /// twice (ack, `message:new`, `sync`, history page) is stored once.
@@ -59,9 +62,46 @@ pub struct Pending {
     pub room_id: RoomId,
     pub client_id: String,
     pub body: String,
-    /// Set when the server refused it for good (too long, no longer a member): not retried.
+    /// Set when the server refused it for good (too long, no longer a member), or an upload
+    /// ran out of retries: not retried until the user says so.
     #[serde(default)]
     pub failed: Option<String>,
+    /// A photo or voice message's upload (its bytes are kept apart: IndexedDB and memory).
+    #[serde(default)]
+    pub media: Option<PendingMedia>,
+}
+
+impl Pending {
+    /// Whether it can be sent now: text at once, media once the server holds its bytes.
+    pub fn ready(&self) -> bool {
+        self.failed.is_none() && self.media.as_ref().is_none_or(|m| m.completed)
+    }
+}
+
+/// Where the upload of a pending photo or voice message has got to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingMedia {
+    pub kind: MediaKind,
+    pub content_type: String,
+    /// Zero until the photo has been shrunk.
+    pub bytes: u64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_ms: Option<u64>,
+    /// The media created on the server and where to upload it; made again when the upload
+    /// URL has expired.
+    pub created: Option<CreatedMedia>,
+    /// The server has checked the stored bytes: the message can be sent.
+    pub completed: bool,
+}
+
+impl PendingMedia {
+    /// Whether the upload URL still works for a while (a slow upload must not outlive it).
+    pub fn upload_usable(&self, now_millis: i64) -> bool {
+        self.created
+            .as_ref()
+            .is_some_and(|c| c.expires_at.as_millis() > now_millis + 60_000)
+    }
 }
 
 /// Where one of your own messages has got to.

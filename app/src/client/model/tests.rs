@@ -106,3 +106,69 @@ fn direct_rooms_are_named_after_the_other_person() {
     r.name = None;
     assert_eq!(room_title(&r, &"a".into()), "B");
 }
+
+fn photo(created_expires: Option<i64>, completed: bool) -> Pending {
+    let created = created_expires.map(|expires| CreatedMedia {
+        media: crate::protocol::Media {
+            id: "m1".into(),
+            kind: MediaKind::Image,
+            content_type: "image/jpeg".into(),
+            bytes: 10,
+            width: Some(4),
+            height: Some(3),
+            duration_ms: None,
+            url: "/api/v1/media/m1".into(),
+            thumbnail_url: None,
+            placeholder: None,
+        },
+        upload: crate::protocol::UploadInstructions {
+            method: "PUT".into(),
+            url: "/api/v1/uploads/m1".into(),
+            headers: Default::default(),
+        },
+        expires_at: Timestamp::from_millis(expires),
+    });
+    Pending {
+        room_id: "r".into(),
+        client_id: "c".into(),
+        body: String::new(),
+        failed: None,
+        media: Some(PendingMedia {
+            kind: MediaKind::Image,
+            content_type: "image/jpeg".into(),
+            bytes: 10,
+            width: Some(4),
+            height: Some(3),
+            duration_ms: None,
+            created,
+            completed,
+        }),
+    }
+}
+
+#[test]
+fn a_media_message_is_sent_only_once_its_upload_is_complete() {
+    assert!(!photo(None, false).ready());
+    assert!(!photo(Some(i64::MAX), false).ready());
+    assert!(photo(Some(i64::MAX), true).ready());
+    let mut failed = photo(Some(i64::MAX), true);
+    failed.failed = Some("refused".into());
+    assert!(!failed.ready());
+}
+
+#[test]
+fn an_upload_url_close_to_expiry_is_not_used() {
+    let now = 1_000_000;
+    let media = |expires| photo(expires, false).media.expect("media");
+    assert!(!media(None).upload_usable(now));
+    assert!(!media(Some(now + 30_000)).upload_usable(now));
+    assert!(media(Some(now + 600_000)).upload_usable(now));
+}
+
+#[test]
+fn a_text_outbox_saved_before_media_existed_still_loads() {
+    let saved = r#"[{"room_id":"r","client_id":"c","body":"hi","failed":null}]"#;
+    let outbox: Vec<Pending> = serde_json::from_str(saved).expect("old outbox");
+    assert_eq!(outbox[0].media, None);
+    assert!(outbox[0].ready());
+}
