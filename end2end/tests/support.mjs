@@ -20,8 +20,9 @@ const args = [
   "--disable-sync",
 ];
 
-export async function launchBrowser() {
-  return chromium.launch({ executablePath, args });
+// `extraArgs` adds switches, such as a fake microphone for the voice tests.
+export async function launchBrowser(extraArgs = []) {
+  return chromium.launch({ executablePath, args: [...args, ...extraArgs] });
 }
 
 // A browser with an ordinary (not incognito) profile in `dir`, for what Chromium only does

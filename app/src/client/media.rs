@@ -71,6 +71,7 @@ impl Client {
             duration_ms: None,
             created: None,
             completed: false,
+            queued_at: browser::now_millis(),
         };
         self.transfers.update(|t| {
             t.insert(client_id.clone(), transfer);
@@ -149,6 +150,7 @@ impl Client {
             duration_ms: Some(recording.duration_ms.clamp(1, MAX_VOICE_MS)),
             created: None,
             completed: false,
+            queued_at: browser::now_millis(),
         };
         self.transfers.update(|t| {
             t.insert(
@@ -299,8 +301,11 @@ impl Client {
                 return Err(Attempt::Again("The upload was interrupted.".into()));
             }
             Err(FetchError::Status(status, _)) => {
-                // An expired or refused upload URL: the next try starts with a fresh one.
-                self.expire_upload(client_id);
+                // An expired or refused upload URL (S3 says 403): the next try starts with
+                // a fresh one. A server error is just tried again.
+                if (400..500).contains(&status) {
+                    self.expire_upload(client_id);
+                }
                 return Err(Attempt::Again(format!("The upload failed ({status}).")));
             }
         }
@@ -441,10 +446,14 @@ impl Client {
     pub(super) fn restore_media_outbox(self) {
         let Some(me) = self.me() else { return };
         spawn_local(async move {
-            for meta in browser::outbox_store_all(me.as_str()).await {
-                let Ok(pending) = serde_json::from_str::<Pending>(&meta) else {
-                    continue;
-                };
+            let mut kept: Vec<Pending> = browser::outbox_store_all(me.as_str())
+                .await
+                .iter()
+                .filter_map(|meta| serde_json::from_str::<Pending>(meta).ok())
+                .filter(|p| p.media.is_some())
+                .collect();
+            kept.sort_by_key(|p| p.media.as_ref().map_or(0, |m| m.queued_at));
+            for pending in kept {
                 let Some(media) = pending.media.clone() else {
                     continue;
                 };

@@ -172,7 +172,10 @@ pub fn AttachPhoto(room_id: RoomId) -> impl IntoView {
                     }
                 }
             />
-            <span aria-hidden="true">"📷"</span>
+            <svg viewBox="0 0 24 24" aria-hidden="true">
+                <path d="M4 7h3l2-3h6l2 3h3a1 1 0 0 1 1 1v11a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V8a1 1 0 0 1 1-1z"/>
+                <circle cx="12" cy="13" r="4"/>
+            </svg>
         </label>
     }
 }
@@ -261,7 +264,10 @@ pub fn VoiceRecorder(room_id: RoomId, state: RwSignal<Voice>) -> impl IntoView {
                     disabled=move || state.get() == Voice::Starting
                     on:click=start
                 >
-                    <span aria-hidden="true">"🎤"</span>
+                    <svg viewBox="0 0 24 24" aria-hidden="true">
+                        <rect x="9" y="3" width="6" height="11" rx="3"/>
+                        <path d="M5 11a7 7 0 0 0 14 0M12 18v3"/>
+                    </svg>
                 </button>
             }
         >

@@ -93,6 +93,9 @@ pub struct PendingMedia {
     pub created: Option<CreatedMedia>,
     /// The server has checked the stored bytes: the message can be sent.
     pub completed: bool,
+    /// When it was put in the outbox (milliseconds since the epoch), to restore the order.
+    #[serde(default)]
+    pub queued_at: i64,
 }
 
 impl PendingMedia {

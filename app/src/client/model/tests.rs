@@ -142,6 +142,7 @@ fn photo(created_expires: Option<i64>, completed: bool) -> Pending {
             duration_ms: None,
             created,
             completed,
+            queued_at: 0,
         }),
     }
 }
