@@ -170,7 +170,7 @@ fn RoomRow(room: Room, me: UserId, current: bool) -> impl IntoView {
         } else {
             String::new()
         };
-        let text = m.body.clone().unwrap_or_else(|| "(attachment)".into());
+        let text = model::preview_text(m);
         (
             format!("{who}{text}"),
             browser::local_time(m.created_at.as_millis()).1,

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
-    CreatedMedia, MediaKind, Message, ReceiptEvent, ReceiptKind, Room, RoomId, RoomKind, User,
-    UserId,
+    CreatedMedia, MediaKind, Message, MessageKind, ReceiptEvent, ReceiptKind, Room, RoomId,
+    RoomKind, User, UserId,
 };
 
 /// What the client holds of one room's history: messages by `seq`, so a message that arrives
@@ -235,6 +235,21 @@ pub fn mark_read(rooms: &mut [Room], room_id: &RoomId, me: &UserId, seq: u64) {
             member.last_read_seq = member.last_read_seq.max(seq);
             member.last_delivered_seq = member.last_delivered_seq.max(seq);
         }
+    }
+}
+
+/// A message in a line of the room list: its text, or what kind of media it holds (with the
+/// caption, if any).
+pub fn preview_text(message: &Message) -> String {
+    let body = message.body.clone().filter(|b| !b.trim().is_empty());
+    let label = match message.kind {
+        MessageKind::Image => "Photo",
+        MessageKind::Voice => "Voice message",
+        MessageKind::Text | MessageKind::System => return body.unwrap_or_default(),
+    };
+    match body {
+        Some(caption) => format!("{label}: {caption}"),
+        None => label.to_owned(),
     }
 }
 

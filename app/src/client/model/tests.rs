@@ -1,5 +1,5 @@
 use super::*;
-use crate::protocol::{Member, MessageId, MessageKind, Role, Timestamp};
+use crate::protocol::{Member, MessageId, Role, Timestamp};
 
 fn user(id: &str) -> User {
     User {
@@ -172,4 +172,19 @@ fn a_text_outbox_saved_before_media_existed_still_loads() {
     let outbox: Vec<Pending> = serde_json::from_str(saved).expect("old outbox");
     assert_eq!(outbox[0].media, None);
     assert!(outbox[0].ready());
+}
+
+#[test]
+fn the_room_list_names_media_messages() {
+    let mut photo = message("r", 1, "a", 1);
+    photo.kind = MessageKind::Image;
+    photo.body = None;
+    assert_eq!(preview_text(&photo), "Photo");
+    photo.body = Some("Beach".into());
+    assert_eq!(preview_text(&photo), "Photo: Beach");
+    let mut voice = message("r", 2, "a", 2);
+    voice.kind = MessageKind::Voice;
+    voice.body = None;
+    assert_eq!(preview_text(&voice), "Voice message");
+    assert_eq!(preview_text(&message("r", 3, "a", 3)), "hi");
 }
