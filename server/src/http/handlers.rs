@@ -2,12 +2,16 @@
 
 use app::protocol::{
     AddMemberRequest, AuthResponse, CreateDirectRequest, CreateGroupRequest, CreateInviteRequest,
-    HistoryQuery, Invite, InvitePreview, LoginRequest, MessagePage, RegisterRequest, Room, RoomId,
-    SendMessageRequest, User,
+    CreateMediaRequest, CreatedMedia, HistoryQuery, Invite, InvitePreview, LoginRequest, Media,
+    MediaId, MessagePage, RegisterRequest, Room, RoomId, SendMessageRequest, User,
 };
 use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::SET_COOKIE;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
+    HeaderMap, LOCATION, SET_COOKIE, X_CONTENT_TYPE_OPTIONS,
+};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -16,6 +20,7 @@ use super::AppState;
 use super::auth::{AuthUser, ClientIp, clear_session_cookie, set_session_cookie};
 use super::extract::{ApiJson, ApiPath, ApiQuery, JsonOrDefault};
 use crate::chat::accounts::Session;
+use crate::chat::media::{MediaContent, Rendition};
 use crate::error::{Error, Result};
 
 pub async fn register(
@@ -196,6 +201,119 @@ pub async fn revoke_invite(
 ) -> Result<StatusCode> {
     state.chat.revoke_invite(&caller.id, &code).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn create_media(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiJson(request): ApiJson<CreateMediaRequest>,
+) -> Result<(StatusCode, Json<CreatedMedia>)> {
+    let created = state.chat.create_media(&caller.id, request).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[derive(Deserialize)]
+pub struct UploadQuery {
+    expires: u64,
+    signature: String,
+}
+
+/// The embedded store's upload endpoint. The signed URL is the credential (as a presigned
+/// S3 URL is), so it needs no session.
+pub async fn upload(
+    State(state): State<AppState>,
+    ApiPath(key): ApiPath<String>,
+    ApiQuery(query): ApiQuery<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let content_type = header(CONTENT_TYPE).unwrap_or_default();
+    let length = header(CONTENT_LENGTH).and_then(|v| v.parse().ok());
+    state
+        .chat
+        .accept_upload(
+            &key,
+            content_type,
+            query.expires,
+            &query.signature,
+            length,
+            body.into_data_stream(),
+        )
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+pub async fn complete_media(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<MediaId>,
+) -> Result<Json<Media>> {
+    Ok(Json(state.chat.complete_media(&caller.id, &id).await?))
+}
+
+pub async fn delete_media(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<MediaId>,
+) -> Result<StatusCode> {
+    state.chat.delete_media(&caller.id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn media(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<MediaId>,
+) -> Result<Response> {
+    media_response(&state, &caller, &id, Rendition::Original).await
+}
+
+pub async fn media_thumbnail(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<MediaId>,
+) -> Result<Response> {
+    media_response(&state, &caller, &id, Rendition::Thumbnail).await
+}
+
+/// The bytes, or a redirect to a signed URL. Media never changes, but who may see it can,
+/// so only the caller's own browser caches it. The bytes were checked to be the declared
+/// type; the headers make sure a browser treats them as nothing else.
+async fn media_response(
+    state: &AppState,
+    caller: &AuthUser,
+    id: &MediaId,
+    rendition: Rendition,
+) -> Result<Response> {
+    let response = match state.chat.media_content(&caller.id, id, rendition).await? {
+        MediaContent::Redirect(url) => (
+            StatusCode::FOUND,
+            [
+                (LOCATION, url),
+                (CACHE_CONTROL, "private, max-age=60".into()),
+            ],
+        )
+            .into_response(),
+        MediaContent::Bytes {
+            content_type,
+            bytes,
+        } => (
+            [
+                (CONTENT_TYPE, content_type),
+                (CACHE_CONTROL, "private, max-age=86400".into()),
+                (X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
+                (
+                    CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; sandbox".into(),
+                ),
+                (CONTENT_DISPOSITION, "inline".into()),
+            ],
+            bytes,
+        )
+            .into_response(),
+    };
+    Ok(response)
 }
 
 /// Any other path under `/api/v1`.
