@@ -9,10 +9,11 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
-    HeaderMap, LOCATION, SET_COOKIE, X_CONTENT_TYPE_OPTIONS,
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE,
+    CONTENT_SECURITY_POLICY, CONTENT_TYPE, HeaderMap, LOCATION, RANGE, SET_COOKIE,
+    X_CONTENT_TYPE_OPTIONS,
 };
-use axum::http::{StatusCode, Uri};
+use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -265,16 +266,18 @@ pub async fn media(
     State(state): State<AppState>,
     caller: AuthUser,
     ApiPath(id): ApiPath<MediaId>,
+    headers: HeaderMap,
 ) -> Result<Response> {
-    media_response(&state, &caller, &id, Rendition::Original).await
+    media_response(&state, &caller, &id, Rendition::Original, &headers).await
 }
 
 pub async fn media_thumbnail(
     State(state): State<AppState>,
     caller: AuthUser,
     ApiPath(id): ApiPath<MediaId>,
+    headers: HeaderMap,
 ) -> Result<Response> {
-    media_response(&state, &caller, &id, Rendition::Thumbnail).await
+    media_response(&state, &caller, &id, Rendition::Thumbnail, &headers).await
 }
 
 /// The bytes, or a redirect to a signed URL. Media never changes, but who may see it can,
@@ -285,6 +288,7 @@ async fn media_response(
     caller: &AuthUser,
     id: &MediaId,
     rendition: Rendition,
+    request: &HeaderMap,
 ) -> Result<Response> {
     let response = match state.chat.media_content(&caller.id, id, rendition).await? {
         MediaContent::Redirect(url) => (
@@ -298,26 +302,132 @@ async fn media_response(
         MediaContent::Bytes {
             content_type,
             bytes,
-        } => (
-            [
-                (CONTENT_TYPE, content_type),
-                (CACHE_CONTROL, "private, max-age=86400".into()),
-                (X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
-                (
-                    CONTENT_SECURITY_POLICY,
-                    "default-src 'none'; sandbox".into(),
-                ),
-                (CONTENT_DISPOSITION, "inline".into()),
-            ],
-            bytes,
-        )
-            .into_response(),
+        } => bytes_response(content_type, bytes, request),
     };
     Ok(response)
+}
+
+/// Media bytes served by this node, whole or the one range a player asked for.
+fn bytes_response(content_type: String, bytes: bytes::Bytes, request: &HeaderMap) -> Response {
+    let total = bytes.len() as u64;
+    let range = request
+        .get(RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| byte_range(v, total));
+    let (status, body, content_range) = match range {
+        None | Some(Err(RangeProblem::Ignored)) => (StatusCode::OK, bytes, None),
+        Some(Ok((first, last))) => (
+            StatusCode::PARTIAL_CONTENT,
+            bytes.slice(first as usize..=last as usize),
+            Some(format!("bytes {first}-{last}/{total}")),
+        ),
+        Some(Err(RangeProblem::Unsatisfiable)) => {
+            return (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [(CONTENT_RANGE, format!("bytes */{total}"))],
+            )
+                .into_response();
+        }
+    };
+    let mut response = (
+        status,
+        [
+            (CONTENT_TYPE, content_type),
+            (CACHE_CONTROL, "private, max-age=86400".into()),
+            (X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
+            (
+                CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox".into(),
+            ),
+            (CONTENT_DISPOSITION, "inline".into()),
+            (ACCEPT_RANGES, "bytes".into()),
+        ],
+        body,
+    )
+        .into_response();
+    if let Some(value) = content_range.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        response.headers_mut().insert(CONTENT_RANGE, value);
+    }
+    response
+}
+
+enum RangeProblem {
+    /// A form this server does not serve (several ranges, another unit): the whole body.
+    Ignored,
+    /// A range wholly past the end.
+    Unsatisfiable,
+}
+
+/// The inclusive byte range a `Range` header asks of a body of `total` bytes, for the one
+/// form players use: `bytes=first-`, `bytes=first-last` or `bytes=-suffix`.
+fn byte_range(header: &str, total: u64) -> std::result::Result<(u64, u64), RangeProblem> {
+    let spec = header
+        .trim()
+        .strip_prefix("bytes=")
+        .filter(|spec| !spec.contains(','))
+        .ok_or(RangeProblem::Ignored)?;
+    let (first, last) = spec.split_once('-').ok_or(RangeProblem::Ignored)?;
+    let number = |text: &str| {
+        text.trim()
+            .parse::<u64>()
+            .map_err(|_| RangeProblem::Ignored)
+    };
+    let (first, last) = match (first.trim().is_empty(), last.trim().is_empty()) {
+        (true, false) => {
+            let suffix = number(last)?;
+            if suffix == 0 {
+                return Err(RangeProblem::Unsatisfiable);
+            }
+            (total.saturating_sub(suffix), total.saturating_sub(1))
+        }
+        (false, true) => (number(first)?, total.saturating_sub(1)),
+        (false, false) => (number(first)?, number(last)?.min(total.saturating_sub(1))),
+        (true, true) => return Err(RangeProblem::Ignored),
+    };
+    if total == 0 || first >= total {
+        return Err(RangeProblem::Unsatisfiable);
+    }
+    if first > last {
+        return Err(RangeProblem::Ignored);
+    }
+    Ok((first, last))
 }
 
 /// Any other path under `/api/v1`.
 pub async fn no_such_endpoint(uri: Uri) -> Error {
     tracing::debug!(path = uri.path(), "no such endpoint");
     Error::NotFound("endpoint")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_ranges_in_the_forms_players_send() {
+        let range = |header| byte_range(header, 1000).ok();
+        assert_eq!(range("bytes=0-"), Some((0, 999)));
+        assert_eq!(range("bytes=100-199"), Some((100, 199)));
+        assert_eq!(range("bytes=900-5000"), Some((900, 999)));
+        assert_eq!(range("bytes=-100"), Some((900, 999)));
+        assert_eq!(range("bytes=-5000"), Some((0, 999)));
+        for ignored in [
+            "bytes=0-1,5-6",
+            "items=0-1",
+            "bytes=5-1",
+            "bytes=a-b",
+            "bytes=-",
+        ] {
+            assert!(
+                matches!(byte_range(ignored, 1000), Err(RangeProblem::Ignored)),
+                "{ignored}"
+            );
+        }
+        for past in ["bytes=1000-", "bytes=-0"] {
+            assert!(
+                matches!(byte_range(past, 1000), Err(RangeProblem::Unsatisfiable)),
+                "{past}"
+            );
+        }
+    }
 }
