@@ -94,6 +94,22 @@ pub struct Limits {
     pub max_socket_payload: u64,
     /// How long a session token lives.
     pub session_ttl: Duration,
+    /// Media: largest image and voice upload, the most pixels an image may decode to (a
+    /// small file can claim a huge canvas: a decompression bomb), the longest voice message.
+    pub max_image_bytes: u64,
+    pub max_voice_bytes: u64,
+    pub max_image_pixels: u64,
+    pub max_voice_ms: u64,
+    /// Uploads one user may start per window.
+    pub uploads_per_user: u32,
+    pub upload_window: Duration,
+    /// How long an upload URL works.
+    pub upload_url_ttl: Duration,
+    /// How long a download URL (S3) works.
+    pub download_url_ttl: Duration,
+    /// Media that no message uses is deleted once it is this old, by a sweep this often.
+    pub media_grace: Duration,
+    pub media_sweep_every: Duration,
 }
 
 impl Default for Limits {
@@ -107,6 +123,16 @@ impl Default for Limits {
             max_json_bytes: 64 * 1024,
             max_socket_payload: 256 * 1024,
             session_ttl: Duration::from_secs(30 * 24 * 3600),
+            max_image_bytes: 10 * 1024 * 1024,
+            max_voice_bytes: 8 * 1024 * 1024,
+            max_image_pixels: 50_000_000,
+            max_voice_ms: 5 * 60 * 1000,
+            uploads_per_user: 60,
+            upload_window: Duration::from_secs(60),
+            upload_url_ttl: Duration::from_secs(15 * 60),
+            download_url_ttl: Duration::from_secs(5 * 60),
+            media_grace: Duration::from_secs(3600),
+            media_sweep_every: Duration::from_secs(300),
         }
     }
 }
@@ -165,6 +191,13 @@ impl Config {
             limits.login_per_account,
         )?;
         limits.sends_per_user = number("CONFAB_SENDS_PER_USER_PER_10S", limits.sends_per_user)?;
+        limits.uploads_per_user =
+            number("CONFAB_UPLOADS_PER_USER_PER_MIN", limits.uploads_per_user)?;
+        let grace = number(
+            "CONFAB_MEDIA_GRACE_SECS",
+            u32::try_from(limits.media_grace.as_secs()).unwrap_or(u32::MAX),
+        )?;
+        limits.media_grace = Duration::from_secs(grace.into());
         Ok(config)
     }
 

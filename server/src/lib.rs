@@ -45,12 +45,13 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 
 use crate::chat::{Chat, Ports, Settings};
 use crate::config::Config;
 use crate::http::AppState;
 use crate::ports::{
-    AccountStore, HealthChecks, InviteStore, MediaStorage, MessageStore, RoomStore,
+    AccountStore, HealthChecks, InviteStore, MediaStorage, MediaStore, MessageStore, RoomStore,
 };
 use crate::realtime::fanout::SocketFanout;
 use crate::realtime::handshake::OriginPolicy;
@@ -149,13 +150,14 @@ pub async fn run(
     }
 }
 
-/// Ports on one store implementing all four store traits; in-process everything else.
+/// Ports on one store implementing every store trait; in-process everything else.
 fn stores<S>(store: Arc<S>, media: Arc<dyn MediaStorage>) -> Ports
 where
-    S: AccountStore + RoomStore + InviteStore + MessageStore + 'static,
+    S: AccountStore + RoomStore + InviteStore + MessageStore + MediaStore + 'static,
 {
     Ports {
         media,
+        media_records: store.clone(),
         accounts: store.clone(),
         rooms: store.clone(),
         invites: store.clone(),
@@ -207,6 +209,11 @@ async fn serve<A: Adapter>(
         tokio::spawn(chat::notify::run(Arc::clone(&chat), subscription))
     };
     let heartbeat = tokio::spawn(realtime::heartbeat(io.clone(), Arc::downgrade(&chat)));
+    let sweeper = {
+        let chat = Arc::clone(&chat);
+        let every = config.limits.media_sweep_every;
+        tokio::spawn(async move { chat.sweep_unused_media(every).await })
+    };
 
     let config = Arc::new(config);
     let state = AppState {
@@ -217,7 +224,12 @@ async fn serve<A: Adapter>(
     };
     let app = http::router(state.clone())
         .merge(site::router(&config))
-        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(
+            tower_http::compression::CompressionLayer::new().compress_when(
+                // Images are skipped by default; recorded audio is already compressed too.
+                DefaultPredicate::new().and(NotForContentType::const_new("audio/")),
+            ),
+        )
         .layer(socket_layer);
     let app = telemetry::http_layers(app);
 
@@ -252,6 +264,7 @@ async fn serve<A: Adapter>(
     }
     notifier.abort();
     heartbeat.abort();
+    sweeper.abort();
     drop(state);
     served.map_err(Into::into)
 }

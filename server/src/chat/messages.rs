@@ -65,13 +65,22 @@ impl Chat {
                     .body
                     .as_deref()
                     .ok_or_else(|| Error::BadRequest("a text message needs a body".into()))?;
-                MessageBody::parse(body)?
+                Some(MessageBody::parse(body)?.into_string())
             }
-            MessageKind::Image | MessageKind::Voice => {
-                return Err(Error::BadRequest(
-                    "image and voice messages need media, which this server does not accept yet"
-                        .into(),
-                ));
+            MessageKind::Image => match request.body.as_deref().map(str::trim) {
+                // A caption is optional.
+                None | Some("") => None,
+                Some(caption) => Some(MessageBody::parse(caption)?.into_string()),
+            },
+            MessageKind::Voice => {
+                if request
+                    .body
+                    .as_deref()
+                    .is_some_and(|b| !b.trim().is_empty())
+                {
+                    return Err(Error::BadRequest("a voice message has no body".into()));
+                }
+                None
             }
             MessageKind::System => {
                 return Err(Error::BadRequest(
@@ -83,13 +92,26 @@ impl Chat {
         if let Some(reply_to) = &request.reply_to {
             self.check_reply_target(room, reply_to).await?;
         }
+        let media = match (request.kind, &request.media_id) {
+            (MessageKind::Image | MessageKind::Voice, Some(id)) => Some(
+                self.media_for_message(sender, room, request.kind, id)
+                    .await?,
+            ),
+            (MessageKind::Image | MessageKind::Voice, None) => {
+                return Err(Error::BadRequest(
+                    "an image or voice message needs a media_id".into(),
+                ));
+            }
+            _ => None,
+        };
         let new = NewMessage {
             id: MessageId(new_id()),
             room_id: room.clone(),
             sender_id: sender.clone(),
             client_id: client_id.as_str().to_owned(),
             kind: request.kind,
-            body: Some(body.into_string()),
+            body,
+            media,
             reply_to: request.reply_to,
             created_at: Timestamp::now(),
         };

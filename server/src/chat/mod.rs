@@ -3,12 +3,13 @@
 //! - [`accounts`]: registration, sign-in, sessions, user search.
 //! - [`rooms`]: groups and direct rooms, membership and its authorisation, room views.
 //! - [`messages`]: sending (sequencing, idempotency), history, sync, receipts.
+//! - [`media`]: photo and voice uploads: checked, thumbnailed, shared, collected.
 //! - [`invites`]: invite links with expiry and use limits.
 //! - [`typing`]: typing indicators that stop by themselves.
 //! - [`presence`]: coming online and going offline.
 //! - [`notify`]: the bus consumer that turns stored messages into notifications.
 //! - [`fanout`]: the port through which the core reaches connected devices.
-//! - `hot`: hot reads (member lists, newest pages) through the cache port.
+//! - `hot`: hot reads (member lists, newest pages, unread counters) through the cache port.
 //!
 //! Handlers at the edges translate requests into calls here and results back; they hold no
 //! rules of their own.
@@ -17,6 +18,7 @@ pub mod accounts;
 pub mod fanout;
 mod hot;
 pub mod invites;
+pub mod media;
 pub mod messages;
 pub mod notify;
 pub mod presence;
@@ -32,8 +34,8 @@ pub use fanout::Fanout;
 
 use crate::config::Limits;
 use crate::ports::{
-    AccountStore, Cache, EventBus, InviteStore, MediaStorage, MessageStore, Presence, RateLimiter,
-    RoomStore,
+    AccountStore, Cache, EventBus, InviteStore, MediaStorage, MediaStore, MessageStore, Presence,
+    RateLimiter, RoomStore,
 };
 
 /// Everything the core talks to, as trait objects chosen at start-up.
@@ -47,7 +49,9 @@ pub struct Ports {
     pub presence: Arc<dyn Presence>,
     pub limiter: Arc<dyn RateLimiter>,
     pub cache: Arc<dyn Cache>,
-    /// Media objects (used by the media feature).
+    /// Media records: who uploaded what, whether it passed its checks, where it is used.
+    pub media_records: Arc<dyn MediaStore>,
+    /// Media bytes.
     pub media: Arc<dyn MediaStorage>,
 }
 

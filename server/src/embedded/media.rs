@@ -51,29 +51,6 @@ impl FsMediaStorage {
         })
     }
 
-    /// Whether an upload request carries the signature [`MediaStorage::upload_target`] made
-    /// for this key and content type, and `now` is before `expires` (Unix seconds). The
-    /// comparison takes the same time however much of the signature matches.
-    pub fn verify_upload(
-        &self,
-        key: &str,
-        content_type: &str,
-        expires: u64,
-        signature: &str,
-        now: SystemTime,
-    ) -> bool {
-        let Some(signature) = decode_hex(signature) else {
-            return false;
-        };
-        check_key(key).is_ok()
-            && check_content_type(content_type).is_ok()
-            && unix_seconds(now) < expires
-            && self
-                .mac(key, content_type, expires)
-                .verify_slice(&signature)
-                .is_ok()
-    }
-
     /// The MAC over everything the URL grants: method, key, content type and deadline,
     /// one per line (none of them can hold a newline, so no two inputs read the same).
     fn mac(&self, key: &str, content_type: &str, expires: u64) -> Hmac<Sha256> {
@@ -163,6 +140,27 @@ impl MediaStorage for FsMediaStorage {
             _ => Ok(()),
         })
         .await
+    }
+
+    /// The comparison takes the same time however much of the signature matches.
+    fn verify_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires: u64,
+        signature: &str,
+        now: SystemTime,
+    ) -> bool {
+        let Some(signature) = decode_hex(signature) else {
+            return false;
+        };
+        check_key(key).is_ok()
+            && check_content_type(content_type).is_ok()
+            && unix_seconds(now) < expires
+            && self
+                .mac(key, content_type, expires)
+                .verify_slice(&signature)
+                .is_ok()
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use app::protocol::{
-    Message, MessageId, ReceiptKind, Role, RoomId, RoomKind, Timestamp, User, UserId,
+    MediaId, Message, MessageId, ReceiptKind, Role, RoomId, RoomKind, Timestamp, User, UserId,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -23,8 +23,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ports::store::{
-    AccountStore, Appended, Cursor, InviteRecord, InviteStore, MemberRecord, MessageStore,
-    NewMessage, NewRoom, RoomRecord, RoomStore,
+    AccountStore, Appended, CheckedMedia, Cursor, InviteRecord, InviteStore, MediaRecord,
+    MediaStore, MemberRecord, MessageStore, NewMessage, NewRoom, RoomRecord, RoomStore,
 };
 use crate::ports::{StoreError, StoreResult};
 
@@ -78,6 +78,22 @@ CREATE TABLE IF NOT EXISTS messages (
     UNIQUE (room_id, seq),
     UNIQUE (sender_id, client_id)
 );
+CREATE TABLE IF NOT EXISTS media (
+    id TEXT PRIMARY KEY,
+    uploader TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    duration_ms INTEGER,
+    placeholder TEXT,
+    has_thumbnail INTEGER NOT NULL DEFAULT 0,
+    ready INTEGER NOT NULL DEFAULT 0,
+    room_id TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS media_unused ON media (created_at) WHERE room_id IS NULL;
 CREATE TABLE IF NOT EXISTS invites (
     code_hash TEXT PRIMARY KEY,
     room_id TEXT NOT NULL,
@@ -214,6 +230,27 @@ fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         media: media.and_then(|json| serde_json::from_str(&json).ok()),
         reply_to: row.get::<_, Option<String>>(8)?.map(MessageId),
         created_at: Timestamp::from_millis(row.get(9)?),
+    })
+}
+
+const MEDIA_COLUMNS: &str = "id, uploader, kind, content_type, bytes, width, height, duration_ms, \
+     placeholder, has_thumbnail, ready, room_id, created_at";
+
+fn media_row(row: &Row<'_>) -> rusqlite::Result<MediaRecord> {
+    Ok(MediaRecord {
+        id: MediaId(row.get(0)?),
+        uploader: UserId(row.get(1)?),
+        kind: enum_from(&row.get::<_, String>(2)?)?,
+        content_type: row.get(3)?,
+        bytes: seq_from(row.get(4)?),
+        width: row.get(5)?,
+        height: row.get(6)?,
+        duration_ms: row.get::<_, Option<i64>>(7)?.map(seq_from),
+        placeholder: row.get(8)?,
+        has_thumbnail: row.get(9)?,
+        ready: row.get(10)?,
+        room_id: row.get::<_, Option<String>>(11)?.map(RoomId),
+        created_at: Timestamp::from_millis(row.get(12)?),
     })
 }
 
@@ -661,6 +698,12 @@ impl InviteStore for SqliteStore {
 impl MessageStore for SqliteStore {
     async fn append(&self, message: &NewMessage) -> StoreResult<Appended> {
         let m = message.clone();
+        let media_json = match &m.media {
+            Some(media) => {
+                Some(serde_json::to_string(media).map_err(|e| StoreError::Other(e.into()))?)
+            }
+            None => None,
+        };
         let appended = self
             .call(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -687,7 +730,7 @@ impl MessageStore for SqliteStore {
                 };
                 let seq = last_seq + 1;
                 tx.execute(
-                    &format!("INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9)"),
+                    &format!("INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
                     params![
                         m.id.0,
                         m.room_id.0,
@@ -696,6 +739,7 @@ impl MessageStore for SqliteStore {
                         m.client_id,
                         enum_text(&m.kind),
                         m.body,
+                        media_json,
                         m.reply_to.as_ref().map(|r| r.0.clone()),
                         m.created_at.as_millis()
                     ],
@@ -714,7 +758,7 @@ impl MessageStore for SqliteStore {
                     client_id: m.client_id,
                     kind: m.kind,
                     body: m.body,
-                    media: None,
+                    media: m.media,
                     reply_to: m.reply_to,
                     created_at: m.created_at,
                 })))
@@ -790,6 +834,120 @@ impl MessageStore for SqliteStore {
                 |row| row.get::<_, i64>(0),
             )
             .map(seq_from)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl MediaStore for SqliteStore {
+    async fn create_media(&self, record: &MediaRecord) -> StoreResult<()> {
+        let r = record.clone();
+        let created = self
+            .call(move |conn| {
+                let inserted = conn.execute(
+                    &format!(
+                        "INSERT INTO media ({MEDIA_COLUMNS})
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                    ),
+                    params![
+                        r.id.0,
+                        r.uploader.0,
+                        enum_text(&r.kind),
+                        r.content_type,
+                        seq_to(r.bytes),
+                        r.width,
+                        r.height,
+                        r.duration_ms.map(seq_to),
+                        r.placeholder,
+                        r.has_thumbnail,
+                        r.ready,
+                        r.room_id.map(|id| id.0),
+                        r.created_at.as_millis(),
+                    ],
+                );
+                match inserted {
+                    Ok(_) => Ok(true),
+                    Err(err) if is_unique_violation(&err) => Ok(false),
+                    Err(err) => Err(err),
+                }
+            })
+            .await?;
+        if created {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict("media id taken"))
+        }
+    }
+
+    async fn media(&self, id: &MediaId) -> StoreResult<Option<MediaRecord>> {
+        let id = id.0.clone();
+        self.call(move |conn| {
+            conn.query_row(
+                &format!("SELECT {MEDIA_COLUMNS} FROM media WHERE id = ?1"),
+                [id],
+                media_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn complete_media(&self, id: &MediaId, checked: &CheckedMedia) -> StoreResult<bool> {
+        let (id, c) = (id.0.clone(), checked.clone());
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE media SET width = ?2, height = ?3, duration_ms = ?4, placeholder = ?5,
+                 has_thumbnail = ?6, ready = 1 WHERE id = ?1",
+                params![
+                    id,
+                    c.width,
+                    c.height,
+                    c.duration_ms.map(seq_to),
+                    c.placeholder,
+                    c.has_thumbnail
+                ],
+            )
+            .map(|changed| changed > 0)
+        })
+        .await
+    }
+
+    async fn attach_media(&self, id: &MediaId, room: &RoomId) -> StoreResult<bool> {
+        let (id, room) = (id.0.clone(), room.0.clone());
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE media SET room_id = ?2
+                 WHERE id = ?1 AND ready = 1 AND (room_id IS NULL OR room_id = ?2)",
+                [id, room],
+            )
+            .map(|changed| changed > 0)
+        })
+        .await
+    }
+
+    async fn delete_unused_media(&self, id: &MediaId) -> StoreResult<bool> {
+        let id = id.0.clone();
+        self.call(move |conn| {
+            conn.execute("DELETE FROM media WHERE id = ?1 AND room_id IS NULL", [id])
+                .map(|changed| changed > 0)
+        })
+        .await
+    }
+
+    async fn unused_media(
+        &self,
+        created_before: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<MediaRecord>> {
+        self.call(move |conn| {
+            let mut statement = conn.prepare(&format!(
+                "SELECT {MEDIA_COLUMNS} FROM media
+                 WHERE room_id IS NULL AND created_at < ?1 ORDER BY created_at LIMIT ?2"
+            ))?;
+            statement
+                .query_map(params![created_before.as_millis(), limit], media_row)?
+                .collect()
         })
         .await
     }

@@ -2,13 +2,18 @@
 
 use app::protocol::{
     AddMemberRequest, AuthResponse, CreateDirectRequest, CreateGroupRequest, CreateInviteRequest,
-    HistoryQuery, Invite, InvitePreview, LoginRequest, MessagePage, RegisterRequest, Room, RoomId,
-    SendMessageRequest, User,
+    CreateMediaRequest, CreatedMedia, HistoryQuery, Invite, InvitePreview, LoginRequest, Media,
+    MediaId, MessagePage, RegisterRequest, Room, RoomId, SendMessageRequest, User,
 };
 use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::SET_COOKIE;
-use axum::http::{StatusCode, Uri};
+use axum::http::header::{
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE,
+    CONTENT_SECURITY_POLICY, CONTENT_TYPE, HeaderMap, LOCATION, RANGE, SET_COOKIE,
+    X_CONTENT_TYPE_OPTIONS,
+};
+use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -16,6 +21,7 @@ use super::AppState;
 use super::auth::{AuthUser, ClientIp, clear_session_cookie, set_session_cookie};
 use super::extract::{ApiJson, ApiPath, ApiQuery, JsonOrDefault};
 use crate::chat::accounts::Session;
+use crate::chat::media::{MediaContent, Rendition};
 use crate::error::{Error, Result};
 
 pub async fn register(
@@ -198,8 +204,230 @@ pub async fn revoke_invite(
     Ok(StatusCode::NO_CONTENT)
 }
 
+pub async fn create_media(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiJson(request): ApiJson<CreateMediaRequest>,
+) -> Result<(StatusCode, Json<CreatedMedia>)> {
+    let created = state.chat.create_media(&caller.id, request).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[derive(Deserialize)]
+pub struct UploadQuery {
+    expires: u64,
+    signature: String,
+}
+
+/// The embedded store's upload endpoint. The signed URL is the credential (as a presigned
+/// S3 URL is), so it needs no session.
+pub async fn upload(
+    State(state): State<AppState>,
+    ApiPath(key): ApiPath<String>,
+    ApiQuery(query): ApiQuery<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let content_type = header(CONTENT_TYPE).unwrap_or_default();
+    let length = header(CONTENT_LENGTH).and_then(|v| v.parse().ok());
+    state
+        .chat
+        .accept_upload(
+            &key,
+            content_type,
+            query.expires,
+            &query.signature,
+            length,
+            body.into_data_stream(),
+        )
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+pub async fn complete_media(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<MediaId>,
+) -> Result<Json<Media>> {
+    Ok(Json(state.chat.complete_media(&caller.id, &id).await?))
+}
+
+pub async fn delete_media(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<MediaId>,
+) -> Result<StatusCode> {
+    state.chat.delete_media(&caller.id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn media(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<MediaId>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    media_response(&state, &caller, &id, Rendition::Original, &headers).await
+}
+
+pub async fn media_thumbnail(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<MediaId>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    media_response(&state, &caller, &id, Rendition::Thumbnail, &headers).await
+}
+
+/// The bytes, or a redirect to a signed URL. Media never changes, but who may see it can,
+/// so only the caller's own browser caches it. The bytes were checked to be the declared
+/// type; the headers make sure a browser treats them as nothing else.
+async fn media_response(
+    state: &AppState,
+    caller: &AuthUser,
+    id: &MediaId,
+    rendition: Rendition,
+    request: &HeaderMap,
+) -> Result<Response> {
+    let response = match state.chat.media_content(&caller.id, id, rendition).await? {
+        MediaContent::Redirect(url) => (
+            StatusCode::FOUND,
+            [
+                (LOCATION, url),
+                (CACHE_CONTROL, "private, max-age=60".into()),
+            ],
+        )
+            .into_response(),
+        MediaContent::Bytes {
+            content_type,
+            bytes,
+        } => bytes_response(content_type, bytes, request),
+    };
+    Ok(response)
+}
+
+/// Media bytes served by this node, whole or the one range a player asked for.
+fn bytes_response(content_type: String, bytes: bytes::Bytes, request: &HeaderMap) -> Response {
+    let total = bytes.len() as u64;
+    let range = request
+        .get(RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| byte_range(v, total));
+    let (status, body, content_range) = match range {
+        None | Some(Err(RangeProblem::Ignored)) => (StatusCode::OK, bytes, None),
+        Some(Ok((first, last))) => (
+            StatusCode::PARTIAL_CONTENT,
+            bytes.slice(first as usize..=last as usize),
+            Some(format!("bytes {first}-{last}/{total}")),
+        ),
+        Some(Err(RangeProblem::Unsatisfiable)) => {
+            return (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [(CONTENT_RANGE, format!("bytes */{total}"))],
+            )
+                .into_response();
+        }
+    };
+    let mut response = (
+        status,
+        [
+            (CONTENT_TYPE, content_type),
+            (CACHE_CONTROL, "private, max-age=86400".into()),
+            (X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
+            (
+                CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox".into(),
+            ),
+            (CONTENT_DISPOSITION, "inline".into()),
+            (ACCEPT_RANGES, "bytes".into()),
+        ],
+        body,
+    )
+        .into_response();
+    if let Some(value) = content_range.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        response.headers_mut().insert(CONTENT_RANGE, value);
+    }
+    response
+}
+
+enum RangeProblem {
+    /// A form this server does not serve (several ranges, another unit): the whole body.
+    Ignored,
+    /// A range wholly past the end.
+    Unsatisfiable,
+}
+
+/// The inclusive byte range a `Range` header asks of a body of `total` bytes, for the one
+/// form players use: `bytes=first-`, `bytes=first-last` or `bytes=-suffix`.
+fn byte_range(header: &str, total: u64) -> std::result::Result<(u64, u64), RangeProblem> {
+    let spec = header
+        .trim()
+        .strip_prefix("bytes=")
+        .filter(|spec| !spec.contains(','))
+        .ok_or(RangeProblem::Ignored)?;
+    let (first, last) = spec.split_once('-').ok_or(RangeProblem::Ignored)?;
+    let number = |text: &str| {
+        text.trim()
+            .parse::<u64>()
+            .map_err(|_| RangeProblem::Ignored)
+    };
+    let (first, last) = match (first.trim().is_empty(), last.trim().is_empty()) {
+        (true, false) => {
+            let suffix = number(last)?;
+            if suffix == 0 {
+                return Err(RangeProblem::Unsatisfiable);
+            }
+            (total.saturating_sub(suffix), total.saturating_sub(1))
+        }
+        (false, true) => (number(first)?, total.saturating_sub(1)),
+        (false, false) => (number(first)?, number(last)?.min(total.saturating_sub(1))),
+        (true, true) => return Err(RangeProblem::Ignored),
+    };
+    if total == 0 || first >= total {
+        return Err(RangeProblem::Unsatisfiable);
+    }
+    if first > last {
+        return Err(RangeProblem::Ignored);
+    }
+    Ok((first, last))
+}
+
 /// Any other path under `/api/v1`.
 pub async fn no_such_endpoint(uri: Uri) -> Error {
     tracing::debug!(path = uri.path(), "no such endpoint");
     Error::NotFound("endpoint")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_ranges_in_the_forms_players_send() {
+        let range = |header| byte_range(header, 1000).ok();
+        assert_eq!(range("bytes=0-"), Some((0, 999)));
+        assert_eq!(range("bytes=100-199"), Some((100, 199)));
+        assert_eq!(range("bytes=900-5000"), Some((900, 999)));
+        assert_eq!(range("bytes=-100"), Some((900, 999)));
+        assert_eq!(range("bytes=-5000"), Some((0, 999)));
+        for ignored in [
+            "bytes=0-1,5-6",
+            "items=0-1",
+            "bytes=5-1",
+            "bytes=a-b",
+            "bytes=-",
+        ] {
+            assert!(
+                matches!(byte_range(ignored, 1000), Err(RangeProblem::Ignored)),
+                "{ignored}"
+            );
+        }
+        for past in ["bytes=1000-", "bytes=-0"] {
+            assert!(
+                matches!(byte_range(past, 1000), Err(RangeProblem::Unsatisfiable)),
+                "{past}"
+            );
+        }
+    }
 }

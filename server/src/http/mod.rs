@@ -15,7 +15,7 @@ use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 use crate::chat::Chat;
 use crate::config::Config;
@@ -57,6 +57,18 @@ pub fn router(state: AppState) -> Router {
             get(handlers::preview_invite).delete(handlers::revoke_invite),
         )
         .route("/invites/{code}/accept", post(handlers::accept_invite))
+        .route("/media", post(handlers::create_media))
+        .route(
+            "/media/{id}",
+            get(handlers::media).delete(handlers::delete_media),
+        )
+        .route("/media/{id}/thumbnail", get(handlers::media_thumbnail))
+        .route("/media/{id}/complete", post(handlers::complete_media))
+        // The upload reads its body itself, up to the size its media declared.
+        .route(
+            "/uploads/{*key}",
+            put(handlers::upload).layer(DefaultBodyLimit::disable()),
+        )
         .fallback(handlers::no_such_endpoint)
         .method_not_allowed_fallback(handlers::no_such_endpoint)
         .layer(DefaultBodyLimit::max(state.config.limits.max_json_bytes));

@@ -58,7 +58,7 @@ impl MessageDoc {
             client_id: message.client_id.clone(),
             kind: message.kind,
             body: message.body.clone(),
-            media: None,
+            media: message.media.clone(),
             reply_to: message.reply_to.as_ref().map(|id| id.0.clone()),
             created_at: message.created_at.as_millis(),
         }

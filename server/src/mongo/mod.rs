@@ -12,9 +12,11 @@
 //! - `invites`: invites keyed by code hash, redeemed by one conditional update.
 //! - `messages`: messages (unique `(room_id, seq)` and `(sender_id, client_id)`) and the
 //!   sequencing argument.
+//! - `media`: media records, each claimed by a room with one conditional update.
 
 mod accounts;
 mod invites;
+mod media;
 mod messages;
 mod rooms;
 
@@ -101,12 +103,15 @@ impl MongoStore {
             with(doc! { "room_id": 1, "seq": 1 }, unique()),
             with(doc! { "sender_id": 1, "client_id": 1 }, unique()),
         ];
-        let collections: [(&str, &[IndexModel]); 5] = [
+        // The orphan collector's query: unused media, oldest first.
+        let media = [plain(doc! { "room_id": 1, "created_at": 1 })];
+        let collections: [(&str, &[IndexModel]); 6] = [
             ("users", &users),
             ("sessions", &sessions),
             ("rooms", &rooms),
             ("members", &members),
             ("messages", &messages),
+            ("media", &media),
         ];
         for (name, indexes) in collections {
             self.db

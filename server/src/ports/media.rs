@@ -7,7 +7,7 @@
 //! ends up in a file path or a URL, so a bad one must never get that far.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -40,6 +40,19 @@ pub trait MediaStorage: Send + Sync {
     async fn download_url(&self, key: &str, expires_in: Duration) -> StoreResult<Option<String>>;
     /// Removes the object; removing an absent one is not an error.
     async fn delete(&self, key: &str) -> StoreResult<()>;
+    /// Whether a PUT to this server's own upload endpoint carries a signature that
+    /// [`MediaStorage::upload_target`] made for `key` and `content_type`, unexpired at `now`
+    /// (`expires` in Unix seconds). Stores that take uploads themselves (S3) accept none.
+    fn verify_upload(
+        &self,
+        _key: &str,
+        _content_type: &str,
+        _expires: u64,
+        _signature: &str,
+        _now: SystemTime,
+    ) -> bool {
+        false
+    }
 }
 
 /// Where and how a client uploads: always a `PUT` of the raw bytes to `url`, sending every

@@ -2,7 +2,8 @@
 //! implementation (`crate::embedded`) and, later, one on a real service; the contract tests
 //! in `tests/it/contract` hold every implementation to the same behaviour.
 //!
-//! - [`store`]: durable state: accounts and sessions, rooms and members, invites, messages.
+//! - [`store`]: durable state: accounts and sessions, rooms and members, invites, messages,
+//!   media records.
 //! - [`bus`]: the event bus that carries stored messages to asynchronous work.
 //! - [`presence`]: who is online, across every node.
 //! - [`limiter`]: rate-limit counters shared by every node.
@@ -21,7 +22,7 @@ pub use cache::Cache;
 pub use limiter::RateLimiter;
 pub use media::{MediaStorage, ObjectInfo, UploadTarget};
 pub use presence::Presence;
-pub use store::{AccountStore, InviteStore, MessageStore, RoomStore};
+pub use store::{AccountStore, InviteStore, MediaStore, MessageStore, RoomStore};
 
 /// What a port can report besides success.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,8 @@
 //! Durable state. Every method is one atomic step: a caller never sees half of a write.
 
 use app::protocol::{
-    Message, MessageId, MessageKind, ReceiptKind, Role, RoomId, RoomKind, Timestamp, User, UserId,
+    Media, MediaId, MediaKind, Message, MessageId, MessageKind, ReceiptKind, Role, RoomId,
+    RoomKind, Timestamp, User, UserId,
 };
 use async_trait::async_trait;
 
@@ -142,6 +143,9 @@ pub struct NewMessage {
     pub client_id: String,
     pub kind: MessageKind,
     pub body: Option<String>,
+    /// The media of an image or voice message, as the API shows it (it never changes once
+    /// checked, so the message keeps a copy).
+    pub media: Option<Media>,
     pub reply_to: Option<MessageId>,
     pub created_at: Timestamp,
 }
@@ -204,4 +208,57 @@ pub trait MessageStore: Send + Sync {
         after_seq: u64,
         up_to_seq: u64,
     ) -> StoreResult<u64>;
+}
+
+/// An uploaded media object: what the uploader declared, what the server found when it
+/// checked the stored bytes, and the room of the message that holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaRecord {
+    pub id: MediaId,
+    pub uploader: UserId,
+    pub kind: MediaKind,
+    pub content_type: String,
+    /// The declared size; `complete` refuses stored bytes of any other size.
+    pub bytes: u64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_ms: Option<u64>,
+    pub placeholder: Option<String>,
+    pub has_thumbnail: bool,
+    /// The stored bytes passed the checks: a message may use it.
+    pub ready: bool,
+    /// Set when a message first uses it; the media then belongs to that room for good.
+    pub room_id: Option<RoomId>,
+    pub created_at: Timestamp,
+}
+
+/// What `complete` found in the stored bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedMedia {
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_ms: Option<u64>,
+    pub placeholder: Option<String>,
+    pub has_thumbnail: bool,
+}
+
+/// Records of uploaded media. The bytes live in `ports::MediaStorage`.
+#[async_trait]
+pub trait MediaStore: Send + Sync {
+    /// Conflict when the id exists.
+    async fn create_media(&self, record: &MediaRecord) -> StoreResult<()>;
+    async fn media(&self, id: &MediaId) -> StoreResult<Option<MediaRecord>>;
+    /// Marks the media ready with what the checks found. False when it no longer exists.
+    async fn complete_media(&self, id: &MediaId, checked: &CheckedMedia) -> StoreResult<bool>;
+    /// Gives ready media to `room`, atomically: true when it was unused or already in
+    /// `room`, false when it is missing, not ready or in another room.
+    async fn attach_media(&self, id: &MediaId, room: &RoomId) -> StoreResult<bool>;
+    /// Deletes the record when no message uses it, atomically: true when deleted.
+    async fn delete_unused_media(&self, id: &MediaId) -> StoreResult<bool>;
+    /// Media no message uses, created before `created_before`, oldest first.
+    async fn unused_media(
+        &self,
+        created_before: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<MediaRecord>>;
 }

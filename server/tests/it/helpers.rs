@@ -12,6 +12,7 @@ use rust_socketio::asynchronous::{Client, ClientBuilder};
 use rust_socketio::{Payload, TransportType};
 use serde_json::{Value, json};
 use server::config::{Config, Limits};
+use server::s3::S3Config;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -25,6 +26,7 @@ pub struct TestApp {
     data_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     limits: Limits,
+    s3: Option<S3Config>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -35,6 +37,7 @@ pub fn roomy_limits() -> Limits {
         auth_per_ip: 10_000,
         login_per_account: 10_000,
         sends_per_user: 10_000,
+        uploads_per_user: 10_000,
         ..Limits::default()
     }
 }
@@ -44,20 +47,35 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(limits: Limits) -> TestApp {
+    spawn(limits, None).await
+}
+
+/// A server whose media lives in the S3 store that `S3_ENDPOINT` names; `None` (skip) when
+/// no store is configured and none is required.
+pub async fn spawn_app_on_s3() -> Option<TestApp> {
+    crate::contract::services::url("S3_ENDPOINT")?;
+    let config = S3Config::from_env()
+        .expect("S3_ENDPOINT is set")
+        .expect("a complete S3 configuration");
+    Some(spawn(roomy_limits(), Some(config)).await)
+}
+
+async fn spawn(limits: Limits, s3: Option<S3Config>) -> TestApp {
     let temp = tempfile::tempdir().expect("temp dir");
     let data_dir = temp.path().to_path_buf();
-    let mut app = start(data_dir, limits).await;
+    let mut app = start(data_dir, limits, s3).await;
     app._temp = Some(temp);
     app
 }
 
-async fn start(data_dir: PathBuf, limits: Limits) -> TestApp {
+async fn start(data_dir: PathBuf, limits: Limits, s3: Option<S3Config>) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let mut config = Config::embedded(addr, data_dir.clone());
     config.limits = limits.clone();
+    config.services.s3 = s3.clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server::run(listener, config, async {
         let _ = stopped.await;
@@ -68,6 +86,7 @@ async fn start(data_dir: PathBuf, limits: Limits) -> TestApp {
         data_dir,
         _temp: None,
         limits,
+        s3,
         stop: Some(stop),
         task: Some(task),
     }
@@ -83,6 +102,7 @@ impl TestApp {
             data_dir: PathBuf::new(),
             _temp: None,
             limits: roomy_limits(),
+            s3: None,
             stop: None,
             task: None,
         }
@@ -113,7 +133,7 @@ impl TestApp {
     /// Stops the server and starts a new one on the same data folder (a new port).
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
-        let mut next = start(self.data_dir.clone(), self.limits.clone()).await;
+        let mut next = start(self.data_dir.clone(), self.limits.clone(), self.s3.clone()).await;
         next._temp = self._temp.take();
         next
     }

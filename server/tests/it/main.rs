@@ -6,4 +6,5 @@ mod cluster;
 mod contract;
 mod deployment;
 mod helpers;
+mod media;
 mod socket;

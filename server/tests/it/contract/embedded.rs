@@ -7,7 +7,7 @@ use std::sync::Arc;
 use server::embedded::{LocalBus, LocalLimiter, LocalPresence, SqliteStore};
 use tempfile::TempDir;
 
-use super::{accounts, bus, health, invites, limiter, messages, presence, rooms};
+use super::{accounts, bus, health, invites, limiter, media_records, messages, presence, rooms};
 
 /// A fresh store in its own folder; the folder lives as long as the returned guard.
 fn sqlite() -> (TempDir, Arc<SqliteStore>) {
@@ -248,4 +248,40 @@ async fn embedded_limiter_counts_concurrent_hits_exactly() {
 #[tokio::test]
 async fn embedded_limiter_keeps_a_keys_window_whatever_other_keys_do() {
     limiter::keeps_a_keys_window_whatever_other_keys_do(&LocalLimiter::new()).await;
+}
+
+#[tokio::test]
+async fn embedded_store_creates_and_reads_media() {
+    let (_dir, store) = sqlite();
+    media_records::creates_and_reads_media(store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn embedded_store_completes_media_with_what_the_checks_found() {
+    let (_dir, store) = sqlite();
+    media_records::completes_media_with_what_the_checks_found(store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn embedded_store_gives_ready_media_to_one_room_only() {
+    let (_dir, store) = sqlite();
+    media_records::gives_ready_media_to_one_room_only(store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn embedded_store_deletes_only_unused_media() {
+    let (_dir, store) = sqlite();
+    media_records::deletes_only_unused_media(store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn embedded_store_lists_unused_media_older_than_a_cutoff() {
+    let (_dir, store) = sqlite();
+    media_records::lists_unused_media_older_than_a_cutoff(store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn embedded_store_a_message_keeps_its_media() {
+    let (_dir, store) = sqlite();
+    media_records::a_message_keeps_its_media(store.as_ref(), store.as_ref()).await;
 }

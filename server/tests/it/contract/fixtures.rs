@@ -90,6 +90,7 @@ pub fn text(room: &RoomId, sender: &UserId, body: &str) -> NewMessage {
         client_id: uuid::Uuid::new_v4().hyphenated().to_string(),
         kind: MessageKind::Text,
         body: Some(body.to_owned()),
+        media: None,
         reply_to: None,
         created_at: Timestamp::now(),
     }

@@ -12,6 +12,7 @@ pub mod health;
 pub mod invites;
 pub mod limiter;
 pub mod media;
+pub mod media_records;
 pub mod messages;
 pub mod presence;
 pub mod rooms;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use server::mongo::MongoStore;
 
-use super::{accounts, health, invites, messages, rooms, services};
+use super::{accounts, health, invites, media_records, messages, rooms, services};
 
 /// A fresh database on the server named by `MONGODB_URL`, and the store over it.
 struct TestDb {
@@ -328,5 +328,65 @@ async fn mongo_store_answers_its_health_check() {
     };
     let store = db.store();
     health::answers_ok_while_up(store.as_ref()).await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn mongo_store_creates_and_reads_media() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    media_records::creates_and_reads_media(store.as_ref()).await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn mongo_store_completes_media_with_what_the_checks_found() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    media_records::completes_media_with_what_the_checks_found(store.as_ref()).await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn mongo_store_gives_ready_media_to_one_room_only() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    media_records::gives_ready_media_to_one_room_only(store.as_ref()).await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn mongo_store_deletes_only_unused_media() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    media_records::deletes_only_unused_media(store.as_ref()).await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn mongo_store_lists_unused_media_older_than_a_cutoff() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    media_records::lists_unused_media_older_than_a_cutoff(store.as_ref()).await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn mongo_store_a_message_keeps_its_media() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    media_records::a_message_keeps_its_media(store.as_ref(), store.as_ref()).await;
     db.drop().await;
 }

@@ -1,0 +1,164 @@
+//! Media records. A record is claimed by a room with one conditional update, so two sends
+//! racing with the orphan collector either both see it unused or one sees it taken.
+
+use app::protocol::{MediaId, MediaKind, RoomId, Timestamp, UserId};
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use mongodb::Collection;
+use mongodb::bson::{Bson, doc};
+use serde::{Deserialize, Serialize};
+
+use super::{MongoStore, store_error, to_i64, to_u64};
+use crate::ports::store::{CheckedMedia, MediaRecord, MediaStore};
+use crate::ports::{StoreError, StoreResult};
+
+/// A document of `media`.
+#[derive(Serialize, Deserialize)]
+struct MediaDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    uploader: String,
+    kind: MediaKind,
+    content_type: String,
+    bytes: i64,
+    width: Option<u32>,
+    height: Option<u32>,
+    duration_ms: Option<i64>,
+    placeholder: Option<String>,
+    has_thumbnail: bool,
+    ready: bool,
+    /// `null` until a message uses it (the collector's index needs the field present).
+    room_id: Option<String>,
+    created_at: i64,
+}
+
+impl MediaDoc {
+    fn new(record: &MediaRecord) -> Self {
+        Self {
+            id: record.id.0.clone(),
+            uploader: record.uploader.0.clone(),
+            kind: record.kind,
+            content_type: record.content_type.clone(),
+            bytes: to_i64(record.bytes),
+            width: record.width,
+            height: record.height,
+            duration_ms: record.duration_ms.map(to_i64),
+            placeholder: record.placeholder.clone(),
+            has_thumbnail: record.has_thumbnail,
+            ready: record.ready,
+            room_id: record.room_id.as_ref().map(|id| id.0.clone()),
+            created_at: record.created_at.as_millis(),
+        }
+    }
+
+    fn into_record(self) -> MediaRecord {
+        MediaRecord {
+            id: MediaId(self.id),
+            uploader: UserId(self.uploader),
+            kind: self.kind,
+            content_type: self.content_type,
+            bytes: to_u64(self.bytes),
+            width: self.width,
+            height: self.height,
+            duration_ms: self.duration_ms.map(to_u64),
+            placeholder: self.placeholder,
+            has_thumbnail: self.has_thumbnail,
+            ready: self.ready,
+            room_id: self.room_id.map(RoomId),
+            created_at: Timestamp::from_millis(self.created_at),
+        }
+    }
+}
+
+impl MongoStore {
+    fn media_docs(&self) -> Collection<MediaDoc> {
+        self.collection("media")
+    }
+}
+
+#[async_trait]
+impl MediaStore for MongoStore {
+    async fn create_media(&self, record: &MediaRecord) -> StoreResult<()> {
+        match self.media_docs().insert_one(MediaDoc::new(record)).await {
+            Ok(_) => Ok(()),
+            Err(err) => match store_error(err) {
+                StoreError::Conflict(_) => Err(StoreError::Conflict("media id taken")),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn media(&self, id: &MediaId) -> StoreResult<Option<MediaRecord>> {
+        let found = self
+            .media_docs()
+            .find_one(doc! { "_id": id.as_str() })
+            .await
+            .map_err(store_error)?;
+        Ok(found.map(MediaDoc::into_record))
+    }
+
+    async fn complete_media(&self, id: &MediaId, checked: &CheckedMedia) -> StoreResult<bool> {
+        let optional = |value: Option<u32>| value.map_or(Bson::Null, |v| Bson::Int64(v.into()));
+        let updated = self
+            .media_docs()
+            .update_one(
+                doc! { "_id": id.as_str() },
+                doc! { "$set": {
+                    "width": optional(checked.width),
+                    "height": optional(checked.height),
+                    "duration_ms": checked.duration_ms.map_or(Bson::Null, |v| Bson::Int64(to_i64(v))),
+                    "placeholder": checked.placeholder.clone(),
+                    "has_thumbnail": checked.has_thumbnail,
+                    "ready": true,
+                } },
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(updated.matched_count > 0)
+    }
+
+    async fn attach_media(&self, id: &MediaId, room: &RoomId) -> StoreResult<bool> {
+        let updated = self
+            .media_docs()
+            .update_one(
+                doc! {
+                    "_id": id.as_str(),
+                    "ready": true,
+                    "room_id": { "$in": [Bson::Null, room.as_str()] },
+                },
+                doc! { "$set": { "room_id": room.as_str() } },
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(updated.matched_count > 0)
+    }
+
+    async fn delete_unused_media(&self, id: &MediaId) -> StoreResult<bool> {
+        let deleted = self
+            .media_docs()
+            .delete_one(doc! { "_id": id.as_str(), "room_id": Bson::Null })
+            .await
+            .map_err(store_error)?;
+        Ok(deleted.deleted_count > 0)
+    }
+
+    async fn unused_media(
+        &self,
+        created_before: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<MediaRecord>> {
+        self.media_docs()
+            .find(doc! {
+                "room_id": Bson::Null,
+                "created_at": { "$lt": created_before.as_millis() },
+            })
+            .sort(doc! { "created_at": 1 })
+            .limit(i64::from(limit))
+            .await
+            .map_err(store_error)?
+            .map_ok(MediaDoc::into_record)
+            .try_collect()
+            .await
+            .map_err(store_error)
+    }
+}
