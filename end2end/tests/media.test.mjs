@@ -3,8 +3,10 @@
 // fake microphone plays on the other side, and a failed upload waits (across a reload) for
 // Retry or Remove. The steps run in order and share the two pages.
 import assert from "node:assert/strict";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { baseUrl, createAccount, launchBrowser, uniqueName } from "./support.mjs";
+import { baseUrl, createAccount, launchBrowser, screenshotDir, uniqueName } from "./support.mjs";
 
 const TIMEOUT = 15_000;
 // Three quick retries (1 s, 2 s, 4 s) plus the attempts themselves.
@@ -12,6 +14,10 @@ const FAILURE_TIMEOUT = 40_000;
 const UPLOADS = "**/api/v1/uploads/**";
 let browser, alice, bob, pageA, pageB, roomId;
 const errors = [];
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(screenshotDir, `${name}.png`) });
+}
 
 function log(page) {
   return page.getByRole("log", { name: "Messages" });
@@ -118,6 +124,7 @@ function watchCreatedMedia(page) {
 }
 
 before(async () => {
+  await mkdir(screenshotDir, { recursive: true });
   // A fake microphone (a beep) that needs no permission prompt, and audio that may play
   // without a click.
   browser = await launchBrowser([
@@ -157,17 +164,21 @@ test("a photo is shrunk and stripped of its GPS position before the other member
   assert.ok(original.includes(Buffer.from("Exif\0\0", "latin1")), "the original carries EXIF");
 
   // The upload waits until the message has been seen in the log with its local preview.
-  let release;
+  let release, passed;
   const seen = new Promise((resolve) => (release = resolve));
+  const through = new Promise((resolve) => (passed = resolve));
   await pageA.route(UPLOADS, async (route) => {
     await seen;
     await route.continue();
+    passed();
   });
   await attachPhoto(pageA, "holiday.jpg", original);
   const pending = log(pageA).locator(".msg.pending");
   await pending.locator('img[src^="blob:"]').waitFor();
   await pending.getByRole("progressbar", { name: "Upload progress" }).waitFor();
+  await shot(pageA, "photo-sending");
   release();
+  await through;
   await pageA.unroute(UPLOADS);
   await pending.waitFor({ state: "detached" });
   await log(pageA).locator(".msg.mine .photo").waitFor();
@@ -185,6 +196,7 @@ test("a photo is shrunk and stripped of its GPS position before the other member
   const viewer = pageB.getByRole("dialog", { name: "Photo" });
   const full = viewer.getByRole("img", { name: "Photo, full size" });
   await full.waitFor();
+  await shot(pageB, "photo-viewer");
   const src = await full.getAttribute("src");
   const stored = await pageB.evaluate(async (url) => {
     const response = await fetch(url, { credentials: "include" });
@@ -218,6 +230,7 @@ test("a photo is shrunk and stripped of its GPS position before the other member
 
   await pageB.keyboard.press("Escape");
   await viewer.waitFor({ state: "detached" });
+  await shot(pageB, "photo-received");
 });
 
 test("a voice message is recorded, sent, and plays for the other member", async () => {
@@ -225,6 +238,7 @@ test("a voice message is recorded, sent, and plays for the other member", async 
   const timer = pageA.locator(".recording time");
   await timer.waitFor();
   await pageA.waitForFunction(() => document.querySelector(".recording time")?.textContent === "0:02");
+  await shot(pageA, "voice-recording");
   await pageA.getByRole("button", { name: "Send voice" }).click();
   await pageA.getByRole("button", { name: "Record a voice message" }).waitFor();
 
@@ -240,6 +254,7 @@ test("a voice message is recorded, sent, and plays for the other member", async 
     return a.play();
   });
   await pageB.waitForFunction((a) => a.currentTime > 0 && a.error === null, element);
+  await shot(pageB, "voice-received");
 });
 
 test("a failed upload waits, across a reload, for Retry, which sends it", async () => {
@@ -249,6 +264,7 @@ test("a failed upload waits, across a reload, for Retry, which sends it", async 
   const failed = log(pageA).locator(".msg.pending", { hasText: "Not sent" });
   await failed.getByRole("button", { name: "Retry" }).waitFor({ timeout: FAILURE_TIMEOUT });
   await failed.getByRole("button", { name: "Remove" }).waitFor();
+  await shot(pageA, "upload-failed");
 
   // Kept in IndexedDB: still there, still failed, after a reload.
   await pageA.reload();
@@ -286,6 +302,31 @@ test("Remove drops a failed upload from the log and from storage", async () => {
   await pageA.reload();
   await log(pageA).locator(".msg.mine .photo").first().waitFor();
   assert.equal(await log(pageA).locator(".msg.pending").count(), 0);
+});
+
+test("without the photo worker a photo is refused, never sent as it is", async () => {
+  const context = await browser.newContext({ storageState: await alice.storageState() });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  try {
+    // On the context, so that the service worker's fetch of the script is caught too.
+    await context.route("**/media-worker.js", (route) => route.fulfill({ status: 404, body: "" }));
+    const created = watchCreatedMedia(page);
+    const uploads = [];
+    page.on("request", (r) => r.url().includes("/api/v1/uploads/") && uploads.push(r.url()));
+    await page.goto(`${baseUrl}/rooms/${roomId}`);
+    await page.getByRole("heading", { name: "Holiday" }).waitFor();
+    await attachPhoto(page, "unsafe.jpg", withGps(await canvasJpeg(page, 800, 600)));
+    const failed = log(page).locator(".msg.pending", { hasText: "Not sent" });
+    await failed.getByRole("button", { name: "Remove" }).waitFor();
+    assert.match(await failed.innerText(), /photo tool/);
+    assert.deepEqual(created, []);
+    assert.deepEqual(uploads, []);
+    await failed.getByRole("button", { name: "Remove" }).click();
+    await failed.waitFor({ state: "detached" });
+  } finally {
+    await context.close();
+  }
 });
 
 test("no page script failed", () => {
