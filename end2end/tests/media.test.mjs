@@ -270,6 +270,7 @@ test("a failed upload waits, across a reload, for Retry, which sends it", async 
   await pageA.reload();
   await failed.getByRole("button", { name: "Retry" }).waitFor();
   assert.equal(await log(pageA).locator(".msg.pending").count(), 1);
+  await failed.locator('img[src^="blob:"]').waitFor();
 
   await pageA.unroute(UPLOADS);
   await failed.getByRole("button", { name: "Retry" }).click();
@@ -277,6 +278,33 @@ test("a failed upload waits, across a reload, for Retry, which sends it", async 
   const id = created.at(-1);
   await log(pageB).locator(`.photo[data-full$="/${id}"]`).waitFor();
   assert.equal(await log(pageB).locator(`.photo[data-full$="/${id}"]`).count(), 1, "sent once");
+});
+
+test("an upload cut off by a reload starts again by itself and is sent once", async () => {
+  const created = watchCreatedMedia(pageA);
+  // The first upload never gets an answer; the page is reloaded in the middle of it.
+  let cutOff;
+  const started = new Promise((resolve) => (cutOff = resolve));
+  let first = true;
+  await pageA.route(UPLOADS, async (route) => {
+    if (first) {
+      first = false;
+      cutOff();
+      return;
+    }
+    await route.continue();
+  });
+  await attachPhoto(pageA, "third.jpg", await canvasJpeg(pageA, 800, 800));
+  await started;
+  await pageA.reload();
+  await log(pageA).locator(".msg.pending").waitFor({ state: "detached" });
+  await pageA.unroute(UPLOADS);
+  // The same media was uploaded again (its upload URL still worked), and sent once.
+  assert.equal(created.length, 1);
+  const photo = log(pageB).locator(`.photo[data-full$="/${created[0]}"]`);
+  await photo.waitFor();
+  assert.equal(await photo.count(), 1);
+  assert.match(await photo.getAttribute("style"), /aspect-ratio: 800 \/ 800/);
 });
 
 test("Remove drops a failed upload from the log and from storage", async () => {
