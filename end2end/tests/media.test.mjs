@@ -230,6 +230,7 @@ test("a photo is shrunk and stripped of its GPS position before the other member
 
   await pageB.keyboard.press("Escape");
   await viewer.waitFor({ state: "detached" });
+  await pageB.waitForFunction(() => document.activeElement?.getAttribute("aria-label") === "Open photo");
   await shot(pageB, "photo-received");
 });
 

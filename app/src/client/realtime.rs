@@ -158,6 +158,7 @@ impl Client {
         self.network.set(online);
         if online {
             browser::socket_reopen();
+            self.resume_uploads();
         } else {
             browser::socket_pause();
             self.connected.set(false);

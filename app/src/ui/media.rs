@@ -121,36 +121,54 @@ pub fn pending_media_view(client_id: String, media: PendingMedia, failed: bool) 
 #[component]
 pub fn PhotoViewer() -> impl IntoView {
     let Viewer(open) = expect_context::<Viewer>();
+    view! {
+        <Show when=move || open.with(Option::is_some)>
+            <ViewerOverlay open/>
+        </Show>
+    }
+}
+
+/// The open viewer: takes focus (so Escape reaches it) and gives it back on closing.
+#[component]
+fn ViewerOverlay(open: RwSignal<Option<String>>) -> impl IntoView {
     let close: NodeRef<html::Button> = NodeRef::new();
+    let opener = StoredValue::new_local(document().active_element());
     Effect::new(move |_| {
         if let Some(button) = close.get() {
             let _ = button.focus();
         }
     });
+    on_cleanup(move || {
+        use leptos::wasm_bindgen::JsCast;
+        if let Some(element) = opener
+            .get_value()
+            .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+        {
+            let _ = element.focus();
+        }
+    });
     view! {
-        <Show when=move || open.with(Option::is_some)>
-            <div
-                class="viewer"
-                role="dialog"
-                aria-modal="true"
-                aria-label="Photo"
-                on:click=move |_| open.set(None)
-                on:keydown=move |ev| {
-                    if ev.key() == "Escape" {
-                        open.set(None);
-                    }
+        <div
+            class="viewer"
+            role="dialog"
+            aria-modal="true"
+            aria-label="Photo"
+            on:click=move |_| open.set(None)
+            on:keydown=move |ev| {
+                if ev.key() == "Escape" {
+                    open.set(None);
                 }
-            >
-                <img
-                    src=move || open.get().unwrap_or_default()
-                    alt="Photo, full size"
-                    on:click=|ev| ev.stop_propagation()
-                />
-                <button type="button" class="close" node_ref=close on:click=move |_| open.set(None)>
-                    "Close"
-                </button>
-            </div>
-        </Show>
+            }
+        >
+            <img
+                src=move || open.get().unwrap_or_default()
+                alt="Photo, full size"
+                on:click=|ev| ev.stop_propagation()
+            />
+            <button type="button" class="close" node_ref=close on:click=move |_| open.set(None)>
+                "Close"
+            </button>
+        </div>
     }
 }
 

@@ -321,13 +321,25 @@ impl Client {
                 self.transfers.update(|t| {
                     t.insert(client_id.clone(), transfer);
                 });
-                let resume = pending.failed.is_none() && !media.completed;
                 self.outbox.update(|o| o.push(pending));
-                if resume {
-                    spawn_local(self.upload_with_retries(client_id));
-                }
             }
+            self.resume_uploads();
             self.flush_outbox();
         });
+    }
+
+    /// Starts again every upload that is neither failed nor done (after a reload, or when
+    /// the network is back); one already running is left alone.
+    pub(super) fn resume_uploads(self) {
+        let waiting: Vec<String> = self.outbox.with_untracked(|o| {
+            o.iter()
+                .filter(|p| p.failed.is_none() && p.media.as_ref().is_some_and(|m| !m.completed))
+                .map(|p| p.client_id.clone())
+                .filter(|id| browser::has_blob(&blob_of(id)))
+                .collect()
+        });
+        for client_id in waiting {
+            spawn_local(self.upload_with_retries(client_id));
+        }
     }
 }

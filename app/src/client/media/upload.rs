@@ -49,6 +49,14 @@ impl Client {
             if !self.holds(&client_id) {
                 break;
             }
+            // Offline, tries would only use up the retries: the upload waits, unfailed,
+            // and starts again when the network is back (`resume_uploads`).
+            if !self.network.get_untracked() {
+                self.uploading.update_value(|u| {
+                    u.remove(&client_id);
+                });
+                return;
+            }
             outcome = self.upload_once(&client_id).await;
             if !matches!(outcome, Err(Attempt::Again(_))) {
                 break;
