@@ -259,6 +259,49 @@ async fn a_photo_is_checked_thumbnailed_and_shared_with_the_room_only() {
     assert_eq!(unknown.0, StatusCode::NOT_FOUND);
 }
 
+/// A JPEG as a phone camera writes it: EXIF with the orientation (6: turn right to show)
+/// and, after it, where the photo was taken.
+fn camera_jpeg(width: u32, height: u32) -> Vec<u8> {
+    let plain = photo(width, height, ImageFormat::Jpeg);
+    let mut tiff = b"MM\0\x2A\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0".to_vec();
+    tiff.extend_from_slice(b"GPS 52.5200N 13.4050E home");
+    let mut jpeg = plain[..2].to_vec();
+    jpeg.extend_from_slice(&[0xFF, 0xE1]);
+    jpeg.extend_from_slice(&u16::try_from(tiff.len() + 8).expect("small").to_be_bytes());
+    jpeg.extend_from_slice(b"Exif\0\0");
+    jpeg.extend_from_slice(&tiff);
+    jpeg.extend_from_slice(&plain[2..]);
+    jpeg
+}
+
+#[tokio::test]
+async fn a_camera_photo_is_stored_upright_and_without_its_location() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let original = camera_jpeg(300, 200);
+    let request = json!({"kind": "image", "content_type": "image/jpeg", "bytes": original.len()});
+    let media = upload(&app, &alice, request, original.clone()).await;
+    assert_eq!(
+        (media["width"].as_u64(), media["height"].as_u64()),
+        (Some(200), Some(300)),
+        "the size as displayed, turned by the EXIF orientation"
+    );
+    let (status, _, stored) = fetch(&app, &alice, media["url"].as_str().expect("url")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !stored.windows(3).any(|w| w == b"GPS"),
+        "the location is gone"
+    );
+    assert!(stored.len() < original.len());
+    assert_eq!(media["bytes"], stored.len(), "bytes is the stored size");
+    let shown = image::load_from_memory(&stored).expect("decodes");
+    assert_eq!(
+        (shown.width(), shown.height()),
+        (300, 200),
+        "the pixels are untouched"
+    );
+}
+
 #[tokio::test]
 async fn every_accepted_type_uploads_and_voice_messages_send() {
     let app = spawn_app().await;

@@ -6,14 +6,16 @@
 //! 3. `complete` reads them back and trusts nothing the client said: the size must be the
 //!    declared one, the magic bytes must be the declared type, an image is decoded (its
 //!    header first, against decompression bombs) to get its real size, a thumbnail and a
-//!    placeholder. The checked bytes are then written to `media/<id>`, which no upload URL
-//!    can reach, so bytes swapped in after the check are never served.
+//!    placeholder. The checked bytes, stripped of their metadata, are then written to
+//!    `media/<id>`, which no upload URL can reach, so bytes swapped in after the check are
+//!    never served.
 //! 4. A message may then use the media; the first send gives it to that room for good.
 //!
 //! Media is served to its uploader and to members of the room whose message holds it.
 //! Media that no message uses is deleted after a grace period (`collect_unused`).
 
 pub mod inspect;
+mod strip;
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
@@ -304,7 +306,9 @@ impl Chat {
                 found.unwrap_or("of no accepted type")
             )));
         }
+        let mut bytes = bytes;
         let mut checked = CheckedMedia {
+            bytes: record.bytes,
             width: None,
             height: None,
             duration_ms: record.duration_ms,
@@ -339,6 +343,15 @@ impl Chat {
                         Bytes::from(facts.thumbnail),
                     )
                     .await?;
+                // Metadata goes (a camera's GPS position above all); the pixels stay.
+                if let Some(stripped) = strip::strip_metadata(
+                    &bytes,
+                    &base_type(&record.content_type),
+                    facts.orientation,
+                ) {
+                    checked.bytes = stripped.len() as u64;
+                    bytes = Bytes::from(stripped);
+                }
                 checked.width = Some(facts.width);
                 checked.height = Some(facts.height);
                 checked.placeholder = Some(facts.placeholder);
@@ -366,6 +379,7 @@ impl Chat {
             tracing::warn!(error = %err, media_id = %id, "upload not removed after its check");
         }
         let record = MediaRecord {
+            bytes: checked.bytes,
             width: checked.width,
             height: checked.height,
             placeholder: checked.placeholder,
