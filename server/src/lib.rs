@@ -66,6 +66,9 @@ pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks
     let media: Arc<dyn MediaStorage> = match &services.s3 {
         Some(s3) => {
             let storage = Arc::new(s3::S3MediaStorage::connect(s3.clone()).await?);
+            let mut origins = vec![config.public_origin().to_owned()];
+            origins.extend(config.allowed_origins.iter().cloned());
+            storage.allow_browser_origins(&origins).await;
             checks.push(("s3", storage.clone()));
             storage
         }

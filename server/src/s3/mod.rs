@@ -24,7 +24,9 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CorsConfiguration, CorsRule, CreateBucketConfiguration,
+};
 use bytes::Bytes;
 
 use crate::ports::media::{TooLarge, check_content_type, check_key};
@@ -52,6 +54,44 @@ impl S3MediaStorage {
         };
         storage.ensure_bucket(&config.region).await?;
         Ok(storage)
+    }
+
+    /// Lets pages of `origins` PUT uploads to and GET media from the bucket (a browser's
+    /// cross-origin request needs the bucket's CORS rules to allow it). A service that does
+    /// not take CORS rules is logged, not fatal: its operator sets them.
+    pub async fn allow_browser_origins(&self, origins: &[String]) {
+        let rule = CorsRule::builder()
+            .set_allowed_origins(Some(origins.to_vec()))
+            .allowed_methods("GET")
+            .allowed_methods("HEAD")
+            .allowed_methods("PUT")
+            .allowed_headers("content-type")
+            .expose_headers("ETag")
+            .max_age_seconds(3600)
+            .build();
+        let configuration =
+            rule.and_then(|rule| CorsConfiguration::builder().cors_rules(rule).build());
+        let configuration = match configuration {
+            Ok(configuration) => configuration,
+            Err(err) => {
+                tracing::warn!(error = %err, "S3 CORS rules not built");
+                return;
+            }
+        };
+        let put = self
+            .client
+            .put_bucket_cors()
+            .bucket(&self.bucket)
+            .cors_configuration(configuration)
+            .send()
+            .await;
+        if let Err(err) = put {
+            tracing::warn!(
+                bucket = %self.bucket,
+                error = %DisplayErrorContext(err),
+                "S3 refused the CORS rules; browsers cannot upload until the bucket allows this origin"
+            );
+        }
     }
 
     /// Creates the bucket unless it exists. A refused check (403) stops the start: a HEAD

@@ -721,6 +721,23 @@ async fn on_s3_uploads_go_to_the_bucket_and_downloads_redirect_to_signed_urls() 
     let (status, created) = create(&app, &alice, request).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let upload_url = created["upload"]["url"].as_str().expect("url");
+    let preflight = app
+        .http
+        .request(Method::OPTIONS, upload_url)
+        .header("origin", app.url(""))
+        .header("access-control-request-method", "PUT")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some(app.url("").as_str()),
+        "the bucket lets the app's pages upload"
+    );
     assert!(
         !upload_url.starts_with(&app.url("/")),
         "the bytes go to S3, not through the node"
