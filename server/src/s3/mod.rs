@@ -41,6 +41,9 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Media stored in one S3 bucket.
 pub struct S3MediaStorage {
     client: Client,
+    /// Signs the URLs clients use: `client`, or one for `S3Config::public_endpoint`.
+    /// Presigning happens locally, so this one never connects.
+    presigner: Client,
     bucket: String,
 }
 
@@ -48,8 +51,16 @@ impl S3MediaStorage {
     /// Builds the client and makes sure the bucket exists, creating it when it is missing
     /// and the credentials may. Fails when the service cannot be reached.
     pub async fn connect(config: S3Config) -> anyhow::Result<Self> {
+        let presigner = match &config.public_endpoint {
+            Some(public) => client(&S3Config {
+                endpoint: public.clone(),
+                ..config.clone()
+            }),
+            None => client(&config),
+        };
         let storage = Self {
             client: client(&config),
+            presigner,
             bucket: config.bucket,
         };
         storage.ensure_bucket(&config.region).await?;
@@ -149,7 +160,7 @@ impl MediaStorage for S3MediaStorage {
         check_content_type(content_type)?;
         // The content type is a signed header: a PUT with another one is refused.
         let presigned = self
-            .client
+            .presigner
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -248,7 +259,7 @@ impl MediaStorage for S3MediaStorage {
     async fn download_url(&self, key: &str, expires_in: Duration) -> StoreResult<Option<String>> {
         check_key(key)?;
         let presigned = self
-            .client
+            .presigner
             .get_object()
             .bucket(&self.bucket)
             .key(key)
@@ -360,6 +371,7 @@ mod tests {
     fn unreachable() -> S3Config {
         S3Config {
             endpoint: "http://127.0.0.1:1".to_owned(),
+            public_endpoint: None,
             bucket: "media".to_owned(),
             region: DEFAULT_REGION.to_owned(),
             access_key_id: "AKID".to_owned(),
@@ -370,6 +382,7 @@ mod tests {
     fn unconnected() -> S3MediaStorage {
         S3MediaStorage {
             client: client(&unreachable()),
+            presigner: client(&unreachable()),
             bucket: "media".to_owned(),
         }
     }
@@ -392,6 +405,30 @@ mod tests {
             "{check:?}"
         );
         assert!(connect.is_err());
+    }
+
+    #[tokio::test]
+    async fn presigned_urls_use_the_public_endpoint_when_there_is_one() {
+        let public = S3Config {
+            endpoint: "http://storage.example:443".to_owned(),
+            ..unreachable()
+        };
+        let storage = S3MediaStorage {
+            client: client(&unreachable()),
+            presigner: client(&public),
+            bucket: "media".to_owned(),
+        };
+        let target = storage
+            .upload_target("media/x", "image/png", Duration::from_secs(60))
+            .await
+            .expect("a presigned PUT");
+        assert!(
+            target
+                .url
+                .starts_with("http://storage.example:443/media/media/x?"),
+            "{}",
+            target.url
+        );
     }
 
     #[tokio::test]
