@@ -211,6 +211,10 @@ async fn serve<A: Adapter>(
         let subscription = chat.ports().bus.subscribe(chat::notify::GROUP).await?;
         tokio::spawn(chat::notify::run(Arc::clone(&chat), subscription))
     };
+    let counter = {
+        let subscription = chat.ports().bus.subscribe(chat::unread::GROUP).await?;
+        tokio::spawn(chat::unread::run(Arc::clone(&chat), subscription))
+    };
     let heartbeat = tokio::spawn(realtime::heartbeat(io.clone(), Arc::downgrade(&chat)));
     let sweeper = {
         let chat = Arc::clone(&chat);
@@ -266,6 +270,7 @@ async fn serve<A: Adapter>(
         closer.abort();
     }
     notifier.abort();
+    counter.abort();
     heartbeat.abort();
     sweeper.abort();
     drop(state);
