@@ -793,3 +793,29 @@ async fn on_s3_uploads_go_to_the_bucket_and_downloads_redirect_to_signed_urls() 
         "no signed URL for a non-member"
     );
 }
+
+#[tokio::test]
+async fn starting_and_checking_uploads_are_rate_limited_per_user() {
+    let mut limits = roomy_limits();
+    limits.uploads_per_user = 2;
+    let app = spawn_app_with(limits).await;
+    let (alice, bob) = (app.register("alice").await, app.register("bob").await);
+    let request = json!({"kind": "image", "content_type": "image/jpeg", "bytes": 10});
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (status, created) = create(&app, &alice, request.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        ids.push(created["media"]["id"].as_str().expect("id").to_owned());
+    }
+    let limited = create(&app, &alice, request.clone()).await;
+    assert_error(&limited, 429, "rate_limited");
+    assert_eq!(
+        create(&app, &bob, request).await.0,
+        StatusCode::CREATED,
+        "per user"
+    );
+    for id in &ids {
+        assert_error(&complete(&app, &alice, id).await, 409, "conflict");
+    }
+    assert_error(&complete(&app, &alice, &ids[0]).await, 429, "rate_limited");
+}

@@ -89,19 +89,8 @@ impl Chat {
         uploader: &UserId,
         request: CreateMediaRequest,
     ) -> Result<CreatedMedia> {
+        self.limit_uploads("upload", uploader).await?;
         let limits = &self.settings.limits;
-        if let Some(wait) = self
-            .ports
-            .limiter
-            .hit(
-                &format!("upload:user:{uploader}"),
-                limits.uploads_per_user,
-                limits.upload_window,
-            )
-            .await?
-        {
-            return Err(Error::RateLimited(wait));
-        }
         self.check_declared(&request)?;
         let record = MediaRecord {
             id: MediaId(new_id()),
@@ -136,6 +125,22 @@ impl Chat {
                 Timestamp::now().as_millis() + i64::try_from(ttl.as_millis()).unwrap_or(0),
             ),
         })
+    }
+
+    /// The per-user limit on starting uploads, and (separately) on checking them: a check
+    /// decodes, so a client must not be able to make the node decode in a loop.
+    async fn limit_uploads(&self, action: &str, user: &UserId) -> Result<()> {
+        let limits = &self.settings.limits;
+        let key = format!("{action}:user:{user}");
+        match self
+            .ports
+            .limiter
+            .hit(&key, limits.uploads_per_user, limits.upload_window)
+            .await?
+        {
+            Some(wait) => Err(Error::RateLimited(wait)),
+            None => Ok(()),
+        }
     }
 
     /// What a client may declare: an accepted type for the kind, a size within the limit,
@@ -271,6 +276,7 @@ impl Chat {
         if record.ready {
             return Ok(self.media_view(&record));
         }
+        self.limit_uploads("complete", caller).await?;
         let limits = &self.settings.limits;
         let storage = &self.ports.media;
         let info = storage.head(&upload_key(id)).await?.ok_or(Error::Conflict(
