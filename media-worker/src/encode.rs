@@ -5,9 +5,6 @@ use image::{ExtendedColorType, RgbImage};
 
 use crate::ShrinkError;
 
-/// The JPEG quality used when the caller gives none: small files, no visible loss at 1600 px.
-pub const DEFAULT_QUALITY: u8 = 80;
-
 /// Composites `image` onto a white background and drops the alpha channel: JPEG has no
 /// transparency, and white is what a chat bubble would show behind a transparent PNG.
 /// `rgba` holds `width`×`height` pixels (checked by the caller).

@@ -3,7 +3,7 @@
 //! `max_edge`, with no metadata, out. `public/media-worker.js` runs it in a Web Worker.
 //!
 //! - `decode`: reads JPEG, PNG and WebP within memory limits, with their EXIF orientation.
-//! - `resize`: picks the output size and scales down to it (box average, then triangle).
+//! - `resize`: picks the output size and scales down to it (box average, then Catmull-Rom).
 //! - `encode`: flattens transparency onto white and writes the JPEG, metadata-free.
 //! - `wasm`: the `#[wasm_bindgen]` exports, thin wrappers over [`shrink_pixels`] and
 //!   [`shrink_file`].
@@ -19,7 +19,6 @@ use image::{DynamicImage, RgbImage};
 use wasm_bindgen::prelude::wasm_bindgen;
 
 pub use decode::MAX_PIXELS;
-pub use encode::DEFAULT_QUALITY;
 pub use error::ShrinkError;
 pub use resize::fit_within;
 
@@ -62,7 +61,8 @@ impl Shrunk {
 
 /// Shrinks `width`×`height` RGBA pixels, already decoded and turned upright (by the browser's
 /// `createImageBitmap(…, {imageOrientation: "from-image"})`), to a JPEG of long edge at most
-/// `max_edge` at `quality` (1–100).
+/// `max_edge` at `quality` (1–100). Pixels already within `max_edge` (the browser may have
+/// scaled them itself) are only flattened and encoded.
 pub fn shrink_pixels(
     rgba: &[u8],
     width: u32,
@@ -82,7 +82,7 @@ pub fn shrink_pixels(
     }
     let (out_width, out_height) = fit_within(width, height, max_edge);
     let small = resize::downscale(
-        &encode::flatten_onto_white(rgba, width, height),
+        encode::flatten_onto_white(rgba, width, height),
         out_width,
         out_height,
     );
@@ -105,7 +105,7 @@ pub fn shrink_file(bytes: &[u8], max_edge: u32, quality: u8) -> Result<Shrunk, S
     // The long edge is the same either way up, so the size is chosen before turning, and
     // only the small result is turned.
     let (out_width, out_height) = fit_within(width, height, max_edge);
-    let mut small = DynamicImage::ImageRgb8(resize::downscale(&rgb, out_width, out_height));
+    let mut small = DynamicImage::ImageRgb8(resize::downscale(rgb, out_width, out_height));
     small.apply_orientation(decoded.orientation);
     finish(small.into_rgb8(), quality)
 }

@@ -1,5 +1,5 @@
 //! Choosing the output size and getting there: a cheap exact box average down to within 2×
-//! of the target, then a triangle (bilinear) filter for the last, fractional step.
+//! of the target, then a Catmull-Rom (bicubic) filter for the last, fractional step.
 
 use image::RgbImage;
 use image::imageops::{self, FilterType};
@@ -21,28 +21,24 @@ pub fn fit_within(width: u32, height: u32, max_edge: u32) -> (u32, u32) {
 
 /// Scales `image` to exactly `width`×`height` (a downscale, as [`fit_within`] gives).
 ///
-/// A resampling filter over a 12-megapixel photo is the slow part of the whole job in WASM:
-/// its cost grows with the source size times the filter's reach, and a 2.5× reduction makes
-/// every output pixel read a 5×5 neighbourhood per pass. An integer box average first (each
-/// source pixel read once, a plain sum) takes the photo to within 2× of the target, and the
-/// triangle filter then only bridges the remaining fraction, where it is as sharp as a
-/// Catmull-Rom to the eye and about twice as fast.
-pub fn downscale(image: &RgbImage, width: u32, height: u32) -> RgbImage {
-    if image.dimensions() == (width, height) {
-        return image.clone();
-    }
+/// Only the WASM decoder path gets here with a full-size photo (the browser path lets the
+/// browser scale). A resampling filter's cost grows with the source size times its reach,
+/// which at a 2.5× reduction is 5 to 10 source pixels per output pixel and pass; an integer
+/// box average first (each source pixel read once, a plain sum) takes the photo to within 2×
+/// of the target, and the filter then only bridges the remaining fraction. Measured natively
+/// on 4000×3000 → 1600×1200: Triangle alone 250 ms, Catmull-Rom alone 324 ms, box then
+/// Triangle 196 ms, box then Catmull-Rom 200 ms; so the sharper Catmull-Rom, for free.
+pub fn downscale(image: RgbImage, width: u32, height: u32) -> RgbImage {
     let factor = (image.width() / width).min(image.height() / height);
-    let reduced;
     let source = if factor >= 2 {
-        reduced = box_reduce(image, factor);
-        &reduced
+        box_reduce(&image, factor)
     } else {
         image
     };
     if source.dimensions() == (width, height) {
-        return source.clone();
+        return source;
     }
-    imageops::resize(source, width, height, FilterType::Triangle)
+    imageops::resize(&source, width, height, FilterType::CatmullRom)
 }
 
 /// Averages each `factor`×`factor` block of `image` into one pixel; a partial block at the
@@ -110,7 +106,7 @@ mod tests {
     fn downscale_reaches_the_exact_target() {
         let image = RgbImage::from_pixel(400, 300, image::Rgb([9, 99, 199]));
         for (w, h) in [(160, 120), (200, 150), (399, 299), (1, 1)] {
-            let out = downscale(&image, w, h);
+            let out = downscale(image.clone(), w, h);
             assert_eq!(out.dimensions(), (w, h));
             assert_eq!(out.get_pixel(w / 2, h / 2), &image::Rgb([9, 99, 199]));
         }
