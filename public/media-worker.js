@@ -17,10 +17,9 @@
 //   browser decodes and scales, WASM flattens and encodes    ~180-220 ms
 //   WASM decodes, scales (box + Catmull-Rom) and encodes      ~400-450 ms
 // The browser's decoder is libjpeg-turbo with SIMD, and its mipmapped "high" scaling is
-// native too; WASM has neither SIMD here nor the advantage of decoding straight into a
-// bitmap. Copying the full-size pixels into WASM alone (48 MB) would cost more than the
-// browser's scaling. What WASM keeps is the encoder: it writes no metadata, whatever
-// browser runs it, and the quality scale means the same everywhere.
+// native too; WASM has no SIMD here, and the full-size pixels would first have to be read
+// out of a canvas and copied into its memory. What WASM keeps is the encoder: it writes no
+// metadata, whatever browser runs it, and its quality scale means the same everywhere.
 // Quality 78 rather than 80: at 80 the benchmark photo comes out at 309 KB (this encoder
 // does not subsample chroma), at 78 at 294 KB, with no difference visible at 1600 px.
 import init, { shrink_encoded, shrink_rgba } from "/pkg/media_worker.js";
@@ -40,7 +39,8 @@ self.addEventListener("message", async (event) => {
       throw new Error(`maxEdge must be at least 1 and quality 1 to 100 (got ${maxEdge} and ${quality})`);
     }
     await ready;
-    const edge = Math.floor(maxEdge);
+    // A JPEG is at most 65535 pixels on a side.
+    const edge = Math.min(Math.floor(maxEdge), 65535);
     const q = Math.round(quality);
     const shrunk = (await shrinkDecodedByBrowser(file, edge, q)) ?? (await shrinkInWasm(file, edge, q));
     const millis = Math.round(performance.now() - started);
@@ -54,39 +54,45 @@ self.addEventListener("message", async (event) => {
 // natively, applying the EXIF orientation and the colour profile (to sRGB) on the way, and
 // scales natively too; the WASM then only flattens and encodes the small picture. Resolves to
 // null when the browser cannot decode the file, so the caller can try the WASM decoder.
-//
-// Scaling from a decoded bitmap rather than in one createImageBitmap(file, {resizeWidth…})
-// call: the target size depends on which way up the photo is, which only the decode tells;
-// the second call costs a native resize only (measured the same as the one-call form).
 async function shrinkDecodedByBrowser(file, maxEdge, quality) {
+  if (typeof createImageBitmap !== "function" || typeof OffscreenCanvas !== "function") return null;
   let bitmap;
   try {
     bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
   } catch {
     return null;
   }
-  const [width, height] = fitWithin(bitmap.width, bitmap.height, maxEdge);
-  if (width !== bitmap.width || height !== bitmap.height) {
-    // "high" is Skia's mipmapped filter: on the benchmark photo it is closer to an exact area
-    // average than our own WASM box + Catmull-Rom, and costs ~25 ms instead of ~300.
-    const full = bitmap;
-    try {
-      bitmap = await createImageBitmap(full, { resizeWidth: width, resizeHeight: height, resizeQuality: "high" });
-    } finally {
-      full.close();
-    }
-  }
   let pixels;
   try {
-    const canvas = new OffscreenCanvas(width, height);
+    bitmap = await scaledDown(bitmap, maxEdge);
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
     const context = canvas.getContext("2d", { willReadFrequently: true });
     context.drawImage(bitmap, 0, 0);
-    pixels = context.getImageData(0, 0, width, height);
+    pixels = context.getImageData(0, 0, bitmap.width, bitmap.height);
   } finally {
     bitmap.close();
   }
-  const shrunk = shrink_rgba(pixels.data, width, height, maxEdge, quality);
+  // Pixels the browser did not scale (it may ignore the resize options) are scaled in WASM.
+  const shrunk = shrink_rgba(pixels.data, pixels.width, pixels.height, maxEdge, quality);
   return { ...jpegOf(shrunk), decoder: "browser" };
+}
+
+// Scales a decoded bitmap to fit maxEdge, closing the original; as it is if it fits already.
+// A second call rather than resizeWidth on the first: the target size depends on which way
+// up the photo is, which only the decode tells (measured as fast as the one-call form).
+// "high" is Skia's mipmapped filter: on the benchmark photo it is closer to an exact area
+// average than our WASM box + Catmull-Rom, and costs ~25 ms instead of ~300. Reading the
+// full-size pixels out of a canvas alone (drawImage + getImageData, 48 MB) costs ~75 ms.
+async function scaledDown(bitmap, maxEdge) {
+  const [width, height] = fitWithin(bitmap.width, bitmap.height, maxEdge);
+  if (width === bitmap.width && height === bitmap.height) return bitmap;
+  try {
+    const small = await createImageBitmap(bitmap, { resizeWidth: width, resizeHeight: height, resizeQuality: "high" });
+    bitmap.close();
+    return small;
+  } catch {
+    return bitmap;
+  }
 }
 
 // The size that fits within maxEdge on the long edge, never larger than the original.
