@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the browser half of the site without cargo-leptos (which `make run` uses): the
-# hydrate crate to WASM, its JS glue, the stylesheet, the public assets and the vendored
-# Socket.IO client, into $1.
+# hydrate crate to WASM, its JS glue, the photo-shrinking worker's WASM, the stylesheet, the
+# public assets and the vendored Socket.IO client, into $1.
 #   scripts/build-site.sh SITE_ROOT [debug|release]
 # The server must be compiled with LEPTOS_OUTPUT_NAME unset, so its pages ask for
 # pkg/confab_bg.wasm, the name wasm-bindgen writes.
@@ -27,6 +27,7 @@ if [ "$profile" = release ]; then
   wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
     -o "$site_root/pkg/confab_bg.wasm" "$site_root/pkg/confab_bg.wasm"
 fi
+scripts/build-media-worker.sh "$site_root" "$profile"
 cp style/main.css "$site_root/pkg/confab.css"
 scripts/vendor-js.sh
 cp -R public/. "$site_root/"

@@ -66,6 +66,9 @@ pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks
     let media: Arc<dyn MediaStorage> = match &services.s3 {
         Some(s3) => {
             let storage = Arc::new(s3::S3MediaStorage::connect(s3.clone()).await?);
+            let mut origins = vec![config.public_origin().to_owned()];
+            origins.extend(config.allowed_origins.iter().cloned());
+            storage.allow_browser_origins(&origins).await;
             checks.push(("s3", storage.clone()));
             storage
         }
@@ -208,6 +211,10 @@ async fn serve<A: Adapter>(
         let subscription = chat.ports().bus.subscribe(chat::notify::GROUP).await?;
         tokio::spawn(chat::notify::run(Arc::clone(&chat), subscription))
     };
+    let counter = {
+        let subscription = chat.ports().bus.subscribe(chat::unread::GROUP).await?;
+        tokio::spawn(chat::unread::run(Arc::clone(&chat), subscription))
+    };
     let heartbeat = tokio::spawn(realtime::heartbeat(io.clone(), Arc::downgrade(&chat)));
     let sweeper = {
         let chat = Arc::clone(&chat);
@@ -263,6 +270,7 @@ async fn serve<A: Adapter>(
         closer.abort();
     }
     notifier.abort();
+    counter.abort();
     heartbeat.abort();
     sweeper.abort();
     drop(state);

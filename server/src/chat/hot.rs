@@ -112,6 +112,27 @@ impl Chat {
         Ok(count)
     }
 
+    /// Moves `reader`'s counter to message `seq` (counting it when `counts`, that is when
+    /// someone else sent it) if the counter stops right before it, or starts one if `seq`
+    /// is the first message after the marker; otherwise leaves it for
+    /// [`Chat::unread_count`] to extend. Best effort: the cache is an optimisation.
+    pub(crate) async fn move_unread_counter(
+        &self,
+        room: &RoomId,
+        reader: &UserId,
+        last_read: u64,
+        seq: u64,
+        counts: bool,
+    ) {
+        let key = format!("unread:{room}:{reader}:{last_read}");
+        let count = match self.cached::<(u64, u64)>(Some(&key)).await {
+            Some((to, count)) if to + 1 == seq => count + u64::from(counts),
+            None if last_read + 1 == seq => u64::from(counts),
+            _ => return,
+        };
+        self.remember(Some(&key), &(seq, count), UNREAD_TTL).await;
+    }
+
     async fn cached<T: DeserializeOwned>(&self, key: Option<&str>) -> Option<T> {
         let bytes = self.ports.cache.get(key?).await.ok()??;
         serde_json::from_slice(&bytes).ok()

@@ -8,6 +8,7 @@
 //! - [`typing`]: typing indicators that stop by themselves.
 //! - [`presence`]: coming online and going offline.
 //! - [`notify`]: the bus consumer that turns stored messages into notifications.
+//! - [`unread`]: the bus consumer that keeps members' unread counters current.
 //! - [`fanout`]: the port through which the core reaches connected devices.
 //! - `hot`: hot reads (member lists, newest pages, unread counters) through the cache port.
 //!
@@ -24,6 +25,7 @@ pub mod notify;
 pub mod presence;
 pub mod rooms;
 pub mod typing;
+pub mod unread;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -898,14 +898,15 @@ impl MediaStore for SqliteStore {
         self.call(move |conn| {
             conn.execute(
                 "UPDATE media SET width = ?2, height = ?3, duration_ms = ?4, placeholder = ?5,
-                 has_thumbnail = ?6, ready = 1 WHERE id = ?1",
+                 has_thumbnail = ?6, bytes = ?7, ready = 1 WHERE id = ?1",
                 params![
                     id,
                     c.width,
                     c.height,
                     c.duration_ms.map(seq_to),
                     c.placeholder,
-                    c.has_thumbnail
+                    c.has_thumbnail,
+                    seq_to(c.bytes)
                 ],
             )
             .map(|changed| changed > 0)

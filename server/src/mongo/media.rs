@@ -109,6 +109,7 @@ impl MediaStore for MongoStore {
                     "duration_ms": checked.duration_ms.map_or(Bson::Null, |v| Bson::Int64(to_i64(v))),
                     "placeholder": checked.placeholder.clone(),
                     "has_thumbnail": checked.has_thumbnail,
+                    "bytes": to_i64(checked.bytes),
                     "ready": true,
                 } },
             )

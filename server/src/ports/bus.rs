@@ -1,5 +1,5 @@
 //! The event bus: stored messages and other facts, on their way to asynchronous work
-//! (notifications now; counters and media clean-up later). Delivery is at least once and in
+//! (notifications and unread counters). Delivery is at least once and in
 //! order per room; consumers must be idempotent.
 
 use app::protocol::Message;

@@ -235,6 +235,8 @@ pub struct MediaRecord {
 /// What `complete` found in the stored bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckedMedia {
+    /// The stored size (metadata removal may shrink an image).
+    pub bytes: u64,
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub duration_ms: Option<u64>,

@@ -12,6 +12,9 @@ pub(super) const DEFAULT_REGION: &str = "us-east-1";
 pub struct S3Config {
     /// The service's base URL, such as `http://127.0.0.1:8333`.
     pub endpoint: String,
+    /// The base URL clients reach the service at, when it is not `endpoint` (nodes on an
+    /// internal network, browsers outside it): presigned URLs use it.
+    pub public_endpoint: Option<String>,
     /// The bucket holding every media object; created at start-up when missing.
     pub bucket: String,
     /// The signing region (`us-east-1` for most S3-compatible services).
@@ -23,7 +26,8 @@ pub struct S3Config {
 }
 
 impl S3Config {
-    /// Reads `S3_ENDPOINT`, `S3_BUCKET`, `S3_REGION` (default `us-east-1`),
+    /// Reads `S3_ENDPOINT`, `S3_PUBLIC_ENDPOINT` (optional), `S3_BUCKET`, `S3_REGION`
+    /// (default `us-east-1`),
     /// `S3_ACCESS_KEY_ID` and `S3_SECRET_ACCESS_KEY`. `None` when `S3_ENDPOINT` is unset or
     /// empty (media then stays embedded); an error when it is set but the rest is incomplete.
     pub fn from_env() -> Option<anyhow::Result<Self>> {
@@ -43,6 +47,8 @@ impl S3Config {
             |name: &str| var(name).with_context(|| format!("S3_ENDPOINT is set but {name} is not"));
         Ok(Self {
             endpoint: endpoint.trim_end_matches('/').to_owned(),
+            public_endpoint: var("S3_PUBLIC_ENDPOINT")
+                .map(|url| url.trim_end_matches('/').to_owned()),
             bucket: required("S3_BUCKET")?,
             region: var("S3_REGION").unwrap_or_else(|| DEFAULT_REGION.to_owned()),
             access_key_id: required("S3_ACCESS_KEY_ID")?,
@@ -104,6 +110,7 @@ mod tests {
     fn a_full_environment_reads_with_the_default_region() {
         let config = config_from(&FULL).expect("configured").expect("complete");
         assert_eq!(config.endpoint, "http://127.0.0.1:8333");
+        assert_eq!(config.public_endpoint, None);
         assert_eq!(config.bucket, "media");
         assert_eq!(config.region, "us-east-1");
         assert_eq!(config.secret_access_key.expose(), "hunter2");

@@ -24,7 +24,9 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CorsConfiguration, CorsRule, CreateBucketConfiguration,
+};
 use bytes::Bytes;
 
 use crate::ports::media::{TooLarge, check_content_type, check_key};
@@ -39,6 +41,9 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Media stored in one S3 bucket.
 pub struct S3MediaStorage {
     client: Client,
+    /// Signs the URLs clients use: `client`, or one for `S3Config::public_endpoint`.
+    /// Presigning happens locally, so this one never connects.
+    presigner: Client,
     bucket: String,
 }
 
@@ -46,12 +51,58 @@ impl S3MediaStorage {
     /// Builds the client and makes sure the bucket exists, creating it when it is missing
     /// and the credentials may. Fails when the service cannot be reached.
     pub async fn connect(config: S3Config) -> anyhow::Result<Self> {
+        let presigner = match &config.public_endpoint {
+            Some(public) => client(&S3Config {
+                endpoint: public.clone(),
+                ..config.clone()
+            }),
+            None => client(&config),
+        };
         let storage = Self {
             client: client(&config),
+            presigner,
             bucket: config.bucket,
         };
         storage.ensure_bucket(&config.region).await?;
         Ok(storage)
+    }
+
+    /// Lets pages of `origins` PUT uploads to and GET media from the bucket (a browser's
+    /// cross-origin request needs the bucket's CORS rules to allow it). A service that does
+    /// not take CORS rules is logged, not fatal: its operator sets them.
+    pub async fn allow_browser_origins(&self, origins: &[String]) {
+        let rule = CorsRule::builder()
+            .set_allowed_origins(Some(origins.to_vec()))
+            .allowed_methods("GET")
+            .allowed_methods("HEAD")
+            .allowed_methods("PUT")
+            .allowed_headers("content-type")
+            .expose_headers("ETag")
+            .max_age_seconds(3600)
+            .build();
+        let configuration =
+            rule.and_then(|rule| CorsConfiguration::builder().cors_rules(rule).build());
+        let configuration = match configuration {
+            Ok(configuration) => configuration,
+            Err(err) => {
+                tracing::warn!(error = %err, "S3 CORS rules not built");
+                return;
+            }
+        };
+        let put = self
+            .client
+            .put_bucket_cors()
+            .bucket(&self.bucket)
+            .cors_configuration(configuration)
+            .send()
+            .await;
+        if let Err(err) = put {
+            tracing::warn!(
+                bucket = %self.bucket,
+                error = %DisplayErrorContext(err),
+                "S3 refused the CORS rules; browsers cannot upload until the bucket allows this origin"
+            );
+        }
     }
 
     /// Creates the bucket unless it exists. A refused check (403) stops the start: a HEAD
@@ -109,7 +160,7 @@ impl MediaStorage for S3MediaStorage {
         check_content_type(content_type)?;
         // The content type is a signed header: a PUT with another one is refused.
         let presigned = self
-            .client
+            .presigner
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -208,7 +259,7 @@ impl MediaStorage for S3MediaStorage {
     async fn download_url(&self, key: &str, expires_in: Duration) -> StoreResult<Option<String>> {
         check_key(key)?;
         let presigned = self
-            .client
+            .presigner
             .get_object()
             .bucket(&self.bucket)
             .key(key)
@@ -320,6 +371,7 @@ mod tests {
     fn unreachable() -> S3Config {
         S3Config {
             endpoint: "http://127.0.0.1:1".to_owned(),
+            public_endpoint: None,
             bucket: "media".to_owned(),
             region: DEFAULT_REGION.to_owned(),
             access_key_id: "AKID".to_owned(),
@@ -330,6 +382,7 @@ mod tests {
     fn unconnected() -> S3MediaStorage {
         S3MediaStorage {
             client: client(&unreachable()),
+            presigner: client(&unreachable()),
             bucket: "media".to_owned(),
         }
     }
@@ -352,6 +405,30 @@ mod tests {
             "{check:?}"
         );
         assert!(connect.is_err());
+    }
+
+    #[tokio::test]
+    async fn presigned_urls_use_the_public_endpoint_when_there_is_one() {
+        let public = S3Config {
+            endpoint: "http://storage.example:443".to_owned(),
+            ..unreachable()
+        };
+        let storage = S3MediaStorage {
+            client: client(&unreachable()),
+            presigner: client(&public),
+            bucket: "media".to_owned(),
+        };
+        let target = storage
+            .upload_target("media/x", "image/png", Duration::from_secs(60))
+            .await
+            .expect("a presigned PUT");
+        assert!(
+            target
+                .url
+                .starts_with("http://storage.example:443/media/media/x?"),
+            "{}",
+            target.url
+        );
     }
 
     #[tokio::test]

@@ -452,3 +452,48 @@ async fn nodes_ride_out_a_redis_and_a_broker_restart_without_losing_acked_messag
     assert_eq!(ack["ok"], true, "{ack}");
     assert_eq!(bob_on_b.next("message:new").await, ack["message"]);
 }
+
+/// The unread worker (consumer group `unread`, fed by Kafka) keeps a member's counter in
+/// Redis current while they are offline: before the member asks for anything, the counter
+/// already stands at the newest message with the right count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unread_worker_keeps_offline_members_counters_in_redis() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let node = cluster.node().await;
+    let (alice, bob) = (
+        node.app.register("alice").await,
+        node.app.register("bob").await,
+    );
+    let room = node.app.group(&alice, "Counted", &[&bob]).await;
+    for body in ["one", "two", "three"] {
+        node.app.send_text(&alice, &room, body).await;
+    }
+    node.app.send_text(&bob, &room, "mine").await;
+    node.app.send_text(&alice, &room, "five").await;
+
+    let redis =
+        redis::Client::open(services::url("REDIS_URL").expect("REDIS_URL")).expect("a Redis URL");
+    let mut conn = redis
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to Redis");
+    let key = format!("confab:cache:unread:{room}:{}:0", bob.id);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let counter: Option<String> = redis::AsyncCommands::get(&mut conn, &key)
+            .await
+            .expect("read the counter");
+        if counter.as_deref() == Some("[5,4]") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bob's counter is {counter:?}, not at seq 5 with 4 unread"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, rooms) = node.app.get("/api/v1/rooms", &bob.token).await;
+    assert_eq!(rooms[0]["unread_count"], 4);
+}

@@ -54,9 +54,15 @@ pub async fn spawn_app_with(limits: Limits) -> TestApp {
 /// no store is configured and none is required.
 pub async fn spawn_app_on_s3() -> Option<TestApp> {
     crate::contract::services::url("S3_ENDPOINT")?;
-    let config = S3Config::from_env()
+    let mut config = S3Config::from_env()
         .expect("S3_ENDPOINT is set")
         .expect("a complete S3 configuration");
+    // A bucket of its own (the server creates it), so the bucket's CORS rules are this
+    // server's while tests run in parallel.
+    config.bucket = format!(
+        "confab-test-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
     Some(spawn(roomy_limits(), Some(config)).await)
 }
 

@@ -259,6 +259,49 @@ async fn a_photo_is_checked_thumbnailed_and_shared_with_the_room_only() {
     assert_eq!(unknown.0, StatusCode::NOT_FOUND);
 }
 
+/// A JPEG as a phone camera writes it: EXIF with the orientation (6: turn right to show)
+/// and, after it, where the photo was taken.
+fn camera_jpeg(width: u32, height: u32) -> Vec<u8> {
+    let plain = photo(width, height, ImageFormat::Jpeg);
+    let mut tiff = b"MM\0\x2A\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0".to_vec();
+    tiff.extend_from_slice(b"GPS 52.5200N 13.4050E home");
+    let mut jpeg = plain[..2].to_vec();
+    jpeg.extend_from_slice(&[0xFF, 0xE1]);
+    jpeg.extend_from_slice(&u16::try_from(tiff.len() + 8).expect("small").to_be_bytes());
+    jpeg.extend_from_slice(b"Exif\0\0");
+    jpeg.extend_from_slice(&tiff);
+    jpeg.extend_from_slice(&plain[2..]);
+    jpeg
+}
+
+#[tokio::test]
+async fn a_camera_photo_is_stored_upright_and_without_its_location() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let original = camera_jpeg(300, 200);
+    let request = json!({"kind": "image", "content_type": "image/jpeg", "bytes": original.len()});
+    let media = upload(&app, &alice, request, original.clone()).await;
+    assert_eq!(
+        (media["width"].as_u64(), media["height"].as_u64()),
+        (Some(200), Some(300)),
+        "the size as displayed, turned by the EXIF orientation"
+    );
+    let (status, _, stored) = fetch(&app, &alice, media["url"].as_str().expect("url")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !stored.windows(3).any(|w| w == b"GPS"),
+        "the location is gone"
+    );
+    assert!(stored.len() < original.len());
+    assert_eq!(media["bytes"], stored.len(), "bytes is the stored size");
+    let shown = image::load_from_memory(&stored).expect("decodes");
+    assert_eq!(
+        (shown.width(), shown.height()),
+        (300, 200),
+        "the pixels are untouched"
+    );
+}
+
 #[tokio::test]
 async fn every_accepted_type_uploads_and_voice_messages_send() {
     let app = spawn_app().await;
@@ -678,6 +721,23 @@ async fn on_s3_uploads_go_to_the_bucket_and_downloads_redirect_to_signed_urls() 
     let (status, created) = create(&app, &alice, request).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let upload_url = created["upload"]["url"].as_str().expect("url");
+    let preflight = app
+        .http
+        .request(Method::OPTIONS, upload_url)
+        .header("origin", app.url(""))
+        .header("access-control-request-method", "PUT")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some(app.url("").as_str()),
+        "the bucket lets the app's pages upload"
+    );
     assert!(
         !upload_url.starts_with(&app.url("/")),
         "the bytes go to S3, not through the node"
@@ -732,4 +792,30 @@ async fn on_s3_uploads_go_to_the_bucket_and_downloads_redirect_to_signed_urls() 
         StatusCode::FORBIDDEN,
         "no signed URL for a non-member"
     );
+}
+
+#[tokio::test]
+async fn starting_and_checking_uploads_are_rate_limited_per_user() {
+    let mut limits = roomy_limits();
+    limits.uploads_per_user = 2;
+    let app = spawn_app_with(limits).await;
+    let (alice, bob) = (app.register("alice").await, app.register("bob").await);
+    let request = json!({"kind": "image", "content_type": "image/jpeg", "bytes": 10});
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (status, created) = create(&app, &alice, request.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        ids.push(created["media"]["id"].as_str().expect("id").to_owned());
+    }
+    let limited = create(&app, &alice, request.clone()).await;
+    assert_error(&limited, 429, "rate_limited");
+    assert_eq!(
+        create(&app, &bob, request).await.0,
+        StatusCode::CREATED,
+        "per user"
+    );
+    for id in &ids {
+        assert_error(&complete(&app, &alice, id).await, 409, "conflict");
+    }
+    assert_error(&complete(&app, &alice, &ids[0]).await, 429, "rate_limited");
 }

@@ -70,6 +70,8 @@ pub enum ImageProblem {
 pub struct ImageFacts {
     /// As displayed, after the EXIF orientation.
     pub width: u32,
+    /// The EXIF orientation (1 to 8; 1 is as stored).
+    pub orientation: u8,
     pub height: u32,
     /// A JPEG at most [`THUMBNAIL_EDGE`] on its long edge.
     pub thumbnail: Vec<u8>,
@@ -121,6 +123,7 @@ pub fn inspect_image(
     let placeholder = base64::engine::general_purpose::STANDARD
         .encode(jpeg(&placeholder, PLACEHOLDER_QUALITY).map_err(unreadable)?);
     Ok(ImageFacts {
+        orientation: orientation.to_exif(),
         width: image.width(),
         height: image.height(),
         thumbnail: jpeg(&thumbnail, THUMBNAIL_QUALITY).map_err(unreadable)?,

@@ -6,14 +6,16 @@
 //! 3. `complete` reads them back and trusts nothing the client said: the size must be the
 //!    declared one, the magic bytes must be the declared type, an image is decoded (its
 //!    header first, against decompression bombs) to get its real size, a thumbnail and a
-//!    placeholder. The checked bytes are then written to `media/<id>`, which no upload URL
-//!    can reach, so bytes swapped in after the check are never served.
+//!    placeholder. The checked bytes, stripped of their metadata, are then written to
+//!    `media/<id>`, which no upload URL can reach, so bytes swapped in after the check are
+//!    never served.
 //! 4. A message may then use the media; the first send gives it to that room for good.
 //!
 //! Media is served to its uploader and to members of the room whose message holds it.
 //! Media that no message uses is deleted after a grace period (`collect_unused`).
 
 pub mod inspect;
+mod strip;
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
@@ -87,19 +89,8 @@ impl Chat {
         uploader: &UserId,
         request: CreateMediaRequest,
     ) -> Result<CreatedMedia> {
+        self.limit_uploads("upload", uploader).await?;
         let limits = &self.settings.limits;
-        if let Some(wait) = self
-            .ports
-            .limiter
-            .hit(
-                &format!("upload:user:{uploader}"),
-                limits.uploads_per_user,
-                limits.upload_window,
-            )
-            .await?
-        {
-            return Err(Error::RateLimited(wait));
-        }
         self.check_declared(&request)?;
         let record = MediaRecord {
             id: MediaId(new_id()),
@@ -134,6 +125,22 @@ impl Chat {
                 Timestamp::now().as_millis() + i64::try_from(ttl.as_millis()).unwrap_or(0),
             ),
         })
+    }
+
+    /// The per-user limit on starting uploads, and (separately) on checking them: a check
+    /// decodes, so a client must not be able to make the node decode in a loop.
+    async fn limit_uploads(&self, action: &str, user: &UserId) -> Result<()> {
+        let limits = &self.settings.limits;
+        let key = format!("{action}:user:{user}");
+        match self
+            .ports
+            .limiter
+            .hit(&key, limits.uploads_per_user, limits.upload_window)
+            .await?
+        {
+            Some(wait) => Err(Error::RateLimited(wait)),
+            None => Ok(()),
+        }
     }
 
     /// What a client may declare: an accepted type for the kind, a size within the limit,
@@ -269,6 +276,7 @@ impl Chat {
         if record.ready {
             return Ok(self.media_view(&record));
         }
+        self.limit_uploads("complete", caller).await?;
         let limits = &self.settings.limits;
         let storage = &self.ports.media;
         let info = storage.head(&upload_key(id)).await?.ok_or(Error::Conflict(
@@ -304,7 +312,9 @@ impl Chat {
                 found.unwrap_or("of no accepted type")
             )));
         }
+        let mut bytes = bytes;
         let mut checked = CheckedMedia {
+            bytes: record.bytes,
             width: None,
             height: None,
             duration_ms: record.duration_ms,
@@ -339,6 +349,15 @@ impl Chat {
                         Bytes::from(facts.thumbnail),
                     )
                     .await?;
+                // Metadata goes (a camera's GPS position above all); the pixels stay.
+                if let Some(stripped) = strip::strip_metadata(
+                    &bytes,
+                    &base_type(&record.content_type),
+                    facts.orientation,
+                ) {
+                    checked.bytes = stripped.len() as u64;
+                    bytes = Bytes::from(stripped);
+                }
                 checked.width = Some(facts.width);
                 checked.height = Some(facts.height);
                 checked.placeholder = Some(facts.placeholder);
@@ -366,6 +385,7 @@ impl Chat {
             tracing::warn!(error = %err, media_id = %id, "upload not removed after its check");
         }
         let record = MediaRecord {
+            bytes: checked.bytes,
             width: checked.width,
             height: checked.height,
             placeholder: checked.placeholder,

@@ -27,6 +27,7 @@ fn pending(created_at: Timestamp) -> MediaRecord {
 
 fn checked() -> CheckedMedia {
     CheckedMedia {
+        bytes: 120_000,
         width: Some(1200),
         height: Some(1600),
         duration_ms: None,
@@ -70,6 +71,10 @@ pub async fn completes_media_with_what_the_checks_found(store: &dyn MediaStore) 
     let record = ready(store).await;
     assert!(record.ready);
     assert_eq!((record.width, record.height), (Some(1200), Some(1600)));
+    assert_eq!(
+        record.bytes, 120_000,
+        "the stored size after metadata removal"
+    );
     assert_eq!(
         record.placeholder.as_deref(),
         Some("data:image/jpeg;base64,AAAA")
