@@ -172,7 +172,10 @@ test("a photo is shrunk and stripped of its GPS position before the other member
     await route.continue();
     passed();
   });
+  // Text already typed goes with the photo as its caption.
+  await pageA.getByRole("textbox", { name: "Message" }).fill("Beach day");
   await attachPhoto(pageA, "holiday.jpg", original);
+  assert.equal(await pageA.getByRole("textbox", { name: "Message" }).inputValue(), "");
   const pending = log(pageA).locator(".msg.pending");
   await pending.locator('img[src^="blob:"]').waitFor();
   await pending.getByRole("progressbar", { name: "Upload progress" }).waitFor();
@@ -186,6 +189,9 @@ test("a photo is shrunk and stripped of its GPS position before the other member
   // Bob's log reserves the photo's shape before it loads, and shows the thumbnail.
   const photo = log(pageB).locator(".msg .photo");
   await photo.waitFor();
+  assert.equal(await log(pageB).locator(".msg.media .body").innerText(), "Beach day");
+  const row = pageB.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: "Holiday" });
+  await row.getByText("Alice: Photo: Beach day").waitFor();
   assert.match(await photo.getAttribute("style"), /aspect-ratio: 1600 \/ 1200/);
   const thumbnail = photo.locator("img");
   assert.equal(await thumbnail.getAttribute("loading"), "lazy");

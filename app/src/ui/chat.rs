@@ -367,7 +367,7 @@ fn Composer(room_id: RoomId) -> AnyView {
             }
         >
             <Show when=writing>
-                <AttachPhoto room_id=id.get_value()/>
+                <AttachPhoto room_id=id.get_value() caption=text/>
             </Show>
             <VoiceRecorder room_id=id.get_value() state=voice/>
             <textarea

@@ -172,9 +172,10 @@ fn ViewerOverlay(open: RwSignal<Option<String>>) -> impl IntoView {
     }
 }
 
-/// The composer's photo button: a file picker for images.
+/// The composer's photo button: a file picker for images. Text already in the composer goes
+/// with the photo as its caption.
 #[component]
-pub fn AttachPhoto(room_id: RoomId) -> impl IntoView {
+pub fn AttachPhoto(room_id: RoomId, caption: RwSignal<String>) -> impl IntoView {
     let client = use_client();
     let id = StoredValue::new(room_id);
     view! {
@@ -186,7 +187,9 @@ pub fn AttachPhoto(room_id: RoomId) -> impl IntoView {
                 aria-label="Attach a photo"
                 on:change=move |ev| {
                     if let Some(file) = browser::chosen_file(&ev) {
-                        client.send_photo(id.get_value(), file);
+                        let text = caption.get_untracked().trim().to_owned();
+                        caption.set(String::new());
+                        client.send_photo(id.get_value(), file, text);
                     }
                 }
             />

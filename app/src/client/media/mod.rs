@@ -35,9 +35,9 @@ fn blob_of(client_id: &str) -> BlobKey {
 }
 
 impl Client {
-    /// A photo picked in the composer: shown at once with a local preview, shrunk in the
-    /// photo worker, then uploaded and sent.
-    pub fn send_photo(self, room_id: RoomId, file: BlobKey) {
+    /// A photo picked in the composer, with an optional caption: shown at once with a local
+    /// preview, shrunk in the photo worker, then uploaded and sent.
+    pub fn send_photo(self, room_id: RoomId, file: BlobKey, caption: String) {
         let client_id = browser::uuid();
         let transfer = Transfer {
             preview: browser::object_url(&file),
@@ -62,7 +62,7 @@ impl Client {
             o.push(Pending {
                 room_id,
                 client_id: client_id.clone(),
-                body: String::new(),
+                body: caption,
                 failed: None,
                 media: Some(media),
             })
