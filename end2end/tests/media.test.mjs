@@ -167,7 +167,9 @@ test("a photo is shrunk and stripped of its GPS position before the other member
   let release, passed;
   const seen = new Promise((resolve) => (release = resolve));
   const through = new Promise((resolve) => (passed = resolve));
+  let uploaded;
   await pageA.route(UPLOADS, async (route) => {
+    uploaded = route.request().postDataBuffer();
     await seen;
     await route.continue();
     passed();
@@ -185,6 +187,9 @@ test("a photo is shrunk and stripped of its GPS position before the other member
   await pageA.unroute(UPLOADS);
   await pending.waitFor({ state: "detached" });
   await log(pageA).locator(".msg.mine .photo").waitFor();
+  // What left the browser was already stripped (the server strips again, to be sure).
+  assert.ok(uploaded.length < original.length, "the upload is the shrunk copy");
+  assert.equal(uploaded.includes(Buffer.from("Exif", "latin1")), false, "no EXIF uploaded");
 
   // Bob's log reserves the photo's shape before it loads, and shows the thumbnail.
   const photo = log(pageB).locator(".msg .photo");
