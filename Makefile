@@ -48,6 +48,8 @@ unit:
 	source <(scripts/services.sh start); \
 	CONFAB_REQUIRE_SERVICES=1 cargo test --locked -p app -p server -p media-worker
 
+# The browser tests run on the embedded defaults, then the media tests again on a node on
+# the real services: the browser uploads to and loads from the S3 store by presigned URL.
 # The server binary is copied at once: another build sharing CARGO_TARGET_DIR (a second
 # checkout, say) may relink target/debug/server from its own sources at any moment.
 e2e:
@@ -55,6 +57,9 @@ e2e:
 	cargo build --locked -p server
 	cp $(CARGO_TARGET_DIR)/debug/server $(TEST_SITE).server
 	scripts/e2e.sh $(TEST_SITE).server $(TEST_SITE)
+	trap 'scripts/services.sh stop' EXIT; \
+	source <(scripts/services.sh start); \
+	scripts/e2e.sh $(TEST_SITE).server $(TEST_SITE) tests/media.test.mjs
 
 lint:
 	$(TOOLCHAIN) system-deps kafka-build wasm-target

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs the browser tests: starts the built server on a free loopback port with a fresh data
 # folder, waits until it serves, runs end2end/ against it, and stops it whatever happens.
-#   scripts/e2e.sh SERVER_BINARY SITE_ROOT
+#   scripts/e2e.sh SERVER_BINARY SITE_ROOT [TEST_FILE ...]
+# The server takes the services of the environment (REDIS_URL, S3_ENDPOINT, …) when set.
+# With test files (relative to end2end/), only those run.
 set -euo pipefail
 server="$1"
 site_root="$2"
+shift 2
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 data="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -27,7 +30,12 @@ for _ in $(seq 1 100); do
 done
 
 cd "$root/end2end"
-if ! CONFAB_URL="http://127.0.0.1:$port" npm test; then
+if [ $# -gt 0 ]; then
+  run_tests=(node --test --test-concurrency=1 "$@")
+else
+  run_tests=(npm test)
+fi
+if ! CONFAB_URL="http://127.0.0.1:$port" "${run_tests[@]}"; then
   echo "e2e: server log follows" >&2
   tail -50 "$log" >&2
   exit 1
