@@ -338,8 +338,15 @@ test("Remove drops a failed upload from the log and from storage", async () => {
   await failed.waitFor({ state: "detached" });
   assert.equal((await deleted).status(), 204);
   await pageA.unroute(UPLOADS);
+  // Gone from the server: a DELETE of media that still existed would answer 204 (a GET
+  // would answer 404 for media that exists but was never completed, so it proves nothing).
   for (const media of created) {
-    const status = await pageA.evaluate(async (m) => (await fetch(`/api/v1/media/${m}`)).status, media);
+    const status = await pageA.evaluate(
+      async (m) =>
+        (await fetch(`/api/v1/media/${m}`, { method: "DELETE", headers: { "x-requested-with": "confab" } }))
+          .status,
+      media,
+    );
     assert.equal(status, 404, `media ${media} is gone`);
   }
   // And it does not come back with a reload.

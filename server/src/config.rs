@@ -198,6 +198,13 @@ impl Config {
             u32::try_from(limits.media_grace.as_secs()).unwrap_or(u32::MAX),
         )?;
         limits.media_grace = Duration::from_secs(grace.into());
+        // An upload may still arrive while its URL lives: collecting its media before then
+        // would leave the late bytes with no record to clean them up.
+        anyhow::ensure!(
+            limits.media_grace >= limits.upload_url_ttl,
+            "CONFAB_MEDIA_GRACE_SECS must be at least {} (an upload URL's lifetime)",
+            limits.upload_url_ttl.as_secs()
+        );
         Ok(config)
     }
 

@@ -409,6 +409,10 @@ impl Client {
                 };
                 match emit::<SentAck>(events::MESSAGE_SEND, &request).await {
                     Ok(ack) => self.receive(vec![ack.message]),
+                    Err(EmitError::Refused(error))
+                        if error.code == ErrorCode::NotFound
+                            && pending.media.is_some()
+                            && self.upload_again(&pending.client_id) => {}
                     Err(EmitError::Refused(error)) if is_final(error.code) => {
                         self.outbox.update(|o| {
                             if let Some(p) = o.iter_mut().find(|p| p.client_id == pending.client_id)

@@ -12,7 +12,8 @@ use super::Chat;
 use crate::domain::{ClientId, MessageBody, new_id};
 use crate::error::{Error, Result};
 use crate::ports::BusEvent;
-use crate::ports::store::{Appended, Cursor, NewMessage};
+use crate::ports::StoreError;
+use crate::ports::store::{Appended, Cursor, MEDIA_UNAVAILABLE, NewMessage};
 
 /// History page size when the client names none, and the most it may ask for.
 const DEFAULT_PAGE: u32 = 50;
@@ -115,7 +116,13 @@ impl Chat {
             reply_to: request.reply_to,
             created_at: Timestamp::now(),
         };
-        match self.ports.messages.append(&new).await? {
+        let appended = match self.ports.messages.append(&new).await {
+            Err(StoreError::Conflict(MEDIA_UNAVAILABLE)) => {
+                return Err(super::media::media_elsewhere());
+            }
+            other => other?,
+        };
+        match appended {
             Appended::Existing(message) if message.room_id != *room => Err(Error::Conflict(
                 "this client_id was already used for a message in another room",
             )),

@@ -63,6 +63,12 @@ impl Cache for LocalCache {
         Ok(true)
     }
 
+    async fn release(&self, key: &str) -> StoreResult<()> {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.remove(&format!("claim:{key}"));
+        Ok(())
+    }
+
     async fn bump(&self, key: &str) -> StoreResult<u64> {
         let mut versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
         let version = versions.entry(key.to_owned()).or_insert(0);

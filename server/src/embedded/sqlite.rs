@@ -23,9 +23,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ports::store::{
-    AccountStore, Appended, CheckedMedia, Cursor, InviteRecord, InviteStore, MediaRecord,
-    MediaStore, MemberRecord, MessageStore, NewMessage, NewRoom, RoomRecord, RoomStore,
+    AccountStore, Appended, CheckedMedia, Cursor, InviteRecord, InviteStore, MEDIA_UNAVAILABLE,
+    MediaRecord, MediaStore, MemberRecord, MessageStore, NewMessage, NewRoom, RoomRecord,
+    RoomStore,
 };
+
+/// Why one `append` transaction stored nothing.
+enum Refusal {
+    NoRoom,
+    MediaUnavailable,
+}
 use crate::ports::{StoreError, StoreResult};
 
 const SCHEMA: &str = r#"
@@ -718,7 +725,7 @@ impl MessageStore for SqliteStore {
                     )
                     .optional()?;
                 if let Some(existing) = existing {
-                    return Ok(Some(Appended::Existing(existing)));
+                    return Ok(Ok(Appended::Existing(existing)));
                 }
                 let Some(last_seq) = tx
                     .query_row("SELECT last_seq FROM rooms WHERE id = ?1", [&m.room_id.0], |row| {
@@ -726,8 +733,19 @@ impl MessageStore for SqliteStore {
                     })
                     .optional()?
                 else {
-                    return Ok(None);
+                    return Ok(Err(Refusal::NoRoom));
                 };
+                if let Some(media) = &m.media {
+                    let claimed = tx.execute(
+                        "UPDATE media SET room_id = ?2
+                         WHERE id = ?1 AND ready = 1 AND (room_id IS NULL OR room_id = ?2)",
+                        [&media.id.0, &m.room_id.0],
+                    )?;
+                    if claimed == 0 {
+                        // Nothing written yet: dropping the transaction rolls back nothing.
+                        return Ok(Err(Refusal::MediaUnavailable));
+                    }
+                }
                 let seq = last_seq + 1;
                 tx.execute(
                     &format!("INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
@@ -750,7 +768,7 @@ impl MessageStore for SqliteStore {
                     params![m.room_id.0, seq, m.created_at.as_millis()],
                 )?;
                 tx.commit()?;
-                Ok(Some(Appended::Created(Message {
+                Ok(Ok(Appended::Created(Message {
                     id: m.id,
                     room_id: m.room_id,
                     seq: seq_from(seq),
@@ -764,7 +782,13 @@ impl MessageStore for SqliteStore {
                 })))
             })
             .await?;
-        appended.ok_or_else(|| StoreError::Other(anyhow::anyhow!("append to a missing room")))
+        match appended {
+            Ok(appended) => Ok(appended),
+            Err(Refusal::NoRoom) => Err(StoreError::Other(anyhow::anyhow!(
+                "append to a missing room"
+            ))),
+            Err(Refusal::MediaUnavailable) => Err(StoreError::Conflict(MEDIA_UNAVAILABLE)),
+        }
     }
 
     async fn page(
@@ -898,7 +922,7 @@ impl MediaStore for SqliteStore {
         self.call(move |conn| {
             conn.execute(
                 "UPDATE media SET width = ?2, height = ?3, duration_ms = ?4, placeholder = ?5,
-                 has_thumbnail = ?6, bytes = ?7, ready = 1 WHERE id = ?1",
+                 has_thumbnail = ?6, bytes = ?7, ready = 1 WHERE id = ?1 AND ready = 0",
                 params![
                     id,
                     c.width,
@@ -908,19 +932,6 @@ impl MediaStore for SqliteStore {
                     c.has_thumbnail,
                     seq_to(c.bytes)
                 ],
-            )
-            .map(|changed| changed > 0)
-        })
-        .await
-    }
-
-    async fn attach_media(&self, id: &MediaId, room: &RoomId) -> StoreResult<bool> {
-        let (id, room) = (id.0.clone(), room.0.clone());
-        self.call(move |conn| {
-            conn.execute(
-                "UPDATE media SET room_id = ?2
-                 WHERE id = ?1 AND ready = 1 AND (room_id IS NULL OR room_id = ?2)",
-                [id, room],
             )
             .map(|changed| changed > 0)
         })

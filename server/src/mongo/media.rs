@@ -1,5 +1,6 @@
-//! Media records. A record is claimed by a room with one conditional update, so two sends
-//! racing with the orphan collector either both see it unused or one sees it taken.
+//! Media records. A record is given to a room by the `append` of its message (in
+//! `messages`), with one conditional update inside that transaction, so a send and the
+//! orphan collector's conditional delete exclude each other.
 
 use app::protocol::{MediaId, MediaKind, RoomId, Timestamp, UserId};
 use async_trait::async_trait;
@@ -102,7 +103,7 @@ impl MediaStore for MongoStore {
         let updated = self
             .media_docs()
             .update_one(
-                doc! { "_id": id.as_str() },
+                doc! { "_id": id.as_str(), "ready": false },
                 doc! { "$set": {
                     "width": optional(checked.width),
                     "height": optional(checked.height),
@@ -112,22 +113,6 @@ impl MediaStore for MongoStore {
                     "bytes": to_i64(checked.bytes),
                     "ready": true,
                 } },
-            )
-            .await
-            .map_err(store_error)?;
-        Ok(updated.matched_count > 0)
-    }
-
-    async fn attach_media(&self, id: &MediaId, room: &RoomId) -> StoreResult<bool> {
-        let updated = self
-            .media_docs()
-            .update_one(
-                doc! {
-                    "_id": id.as_str(),
-                    "ready": true,
-                    "room_id": { "$in": [Bson::Null, room.as_str()] },
-                },
-                doc! { "$set": { "room_id": room.as_str() } },
             )
             .await
             .map_err(store_error)?;

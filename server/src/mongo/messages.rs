@@ -23,13 +23,17 @@
 use app::protocol::{Media, Message, MessageId, MessageKind, RoomId, Timestamp, UserId};
 use async_trait::async_trait;
 use futures_util::{FutureExt, TryStreamExt};
-use mongodb::bson::{Document, doc};
+use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
 use mongodb::{ClientSession, Collection};
 use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, is_duplicate_key, store_error, to_i64, to_u64};
-use crate::ports::store::{Appended, Cursor, MessageStore, NewMessage};
+use crate::ports::store::{Appended, Cursor, MEDIA_UNAVAILABLE, MessageStore, NewMessage};
+
+/// Aborts an `append` transaction whose media cannot be given to the room.
+#[derive(Debug)]
+struct MediaUnavailable;
 use crate::ports::{StoreError, StoreResult};
 
 /// A document of `messages`.
@@ -121,6 +125,25 @@ impl MongoStore {
         let Some(room) = room else {
             return Ok(None);
         };
+        if let Some(media) = &message.media {
+            // The media goes to this room with the message, or the transaction (and the
+            // bump above) is aborted.
+            let claimed = self
+                .collection::<Document>("media")
+                .update_one(
+                    doc! {
+                        "_id": media.id.as_str(),
+                        "ready": true,
+                        "room_id": { "$in": [Bson::Null, message.room_id.as_str()] },
+                    },
+                    doc! { "$set": { "room_id": message.room_id.as_str() } },
+                )
+                .session(&mut *session)
+                .await?;
+            if claimed.matched_count == 0 {
+                return Err(mongodb::error::Error::custom(MediaUnavailable));
+            }
+        }
         let stored = MessageDoc::new(message, room.last_seq);
         messages.insert_one(&stored).session(&mut *session).await?;
         Ok(Some(Appended::Created(stored.into_message())))
@@ -153,6 +176,9 @@ impl MessageStore for MongoStore {
             Ok(None) => Err(StoreError::Other(anyhow::anyhow!(
                 "append to a missing room"
             ))),
+            Err(err) if err.get_custom::<MediaUnavailable>().is_some() => {
+                Err(StoreError::Conflict(MEDIA_UNAVAILABLE))
+            }
             // A concurrent retry of this send won the race; its transaction has committed.
             Err(err) if is_duplicate_key(&err) => match self.stored_send(message).await? {
                 Some(first) => Ok(Appended::Existing(first)),

@@ -22,4 +22,6 @@ pub trait Cache: Send + Sync {
     /// Marks `key` as taken for `ttl`: true for the first caller, false while it stays
     /// taken. Lets at-least-once consumers do their work once.
     async fn claim(&self, key: &str, ttl: Duration) -> StoreResult<bool>;
+    /// Gives a claim back before it expires, so the next caller may take it.
+    async fn release(&self, key: &str) -> StoreResult<()>;
 }

@@ -144,7 +144,8 @@ pub struct NewMessage {
     pub kind: MessageKind,
     pub body: Option<String>,
     /// The media of an image or voice message, as the API shows it (it never changes once
-    /// checked, so the message keeps a copy).
+    /// checked, so the message keeps a copy). `append` gives the media to the message's room
+    /// in the same step, or refuses with [`MEDIA_UNAVAILABLE`].
     pub media: Option<Media>,
     pub reply_to: Option<MessageId>,
     pub created_at: Timestamp,
@@ -189,6 +190,9 @@ pub trait MessageStore: Send + Sync {
     /// Appends a message with its room's next `seq` and makes it durable before returning.
     /// `(sender_id, client_id)` is unique for all time: a repeat returns the first message
     /// and stores nothing. Sequence numbers have no gaps and no repeats under concurrency.
+    /// A message with media gives that media to its room in the same transaction, or is
+    /// refused with `Conflict(MEDIA_UNAVAILABLE)` when the media is missing, not ready or
+    /// another room's.
     async fn append(&self, message: &NewMessage) -> StoreResult<Appended>;
     /// Up to `limit` messages in ascending `seq`, and whether more lie beyond the page in the
     /// cursor's direction (older for `Latest` and `Before`, newer for `After`).
@@ -244,17 +248,20 @@ pub struct CheckedMedia {
     pub has_thumbnail: bool,
 }
 
-/// Records of uploaded media. The bytes live in `ports::MediaStorage`.
+/// `append` refused a message whose media is missing, not ready, or already given to
+/// another room (the message is not stored then).
+pub const MEDIA_UNAVAILABLE: &str = "media unavailable";
+
+/// Records of uploaded media. The bytes live in `ports::MediaStorage`. A media record is
+/// given to a room by `MessageStore::append`, with the message that uses it.
 #[async_trait]
 pub trait MediaStore: Send + Sync {
     /// Conflict when the id exists.
     async fn create_media(&self, record: &MediaRecord) -> StoreResult<()>;
     async fn media(&self, id: &MediaId) -> StoreResult<Option<MediaRecord>>;
-    /// Marks the media ready with what the checks found. False when it no longer exists.
+    /// Marks pending media ready with what the checks found. False when it no longer
+    /// exists or is ready already (another check finished first).
     async fn complete_media(&self, id: &MediaId, checked: &CheckedMedia) -> StoreResult<bool>;
-    /// Gives ready media to `room`, atomically: true when it was unused or already in
-    /// `room`, false when it is missing, not ready or in another room.
-    async fn attach_media(&self, id: &MediaId, room: &RoomId) -> StoreResult<bool>;
     /// Deletes the record when no message uses it, atomically: true when deleted.
     async fn delete_unused_media(&self, id: &MediaId) -> StoreResult<bool>;
     /// Media no message uses, created before `created_before`, oldest first.

@@ -61,6 +61,14 @@ impl Cache for RedisCache {
         Ok(taken.is_some())
     }
 
+    async fn release(&self, key: &str) -> StoreResult<()> {
+        self.redis
+            .conn()
+            .del::<_, ()>(self.redis.key(&["claim", key]))
+            .await
+            .map_err(unavailable)
+    }
+
     async fn bump(&self, key: &str) -> StoreResult<u64> {
         self.redis
             .conn()

@@ -68,9 +68,32 @@ impl S3MediaStorage {
     }
 
     /// Lets pages of `origins` PUT uploads to and GET media from the bucket (a browser's
-    /// cross-origin request needs the bucket's CORS rules to allow it). A service that does
-    /// not take CORS rules is logged, not fatal: its operator sets them.
+    /// cross-origin request needs the bucket's CORS rules to allow it). Rules already there
+    /// are kept: when none of them covers these origins, one is added beside them. A service
+    /// that does not take CORS rules is logged, not fatal: its operator sets them.
     pub async fn allow_browser_origins(&self, origins: &[String]) {
+        // No rules yet is an error answer (NoSuchCORSConfiguration): start from none.
+        let existing = match self
+            .client
+            .get_bucket_cors()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(answer) => answer.cors_rules.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let covers = |rule: &CorsRule| {
+            rule.allowed_methods.iter().any(|m| m == "PUT")
+                && origins.iter().all(|origin| {
+                    rule.allowed_origins
+                        .iter()
+                        .any(|allowed| allowed == "*" || allowed == origin)
+                })
+        };
+        if existing.iter().any(covers) {
+            return;
+        }
         let rule = CorsRule::builder()
             .set_allowed_origins(Some(origins.to_vec()))
             .allowed_methods("GET")
@@ -80,8 +103,12 @@ impl S3MediaStorage {
             .expose_headers("ETag")
             .max_age_seconds(3600)
             .build();
-        let configuration =
-            rule.and_then(|rule| CorsConfiguration::builder().cors_rules(rule).build());
+        let configuration = rule.and_then(|rule| {
+            CorsConfiguration::builder()
+                .set_cors_rules(Some(existing))
+                .cors_rules(rule)
+                .build()
+        });
         let configuration = match configuration {
             Ok(configuration) => configuration,
             Err(err) => {

@@ -54,6 +54,7 @@ impl Client {
             created: None,
             completed: false,
             queued_at: browser::now_millis(),
+            uploaded_again: false,
         };
         self.transfers.update(|t| {
             t.insert(client_id.clone(), transfer);
@@ -133,6 +134,7 @@ impl Client {
             created: None,
             completed: false,
             queued_at: browser::now_millis(),
+            uploaded_again: false,
         };
         self.transfers.update(|t| {
             t.insert(
@@ -209,6 +211,38 @@ impl Client {
         {
             browser::outbox_store_put(me.as_str(), client_id, &meta, &key).await;
         }
+    }
+
+    /// The server answered a send with `not_found` for its media (collected after a long
+    /// wait offline, say). Once, the bytes still kept here go up again as new media, and the
+    /// message keeps its `client_id`. False when that was tried already or the bytes are
+    /// gone: the message then fails.
+    pub(crate) fn upload_again(self, client_id: &str) -> bool {
+        if !browser::has_blob(&blob_of(client_id)) {
+            return false;
+        }
+        let mut again = false;
+        self.outbox.update(|o| {
+            let media = o
+                .iter_mut()
+                .find(|p| p.client_id == client_id)
+                .and_then(|p| p.media.as_mut());
+            if let Some(media) = media.filter(|m| !m.uploaded_again) {
+                media.uploaded_again = true;
+                media.created = None;
+                media.completed = false;
+                again = true;
+            }
+        });
+        if again {
+            self.save_outbox();
+            let client_id = client_id.to_owned();
+            spawn_local(async move {
+                self.store_pending(&client_id).await;
+                self.upload_with_retries(client_id).await;
+            });
+        }
+        again
     }
 
     /// Tries a failed message again from where it stopped.

@@ -96,6 +96,10 @@ pub struct PendingMedia {
     /// When it was put in the outbox (milliseconds since the epoch), to restore the order.
     #[serde(default)]
     pub queued_at: i64,
+    /// The server lost the media before the send (it collects media unused for an hour),
+    /// and the kept bytes went up again; that is tried once.
+    #[serde(default)]
+    pub uploaded_again: bool,
 }
 
 impl PendingMedia {

@@ -143,6 +143,7 @@ fn photo(created_expires: Option<i64>, completed: bool) -> Pending {
             created,
             completed,
             queued_at: 0,
+            uploaded_again: false,
         }),
     }
 }

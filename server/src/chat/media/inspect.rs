@@ -1,14 +1,16 @@
 //! What the server finds in uploaded bytes, never trusting what the client declared: the
 //! real type (from magic bytes), an image's real dimensions (read from its header before
 //! anything is decoded, so a decompression bomb is refused without allocating its canvas),
-//! a thumbnail and a tiny placeholder. Pure functions; callers run them off the async
-//! threads.
+//! a thumbnail, a tiny placeholder, and the file without its metadata. Pure functions;
+//! callers run them off the async threads.
 
 use std::io::Cursor;
 
 use base64::Engine;
 use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+
+use super::strip::strip_metadata;
 
 /// The long edge of thumbnails: sharp in a timeline bubble on a high-density screen.
 pub const THUMBNAIL_EDGE: u32 = 480;
@@ -63,6 +65,8 @@ pub enum ImageProblem {
     TooManyPixels { width: u32, height: u32, max: u64 },
     #[error("the bytes are not a readable {0} image")]
     Unreadable(&'static str),
+    #[error("the image's structure could not be read to remove its metadata")]
+    Opaque,
 }
 
 /// What the checks found in an image.
@@ -70,13 +74,13 @@ pub enum ImageProblem {
 pub struct ImageFacts {
     /// As displayed, after the EXIF orientation.
     pub width: u32,
-    /// The EXIF orientation (1 to 8; 1 is as stored).
-    pub orientation: u8,
     pub height: u32,
     /// A JPEG at most [`THUMBNAIL_EDGE`] on its long edge.
     pub thumbnail: Vec<u8>,
     /// A `data:image/jpeg;base64,…` URL of a few hundred bytes.
     pub placeholder: String,
+    /// The file as it will be stored: without its metadata, keeping the orientation.
+    pub stripped: Vec<u8>,
 }
 
 /// Reads the header of an image of type `base` (one of [`IMAGE_TYPES`]), refuses more
@@ -122,8 +126,11 @@ pub fn inspect_image(
     let placeholder = fit(&thumbnail, PLACEHOLDER_EDGE);
     let placeholder = base64::engine::general_purpose::STANDARD
         .encode(jpeg(&placeholder, PLACEHOLDER_QUALITY).map_err(unreadable)?);
+    // What cannot be looked through is refused rather than kept as it came.
+    let stripped =
+        strip_metadata(bytes, base, orientation.to_exif()).ok_or(ImageProblem::Opaque)?;
     Ok(ImageFacts {
-        orientation: orientation.to_exif(),
+        stripped,
         width: image.width(),
         height: image.height(),
         thumbnail: jpeg(&thumbnail, THUMBNAIL_QUALITY).map_err(unreadable)?,

@@ -15,7 +15,7 @@
 //! Media that no message uses is deleted after a grace period (`collect_unused`).
 
 pub mod inspect;
-mod strip;
+pub(crate) mod strip;
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
@@ -41,6 +41,9 @@ const DECODES_AT_ONCE: usize = 2;
 /// The most bitrate a voice message may average (AAC at its best is 320 kbit/s): a tiny
 /// declared duration cannot cover a large file.
 const MAX_VOICE_BITS_PER_SECOND: u64 = 512_000;
+/// How long a check may hold its media's claim if it never gives it back (a node dying
+/// mid-check); checks take well under a second.
+const CHECK_CLAIM: Duration = Duration::from_secs(60);
 /// Orphans deleted per sweep round.
 const SWEEP_BATCH: u32 = 100;
 
@@ -263,7 +266,8 @@ impl Chat {
         Ok(())
     }
 
-    /// The most bytes any upload may hold (the upload endpoint's body limit).
+    /// The most bytes any media object may hold (each upload is held to its own declared
+    /// size, which is at most this).
     pub fn max_upload_bytes(&self) -> u64 {
         let limits = &self.settings.limits;
         limits.max_image_bytes.max(limits.max_voice_bytes)
@@ -277,19 +281,44 @@ impl Chat {
             return Ok(self.media_view(&record));
         }
         self.limit_uploads("complete", caller).await?;
+        // One check at a time per media: two at once could each store bytes of a different
+        // upload (re-PUT in between) under the one record. If the cache is down, go ahead:
+        // the record's conditional update still lets only one check win.
+        let claim = format!("checking:{id}");
+        if !self
+            .ports
+            .cache
+            .claim(&claim, CHECK_CLAIM)
+            .await
+            .unwrap_or(true)
+        {
+            return Err(Error::Conflict(
+                "this media is being checked already; try again in a moment",
+            ));
+        }
+        let checked = self.check_upload(record).await;
+        if let Err(err) = self.ports.cache.release(&claim).await {
+            tracing::debug!(error = %err, "check claim not released; it expires");
+        }
+        checked
+    }
+
+    /// `complete`'s work, under its claim.
+    async fn check_upload(&self, record: MediaRecord) -> Result<Media> {
+        let id = &record.id;
         let limits = &self.settings.limits;
         let storage = &self.ports.media;
-        let info = storage.head(&upload_key(id)).await?.ok_or(Error::Conflict(
-            "nothing has been uploaded for this media yet",
-        ))?;
-        if info.bytes != record.bytes {
-            return Err(Error::BadRequest(format!(
-                "the upload holds {} bytes, but {} were declared",
-                info.bytes, record.bytes
-            )));
-        }
+        // The size cap of the read is the declared size: a larger upload is refused without
+        // being read whole.
         let bytes = match storage.get(&upload_key(id), record.bytes).await {
-            Ok(Some(bytes)) => bytes,
+            Ok(Some(bytes)) if bytes.len() as u64 == record.bytes => bytes,
+            Ok(Some(bytes)) => {
+                return Err(Error::BadRequest(format!(
+                    "the upload holds {} bytes, but {} were declared",
+                    bytes.len(),
+                    record.bytes
+                )));
+            }
             Ok(None) => {
                 return Err(Error::Conflict(
                     "nothing has been uploaded for this media yet",
@@ -298,9 +327,10 @@ impl Chat {
             Err(crate::ports::StoreError::Other(err))
                 if err.downcast_ref::<TooLarge>().is_some() =>
             {
-                return Err(Error::BadRequest(
-                    "the upload changed while it was being checked; complete it again".into(),
-                ));
+                return Err(Error::BadRequest(format!(
+                    "the upload holds more than the {} bytes declared",
+                    record.bytes
+                )));
             }
             Err(err) => return Err(err.into()),
         };
@@ -340,7 +370,9 @@ impl Chat {
                     ImageProblem::TooManyPixels { .. } => {
                         Error::PayloadTooLarge(problem.to_string())
                     }
-                    ImageProblem::Unreadable(_) => Error::UnsupportedMediaType(problem.to_string()),
+                    ImageProblem::Unreadable(_) | ImageProblem::Opaque => {
+                        Error::UnsupportedMediaType(problem.to_string())
+                    }
                 })?;
                 storage
                     .put(
@@ -349,15 +381,8 @@ impl Chat {
                         Bytes::from(facts.thumbnail),
                     )
                     .await?;
-                // Metadata goes (a camera's GPS position above all); the pixels stay.
-                if let Some(stripped) = strip::strip_metadata(
-                    &bytes,
-                    &base_type(&record.content_type),
-                    facts.orientation,
-                ) {
-                    checked.bytes = stripped.len() as u64;
-                    bytes = Bytes::from(stripped);
-                }
+                checked.bytes = facts.stripped.len() as u64;
+                bytes = Bytes::from(facts.stripped);
                 checked.width = Some(facts.width);
                 checked.height = Some(facts.height);
                 checked.placeholder = Some(facts.placeholder);
@@ -377,9 +402,15 @@ impl Chat {
             .complete_media(id, &checked)
             .await?
         {
-            // Deleted meanwhile (by its uploader or the collector): leave nothing behind.
-            self.delete_objects(id).await;
-            return Err(Error::NotFound("media"));
+            return match self.ports.media_records.media(id).await? {
+                // Another check finished first (possible only while the cache is down).
+                Some(winner) if winner.ready => Ok(self.media_view(&winner)),
+                // Deleted meanwhile (by its uploader or the collector): leave nothing behind.
+                _ => {
+                    self.delete_objects(id).await;
+                    Err(Error::NotFound("media"))
+                }
+            };
         }
         if let Err(err) = storage.delete(&upload_key(id)).await {
             tracing::warn!(error = %err, media_id = %id, "upload not removed after its check");
@@ -454,7 +485,8 @@ impl Chat {
         })
     }
 
-    /// The media a message of `kind` from `sender` in `room` names, given to that room.
+    /// The media a message of `kind` from `sender` in `room` names, as the message will
+    /// show it. The store's `append` gives it to the room, with the message.
     pub(crate) async fn media_for_message(
         &self,
         sender: &UserId,
@@ -479,13 +511,8 @@ impl Chat {
                 "this media's upload is not complete; call complete first",
             ));
         }
-        if !self.ports.media_records.attach_media(id, room).await? {
-            return Err(match self.ports.media_records.media(id).await? {
-                None => Error::NotFound("media"),
-                Some(_) => Error::Conflict(
-                    "this media was sent in another room; upload it again to share it here",
-                ),
-            });
+        if record.room_id.as_ref().is_some_and(|r| r != room) {
+            return Err(media_elsewhere());
         }
         Ok(self.media_view(&MediaRecord {
             room_id: Some(room.clone()),
@@ -578,6 +605,13 @@ impl Chat {
     }
 }
 
+/// A message's media belongs to another room (or went meanwhile).
+pub(crate) fn media_elsewhere() -> Error {
+    Error::Conflict(
+        "this media was sent in another room or is gone; upload it again to send it here",
+    )
+}
+
 fn kind_name(kind: MediaKind) -> &'static str {
     match kind {
         MediaKind::Image => "an image",
@@ -602,7 +636,7 @@ fn check_bitrate(bytes: u64, duration_ms: u64) -> Result<()> {
     // Containers add a few KB of headers however short the clip.
     let allowed = MAX_VOICE_BITS_PER_SECOND * duration_ms / 8000 + 16 * 1024;
     if bytes > allowed {
-        return Err(Error::BadRequest(format!(
+        return Err(Error::PayloadTooLarge(format!(
             "{bytes} bytes is too much for {duration_ms} ms of voice"
         )));
     }

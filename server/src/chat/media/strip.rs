@@ -7,9 +7,11 @@
 //!   the default, is kept in a minimal EXIF segment of its own, so the photo stays upright.
 //! - PNG: text, EXIF and time chunks are dropped.
 //! - WebP: the EXIF and XMP chunks are dropped and the header's flags say so.
+//! - GIF: kept as it is. It has no EXIF; cameras and phones do not write GIF.
 //!
-//! Segments are copied byte for byte, so the pixels are untouched. Anything that does not
-//! parse is returned as it was: the decoder has already accepted it.
+//! Segments are copied byte for byte, so the pixels are untouched. A file whose structure
+//! does not parse gives `None`, and the caller refuses it rather than keep what it could not
+//! look through.
 
 /// `bytes` of type `base` without their metadata, keeping `orientation` (EXIF 1 to 8).
 pub fn strip_metadata(bytes: &[u8], base: &str, orientation: u8) -> Option<Vec<u8>> {
@@ -17,6 +19,7 @@ pub fn strip_metadata(bytes: &[u8], base: &str, orientation: u8) -> Option<Vec<u
         "image/jpeg" => strip_jpeg(bytes, orientation),
         "image/png" => strip_png(bytes),
         "image/webp" => strip_webp(bytes),
+        "image/gif" => Some(bytes.to_vec()),
         _ => None,
     }
 }
@@ -43,10 +46,19 @@ fn strip_jpeg(bytes: &[u8], orientation: u8) -> Option<Vec<u8>> {
             out.extend_from_slice(&bytes[at..]);
             return Some(out);
         }
+        if marker == 0x01 || (0xD0..=0xD7).contains(&marker) {
+            // Markers without a length (TEM, RSTn), which decoders tolerate here.
+            out.extend_from_slice(&bytes[at..at + 2]);
+            at += 2;
+            continue;
+        }
         let length = usize::from(u16::from_be_bytes([
             *bytes.get(at + 2)?,
             *bytes.get(at + 3)?,
         ]));
+        if length < 2 {
+            return None;
+        }
         let segment = bytes.get(at..at + 2 + length)?;
         let payload = &segment[4..];
         let keep = match marker {
@@ -114,7 +126,10 @@ fn strip_webp(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut at = 12;
     while at + 8 <= bytes.len() {
         let size = u32::from_le_bytes(bytes.get(at + 4..at + 8)?.try_into().ok()?) as usize;
-        // Chunks are padded to an even size.
+        if at + 8 + size > bytes.len() {
+            return None;
+        }
+        // Chunks are padded to an even size (a missing last pad byte is tolerated).
         let end = (at + 8 + size + size % 2).min(bytes.len());
         let chunk = bytes.get(at..end)?;
         match &chunk[..4] {
@@ -242,8 +257,28 @@ mod tests {
     }
 
     #[test]
-    fn what_does_not_parse_is_left_alone() {
+    fn what_does_not_parse_is_refused_and_never_panics() {
         assert_eq!(strip_metadata(b"\xFF\xD8\x00", "image/jpeg", 1), None);
-        assert_eq!(strip_metadata(b"GIF89a", "image/gif", 1), None);
+        for length in [0u8, 1] {
+            let too_short = [0xFF, 0xD8, 0xFF, 0xE1, 0x00, length, 0xFF, 0xDA];
+            assert_eq!(strip_metadata(&too_short, "image/jpeg", 1), None);
+        }
+        let cut_short = [0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x40, 1, 2, 3];
+        assert_eq!(strip_metadata(&cut_short, "image/jpeg", 6), None);
+        let png = b"\x89PNG\r\n\x1a\n\0\0\xFF\xFFIHDR";
+        assert_eq!(strip_metadata(png, "image/png", 1), None);
+        let webp = b"RIFF\0\0\0\0WEBPVP8X\xFF\xFF\xFF\x7F";
+        assert_eq!(strip_metadata(webp, "image/webp", 1), None);
+        let gif = strip_metadata(b"GIF89a", "image/gif", 1);
+        assert_eq!(gif.as_deref(), Some(&b"GIF89a"[..]), "kept as it is");
+    }
+
+    #[test]
+    fn markers_without_a_length_are_kept() {
+        let mut jpeg = encoded(ImageFormat::Jpeg);
+        // A stray RST0 among the header segments.
+        jpeg.splice(2..2, [0xFF, 0xD0]);
+        let stripped = strip_metadata(&jpeg, "image/jpeg", 1).expect("strips");
+        assert_eq!(stripped, jpeg);
     }
 }

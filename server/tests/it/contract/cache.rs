@@ -68,7 +68,7 @@ pub async fn gives_concurrent_bumps_distinct_versions(cache: Arc<dyn Cache>) {
     assert_eq!(seen, (1..=20).collect::<HashSet<u64>>());
 }
 
-/// A claim goes to the first caller only, per key, until it expires.
+/// A claim goes to the first caller only, per key, until it expires or is released.
 pub async fn gives_each_claim_to_one_caller(cache: &dyn Cache) {
     let (a, b) = (key("claim-a"), key("claim-b"));
     assert!(
@@ -100,6 +100,18 @@ pub async fn gives_each_claim_to_one_caller(cache: &dyn Cache) {
             .expect("claim"),
         "free again"
     );
+    cache.release(&a).await.expect("release");
+    assert!(
+        cache
+            .claim(&a, Duration::from_secs(60))
+            .await
+            .expect("claim"),
+        "free once released"
+    );
+    cache
+        .release(&key("never-claimed"))
+        .await
+        .expect("release an unclaimed key");
 }
 
 async fn redis() -> Option<RedisCache> {

@@ -263,9 +263,14 @@ async fn embedded_store_completes_media_with_what_the_checks_found() {
 }
 
 #[tokio::test]
-async fn embedded_store_gives_ready_media_to_one_room_only() {
+async fn embedded_store_a_message_takes_ready_media_for_its_room_only() {
     let (_dir, store) = sqlite();
-    media_records::gives_ready_media_to_one_room_only(store.as_ref()).await;
+    media_records::a_message_takes_ready_media_for_its_room_only(
+        store.as_ref(),
+        store.as_ref(),
+        store.as_ref(),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -283,5 +288,5 @@ async fn embedded_store_lists_unused_media_older_than_a_cutoff() {
 #[tokio::test]
 async fn embedded_store_a_message_keeps_its_media() {
     let (_dir, store) = sqlite();
-    media_records::a_message_keeps_its_media(store.as_ref(), store.as_ref()).await;
+    media_records::a_message_keeps_its_media(store.as_ref(), store.as_ref(), store.as_ref()).await;
 }

@@ -490,6 +490,63 @@ mod s3 {
         )
     }
 
+    /// Each node adds its origins to the bucket's CORS rules and keeps what is there, so
+    /// nodes (or an operator) with other origins do not undo each other.
+    #[tokio::test]
+    async fn cors_rules_for_new_origins_join_the_existing_ones() {
+        if services::url("S3_ENDPOINT").is_none() {
+            return;
+        }
+        let config = S3Config::from_env()
+            .expect("S3_ENDPOINT is set")
+            .expect("a complete S3 configuration");
+        let config = S3Config {
+            bucket: format!(
+                "confab-cors-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            ),
+            ..config
+        };
+        let storage = S3MediaStorage::connect(config.clone())
+            .await
+            .expect("connect");
+        let (first, second) = ("http://one.test:3000", "https://two.test");
+        storage.allow_browser_origins(&[first.to_owned()]).await;
+        storage.allow_browser_origins(&[second.to_owned()]).await;
+        storage.allow_browser_origins(&[first.to_owned()]).await;
+        let url = format!("{}/{}/uploads/x", config.endpoint, config.bucket);
+        for origin in [first, second] {
+            let preflight = reqwest::Client::new()
+                .request(reqwest::Method::OPTIONS, &url)
+                .header("origin", origin)
+                .header("access-control-request-method", "PUT")
+                .header("access-control-request-headers", "content-type")
+                .send()
+                .await
+                .expect("preflight");
+            let allowed = preflight
+                .headers()
+                .get("access-control-allow-origin")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            assert_eq!(allowed.as_deref(), Some(origin), "{origin}");
+        }
+        let refused = reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", "https://elsewhere.test")
+            .header("access-control-request-method", "PUT")
+            .send()
+            .await
+            .expect("preflight");
+        assert!(
+            refused
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none(),
+            "an origin no rule names is not allowed"
+        );
+    }
+
     /// A client PUTting with reqwest, as a browser would.
     struct Reqwest;
 

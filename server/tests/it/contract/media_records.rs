@@ -2,7 +2,9 @@
 //! its first message, deleted only while no message uses it.
 
 use app::protocol::{Media, MediaId, MediaKind, MessageKind, RoomId, Timestamp};
-use server::ports::store::{CheckedMedia, MediaRecord, MediaStore, MessageStore};
+use server::ports::store::{
+    CheckedMedia, MEDIA_UNAVAILABLE, MediaRecord, MediaStore, MessageStore,
+};
 use server::ports::{RoomStore, StoreError};
 
 use super::fixtures;
@@ -87,59 +89,117 @@ pub async fn completes_media_with_what_the_checks_found(store: &dyn MediaStore) 
             .await
             .expect("complete unknown")
     );
-}
-
-/// Only ready media can be given to a room, and then only to that one room.
-pub async fn gives_ready_media_to_one_room_only(store: &dyn MediaStore) {
-    let (here, there) = (fixtures::room_id(), fixtures::room_id());
-    let waiting = pending(Timestamp::now());
-    store.create_media(&waiting).await.expect("create");
+    let mut later = checked();
+    later.width = Some(1);
     assert!(
         !store
-            .attach_media(&waiting.id, &here)
+            .complete_media(&record.id, &later)
             .await
-            .expect("attach pending")
-    );
-
-    let record = ready(store).await;
-    assert!(store.attach_media(&record.id, &here).await.expect("attach"));
-    assert!(
-        store
-            .attach_media(&record.id, &here)
-            .await
-            .expect("attach again"),
-        "same room"
-    );
-    assert!(
-        !store
-            .attach_media(&record.id, &there)
-            .await
-            .expect("attach elsewhere")
+            .expect("complete again"),
+        "the first check's findings stay"
     );
     let stored = store
         .media(&record.id)
         .await
         .expect("read")
         .expect("exists");
-    assert_eq!(stored.room_id, Some(here));
-    let unknown = MediaId(fixtures::unique());
+    assert_eq!(stored.width, Some(1200));
+}
+
+/// `append` gives a message's media to its room in the same step: only ready media, only to
+/// one room; a refused message stores nothing and takes no `seq`.
+pub async fn a_message_takes_ready_media_for_its_room_only(
+    messages: &dyn MessageStore,
+    rooms: &dyn RoomStore,
+    store: &dyn MediaStore,
+) {
+    let sender = fixtures::user_id();
+    let here = fixtures::stored_room_of(rooms, &sender).await;
+    let there = fixtures::stored_room_of(rooms, &sender).await;
+    let image = |room: &RoomId, record: &MediaRecord| {
+        let mut new = fixtures::text(room, &sender, "look");
+        new.kind = MessageKind::Image;
+        new.media = Some(media_of(record));
+        new
+    };
+    let refused = |result: Result<_, StoreError>| {
+        matches!(result, Err(StoreError::Conflict(MEDIA_UNAVAILABLE)))
+    };
+
+    let waiting = pending(Timestamp::now());
+    store.create_media(&waiting).await.expect("create");
+    let early = image(&here, &waiting);
+    assert!(
+        refused(messages.append(&early).await),
+        "pending media is refused"
+    );
+    assert_eq!(messages.message(&early.id).await.expect("read"), None);
+
+    let record = ready(store).await;
+    let first = messages
+        .append(&image(&here, &record))
+        .await
+        .expect("append");
+    assert_eq!(first.into_message().seq, 1);
+    let stored = store
+        .media(&record.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(stored.room_id.as_ref(), Some(&here));
+    let again = messages
+        .append(&image(&here, &record))
+        .await
+        .expect("same room again");
+    assert_eq!(again.into_message().seq, 2, "a refused append took no seq");
+
+    let elsewhere = image(&there, &record);
+    assert!(
+        refused(messages.append(&elsewhere).await),
+        "another room is refused"
+    );
+    assert_eq!(messages.message(&elsewhere.id).await.expect("read"), None);
+    let next = messages
+        .append(&fixtures::text(&there, &sender, "still counting"))
+        .await;
+    assert_eq!(
+        next.expect("append").into_message().seq,
+        1,
+        "the refusal took no seq"
+    );
+
+    let mut unknown = record.clone();
+    unknown.id = MediaId(fixtures::unique());
+    assert!(refused(messages.append(&image(&here, &unknown)).await));
     assert!(
         !store
-            .attach_media(&unknown, &there)
+            .delete_unused_media(&record.id)
             .await
-            .expect("attach unknown")
+            .expect("delete used")
     );
+}
+
+fn media_of(record: &MediaRecord) -> Media {
+    Media {
+        id: record.id.clone(),
+        kind: record.kind,
+        content_type: record.content_type.clone(),
+        bytes: record.bytes,
+        width: record.width,
+        height: record.height,
+        duration_ms: record.duration_ms,
+        url: format!("http://confab.test/api/v1/media/{}", record.id),
+        thumbnail_url: None,
+        placeholder: record.placeholder.clone(),
+    }
 }
 
 /// Media a message uses is never deleted; unused media is, once.
 pub async fn deletes_only_unused_media(store: &dyn MediaStore) {
-    let used = ready(store).await;
-    assert!(
-        store
-            .attach_media(&used.id, &fixtures::room_id())
-            .await
-            .expect("attach")
-    );
+    let mut used = pending(Timestamp::now());
+    used.ready = true;
+    used.room_id = Some(fixtures::room_id());
+    store.create_media(&used).await.expect("create");
     assert!(
         !store
             .delete_unused_media(&used.id)
@@ -168,15 +228,10 @@ pub async fn lists_unused_media_older_than_a_cutoff(store: &dyn MediaStore) {
     let (oldest, old, recent) = (pending(at(90_000)), pending(at(60_000)), pending(at(1_000)));
     let mut used = pending(at(120_000));
     used.ready = true;
+    used.room_id = Some(fixtures::room_id());
     for record in [&recent, &old, &used, &oldest] {
         store.create_media(record).await.expect("create");
     }
-    assert!(
-        store
-            .attach_media(&used.id, &fixtures::room_id())
-            .await
-            .expect("attach")
-    );
 
     let cutoff = at(30_000);
     let ids = |records: Vec<MediaRecord>| records.into_iter().map(|r| r.id).collect::<Vec<_>>();
@@ -187,10 +242,14 @@ pub async fn lists_unused_media_older_than_a_cutoff(store: &dyn MediaStore) {
 }
 
 /// A message keeps the media it was sent with.
-pub async fn a_message_keeps_its_media(messages: &dyn MessageStore, rooms: &dyn RoomStore) {
+pub async fn a_message_keeps_its_media(
+    messages: &dyn MessageStore,
+    rooms: &dyn RoomStore,
+    store: &dyn MediaStore,
+) {
     let sender = fixtures::user_id();
     let room: RoomId = fixtures::stored_room_of(rooms, &sender).await;
-    let id = MediaId(fixtures::unique());
+    let id = ready(store).await.id;
     let media = Media {
         url: format!("http://confab.test/api/v1/media/{id}"),
         thumbnail_url: Some(format!("http://confab.test/api/v1/media/{id}/thumbnail")),

@@ -352,12 +352,17 @@ async fn mongo_store_completes_media_with_what_the_checks_found() {
 }
 
 #[tokio::test]
-async fn mongo_store_gives_ready_media_to_one_room_only() {
+async fn mongo_store_a_message_takes_ready_media_for_its_room_only() {
     let Some(db) = TestDb::create().await else {
         return;
     };
     let store = db.store();
-    media_records::gives_ready_media_to_one_room_only(store.as_ref()).await;
+    media_records::a_message_takes_ready_media_for_its_room_only(
+        store.as_ref(),
+        store.as_ref(),
+        store.as_ref(),
+    )
+    .await;
     db.drop().await;
 }
 
@@ -387,6 +392,6 @@ async fn mongo_store_a_message_keeps_its_media() {
         return;
     };
     let store = db.store();
-    media_records::a_message_keeps_its_media(store.as_ref(), store.as_ref()).await;
+    media_records::a_message_keeps_its_media(store.as_ref(), store.as_ref(), store.as_ref()).await;
     db.drop().await;
 }
