@@ -12,12 +12,16 @@
 use std::sync::Arc;
 
 use app::protocol::Message;
+use futures_util::StreamExt;
 
 use super::Chat;
 use crate::error::Result;
 use crate::ports::{BusEvent, Subscription};
 
 pub const GROUP: &str = "unread";
+
+/// Counters moved at once for one message.
+const COUNTERS_AT_ONCE: usize = 64;
 
 /// Consumes until the bus closes.
 pub async fn run(chat: Arc<Chat>, mut subscription: Box<dyn Subscription>) {
@@ -32,18 +36,21 @@ pub async fn run(chat: Arc<Chat>, mut subscription: Box<dyn Subscription>) {
 impl Chat {
     async fn count_unread_message(&self, message: &Message) -> Result<()> {
         let members = self.ports.rooms.members(&message.room_id).await?;
-        for member in members.iter().filter(|m| m.last_read_seq < message.seq) {
-            // The sender's own message moves their counter without counting.
-            let counts = member.user_id != message.sender_id;
-            self.move_unread_counter(
-                &message.room_id,
-                &member.user_id,
-                member.last_read_seq,
-                message.seq,
-                counts,
-            )
+        // Each counter is a read and a write of its own; a big room's go out together, a
+        // bounded number at a time (Redis pipelines them on the node's one connection).
+        futures_util::stream::iter(members.iter().filter(|m| m.last_read_seq < message.seq))
+            .for_each_concurrent(COUNTERS_AT_ONCE, |member| {
+                // The sender's own message moves their counter without counting.
+                let counts = member.user_id != message.sender_id;
+                self.move_unread_counter(
+                    &message.room_id,
+                    &member.user_id,
+                    member.last_read_seq,
+                    message.seq,
+                    counts,
+                )
+            })
             .await;
-        }
         Ok(())
     }
 }
