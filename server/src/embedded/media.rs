@@ -73,6 +73,7 @@ impl MediaStorage for FsMediaStorage {
         &self,
         key: &str,
         content_type: &str,
+        _bytes: u64,
         expires_in: Duration,
     ) -> StoreResult<UploadTarget> {
         check_key(key)?;

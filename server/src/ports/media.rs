@@ -17,13 +17,15 @@ use super::{StoreError, StoreResult};
 /// Where media bytes live: a folder on this node, or an S3 bucket.
 #[async_trait]
 pub trait MediaStorage: Send + Sync {
-    /// Where a client PUTs the bytes of `key` (with the returned headers, `content_type`
-    /// among them), valid for `expires_in`: a presigned S3 URL, or the server's own upload
-    /// URL carrying an expiring signature.
+    /// Where a client PUTs the `bytes` bytes of `key` (with the returned headers,
+    /// `content_type` among them), valid for `expires_in`: a presigned S3 URL, which signs
+    /// the size too, so S3 refuses any other; or the server's own upload URL carrying an
+    /// expiring signature (its endpoint holds the body to the declared size itself).
     async fn upload_target(
         &self,
         key: &str,
         content_type: &str,
+        bytes: u64,
         expires_in: Duration,
     ) -> StoreResult<UploadTarget>;
     /// Stores `bytes` under `key`, replacing any object there. Readers see the old object or

@@ -181,17 +181,20 @@ impl MediaStorage for S3MediaStorage {
         &self,
         key: &str,
         content_type: &str,
+        bytes: u64,
         expires_in: Duration,
     ) -> StoreResult<UploadTarget> {
         check_key(key)?;
         check_content_type(content_type)?;
-        // The content type is a signed header: a PUT with another one is refused.
+        // The content type and the size are signed headers: a PUT with another is refused,
+        // so a client cannot store more than it declared.
         let presigned = self
             .presigner
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
+            .content_length(i64::try_from(bytes).unwrap_or(i64::MAX))
             .presigned(presigning(expires_in)?)
             .await
             .map_err(store_error)?;
@@ -446,7 +449,7 @@ mod tests {
             bucket: "media".to_owned(),
         };
         let target = storage
-            .upload_target("media/x", "image/png", Duration::from_secs(60))
+            .upload_target("media/x", "image/png", 10, Duration::from_secs(60))
             .await
             .expect("a presigned PUT");
         assert!(
@@ -462,7 +465,7 @@ mod tests {
     async fn presigned_urls_are_made_without_asking_the_service() {
         let storage = unconnected();
         let target = storage
-            .upload_target("media/x", "image/png", Duration::from_secs(60))
+            .upload_target("media/x", "image/png", 10, Duration::from_secs(60))
             .await
             .expect("a presigned PUT");
         assert!(

@@ -224,7 +224,7 @@ pub async fn shrink_photo(key: &BlobKey) -> Result<Shrunk, String> {
     })
 }
 
-/// `PUT`s a held blob to `url` with exactly `headers`, reporting progress from 0 to 1.
+/// `PUT`s a held blob to `url` with `headers`, reporting progress from 0 to 1.
 pub async fn upload(
     url: &str,
     headers: &BTreeMap<String, String>,
@@ -234,7 +234,12 @@ pub async fn upload(
     let body = blob(key).ok_or(FetchError::Network)?;
     let xhr = XmlHttpRequest::new().map_err(|_| FetchError::Network)?;
     xhr.open("PUT", url).map_err(|_| FetchError::Network)?;
-    for (name, value) in headers {
+    // The browser sends the blob's length itself and may not be told it (S3 signs the
+    // length the server was told, which is the blob's).
+    for (name, value) in headers
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+    {
         let _ = xhr.set_request_header(name, value);
     }
     let progress =

@@ -114,7 +114,12 @@ impl Chat {
         let target = self
             .ports
             .media
-            .upload_target(&upload_key(&record.id), &record.content_type, ttl)
+            .upload_target(
+                &upload_key(&record.id),
+                &record.content_type,
+                record.bytes,
+                ttl,
+            )
             .await?;
         self.ports.media_records.create_media(&record).await?;
         Ok(CreatedMedia {

@@ -174,7 +174,7 @@ pub async fn refuses_bad_keys(store: &dyn MediaStorage) {
         assert!(store.head(key).await.is_err(), "head {key:?}");
         assert!(store.get(key, 10).await.is_err(), "get {key:?}");
         assert!(store.delete(key).await.is_err(), "delete {key:?}");
-        let target = store.upload_target(key, "image/png", LONG).await;
+        let target = store.upload_target(key, "image/png", 1, LONG).await;
         assert!(target.is_err(), "upload_target {key:?}");
         assert!(
             store.download_url(key, LONG).await.is_err(),
@@ -192,7 +192,7 @@ pub async fn refuses_a_content_type_that_would_break_a_header(store: &dyn MediaS
             "put {bad:?}"
         );
         assert!(
-            store.upload_target(&key, bad, LONG).await.is_err(),
+            store.upload_target(&key, bad, 1, LONG).await.is_err(),
             "upload_target {bad:?}"
         );
     }
@@ -207,7 +207,7 @@ pub async fn stores_what_a_client_uploads_to_its_target(
 ) {
     let (key, bytes) = (media_key(), payload(2048));
     let target = store
-        .upload_target(&key, "image/jpeg", LONG)
+        .upload_target(&key, "image/jpeg", 2048, LONG)
         .await
         .expect("target");
     assert_eq!(
@@ -234,7 +234,7 @@ pub async fn refuses_an_upload_with_another_content_type(
 ) {
     let key = media_key();
     let target = store
-        .upload_target(&key, "image/png", LONG)
+        .upload_target(&key, "image/png", 10, LONG)
         .await
         .expect("target");
     let upload = client.upload(&target, "text/html", payload(10)).await;
@@ -350,7 +350,7 @@ mod embedded {
     async fn upload_urls_point_at_the_servers_upload_endpoint() {
         let (_dir, store) = fs_store();
         let target = store
-            .upload_target("media/abc", "image/png", LONG)
+            .upload_target("media/abc", "image/png", 10, LONG)
             .await
             .expect("target");
         assert!(
@@ -367,7 +367,7 @@ mod embedded {
         let (_dir, store) = fs_store();
         let key = media_key();
         let target = store
-            .upload_target(&key, "image/png", LONG)
+            .upload_target(&key, "image/png", 10, LONG)
             .await
             .expect("target");
         let SignedUpload {
@@ -547,6 +547,28 @@ mod s3 {
         );
     }
 
+    /// The presigned PUT signs the declared size: more (or fewer) bytes are refused, so a
+    /// client cannot park a large object in the bucket.
+    #[tokio::test]
+    async fn refuses_an_upload_of_another_size_than_declared() {
+        let Some(store) = s3().await else { return };
+        let key = media_key();
+        let target = store
+            .upload_target(&key, "image/png", 10, LONG)
+            .await
+            .expect("target");
+        assert_eq!(
+            target.headers.get("content-length").map(String::as_str),
+            Some("10")
+        );
+        for size in [11, 9, 5000] {
+            let status = put(&target, "image/png", payload(size)).await;
+            assert!(status.is_client_error(), "{size} bytes: {status}");
+        }
+        assert_eq!(store.head(&key).await.expect("head"), None);
+        assert!(put(&target, "image/png", payload(10)).await.is_success());
+    }
+
     /// A client PUTting with reqwest, as a browser would.
     struct Reqwest;
 
@@ -578,11 +600,12 @@ mod s3 {
             .put(url)
             .header("content-type", content_type)
             .body(bytes);
-        // The content type is the caller's, to test what a changed one does.
+        // The content type is the caller's, to test what a changed one does; the length is
+        // the body's, as a browser (which may not set it) sends it.
         for (name, value) in target
             .headers
             .iter()
-            .filter(|(name, _)| *name != "content-type")
+            .filter(|(name, _)| *name != "content-type" && *name != "content-length")
         {
             request = request.header(name, value);
         }
@@ -628,7 +651,7 @@ mod s3 {
         let Some(store) = s3().await else { return };
         let key = media_key();
         let target = store
-            .upload_target(&key, "image/png", LONG)
+            .upload_target(&key, "image/png", 10, LONG)
             .await
             .expect("target");
         let mut url = reqwest::Url::parse(&target.url).expect("a URL");
