@@ -1,7 +1,7 @@
 //! From pixels to the uploaded file: alpha flattened onto white, then a baseline JPEG.
 
 use image::codecs::jpeg::JpegEncoder;
-use image::{ExtendedColorType, RgbImage};
+use image::{DynamicImage, ExtendedColorType, RgbImage};
 
 use crate::ShrinkError;
 
@@ -21,6 +21,16 @@ pub fn flatten_onto_white(rgba: &[u8], width: u32, height: u32) -> RgbImage {
         }
     }
     RgbImage::from_raw(width, height, rgb).expect("the buffer holds width × height pixels")
+}
+
+/// `image` as RGB, any transparency flattened onto white.
+pub fn into_rgb_on_white(image: DynamicImage) -> RgbImage {
+    let (width, height) = (image.width(), image.height());
+    if image.color().has_alpha() {
+        flatten_onto_white(image.into_rgba8().as_raw(), width, height)
+    } else {
+        image.into_rgb8()
+    }
 }
 
 /// Encodes `image` as a JPEG at `quality` (1–100, clamped). The image crate's encoder writes

@@ -4,7 +4,8 @@
 //!
 //! - `decode`: reads JPEG, PNG and WebP within memory limits, with their EXIF orientation.
 //! - `resize`: picks the output size and scales down to it (box average, then Catmull-Rom).
-//! - `encode`: flattens transparency onto white and writes the JPEG, metadata-free.
+//! - `encode`: flattens transparency onto white and writes the JPEG, metadata-free (the
+//!   server encodes its thumbnails with the same two functions).
 //! - `wasm`: the `#[wasm_bindgen]` exports, thin wrappers over [`shrink_pixels`] and
 //!   [`shrink_file`].
 //! - `error`: [`ShrinkError`], whose message the worker shows the user.
@@ -19,6 +20,7 @@ use image::{DynamicImage, RgbImage};
 use wasm_bindgen::prelude::wasm_bindgen;
 
 pub use decode::MAX_PIXELS;
+pub use encode::{encode_jpeg, into_rgb_on_white};
 pub use error::ShrinkError;
 pub use resize::fit_within;
 
@@ -97,11 +99,7 @@ pub fn shrink_file(bytes: &[u8], max_edge: u32, quality: u8) -> Result<Shrunk, S
     }
     let decoded = decode::decode(bytes)?;
     let (width, height) = (decoded.image.width(), decoded.image.height());
-    let rgb = if decoded.image.color().has_alpha() {
-        encode::flatten_onto_white(decoded.image.into_rgba8().as_raw(), width, height)
-    } else {
-        decoded.image.into_rgb8()
-    };
+    let rgb = encode::into_rgb_on_white(decoded.image);
     // The long edge is the same either way up, so the size is chosen before turning, and
     // only the small result is turned.
     let (out_width, out_height) = fit_within(width, height, max_edge);

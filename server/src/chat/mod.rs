@@ -30,6 +30,7 @@ pub mod unread;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 pub use fanout::Fanout;
@@ -73,6 +74,9 @@ pub struct Chat {
     typing: typing::TypingTimers,
     /// Sends in progress, so a graceful shutdown can let them finish.
     inflight: TaskTracker,
+    /// Image checks decoding at once: decoding is CPU- and memory-heavy, and a burst of
+    /// uploads must not starve the chat.
+    decodes: Semaphore,
 }
 
 impl Chat {
@@ -83,6 +87,7 @@ impl Chat {
             settings,
             typing: typing::TypingTimers::default(),
             inflight: TaskTracker::new(),
+            decodes: Semaphore::new(media::DECODES_AT_ONCE),
         }
     }
 

@@ -7,7 +7,6 @@
 use std::io::Cursor;
 
 use base64::Engine;
-use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 use super::strip::strip_metadata;
@@ -124,8 +123,9 @@ pub fn inspect_image(
     image.apply_orientation(orientation);
     let thumbnail = fit(&image, THUMBNAIL_EDGE);
     let placeholder = fit(&thumbnail, PLACEHOLDER_EDGE);
-    let placeholder = base64::engine::general_purpose::STANDARD
-        .encode(jpeg(&placeholder, PLACEHOLDER_QUALITY).map_err(unreadable)?);
+    let placeholder = base64::engine::general_purpose::STANDARD.encode(
+        jpeg(placeholder, PLACEHOLDER_QUALITY).map_err(|_| ImageProblem::Unreadable(name))?,
+    );
     // What cannot be looked through is refused rather than kept as it came.
     let stripped =
         strip_metadata(bytes, base, orientation.to_exif()).ok_or(ImageProblem::Opaque)?;
@@ -133,7 +133,8 @@ pub fn inspect_image(
         stripped,
         width: image.width(),
         height: image.height(),
-        thumbnail: jpeg(&thumbnail, THUMBNAIL_QUALITY).map_err(unreadable)?,
+        thumbnail: jpeg(thumbnail, THUMBNAIL_QUALITY)
+            .map_err(|_| ImageProblem::Unreadable(name))?,
         placeholder: format!("data:image/jpeg;base64,{placeholder}"),
     })
 }
@@ -147,23 +148,10 @@ fn fit(image: &DynamicImage, edge: u32) -> DynamicImage {
     }
 }
 
-/// A baseline JPEG of `image`, transparency flattened onto white.
-fn jpeg(image: &DynamicImage, quality: u8) -> image::ImageResult<Vec<u8>> {
-    let rgb = if image.color().has_alpha() {
-        let mut rgba = image.to_rgba8();
-        for pixel in rgba.pixels_mut() {
-            let alpha = u16::from(pixel[3]);
-            for channel in &mut pixel.0[..3] {
-                *channel = ((u16::from(*channel) * alpha + 255 * (255 - alpha)) / 255) as u8;
-            }
-        }
-        DynamicImage::ImageRgba8(rgba).to_rgb8()
-    } else {
-        image.to_rgb8()
-    };
-    let mut out = Vec::new();
-    JpegEncoder::new_with_quality(&mut out, quality).encode_image(&rgb)?;
-    Ok(out)
+/// A metadata-free JPEG of `image`, transparency flattened onto white: the browser's photo
+/// worker encodes the same way.
+fn jpeg(image: DynamicImage, quality: u8) -> Result<Vec<u8>, media_worker::ShrinkError> {
+    media_worker::encode_jpeg(&media_worker::into_rgb_on_white(image), quality)
 }
 
 #[cfg(test)]

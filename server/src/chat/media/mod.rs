@@ -17,7 +17,6 @@
 pub mod inspect;
 pub(crate) mod strip;
 
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use app::protocol::{
@@ -26,7 +25,6 @@ use app::protocol::{
 };
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
-use tokio::sync::Semaphore;
 
 use super::Chat;
 use crate::domain::new_id;
@@ -35,9 +33,8 @@ use crate::ports::media::{TooLarge, check_content_type};
 use crate::ports::store::{CheckedMedia, MediaRecord};
 use inspect::{IMAGE_TYPES, ImageProblem, VOICE_TYPES, base_type, inspect_image, sniff};
 
-/// How many images one node decodes at once: decoding is CPU- and memory-heavy, and a burst
-/// of uploads must not starve the chat.
-const DECODES_AT_ONCE: usize = 2;
+/// How many images one node decodes at once (`Chat::decodes`).
+pub(super) const DECODES_AT_ONCE: usize = 2;
 /// The most bitrate a voice message may average (AAC at its best is 320 kbit/s): a tiny
 /// declared duration cannot cover a large file.
 const MAX_VOICE_BITS_PER_SECOND: u64 = 512_000;
@@ -78,11 +75,6 @@ fn thumbnail_key(id: &MediaId) -> String {
 fn id_of_upload_key(key: &str) -> Option<MediaId> {
     let id = key.strip_prefix("uploads/")?;
     (!id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric())).then(|| MediaId(id.into()))
-}
-
-fn decodes() -> &'static Semaphore {
-    static DECODES: OnceLock<Semaphore> = OnceLock::new();
-    DECODES.get_or_init(|| Semaphore::new(DECODES_AT_ONCE))
 }
 
 impl Chat {
@@ -360,7 +352,8 @@ impl Chat {
             MediaKind::Image => {
                 let max_pixels = limits.max_image_pixels;
                 let facts = {
-                    let _permit = decodes()
+                    let _permit = self
+                        .decodes
                         .acquire()
                         .await
                         .map_err(|_| Error::Unavailable("image decoding"))?;
@@ -516,9 +509,7 @@ impl Chat {
                 "this media's upload is not complete; call complete first",
             ));
         }
-        if record.room_id.as_ref().is_some_and(|r| r != room) {
-            return Err(media_elsewhere());
-        }
+        // Whether it is free for this room is the store's `append` to say, atomically.
         Ok(self.media_view(&MediaRecord {
             room_id: Some(room.clone()),
             ..record
