@@ -13,7 +13,8 @@
 //! - [`mongo`]: the store ports on MongoDB, for more than one node.
 //! - [`s3`]: the media storage port on S3 or any S3-compatible service.
 //! - [`http`], [`realtime`]: the edges.
-//! - [`secrets`]: tokens and password hashing.
+//! - [`secrets`]: tokens, keys and their hashes; [`passwords`]: password hashing on a
+//!   bounded pool.
 //! - [`error`]: the one error type of the edges.
 //! - [`telemetry`]: logging and the shutdown signal.
 
@@ -25,6 +26,7 @@ pub mod error;
 pub mod http;
 pub mod kafka;
 pub mod mongo;
+pub mod passwords;
 pub mod ports;
 pub mod realtime;
 pub mod redis_adapters;
@@ -39,6 +41,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::layer::SocketIoLayer;
@@ -258,6 +261,14 @@ async fn serve<A: Adapter>(
         })
     };
     tracing::info!(addr = %listener.local_addr()?, "confab is serving");
+    // Without TCP_NODELAY a small frame written while an earlier one awaits its ACK sits in
+    // Nagle's buffer until the peer's delayed ACK (40 ms on Linux): a chat's traffic is
+    // exactly such small frames.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "TCP_NODELAY not set");
+        }
+    });
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -4,8 +4,6 @@
 //! opens no session. (A fast hash is right for random tokens; slow hashing is for passwords,
 //! which people choose.)
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
@@ -32,27 +30,6 @@ fn random_text<const N: usize>() -> String {
 pub fn token_hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Argon2id with the crate's defaults (19 MiB, 2 passes): OWASP's recommended floor.
-/// CPU-heavy: call from a blocking thread.
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
-}
-
-/// Checks a password against a stored hash. CPU-heavy: call from a blocking thread.
-pub fn verify_password(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored).is_ok_and(|hash| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
-    })
 }
 
 /// A 256-bit key kept in `path`, made at first start (readable by the owner only) and read
@@ -84,13 +61,6 @@ pub fn load_or_create_key(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
     }
 }
 
-/// A hash of no one's password, checked when the username is unknown so that a failed
-/// sign-in takes as long either way and does not reveal which usernames exist.
-pub fn decoy_hash() -> &'static str {
-    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DECOY.get_or_init(|| hash_password(&new_token()).unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,13 +83,5 @@ mod tests {
         assert_eq!(load_or_create_key(&path).expect("read"), first);
         std::fs::write(&path, b"short").expect("overwrite");
         assert!(load_or_create_key(&path).is_err());
-    }
-
-    #[test]
-    fn passwords_verify_only_against_their_own_hash() {
-        let hash = hash_password("correct horse").expect("hashes");
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", &hash));
-        assert!(!verify_password("wrong horse", &hash));
     }
 }

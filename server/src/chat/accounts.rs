@@ -1,12 +1,14 @@
 //! Registration, sign-in and sessions.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use app::protocol::{LoginRequest, RegisterRequest, Timestamp, User, UserId};
 
 use super::Chat;
 use crate::domain::{DisplayName, Password, Username, new_id};
 use crate::error::{Error, Result};
+use crate::passwords::HashError;
 use crate::secrets;
 
 /// The most results a user search returns.
@@ -35,7 +37,11 @@ impl Chat {
             avatar_url: None,
             created_at: Timestamp::now(),
         };
-        let hash = blocking(move || secrets::hash_password(password.expose())).await??;
+        let hash = self
+            .passwords
+            .hash(password.expose().to_owned())
+            .await
+            .map_err(hash_error)?;
         self.ports.accounts.create_user(&user, &hash).await?;
         tracing::info!(user_id = %user.id, "account created");
         self.open_session(user).await
@@ -61,18 +67,17 @@ impl Chat {
         }
         let found = self.ports.accounts.credentials(username.as_str()).await?;
         let password = request.password;
-        let (user, ok) = blocking(move || match found {
-            Some((user, hash)) => {
-                let ok = secrets::verify_password(&password, &hash);
-                (Some(user), ok)
-            }
-            None => {
-                // Spend the same time as a real check; the answer is no regardless.
-                let _ = secrets::verify_password(&password, secrets::decoy_hash());
-                (None, false)
-            }
-        })
-        .await?;
+        // An unknown username is checked against a decoy, so the answer takes as long either
+        // way and does not reveal which usernames exist.
+        let (user, stored) = match found {
+            Some((user, hash)) => (Some(user), hash),
+            None => (None, self.decoy_hash().await?),
+        };
+        let ok = self
+            .passwords
+            .verify(password, stored)
+            .await
+            .map_err(hash_error)?;
         match user {
             Some(user) if ok => self.open_session(user).await,
             _ => Err(refused),
@@ -147,9 +152,21 @@ impl Chat {
     }
 }
 
-/// Runs CPU-heavy work (password hashing) off the async runtime.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Error::Internal(anyhow::anyhow!("blocking task failed: {e}")))
+impl Chat {
+    /// A hash of a random password nobody knows, made once per node.
+    async fn decoy_hash(&self) -> Result<String> {
+        self.decoy
+            .get_or_try_init(|| self.passwords.hash(secrets::new_token()))
+            .await
+            .cloned()
+            .map_err(hash_error)
+    }
+}
+
+/// A full hashing queue asks the client to come back shortly; anything else is ours.
+fn hash_error(err: HashError) -> Error {
+    match err {
+        HashError::Busy => Error::RateLimited(Duration::from_secs(1)),
+        HashError::Failed(why) => Error::Internal(anyhow::anyhow!(why)),
+    }
 }

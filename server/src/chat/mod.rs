@@ -3,6 +3,7 @@
 //! - [`accounts`]: registration, sign-in, sessions, user search.
 //! - [`rooms`]: groups and direct rooms, membership and its authorisation, room views.
 //! - [`messages`]: sending (sequencing, idempotency), history, sync, receipts.
+//! - `delivery`: hands a room's stored messages to live delivery in `seq` order.
 //! - [`media`]: photo and voice uploads: checked, thumbnailed, shared, collected.
 //! - [`invites`]: invite links with expiry and use limits.
 //! - [`typing`]: typing indicators that stop by themselves.
@@ -16,6 +17,7 @@
 //! rules of their own.
 
 pub mod accounts;
+mod delivery;
 pub mod fanout;
 mod hot;
 pub mod invites;
@@ -30,12 +32,13 @@ pub mod unread;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OnceCell, Semaphore};
 use tokio_util::task::TaskTracker;
 
 pub use fanout::Fanout;
 
 use crate::config::Limits;
+use crate::passwords::PasswordHashers;
 use crate::ports::{
     AccountStore, Cache, EventBus, InviteStore, MediaStorage, MediaStore, MessageStore, Presence,
     RateLimiter, RoomStore,
@@ -77,6 +80,12 @@ pub struct Chat {
     /// Image checks decoding at once: decoding is CPU- and memory-heavy, and a burst of
     /// uploads must not starve the chat.
     decodes: Semaphore,
+    /// This node's stored messages on their way to live delivery, in `seq` order per room.
+    delivery: Arc<delivery::DeliveryOrder>,
+    /// Password hashing, on a pool of its own (see `crate::passwords`).
+    passwords: PasswordHashers,
+    /// A hash of no one's password, for sign-ins with an unknown username.
+    decoy: OnceCell<String>,
 }
 
 impl Chat {
@@ -88,6 +97,9 @@ impl Chat {
             typing: typing::TypingTimers::default(),
             inflight: TaskTracker::new(),
             decodes: Semaphore::new(media::DECODES_AT_ONCE),
+            delivery: Arc::default(),
+            passwords: PasswordHashers::new(),
+            decoy: OnceCell::new(),
         }
     }
 
