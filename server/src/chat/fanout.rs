@@ -15,6 +15,7 @@ pub trait Fanout: Send + Sync {
     async fn presence(&self, recipients: &[UserId], event: &PresenceEvent);
     /// `room:update` with `room` as `user` sees it.
     async fn room_update(&self, user: &UserId, room: &Room);
-    /// `notification` to the user's devices that are not looking at the event's room.
-    async fn notify(&self, user: &UserId, event: &NotificationEvent);
+    /// `notification` to the devices of `users` that are not looking at the event's room:
+    /// one broadcast, however many users.
+    async fn notify(&self, users: &[UserId], event: &NotificationEvent);
 }

@@ -1,5 +1,6 @@
 //! Hot reads through the cache port: a room's member list (read on every send, receipt and
-//! typing event to know whom to tell), a room's newest page (read whenever a room is shown
+//! typing event to know whom to tell, and to check the sender), its members' names (for
+//! each message's notifications), a room's newest page (read whenever a room is shown
 //! or opened) and each member's unread count (read for every room in every room list).
 //!
 //! Why these stay correct: a newest page is keyed by the room's `last_seq`, which every new
@@ -12,7 +13,7 @@
 
 use std::time::Duration;
 
-use app::protocol::{Message, RoomId, UserId};
+use app::protocol::{Message, RoomId, User, UserId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -21,6 +22,7 @@ use crate::error::Result;
 use crate::ports::store::Cursor;
 
 const MEMBERS_TTL: Duration = Duration::from_secs(300);
+const USERS_TTL: Duration = Duration::from_secs(60);
 const PAGE_TTL: Duration = Duration::from_secs(600);
 const UNREAD_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -42,6 +44,20 @@ impl Chat {
             .collect();
         self.remember(key.as_deref(), &ids, MEMBERS_TTL).await;
         Ok(ids)
+    }
+
+    /// A room's members as users (names for notifications), under the member list's version.
+    /// A renamed user shows under the old name for at most `USERS_TTL`.
+    pub(crate) async fn member_users(&self, room: &RoomId) -> Result<Vec<User>> {
+        let version = self.ports.cache.version(&members_version_key(room)).await;
+        let key = version.ok().map(|v| format!("users:{room}:{v}"));
+        if let Some(users) = self.cached(key.as_deref()).await {
+            return Ok(users);
+        }
+        let ids = self.member_ids(room).await?;
+        let users = self.ports.accounts.users(&ids).await?;
+        self.remember(key.as_deref(), &users, USERS_TTL).await;
+        Ok(users)
     }
 
     /// Called after a room's membership changed in the store.
@@ -112,25 +128,33 @@ impl Chat {
         Ok(count)
     }
 
-    /// Moves `reader`'s counter to message `seq` (counting it when `counts`, that is when
-    /// someone else sent it) if the counter stops right before it, or starts one if `seq`
-    /// is the first message after the marker; otherwise leaves it for
-    /// [`Chat::unread_count`] to extend. Best effort: the cache is an optimisation.
+    /// Moves `reader`'s counter across `messages` (one room's, ascending `seq`), counting
+    /// those someone else sent, as far as they continue it: from a counter that stops right
+    /// before one of them, or from the read marker for the first message after it. Any
+    /// other counter is left for [`Chat::unread_count`] to extend. One cache read and at
+    /// most one write however many messages. Best effort: the cache is an optimisation.
     pub(crate) async fn move_unread_counter(
         &self,
         room: &RoomId,
         reader: &UserId,
         last_read: u64,
-        seq: u64,
-        counts: bool,
+        messages: &[&Message],
     ) {
         let key = format!("unread:{room}:{reader}:{last_read}");
-        let count = match self.cached::<(u64, u64)>(Some(&key)).await {
-            Some((to, count)) if to + 1 == seq => count + u64::from(counts),
-            None if last_read + 1 == seq => u64::from(counts),
-            _ => return,
-        };
-        self.remember(Some(&key), &(seq, count), UNREAD_TTL).await;
+        let (mut to, mut count) = self
+            .cached::<(u64, u64)>(Some(&key))
+            .await
+            .unwrap_or((last_read, 0));
+        let before = to;
+        for message in messages {
+            if message.seq == to + 1 {
+                to = message.seq;
+                count += u64::from(message.sender_id != *reader);
+            }
+        }
+        if to != before {
+            self.remember(Some(&key), &(to, count), UNREAD_TTL).await;
+        }
     }
 
     async fn cached<T: DeserializeOwned>(&self, key: Option<&str>) -> Option<T> {

@@ -128,7 +128,9 @@ impl Chat {
                 room.name.clone().unwrap_or_default()
             ),
         };
-        self.fanout.notify(&invite.created_by, &event).await;
+        self.fanout
+            .notify(std::slice::from_ref(&invite.created_by), &event)
+            .await;
         self.room_view(room, user).await
     }
 

@@ -2,6 +2,8 @@
 //! here are the rules around it (who may send what) and what follows a send.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use app::protocol::{
     HistoryQuery, Message, MessageId, MessageKind, MessagePage, ReceiptEvent, ReceiptRequest,
@@ -22,20 +24,35 @@ const MAX_PAGE: u32 = 200;
 /// asks again from the last `seq` while `has_more`).
 const MAX_SYNC_ROOMS: usize = 500;
 const SYNC_PAGE: u32 = 100;
+/// The longest a message waits for another node to deliver the one before it: far above a
+/// healthy node's store-to-broadcast time, short enough that a dead node's gap costs little.
+const TURN_WAIT: Duration = Duration::from_millis(250);
+
+/// The cache version holding the highest `seq` of a room handed to live delivery.
+fn stream_position_key(room: &RoomId) -> String {
+    format!("delivered:{room}")
+}
 
 impl Chat {
     /// Sends a message. A repeat of `(sender, client_id)` returns the first message and
     /// `false`; nothing new is stored or delivered then. When this returns, the message is
     /// durable.
+    ///
+    /// The send runs on a task of its own: a caller that goes away (an HTTP client hanging
+    /// up) cannot cut it off between storing the message and handing it to live delivery.
     pub async fn send(
-        &self,
+        self: &Arc<Self>,
         sender: &UserId,
         room: &RoomId,
         request: SendMessageRequest,
     ) -> Result<(Message, bool)> {
-        self.inflight
-            .track_future(self.send_tracked(sender, room, request))
+        let (chat, sender, room) = (Arc::clone(self), sender.clone(), room.clone());
+        let send = self
+            .inflight
+            .track_future(async move { chat.send_tracked(&sender, &room, request).await });
+        tokio::spawn(send)
             .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("send task failed: {e}")))?
     }
 
     async fn send_tracked(
@@ -89,7 +106,7 @@ impl Chat {
                 ));
             }
         };
-        let (_, _) = self.membership(sender, room).await?;
+        self.check_sender(sender, room).await?;
         if let Some(reply_to) = &request.reply_to {
             self.check_reply_target(room, reply_to).await?;
         }
@@ -116,28 +133,83 @@ impl Chat {
             reply_to: request.reply_to,
             created_at: Timestamp::now(),
         };
-        let appended = match self.ports.messages.append(&new).await {
-            Err(StoreError::Conflict(MEDIA_UNAVAILABLE)) => {
-                return Err(super::media::media_elsewhere());
+        // The ticket is taken before the store assigns `seq`: see `delivery`.
+        let ticket = self.delivery.ticket(room);
+        let outcome = match self.ports.messages.append(&new).await {
+            Ok(Appended::Created(message)) => {
+                ticket.stored(message.clone());
+                self.deliver_ready(room).await;
+                self.publish_stored(&message).await;
+                return Ok((message, true));
             }
-            other => other?,
-        };
-        match appended {
-            Appended::Existing(message) if message.room_id != *room => Err(Error::Conflict(
+            Ok(Appended::Existing(message)) if message.room_id != *room => Err(Error::Conflict(
                 "this client_id was already used for a message in another room",
             )),
-            Appended::Existing(message) => Ok((message, false)),
-            Appended::Created(message) => {
-                self.after_append(&message).await;
-                Ok((message, true))
+            Ok(Appended::Existing(message)) => Ok((message, false)),
+            Err(StoreError::Conflict(MEDIA_UNAVAILABLE)) => Err(super::media::media_elsewhere()),
+            Err(err) => Err(err.into()),
+        };
+        // Nothing new to deliver, but messages may have waited on this ticket.
+        drop(ticket);
+        self.deliver_ready(room).await;
+        outcome
+    }
+
+    /// Hands this node's stored messages of `room` to live delivery, in `seq` order, as far
+    /// as they may go (see `delivery`); another task may be doing it already.
+    async fn deliver_ready(&self, room: &RoomId) {
+        let mut continuing = false;
+        while let Some(batch) = self.delivery.take_ready(room, continuing) {
+            if batch.is_empty() {
+                break;
+            }
+            continuing = true;
+            for (message, follows_ours) in &batch {
+                if !follows_ours {
+                    self.wait_for_turn(message).await;
+                }
+                self.deliver_live(message).await;
+                self.passed_turn(message).await;
             }
         }
     }
 
-    /// What follows a new message: live delivery, the typing indicator stops, and the
-    /// asynchronous work gets its event. The message is already durable; a failure here is
-    /// logged and healed by clients' `sync`.
-    async fn after_append(&self, message: &Message) {
+    /// Waits, at most `TURN_WAIT`, until the message before `message` has been handed to
+    /// live delivery by whichever node stored it, so the broadcasts of one room leave in
+    /// `seq` order from every node (the Redis adapter then keeps that order). Only a
+    /// message that does not follow one of this node's own waits at all. A position never
+    /// recorded (a fresh cache, one node) or a cache that cannot answer means no wait: a
+    /// client heals any order it then sees with `sync`.
+    async fn wait_for_turn(&self, message: &Message) {
+        let key = stream_position_key(&message.room_id);
+        let deadline = tokio::time::Instant::now() + TURN_WAIT;
+        let mut pause = Duration::from_micros(200);
+        loop {
+            match self.ports.cache.version(&key).await {
+                Ok(delivered) if delivered == 0 || delivered + 1 >= message.seq => return,
+                Err(_) => return,
+                Ok(_) => {}
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                tracing::debug!(room_id = %message.room_id, seq = message.seq, "turn not reached");
+                return;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(5));
+        }
+    }
+
+    /// Records that `message` has been handed to live delivery.
+    async fn passed_turn(&self, message: &Message) {
+        let key = stream_position_key(&message.room_id);
+        if let Err(err) = self.ports.cache.raise(&key, message.seq).await {
+            tracing::debug!(error = %err, "stream position not recorded");
+        }
+    }
+
+    /// Live delivery of a stored message, and the typing indicator stops. Best effort: a
+    /// failure is logged and healed by clients' `sync`.
+    async fn deliver_live(&self, message: &Message) {
         match self.member_ids(&message.room_id).await {
             Ok(members) => {
                 self.fanout.message_new(&members, message).await;
@@ -146,12 +218,26 @@ impl Chat {
             }
             Err(err) => tracing::warn!(error = %err, "no live delivery for a stored message"),
         }
+    }
+
+    /// The asynchronous work (notifications, unread counters) gets its event.
+    async fn publish_stored(&self, message: &Message) {
         let event = BusEvent::MessageStored {
             message: message.clone(),
         };
         if let Err(err) = self.ports.bus.publish(&event).await {
             tracing::warn!(error = %err, message_id = %message.id, "message not published to the bus");
         }
+    }
+
+    /// Refuses a sender who is not a member of `room`. Asks the cached member list (one
+    /// cache read, no store round trip, on every send); only a refusal asks the store, for
+    /// the precise answer (no such room, or not a member).
+    async fn check_sender(&self, sender: &UserId, room: &RoomId) -> Result<()> {
+        if self.member_ids(room).await?.contains(sender) {
+            return Ok(());
+        }
+        self.membership(sender, room).await.map(drop)
     }
 
     async fn check_reply_target(&self, room: &RoomId, reply_to: &MessageId) -> Result<()> {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{Message, MessageKind, NotificationEvent, NotificationKind};
+use app::protocol::{Message, MessageKind, NotificationEvent, NotificationKind, User, UserId};
 
 use super::Chat;
 use crate::error::Result;
@@ -42,8 +42,7 @@ impl Chat {
         {
             return Ok(());
         }
-        let members = self.member_ids(&message.room_id).await?;
-        let users = self.ports.accounts.users(&members).await?;
+        let users = self.member_users(&message.room_id).await?;
         let sender = users.iter().find(|u| u.id == message.sender_id);
         let sender_name = sender.map_or("Someone", |u| u.display_name.as_str());
         let preview = match (message.kind, message.body.as_deref()) {
@@ -52,22 +51,31 @@ impl Chat {
             (MessageKind::Voice, _) => "sent a voice message".to_owned(),
             _ => String::new(),
         };
-        for user in users.iter().filter(|u| u.id != message.sender_id) {
-            let mentioned = message
-                .body
-                .as_deref()
-                .is_some_and(|body| mentions(body, &user.username));
+        // Everyone but the mentioned gets the same event: one broadcast for them all.
+        let (mentioned, others): (Vec<&User>, Vec<&User>) = users
+            .iter()
+            .filter(|u| u.id != message.sender_id)
+            .partition(|user| {
+                message
+                    .body
+                    .as_deref()
+                    .is_some_and(|body| mentions(body, &user.username))
+            });
+        for (kind, group) in [
+            (NotificationKind::Message, others),
+            (NotificationKind::Mention, mentioned),
+        ] {
+            if group.is_empty() {
+                continue;
+            }
             let event = NotificationEvent {
-                kind: if mentioned {
-                    NotificationKind::Mention
-                } else {
-                    NotificationKind::Message
-                },
+                kind,
                 room_id: message.room_id.clone(),
                 message: Some(message.clone()),
                 text: format!("{sender_name}: {preview}"),
             };
-            self.fanout.notify(&user.id, &event).await;
+            let ids: Vec<UserId> = group.iter().map(|u| u.id.clone()).collect();
+            self.fanout.notify(&ids, &event).await;
         }
         Ok(())
     }

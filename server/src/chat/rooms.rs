@@ -279,7 +279,7 @@ impl Chat {
             message: None,
             text: format!("{by_name} added you to {room_name}"),
         };
-        self.fanout.notify(user, &event).await;
+        self.fanout.notify(std::slice::from_ref(user), &event).await;
         Ok(())
     }
 }

@@ -9,10 +9,11 @@
 //! for the room list to count. So a redelivered message, which finds every counter at or
 //! past it, changes nothing, and no order of workers and readers can make a count wrong.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use app::protocol::Message;
-use futures_util::StreamExt;
+use app::protocol::{Message, RoomId};
+use futures_util::{FutureExt, StreamExt};
 
 use super::Chat;
 use crate::error::Result;
@@ -20,35 +21,57 @@ use crate::ports::{BusEvent, Subscription};
 
 pub const GROUP: &str = "unread";
 
-/// Counters moved at once for one message.
+/// Counters moved at once for one room.
 const COUNTERS_AT_ONCE: usize = 64;
+
+/// Events taken at once: under load the worker moves each counter once per batch of a
+/// room's messages instead of once per message.
+const BATCH: usize = 256;
 
 /// Consumes until the bus closes.
 pub async fn run(chat: Arc<Chat>, mut subscription: Box<dyn Subscription>) {
-    while let Some(event) = subscription.next().await {
-        let BusEvent::MessageStored { message } = event;
-        if let Err(err) = chat.count_unread_message(&message).await {
-            tracing::warn!(error = %err, message_id = %message.id, "unread counters not moved");
+    while let Some(first) = subscription.next().await {
+        // Whatever else is already waiting joins the batch. (Asking for more marks the
+        // earlier ones handled; a crash then skips them, which costs only a recount.)
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match subscription.next().now_or_never() {
+                Some(Some(event)) => batch.push(event),
+                _ => break,
+            }
+        }
+        let mut rooms: BTreeMap<RoomId, Vec<Message>> = BTreeMap::new();
+        for BusEvent::MessageStored { message } in batch {
+            rooms
+                .entry(message.room_id.clone())
+                .or_default()
+                .push(message);
+        }
+        for (room, mut messages) in rooms {
+            messages.sort_by_key(|m| m.seq);
+            if let Err(err) = chat.count_unread_messages(&room, &messages).await {
+                tracing::warn!(error = %err, room_id = %room, "unread counters not moved");
+            }
         }
     }
 }
 
 impl Chat {
-    async fn count_unread_message(&self, message: &Message) -> Result<()> {
-        let members = self.ports.rooms.members(&message.room_id).await?;
+    async fn count_unread_messages(&self, room: &RoomId, messages: &[Message]) -> Result<()> {
+        let Some(newest) = messages.last() else {
+            return Ok(());
+        };
+        let members = self.ports.rooms.members(room).await?;
         // Each counter is a read and a write of its own; a big room's go out together, a
         // bounded number at a time (Redis pipelines them on the node's one connection).
-        futures_util::stream::iter(members.iter().filter(|m| m.last_read_seq < message.seq))
-            .for_each_concurrent(COUNTERS_AT_ONCE, |member| {
-                // The sender's own message moves their counter without counting.
-                let counts = member.user_id != message.sender_id;
-                self.move_unread_counter(
-                    &message.room_id,
-                    &member.user_id,
-                    member.last_read_seq,
-                    message.seq,
-                    counts,
-                )
+        futures_util::stream::iter(members.iter().filter(|m| m.last_read_seq < newest.seq))
+            .for_each_concurrent(COUNTERS_AT_ONCE, |member| async move {
+                let unread: Vec<&Message> = messages
+                    .iter()
+                    .filter(|m| m.seq > member.last_read_seq)
+                    .collect();
+                self.move_unread_counter(room, &member.user_id, member.last_read_seq, &unread)
+                    .await;
             })
             .await;
         Ok(())

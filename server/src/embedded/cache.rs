@@ -8,14 +8,37 @@ use async_trait::async_trait;
 
 use crate::ports::{Cache, StoreResult};
 
-/// Above this many entries, expired ones are swept on the next write; above twice as many,
-/// everything is dropped (a cache may always forget).
+/// Expired entries are swept once the cache holds this many, and then again each time it
+/// has doubled since the last sweep, so a sweep's cost is spread over as many writes as it
+/// visits entries (sweeping on every write past a fixed size made each write O(n)).
 const SWEEP_ABOVE: usize = 10_000;
+/// Above this many live entries everything is dropped (a cache may always forget).
+const MAX_ENTRIES: usize = 200_000;
 
 #[derive(Default)]
 pub struct LocalCache {
-    entries: Mutex<HashMap<String, (Instant, Vec<u8>)>>,
+    entries: Mutex<Entries>,
     versions: Mutex<HashMap<String, u64>>,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, (Instant, Vec<u8>)>,
+    /// The size at which the next sweep runs.
+    sweep_at: usize,
+}
+
+impl Entries {
+    fn make_room(&mut self, now: Instant) {
+        if self.map.len() < self.sweep_at.max(SWEEP_ABOVE) {
+            return;
+        }
+        self.map.retain(|_, (expires, _)| now < *expires);
+        if self.map.len() > MAX_ENTRIES {
+            self.map.clear();
+        }
+        self.sweep_at = (2 * self.map.len()).max(SWEEP_ABOVE);
+    }
 }
 
 impl LocalCache {
@@ -29,6 +52,7 @@ impl Cache for LocalCache {
     async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         Ok(entries
+            .map
             .get(key)
             .filter(|(expires, _)| Instant::now() < *expires)
             .map(|(_, value)| value.clone()))
@@ -37,13 +61,10 @@ impl Cache for LocalCache {
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<()> {
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() > SWEEP_ABOVE {
-            entries.retain(|_, (expires, _)| now < *expires);
-            if entries.len() > 2 * SWEEP_ABOVE {
-                entries.clear();
-            }
-        }
-        entries.insert(key.to_owned(), (now + ttl, value.to_vec()));
+        entries.make_room(now);
+        entries
+            .map
+            .insert(key.to_owned(), (now + ttl, value.to_vec()));
         Ok(())
     }
 
@@ -56,16 +77,21 @@ impl Cache for LocalCache {
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let key = format!("claim:{key}");
-        if entries.get(&key).is_some_and(|(expires, _)| now < *expires) {
+        if entries
+            .map
+            .get(&key)
+            .is_some_and(|(expires, _)| now < *expires)
+        {
             return Ok(false);
         }
-        entries.insert(key, (now + ttl, Vec::new()));
+        entries.make_room(now);
+        entries.map.insert(key, (now + ttl, Vec::new()));
         Ok(true)
     }
 
     async fn release(&self, key: &str) -> StoreResult<()> {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.remove(&format!("claim:{key}"));
+        entries.map.remove(&format!("claim:{key}"));
         Ok(())
     }
 
@@ -73,6 +99,13 @@ impl Cache for LocalCache {
         let mut versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
         let version = versions.entry(key.to_owned()).or_insert(0);
         *version += 1;
+        Ok(*version)
+    }
+
+    async fn raise(&self, key: &str, to: u64) -> StoreResult<u64> {
+        let mut versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+        let version = versions.entry(key.to_owned()).or_insert(0);
+        *version = (*version).max(to);
         Ok(*version)
     }
 }

@@ -1,6 +1,7 @@
 //! The embedded adapters: every port implemented in this process, with nothing to install.
 //!
-//! - [`sqlite`]: the durable store, one SQLite file in the data folder.
+//! - [`sqlite`]: the durable store, one SQLite file in the data folder; its writes go through
+//!   `group_commit`, one writer thread that shares a transaction among the writes waiting.
 //! - [`bus`]: the event bus as in-process channels with consumer groups.
 //! - [`presence`]: connection counts in memory.
 //! - [`limiter`]: fixed-window counters in memory.
@@ -9,6 +10,7 @@
 
 pub mod bus;
 pub mod cache;
+mod group_commit;
 pub mod limiter;
 pub mod media;
 pub mod presence;

@@ -6,9 +6,10 @@
 //! against crashes. `synchronous = FULL` makes a committed transaction survive a power cut,
 //! which is what "durable before the ack" means.
 //!
-//! One connection behind a mutex serialises all access. That is also the sequencing argument:
-//! a room's `last_seq` is read and bumped inside one `IMMEDIATE` transaction, so two sends can
-//! never see the same value. SQLite calls block, so they run on tokio's blocking pool.
+//! Every write runs on one writer thread (`group_commit`), which batches the writes waiting
+//! for it into one transaction and one fsync. That is also the sequencing argument: a room's
+//! `last_seq` is read and bumped by the one writer, inside its transaction, so two sends can
+//! never see the same value. Reads use a second connection on tokio's blocking pool.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,7 @@ use app::protocol::{
     MediaId, Message, MessageId, ReceiptKind, Role, RoomId, RoomKind, Timestamp, User, UserId,
 };
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -33,6 +34,7 @@ enum Refusal {
     NoRoom,
     MediaUnavailable,
 }
+use super::group_commit::Writer;
 use crate::ports::{StoreError, StoreResult};
 
 const SCHEMA: &str = r#"
@@ -116,7 +118,11 @@ CREATE TABLE IF NOT EXISTS invites (
 /// The embedded implementation of every store port.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    /// Reads: a connection of their own, so they never wait behind a batch's fsync (WAL lets
+    /// readers and the writer work at once).
+    reader: Arc<Mutex<Connection>>,
+    /// Writes: one thread, group commit.
+    writer: Writer,
 }
 
 impl SqliteStore {
@@ -124,24 +130,29 @@ impl SqliteStore {
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create data folder {}", dir.display()))?;
-        let conn = Connection::open(dir.join("confab.db")).context("cannot open the database")?;
+        let path = dir.join("confab.db");
+        let conn = Connection::open(&path).context("cannot open the database")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "busy_timeout", 5000)?;
         conn.execute_batch(SCHEMA)
             .context("cannot create the schema")?;
+        let reader = Connection::open(&path).context("cannot open the database")?;
+        reader.pragma_update(None, "busy_timeout", 5000)?;
+        reader.pragma_update(None, "query_only", true)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            reader: Arc::new(Mutex::new(reader)),
+            writer: Writer::start(conn)?,
         })
     }
 
-    /// Runs `work` on the blocking pool with the connection.
+    /// Runs the read `work` on the blocking pool with the reading connection.
     async fn call<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
+        let conn = Arc::clone(&self.reader);
         tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             work(&mut conn)
@@ -149,6 +160,15 @@ impl SqliteStore {
         .await
         .map_err(|join| StoreError::Other(anyhow::anyhow!("store task failed: {join}")))?
         .map_err(|err| StoreError::Other(err.into()))
+    }
+
+    /// Runs the write `work` in the writer's next batch; answers once it is durable.
+    async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.writer.write(work).await
     }
 }
 
@@ -291,7 +311,7 @@ impl AccountStore for SqliteStore {
     async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
         let (user, hash) = (user.clone(), password_hash.to_owned());
         let inserted = self
-            .call(move |conn| {
+            .write(move |conn| {
                 let result = conn.execute(
                     "INSERT INTO users (id, username, display_name, display_lower, avatar_url,
                          password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -385,8 +405,8 @@ impl AccountStore for SqliteStore {
         expires_at: Timestamp,
     ) -> StoreResult<()> {
         let (hash, user) = (token_hash.to_owned(), user.0.clone());
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |conn| {
+            let tx = conn;
             // Sweep this user's expired sessions so the table does not grow without bound.
             tx.execute(
                 "DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2",
@@ -396,7 +416,7 @@ impl AccountStore for SqliteStore {
                 "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
                 params![hash, user, expires_at.as_millis()],
             )?;
-            tx.commit()
+            Ok(())
         })
         .await
     }
@@ -416,7 +436,7 @@ impl AccountStore for SqliteStore {
 
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
         let hash = token_hash.to_owned();
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [hash])
                 .map(drop)
         })
@@ -429,12 +449,12 @@ impl RoomStore for SqliteStore {
     async fn create_room(&self, room: &NewRoom) -> StoreResult<()> {
         let room = room.clone();
         let created = self
-            .call(move |conn| {
+            .write(move |conn| {
                 let key = match (room.kind, room.members.as_slice()) {
                     (RoomKind::Direct, [(a, _), (b, _)]) => Some(direct_key(a, b)),
                     _ => None,
                 };
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = conn;
                 let inserted = tx.execute(
                     "INSERT INTO rooms (id, kind, name, created_at, last_seq, last_activity_at,
                          direct_key) VALUES (?1, ?2, ?3, ?4, 0, ?4, ?5)",
@@ -462,7 +482,6 @@ impl RoomStore for SqliteStore {
                         ],
                     )?;
                 }
-                tx.commit()?;
                 Ok(true)
             })
             .await?;
@@ -547,7 +566,7 @@ impl RoomStore for SqliteStore {
         joined_at: Timestamp,
     ) -> StoreResult<bool> {
         let (room, user) = (room.0.clone(), user.0.clone());
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "INSERT OR IGNORE INTO members (room_id, user_id, role, joined_at)
                  VALUES (?1, ?2, ?3, ?4)",
@@ -560,7 +579,7 @@ impl RoomStore for SqliteStore {
 
     async fn remove_member(&self, room: &RoomId, user: &UserId) -> StoreResult<bool> {
         let (room, user) = (room.0.clone(), user.0.clone());
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "DELETE FROM members WHERE room_id = ?1 AND user_id = ?2",
                 [room, user],
@@ -572,7 +591,7 @@ impl RoomStore for SqliteStore {
 
     async fn set_role(&self, room: &RoomId, user: &UserId, role: Role) -> StoreResult<()> {
         let (room, user) = (room.0.clone(), user.0.clone());
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "UPDATE members SET role = ?3 WHERE room_id = ?1 AND user_id = ?2",
                 params![room, user, enum_text(&role)],
@@ -590,7 +609,7 @@ impl RoomStore for SqliteStore {
         seq: u64,
     ) -> StoreResult<bool> {
         let (room, user, seq) = (room.0.clone(), user.0.clone(), seq_to(seq));
-        self.call(move |conn| {
+        self.write(move |conn| {
             let sql = match kind {
                 ReceiptKind::Delivered => {
                     "UPDATE members SET last_delivered_seq = ?3
@@ -627,7 +646,7 @@ impl RoomStore for SqliteStore {
 impl InviteStore for SqliteStore {
     async fn create_invite(&self, invite: &InviteRecord) -> StoreResult<()> {
         let i = invite.clone();
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 &format!(
                     "INSERT INTO invites ({INVITE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
@@ -663,8 +682,8 @@ impl InviteStore for SqliteStore {
 
     async fn redeem(&self, code_hash: &str, now: Timestamp) -> StoreResult<Option<InviteRecord>> {
         let hash = code_hash.to_owned();
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(move |conn| {
+            let tx = conn;
             let counted = tx.execute(
                 "UPDATE invites SET uses = uses + 1
                  WHERE code_hash = ?1 AND revoked = 0
@@ -682,7 +701,6 @@ impl InviteStore for SqliteStore {
             } else {
                 None
             };
-            tx.commit()?;
             Ok(invite)
         })
         .await
@@ -690,7 +708,7 @@ impl InviteStore for SqliteStore {
 
     async fn revoke(&self, code_hash: &str) -> StoreResult<()> {
         let hash = code_hash.to_owned();
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "UPDATE invites SET revoked = 1 WHERE code_hash = ?1",
                 [hash],
@@ -712,25 +730,22 @@ impl MessageStore for SqliteStore {
             None => None,
         };
         let appended = self
-            .call(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .write(move |conn| {
+                let tx = conn;
+                // Cached statements: a send parses no SQL.
                 let existing = tx
-                    .query_row(
-                        &format!(
-                            "SELECT {MESSAGE_COLUMNS} FROM messages
-                             WHERE sender_id = ?1 AND client_id = ?2"
-                        ),
-                        [&m.sender_id.0, &m.client_id],
-                        message_row,
-                    )
+                    .prepare_cached(&format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM messages
+                         WHERE sender_id = ?1 AND client_id = ?2"
+                    ))?
+                    .query_row([&m.sender_id.0, &m.client_id], message_row)
                     .optional()?;
                 if let Some(existing) = existing {
                     return Ok(Ok(Appended::Existing(existing)));
                 }
                 let Some(last_seq) = tx
-                    .query_row("SELECT last_seq FROM rooms WHERE id = ?1", [&m.room_id.0], |row| {
-                        row.get::<_, i64>(0)
-                    })
+                    .prepare_cached("SELECT last_seq FROM rooms WHERE id = ?1")?
+                    .query_row([&m.room_id.0], |row| row.get::<_, i64>(0))
                     .optional()?
                 else {
                     return Ok(Err(Refusal::NoRoom));
@@ -747,27 +762,27 @@ impl MessageStore for SqliteStore {
                     }
                 }
                 let seq = last_seq + 1;
-                tx.execute(
-                    &format!("INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
-                    params![
-                        m.id.0,
-                        m.room_id.0,
-                        seq,
-                        m.sender_id.0,
-                        m.client_id,
-                        enum_text(&m.kind),
-                        m.body,
-                        media_json,
-                        m.reply_to.as_ref().map(|r| r.0.clone()),
-                        m.created_at.as_millis()
-                    ],
-                )?;
-                tx.execute(
+                tx.prepare_cached(&format!(
+                    "INSERT INTO messages ({MESSAGE_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                ))?
+                .execute(params![
+                    m.id.0,
+                    m.room_id.0,
+                    seq,
+                    m.sender_id.0,
+                    m.client_id,
+                    enum_text(&m.kind),
+                    m.body,
+                    media_json,
+                    m.reply_to.as_ref().map(|r| r.0.clone()),
+                    m.created_at.as_millis()
+                ])?;
+                tx.prepare_cached(
                     "UPDATE rooms SET last_seq = ?2, last_activity_at = MAX(last_activity_at, ?3)
                      WHERE id = ?1",
-                    params![m.room_id.0, seq, m.created_at.as_millis()],
-                )?;
-                tx.commit()?;
+                )?
+                .execute(params![m.room_id.0, seq, m.created_at.as_millis()])?;
                 Ok(Ok(Appended::Created(Message {
                     id: m.id,
                     room_id: m.room_id,
@@ -868,7 +883,7 @@ impl MediaStore for SqliteStore {
     async fn create_media(&self, record: &MediaRecord) -> StoreResult<()> {
         let r = record.clone();
         let created = self
-            .call(move |conn| {
+            .write(move |conn| {
                 let inserted = conn.execute(
                     &format!(
                         "INSERT INTO media ({MEDIA_COLUMNS})
@@ -919,7 +934,7 @@ impl MediaStore for SqliteStore {
 
     async fn complete_media(&self, id: &MediaId, checked: &CheckedMedia) -> StoreResult<bool> {
         let (id, c) = (id.0.clone(), checked.clone());
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "UPDATE media SET width = ?2, height = ?3, duration_ms = ?4, placeholder = ?5,
                  has_thumbnail = ?6, bytes = ?7, ready = 1 WHERE id = ?1 AND ready = 0",
@@ -940,7 +955,7 @@ impl MediaStore for SqliteStore {
 
     async fn delete_unused_media(&self, id: &MediaId) -> StoreResult<bool> {
         let id = id.0.clone();
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute("DELETE FROM media WHERE id = ?1 AND room_id IS NULL", [id])
                 .map(|changed| changed > 0)
         })

@@ -19,6 +19,9 @@ pub trait Cache: Send + Sync {
     async fn version(&self, key: &str) -> StoreResult<u64>;
     /// Increments the version of `key` and returns the new one.
     async fn bump(&self, key: &str) -> StoreResult<u64>;
+    /// Raises the version of `key` to `to` unless it is already higher; returns the version.
+    /// Never lowers it, so racing writers agree on the highest.
+    async fn raise(&self, key: &str, to: u64) -> StoreResult<u64>;
     /// Marks `key` as taken for `ttl`: true for the first caller, false while it stays
     /// taken. Lets at-least-once consumers do their work once.
     async fn claim(&self, key: &str, ttl: Duration) -> StoreResult<bool>;

@@ -66,10 +66,14 @@ impl<A: Adapter> Fanout for SocketFanout<A> {
             .await;
     }
 
-    async fn notify(&self, user: &UserId, event: &NotificationEvent) {
+    async fn notify(&self, users: &[UserId], event: &NotificationEvent) {
+        if users.is_empty() {
+            return;
+        }
+        let rooms: Vec<String> = users.iter().map(user_room).collect();
         let result = self
             .io
-            .to(user_room(user))
+            .to(rooms)
             .except(focus_room(&event.room_id))
             .emit(events::NOTIFICATION, event)
             .await;

@@ -54,6 +54,16 @@ pub async fn counts_versions_per_key(cache: &dyn Cache) {
     assert_eq!(cache.version(&b).await.expect("version"), 0);
 }
 
+/// Raising a version never lowers it; a bump goes on from the raised value.
+pub async fn raises_versions_but_never_lowers_them(cache: &dyn Cache) {
+    let a = key("raised");
+    assert_eq!(cache.raise(&a, 5).await.expect("raise"), 5);
+    assert_eq!(cache.raise(&a, 3).await.expect("raise"), 5, "not lowered");
+    assert_eq!(cache.version(&a).await.expect("version"), 5);
+    assert_eq!(cache.bump(&a).await.expect("bump"), 6);
+    assert_eq!(cache.raise(&a, 6).await.expect("raise"), 6);
+}
+
 /// Concurrent bumps each get a version of their own.
 pub async fn gives_concurrent_bumps_distinct_versions(cache: Arc<dyn Cache>) {
     let name = key("busy");
@@ -140,6 +150,17 @@ async fn embedded_cache_gives_concurrent_bumps_distinct_versions() {
 async fn redis_cache_keeps_values_until_they_expire() {
     let Some(cache) = redis().await else { return };
     keeps_values_until_they_expire(&cache).await;
+}
+
+#[tokio::test]
+async fn embedded_cache_raises_versions_but_never_lowers_them() {
+    raises_versions_but_never_lowers_them(&LocalCache::new()).await;
+}
+
+#[tokio::test]
+async fn redis_cache_raises_versions_but_never_lowers_them() {
+    let Some(cache) = redis().await else { return };
+    raises_versions_but_never_lowers_them(&cache).await;
 }
 
 #[tokio::test]
