@@ -3,18 +3,33 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::AsyncCommands;
+use redis::{AsyncCommands, Script};
 
 use super::{Redis, unavailable};
 use crate::ports::{Cache, StoreResult};
 
+/// Sets a counter to the argument unless it is higher already, in one step.
+const RAISE: &str = r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local wanted = tonumber(ARGV[1])
+if wanted > current then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return wanted
+end
+return current
+";
+
 pub struct RedisCache {
     redis: Redis,
+    raise: Script,
 }
 
 impl RedisCache {
     pub fn new(redis: Redis) -> Self {
-        Self { redis }
+        Self {
+            redis,
+            raise: Script::new(RAISE),
+        }
     }
 }
 
@@ -73,6 +88,15 @@ impl Cache for RedisCache {
         self.redis
             .conn()
             .incr(self.redis.key(&["version", key]), 1u64)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn raise(&self, key: &str, to: u64) -> StoreResult<u64> {
+        self.raise
+            .key(self.redis.key(&["version", key]))
+            .arg(to)
+            .invoke_async(&mut self.redis.conn())
             .await
             .map_err(unavailable)
     }
