@@ -103,7 +103,10 @@ pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks
     if let Some(url) = &services.redis_url {
         let redis = redis_adapters::Redis::connect(url.expose()).await?;
         ports.presence = Arc::new(redis_adapters::RedisPresence::new(redis.clone()));
-        ports.limiter = Arc::new(redis_adapters::RedisLimiter::new(redis.clone()));
+        ports.limiter = Arc::new(ports::limiter::WithLocalFallback::new(
+            redis_adapters::RedisLimiter::new(redis.clone()),
+            embedded::LocalLimiter::new(),
+        ));
         ports.cache = Arc::new(redis_adapters::RedisCache::new(redis.clone()));
         checks.push(("redis", Arc::new(redis)));
     }

@@ -3,7 +3,7 @@
 //! - [`handlers`]: one function per endpoint of `shared/API.md`.
 //! - [`auth`]: bearer tokens, the session cookie and its CSRF guard, the client address.
 //! - [`extract`]: request extractors whose rejections use the API's error body.
-//! - [`health`]: `/healthz` and `/readyz`.
+//! - [`health`]: `/healthz`, `/readyz` and `/readyz/services`.
 
 pub mod auth;
 pub mod extract;
@@ -13,12 +13,17 @@ pub mod health;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
+use axum::Router;
 
 use crate::chat::Chat;
 use crate::config::Config;
+use crate::error::Error;
 use crate::ports::HealthChecks;
 
 /// What every request handler can reach.
@@ -64,7 +69,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/media/{id}/thumbnail", get(handlers::media_thumbnail))
         .route("/media/{id}/complete", post(handlers::complete_media))
-        // The upload reads its body itself, up to the size its media declared.
+        .layer(middleware::from_fn(within_deadline))
+        // The upload reads its body itself, up to the size its media declared, for as long
+        // as the client's network needs (the upload URL's own expiry bounds it).
         .route(
             "/uploads/{*key}",
             put(handlers::upload).layer(DefaultBodyLimit::disable()),
@@ -76,5 +83,19 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/readyz/services", get(health::services))
         .with_state(state)
+}
+
+/// The longest a request waits for its answer before it gets `503 unavailable`, so a slow
+/// store never holds a client (or a load balancer's connection) without bound. A send cut
+/// off here still finishes on its own task; the client's retry with the same `client_id`
+/// then finds it.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+
+async fn within_deadline(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_DEADLINE, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Error::Unavailable("the server (it took too long)").into_response(),
+    }
 }

@@ -20,6 +20,8 @@
 //! hits the duplicate key on insert, which aborts its bump; `append` then reads the stored
 //! message and returns it as `Existing`.
 
+use std::time::Duration;
+
 use app::protocol::{Media, Message, MessageId, MessageKind, RoomId, Timestamp, UserId};
 use async_trait::async_trait;
 use futures_util::{FutureExt, TryStreamExt};
@@ -30,6 +32,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, is_duplicate_key, store_error, to_i64, to_u64};
 use crate::ports::store::{Appended, Cursor, MEDIA_UNAVAILABLE, MessageStore, NewMessage};
+
+/// The longest an `append` may take, its wait for the room's turn and the driver's own
+/// transaction retries included; past it the send answers `unavailable` (the driver's
+/// default of retrying a transaction for 120 s held sends, and their rooms, that long).
+const APPEND_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Aborts an `append` transaction whose media cannot be given to the room.
 #[derive(Debug)]
@@ -101,14 +108,11 @@ impl MongoStore {
         session: &mut ClientSession,
         message: &NewMessage,
     ) -> mongodb::error::Result<Option<Appended>> {
+        // No look-up of an earlier attempt first: the unique `(sender_id, client_id)` index
+        // refuses a repeat's insert, which aborts the transaction (and its `last_seq` bump),
+        // and `append` then answers with the stored message. A first send, by far the common
+        // case, costs a round trip less.
         let messages = self.messages();
-        let existing = messages
-            .find_one(send_key(message))
-            .session(&mut *session)
-            .await?;
-        if let Some(existing) = existing {
-            return Ok(Some(Appended::Existing(existing.into_message())));
-        }
         let created_at = message.created_at.as_millis();
         let rooms = self.rooms_collection();
         let room = rooms
@@ -149,20 +153,7 @@ impl MongoStore {
         Ok(Some(Appended::Created(stored.into_message())))
     }
 
-    /// The message stored for this send, if any.
-    async fn stored_send(&self, message: &NewMessage) -> StoreResult<Option<Message>> {
-        let found = self
-            .messages()
-            .find_one(send_key(message))
-            .await
-            .map_err(store_error)?;
-        Ok(found.map(MessageDoc::into_message))
-    }
-}
-
-#[async_trait]
-impl MessageStore for MongoStore {
-    async fn append(&self, message: &NewMessage) -> StoreResult<Appended> {
+    async fn append_once(&self, message: &NewMessage) -> StoreResult<Appended> {
         let mut session = self.client.start_session().await.map_err(store_error)?;
         let appended = session
             .start_transaction()
@@ -179,13 +170,40 @@ impl MessageStore for MongoStore {
             Err(err) if err.get_custom::<MediaUnavailable>().is_some() => {
                 Err(StoreError::Conflict(MEDIA_UNAVAILABLE))
             }
-            // A concurrent retry of this send won the race; its transaction has committed.
+            // This send was stored before (a retry), or a concurrent retry of it won the
+            // race: the unique index refused the insert, and the first one is the answer.
             Err(err) if is_duplicate_key(&err) => match self.stored_send(message).await? {
                 Some(first) => Ok(Appended::Existing(first)),
                 None => Err(store_error(err)),
             },
             Err(err) => Err(store_error(err)),
         }
+    }
+
+    /// The message stored for this send, if any.
+    async fn stored_send(&self, message: &NewMessage) -> StoreResult<Option<Message>> {
+        let found = self
+            .messages()
+            .find_one(send_key(message))
+            .await
+            .map_err(store_error)?;
+        Ok(found.map(MessageDoc::into_message))
+    }
+}
+
+#[async_trait]
+impl MessageStore for MongoStore {
+    async fn append(&self, message: &NewMessage) -> StoreResult<Appended> {
+        // One transaction per room at a time from this node: concurrent sends to one room
+        // would otherwise conflict on its `last_seq` and retry each other, which under load
+        // turned into minutes of retries. Only other nodes' sends can conflict now.
+        let lock = self.room_lock(&message.room_id);
+        let appended = tokio::time::timeout(APPEND_DEADLINE, async {
+            let _turn = lock.lock().await;
+            self.append_once(message).await
+        })
+        .await;
+        appended.unwrap_or(Err(StoreError::Unavailable("mongodb")))
     }
 
     async fn page(

@@ -20,9 +20,12 @@ mod media;
 mod messages;
 mod rooms;
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use app::protocol::RoomId;
 use mongodb::bson::{Document, doc};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions, WriteConcern};
@@ -43,6 +46,22 @@ const DUPLICATE_KEY: i32 = 11000;
 pub struct MongoStore {
     client: Client,
     db: Database,
+    /// Per room, the turn of this node's `append`s (see `messages`).
+    room_locks: Arc<RoomLocks>,
+}
+
+type RoomLocks = std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+
+impl MongoStore {
+    /// The append lock of `room`. Locks nobody holds or waits for are dropped as the map
+    /// grows, so it stays as large as the rooms being written to.
+    fn room_lock(&self, room: &RoomId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.room_locks.lock().unwrap_or_else(|p| p.into_inner());
+        if locks.len() >= 1024 {
+            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
+        Arc::clone(locks.entry(room.0.clone()).or_default())
+    }
 }
 
 impl MongoStore {
@@ -62,12 +81,22 @@ impl MongoStore {
         let store = Self {
             db: client.database(database),
             client,
+            room_locks: Arc::default(),
         };
-        store
-            .create_indexes()
-            .await
-            .context("cannot create the MongoDB indexes")?;
-        Ok(store)
+        // A node (re)started while MongoDB is down or overloaded waits for it rather than
+        // exiting: it serves as soon as the indexes are in place.
+        let mut pause = Duration::from_millis(500);
+        loop {
+            let attempt = tokio::time::timeout(Duration::from_secs(30), store.create_indexes());
+            let why = match attempt.await {
+                Ok(Ok(())) => return Ok(store),
+                Ok(Err(err)) => err.to_string(),
+                Err(_) => "timed out".to_owned(),
+            };
+            tracing::warn!(error = %why, retry_in = ?pause, "cannot create the MongoDB indexes yet");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(10));
+        }
     }
 
     /// Every query of this module is a lookup in one of these indexes (or `_id`).

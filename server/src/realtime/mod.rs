@@ -34,6 +34,11 @@ use handshake::{Credential, OriginPolicy, Refusal, SocketUser};
 /// transport's own, higher limit closes the connection instead).
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 
+/// The longest an event waits for its answer. A send that runs over is answered
+/// `unavailable` but may still be stored: the client's retry with the same `client_id` then
+/// gets the stored message, never a second one.
+pub const EVENT_DEADLINE: Duration = Duration::from_secs(10);
+
 /// The room a device is looking at, kept in the socket's extensions.
 #[derive(Clone, Debug)]
 struct Focus(Option<RoomId>);
@@ -175,7 +180,10 @@ fn on_event<A, T, R, F, Fut>(
                     (None, _) => Err(Error::Unavailable("server")),
                     (_, Err(err)) => Err(err),
                     (Some(chat), Ok(request)) => {
-                        handle(Context { chat, user, socket }, request).await
+                        let handled = handle(Context { chat, user, socket }, request);
+                        tokio::time::timeout(EVENT_DEADLINE, handled)
+                            .await
+                            .unwrap_or(Err(Error::Unavailable("the server (it took too long)")))
                     }
                 };
                 let reply = match outcome {
