@@ -105,27 +105,28 @@ free_port() {
 }
 
 # Waits (at most QUIET_SECS) for a second in which the machine is QUIET_PCT% idle; prints
-# the idle percentage of the last second measured.
+# "IDLE NICE": the idle and the niced (low-priority, yielding) percentages of the last second.
 wait_quiet() {
-  local deadline=$((SECONDS + QUIET_SECS)) idle=0
+  local deadline=$((SECONDS + QUIET_SECS)) pcts
   while :; do
-    idle=$(python3 - <<'PY'
+    pcts=$(python3 - <<'PY'
 import time
 def read():
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
-    return v[3] + v[4], sum(v)
-i0, t0 = read(); time.sleep(1); i1, t1 = read()
-print(round(100.0 * (i1 - i0) / max(1, t1 - t0), 1))
+    return v[3] + v[4], v[1], sum(v)
+i0, n0, t0 = read(); time.sleep(1); i1, n1, t1 = read()
+t = max(1, t1 - t0)
+print(round(100.0 * (i1 - i0) / t, 1), round(100.0 * (n1 - n0) / t, 1))
 PY
 )
-    if python3 -c "import sys; sys.exit(0 if $idle >= $QUIET_PCT else 1)" \
+    if python3 -c "import sys; sys.exit(0 if ${pcts%% *} >= $QUIET_PCT else 1)" \
       || [ "$SECONDS" -ge "$deadline" ]; then
       break
     fi
     sleep 1
   done
-  echo "$idle"
+  echo "$pcts"
 }
 
 wait_healthy() { # url pid log
@@ -171,8 +172,9 @@ stop_all() {
 # appended to $RESULTS.
 run() {
   local load="$1" server="$2" nodes="$3"; shift 3
-  local idle; idle=$(wait_quiet)
-  say "$load on $server (machine ${idle}% idle before the run)"
+  local pcts idle nice
+  pcts=$(wait_quiet); idle=${pcts%% *}; nice=${pcts##* }
+  say "$load on $server (before the run the machine was ${idle}% idle, ${nice}% busy with niced work)"
   local urls=() pids=() n
   for n in $(seq 1 "$nodes"); do
     local log="$WORK/$load-$server-$n.log"
@@ -191,20 +193,29 @@ run() {
     say "loadgen failed on $load/$server"
     echo "{\"load\":\"$load\",\"server\":\"$server\",\"failed\":true}" >>"$RESULTS"
   fi
-  # The servers' own complaints during the run (RUST_LOG=warn; the baseline's stderr).
-  local complaints=0
-  for n in $(seq 1 "$nodes"); do
-    complaints=$((complaints + $(grep -ciE 'warn|error' "$WORK/$load-$server-$n.log" || true)))
+  # The servers' own complaints during the run (RUST_LOG=warn; the baseline's stderr), before
+  # they are stopped; what they log while stopping is shown apart.
+  local complaints=0 log
+  for log in "$WORK/$load-$server-"*.log; do
+    cp "$log" "$log.run"
+    complaints=$((complaints + $(grep -ciE 'warn|error|panic' "$log.run" || true)))
   done
   if [ "$complaints" -gt 0 ]; then
-    say "$load/$server: $complaints warning or error lines in the server log, e.g.:"
-    grep -hiE 'warn|error' "$WORK/$load-$server-"*.log | head -5 >&2
+    say "$load/$server: $complaints warning, error or panic lines in the server log during the run, e.g.:"
+    grep -hiE -m 3 'warn|error|panic' "$WORK/$load-$server-"*.log.run >&2 || true
   fi
   grep '^RESULT ' "$out" | sed 's/^RESULT //' | jq -c --arg load "$load" --arg server "$server" \
-    --argjson idle "$idle" --argjson complaints "$complaints" \
-    '. + {load: $load, server: $server, machine_idle_pct: $idle, server_log_complaints: $complaints}' \
-    >>"$RESULTS" || true
+    --argjson idle "$idle" --argjson nice "$nice" --argjson complaints "$complaints" \
+    '. + {load: $load, server: $server, machine_idle_pct: $idle, machine_nice_pct: $nice,
+          server_log_complaints: $complaints}' >>"$RESULTS" || true
   stop_all
+  for log in "$WORK/$load-$server-"*.log; do
+    local extra; extra=$(( $(wc -l <"$log") - $(wc -l <"$log.run") ))
+    if [ "$extra" -gt 0 ] && grep -qiE 'panic' <(tail -n "$extra" "$log"); then
+      say "$load/$server: the server panicked while stopping ($(basename "$log")):"
+      tail -n "$extra" "$log" | grep -iE -m 2 'panic' >&2 || true
+    fi
+  done
 }
 
 # ---------------------------------------------------------------- the loads
@@ -294,13 +305,14 @@ def load_rows(load, title):
     both("achieved msg/s", lambda r: r["achieved_rate"])
     both("server CPU cores", lambda r: r["usage"]["server_cores"])
     both("loadgen CPU cores", lambda r: r["usage"]["loadgen_cores"])
+    both("other work on the machine, cores", lambda r: r["usage"]["other_cores"])
     both("deliveries expected", lambda r: r["expected"])
     both("lost", lambda r: r["lost"])
     both("duplicates", lambda r: r["duplicates"])
     both("out of order", lambda r: r["out_of_order"])
     both("ack errors / timeouts", lambda r: f'{sum(r["ack_errors"].values())} / {r["ack_timeouts"]}')
     both("server RSS before / after MiB", lambda r: f'{mib(r["usage"]["server_rss_before_kib"]):.1f} / {mib(r["usage"]["server_rss_after_kib"]):.1f}')
-    both("machine idle before run %", lambda r: r["machine_idle_pct"])
+    both("machine idle / niced before run %", lambda r: f'{r["machine_idle_pct"]} / {r.get("machine_nice_pct", "-")}')
     both("server log warnings/errors", lambda r: r["server_log_complaints"])
 
 load_rows("load10", "rooms of 10, 1000 msg/s")
@@ -312,14 +324,14 @@ best = None
 for r in sweep:
     u = r["usage"]
     limit = []
-    if u["server_cores"] > 0.9 * cores - 0.1 or u["server_cores"] + u["loadgen_cores"] > 0.9 * cores:
+    if u["server_cores"] + u["loadgen_cores"] + u["other_cores"] > 0.9 * cores:
         limit.append("machine")
     if u["loadgen_cores"] > 0.9:
         limit.append("loadgen")
     line("sweep, rooms of 10", f'{r["rate"]:.0f} msg/s',
          f'p99 {r["deliver_ms"]["p99"]:.2f} ms, lost {r["lost"]}, ooo {r["out_of_order"]}, '
          f'{r["achieved_rate"]:.0f}/s sent, server {u["server_cores"]:.2f} cores, '
-         f'loadgen {u["loadgen_cores"]:.2f} cores, {r["deliveries_per_cpu_s"]:.0f} dlv/CPU-s'
+         f'loadgen {u["loadgen_cores"]:.2f}, other {u["other_cores"]:.2f} cores, {r["deliveries_per_cpu_s"]:.0f} dlv/CPU-s'
          + (f' [{"+".join(limit)} saturated]' if limit else "")
          + ("" if r["passed"] else " FAIL"))
     if r["passed"]:

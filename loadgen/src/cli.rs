@@ -31,7 +31,8 @@ pub struct Options {
     /// same users and sockets, one result per rate.
     pub rates: Vec<f64>,
     pub duration: Duration,
-    /// How long to wait after the last send for acks and deliveries still on their way.
+    /// After the last send, how long to keep waiting for acks and deliveries once none
+    /// came for this long (see `load::drain`).
     pub drain: Duration,
     /// A sweep stops after the first rate whose p99 delivery latency passes this, or that
     /// loses a message.
@@ -86,7 +87,7 @@ usage: loadgen --url http://127.0.0.1:3000 [--url ...] [--pid PID ...] [options]
   --room-size N              members per room, consecutive users (10)
   --rate R[,R...]            aggregate messages/s; a list sweeps (1000)
   --duration SECS            send time per rate (20)
-  --drain SECS               wait for stragglers after the last send (5)
+  --drain SECS               after the last send, stop waiting once nothing came for this long (5)
   --sweep-p99-ms MS          a sweep stops after a rate over this p99 or with losses (100)
   --sockets N                idle: sockets to open, users share tokens (10000)
   --signups N                signups: sign-ups, then as many sign-ins (1000)

@@ -58,6 +58,23 @@ pub fn open_files_limit() -> Option<u64> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
+/// CPU seconds the whole machine has been busy (all but idle and iowait), from `/proc/stat`.
+pub fn machine_busy_seconds() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").context("cannot read /proc/stat")?;
+    let line = stat.lines().next().context("empty /proc/stat")?;
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    let (Some(idle), Some(iowait)) = (ticks.get(3), ticks.get(4)) else {
+        bail!("short /proc/stat");
+    };
+    // Guest time is already counted in user time; the first 8 columns hold everything.
+    let total: f64 = ticks.iter().take(8).sum();
+    Ok((total - idle - iowait) / ticks_per_second())
+}
+
 /// The servers under test and this process, read together at one instant.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
@@ -66,6 +83,7 @@ pub struct Snapshot {
     pub server_cpu: f64,
     pub server_rss_kib: u64,
     pub own_cpu: f64,
+    pub machine_busy: f64,
 }
 
 /// Reads the given server pids (none is fine: their figures are then zero).
@@ -82,6 +100,7 @@ pub fn snapshot(pids: &[u32]) -> Result<Snapshot> {
         server_cpu,
         server_rss_kib,
         own_cpu: cpu_seconds("self")?,
+        machine_busy: machine_busy_seconds()?,
     })
 }
 
@@ -93,6 +112,9 @@ pub struct Usage {
     pub server_cores: f64,
     pub loadgen_cpu_s: f64,
     pub loadgen_cores: f64,
+    /// Cores busy with anything but the servers and loadgen (other work on the machine):
+    /// a large figure means the run competed for CPU and its latencies are suspect.
+    pub other_cores: f64,
     pub server_rss_before_kib: u64,
     pub server_rss_after_kib: u64,
 }
@@ -102,12 +124,14 @@ impl Usage {
         let wall_s = after.at.duration_since(before.at).as_secs_f64().max(1e-9);
         let server_cpu_s = after.server_cpu - before.server_cpu;
         let loadgen_cpu_s = after.own_cpu - before.own_cpu;
+        let machine_s = after.machine_busy - before.machine_busy;
         Self {
             wall_s,
             server_cpu_s,
             server_cores: server_cpu_s / wall_s,
             loadgen_cpu_s,
             loadgen_cores: loadgen_cpu_s / wall_s,
+            other_cores: ((machine_s - server_cpu_s - loadgen_cpu_s) / wall_s).max(0.0),
             server_rss_before_kib: before.server_rss_kib,
             server_rss_after_kib: after.server_rss_kib,
         }
@@ -123,5 +147,6 @@ mod tests {
         assert!(cpu_seconds("self").expect("stat") >= 0.0);
         assert!(rss_kib("self").expect("status") > 0);
         assert!(open_files_limit().is_some());
+        assert!(machine_busy_seconds().expect("/proc/stat") > 0.0);
     }
 }
