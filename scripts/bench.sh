@@ -9,7 +9,7 @@
 #   load10    200 users, rooms of 10, 1000 msg/s, BENCH_DURATION s (20)
 #   load100   200 users, rooms of 100, 200 msg/s, BENCH_DURATION s
 #   sweep     Confab only: 1000 users, rooms of 10, BENCH_SWEEP_RATES msg/s
-#             (2000,5000,10000,15000), BENCH_SWEEP_DURATION s each (10); stops at the first
+#             (1000,2000,5000,10000,15000), BENCH_SWEEP_DURATION s each (10); stops at the first
 #             rate with p99 >= 100 ms or a loss
 #   idle      BENCH_IDLE_SOCKETS idle sockets on Confab (10000), BENCH_IDLE_PEER_SOCKETS on
 #             the baseline (2000), 100 users sharing them
@@ -35,7 +35,7 @@ PEER="$CONFAB_CACHE/peer"
 
 DURATION="${BENCH_DURATION:-20}"
 SWEEP_DURATION="${BENCH_SWEEP_DURATION:-10}"
-SWEEP_RATES="${BENCH_SWEEP_RATES:-2000,5000,10000,15000}"
+SWEEP_RATES="${BENCH_SWEEP_RATES:-1000,2000,5000,10000,15000}"
 SWEEP_USERS="${BENCH_SWEEP_USERS:-1000}"
 IDLE_SOCKETS="${BENCH_IDLE_SOCKETS:-10000}"
 IDLE_PEER_SOCKETS="${BENCH_IDLE_PEER_SOCKETS:-2000}"
