@@ -16,7 +16,8 @@
 #   signups   BENCH_SIGNUPS sign-ups then sign-ins (1000), 16 at a time
 #   services  (also with BENCH_SERVICES=1) two Confab nodes on Redis, Kafka, MongoDB and S3
 #             (scripts/services.sh), loadgen on both, rooms of 10 at 1000 msg/s; the
-#             baseline as two nodes on the same Redis
+#             baseline as two nodes on the same Redis. It runs scripts/services.sh start and
+#             stop, on that script's fixed ports: not while `make test` runs.
 # Members send `focus` for their room, as a client showing it does, so the servers send no
 # `notification` per message; BENCH_FOCUS=0 leaves it out (every delivery then also brings
 # a notification event, counted as "other events").
