@@ -3,6 +3,7 @@
 #   make test   every test: unit, integration, contract and browser (installs what it needs)
 #   make lint   rustfmt and clippy
 #   make bench-media   time shrinking a 12-megapixel photo in Chromium (prints figures)
+#   make bench   Confab against the Node baseline under the same socket loads (prints a table)
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -18,7 +19,7 @@ TOOLCHAIN := scripts/toolchain.sh
 TEST_SITE := $(CARGO_TARGET_DIR)/test-site
 BENCH_SITE := $(CARGO_TARGET_DIR)/bench-site
 
-.PHONY: run test lint unit e2e tools-run tools-test services bench-media
+.PHONY: run test lint unit e2e tools-run tools-test services bench-media bench
 
 ## services: start Redis, Kafka, MongoDB and S3 on loopback and print their environment.
 services:
@@ -74,3 +75,9 @@ bench-media:
 	  (cd end2end && npm ci --silent --no-audit --no-fund)
 	scripts/build-site.sh $(BENCH_SITE) release
 	cd end2end && node bench/shrink.mjs $(BENCH_SITE)
+
+## bench: Confab and the Node baseline (../shared/peer) under loadgen's loads, one after the
+## other; BENCH_ONLY=load10,idle picks loads, BENCH_DURATION=5 shortens them (see the script).
+bench:
+	$(TOOLCHAIN) system-deps kafka-build
+	scripts/bench.sh
