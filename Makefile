@@ -47,7 +47,7 @@ unit:
 	cargo fmt --all -- --check
 	trap 'scripts/services.sh stop' EXIT; \
 	source <(scripts/services.sh start); \
-	CONFAB_REQUIRE_SERVICES=1 cargo test --locked -p app -p server -p media-worker
+	CONFAB_REQUIRE_SERVICES=1 cargo test --locked -p app -p server -p media-worker -p loadgen
 
 # The browser tests run on the embedded defaults, then the media tests again on a node on
 # the real services: the browser uploads to and loads from the S3 store by presigned URL.
@@ -65,7 +65,7 @@ e2e:
 lint:
 	$(TOOLCHAIN) system-deps kafka-build wasm-target
 	cargo fmt --all -- --check
-	cargo clippy --locked -p app -p server -p media-worker --all-targets -- -D warnings
+	cargo clippy --locked -p app -p server -p media-worker -p loadgen --all-targets -- -D warnings
 	cargo clippy --locked -p frontend -p media-worker --target wasm32-unknown-unknown -- -D warnings
 
 ## bench-media: the media worker against browser-image-compression, on a release build.

@@ -57,9 +57,25 @@ fn new_producer(brokers: &str) -> anyhow::Result<FutureProducer> {
 impl KafkaBus {
     /// Connects the producer and makes sure the topic exists.
     pub async fn connect(brokers: &str) -> anyhow::Result<Self> {
-        let producer = new_producer(brokers)?;
+        let bus = Self::new(brokers)?;
+        bus.ensure_topic().await?;
+        Ok(bus)
+    }
+
+    /// The producer alone, without asking the broker anything: events published before the
+    /// broker answers wait in the producer's queue (see `DELIVERY_TIMEOUT`).
+    pub fn new(brokers: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            brokers: brokers.to_owned(),
+            producer: RwLock::new(new_producer(brokers)?),
+            replace_producer: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Creates the topic unless it exists.
+    pub async fn ensure_topic(&self) -> anyhow::Result<()> {
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
+            .set("bootstrap.servers", &self.brokers)
             .create()
             .context("cannot create the Kafka admin client")?;
         let topic = NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(1));
@@ -74,11 +90,7 @@ impl KafkaBus {
                 Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code}"),
             }
         }
-        Ok(Self {
-            brokers: brokers.to_owned(),
-            producer: RwLock::new(producer),
-            replace_producer: Arc::new(AtomicBool::new(false)),
-        })
+        Ok(())
     }
 
     /// The producer, replaced first if the last one failed fatally.

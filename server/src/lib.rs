@@ -59,6 +59,12 @@ use crate::ports::{
 use crate::realtime::fanout::SocketFanout;
 use crate::realtime::handshake::OriginPolicy;
 
+/// How long start-up waits for S3 before it serves without it (and keeps trying).
+const S3_FIRST_TRY: Duration = Duration::from_secs(5);
+
+/// How long start-up waits for Kafka before it serves without it (and keeps trying).
+const KAFKA_FIRST_TRY: Duration = Duration::from_secs(5);
+
 /// How long a shutdown waits for sends in progress.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -68,10 +74,21 @@ pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks
     let mut checks: HealthChecks = Vec::new();
     let media: Arc<dyn MediaStorage> = match &services.s3 {
         Some(s3) => {
-            let storage = Arc::new(s3::S3MediaStorage::connect(s3.clone()).await?);
+            let storage = Arc::new(s3::S3MediaStorage::new(s3));
             let mut origins = vec![config.public_origin().to_owned()];
             origins.extend(config.allowed_origins.iter().cloned());
-            storage.allow_browser_origins(&origins).await;
+            // With S3 down only media fails: the node serves anyway, and readies the bucket
+            // (and its CORS rules) as soon as the service answers.
+            let first = tokio::time::timeout(S3_FIRST_TRY, storage.ensure_bucket(&s3.region));
+            if matches!(first.await, Ok(Ok(()))) {
+                storage.allow_browser_origins(&origins).await;
+            } else {
+                let (ready, region) = (Arc::clone(&storage), s3.region.clone());
+                tokio::spawn(async move {
+                    until_up("s3", || ready.ensure_bucket(&region)).await;
+                    ready.allow_browser_origins(&origins).await;
+                });
+            }
             checks.push(("s3", storage.clone()));
             storage
         }
@@ -101,7 +118,7 @@ pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks
         }
     };
     if let Some(url) = &services.redis_url {
-        let redis = redis_adapters::Redis::connect(url.expose()).await?;
+        let redis = until_up("redis", || redis_adapters::Redis::connect(url.expose())).await;
         ports.presence = Arc::new(redis_adapters::RedisPresence::new(redis.clone()));
         ports.limiter = Arc::new(ports::limiter::WithLocalFallback::new(
             redis_adapters::RedisLimiter::new(redis.clone()),
@@ -111,7 +128,14 @@ pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks
         checks.push(("redis", Arc::new(redis)));
     }
     if let Some(brokers) = &services.kafka_brokers {
-        let bus = Arc::new(kafka::KafkaBus::connect(brokers).await?);
+        // With Kafka down sends still work (events wait in the producer): the node serves
+        // anyway, and creates the topic as soon as the broker answers.
+        let bus = Arc::new(kafka::KafkaBus::new(brokers)?);
+        let first = tokio::time::timeout(KAFKA_FIRST_TRY, bus.ensure_topic());
+        if !matches!(first.await, Ok(Ok(()))) {
+            let topic = Arc::clone(&bus);
+            tokio::spawn(async move { until_up("kafka", || topic.ensure_topic()).await });
+        }
         ports.bus = bus.clone();
         checks.push(("kafka", bus));
     }
@@ -141,7 +165,12 @@ pub async fn run(
     match &config.services.redis_url {
         Some(url) => {
             let client = redis::Client::open(resp3(url.expose()))?;
-            let driver = redis_adapters::fanout_driver::ReconnectingDriver::connect(client).await?;
+            let driver = until_up("redis", || async {
+                let driver =
+                    redis_adapters::fanout_driver::ReconnectingDriver::connect(client.clone());
+                Ok(driver.await?)
+            })
+            .await;
             let adapter = RedisAdapterCtr::new_with_driver(driver, RedisAdapterConfig::default());
             let (layer, io) = builder
                 .with_adapter::<FanoutAdapter<_>>(adapter)
@@ -155,6 +184,27 @@ pub async fn run(
             let chat = new_chat(&config, ports, &io);
             realtime::attach(&io, &chat, origins);
             serve(listener, config, shutdown, chat, health_checks, io, layer).await
+        }
+    }
+}
+
+/// Runs `connect` until it succeeds. A node started (or restarted) while one of its services
+/// is down waits for it, saying so in the log, instead of exiting: a supervisor restarting
+/// it in a loop would only add load to a service that is already struggling.
+async fn until_up<T, F, Fut>(service: &'static str, mut connect: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let mut pause = Duration::from_millis(500);
+    loop {
+        match connect().await {
+            Ok(connected) => return connected,
+            Err(err) => {
+                tracing::warn!(service, error = format!("{err:#}"), retry_in = ?pause, "service not reachable yet");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
         }
     }
 }

@@ -145,7 +145,10 @@ impl Chat {
             Ok(Appended::Existing(message)) if message.room_id != *room => Err(Error::Conflict(
                 "this client_id was already used for a message in another room",
             )),
-            Ok(Appended::Existing(message)) => Ok((message, false)),
+            Ok(Appended::Existing(message)) => {
+                self.deliver_if_missed(&message).await;
+                Ok((message, false))
+            }
             Err(StoreError::Conflict(MEDIA_UNAVAILABLE)) => Err(super::media::media_elsewhere()),
             Err(err) => Err(err.into()),
         };
@@ -196,6 +199,27 @@ impl Chat {
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(5));
+        }
+    }
+
+    /// A retried send that finds its message stored: if the room's stream position says it
+    /// never reached live delivery (the node that stored it died before broadcasting), it
+    /// is delivered and published now, so online members get it without waiting for a later
+    /// message to reveal the gap. Clients de-duplicate by `id` and the notification worker
+    /// by its claim, so a repeat costs a frame, never a second message.
+    async fn deliver_if_missed(&self, message: &Message) {
+        match self
+            .ports
+            .cache
+            .version(&stream_position_key(&message.room_id))
+            .await
+        {
+            Ok(delivered) if delivered >= message.seq => {}
+            _ => {
+                self.deliver_live(message).await;
+                self.passed_turn(message).await;
+                self.publish_stored(message).await;
+            }
         }
     }
 

@@ -78,10 +78,7 @@ pub async fn services(State(state): State<AppState>) -> (StatusCode, Json<Servic
 }
 
 /// Runs the checks `wanted` names, concurrently, each within `CHECK_DEADLINE`.
-async fn run_checks(
-    state: &AppState,
-    wanted: impl Fn(&str) -> bool,
-) -> Vec<(&'static str, bool)> {
+async fn run_checks(state: &AppState, wanted: impl Fn(&str) -> bool) -> Vec<(&'static str, bool)> {
     let checks = state
         .health_checks
         .iter()

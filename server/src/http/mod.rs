@@ -15,11 +15,11 @@ use std::sync::atomic::AtomicBool;
 
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use axum::Router;
 
 use crate::chat::Chat;
 use crate::config::Config;

@@ -239,6 +239,7 @@ mod tests {
         let store = MongoStore {
             db: client.database("confab_unreachable"),
             client,
+            room_locks: Arc::default(),
         };
 
         let checked = store.check().await;

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
+use socketioxide_core::adapter::errors::BroadcastError;
 
 use crate::chat::Fanout;
 
@@ -33,12 +34,52 @@ impl<A: Adapter> SocketFanout<A> {
     }
 
     async fn to_users<T: Serialize + ?Sized>(&self, users: &[UserId], event: &str, data: &T) {
+        self.broadcast(users, None, event, data).await;
+    }
+
+    /// Emits `event` to every device of `users` (but those in the room `except`), on every
+    /// node. When the adapter cannot reach the other nodes (Redis down), the devices on this
+    /// node still get it; those elsewhere catch up with `sync` once it is back. A device
+    /// that closed meanwhile is no failure.
+    async fn broadcast<T: Serialize + ?Sized>(
+        &self,
+        users: &[UserId],
+        except: Option<String>,
+        event: &str,
+        data: &T,
+    ) {
         if users.is_empty() {
             return;
         }
         let rooms: Vec<String> = users.iter().map(user_room).collect();
-        if let Err(err) = self.io.to(rooms).emit(event, data).await {
-            tracing::warn!(error = %err, event, "broadcast failed");
+        let operators = |local: bool| {
+            // The namespace is gone once the server has closed (shutting down).
+            let mut op = self.io.of("/")?.to(rooms.clone());
+            if let Some(except) = &except {
+                op = op.except(except.clone());
+            }
+            Some(if local { op.local() } else { op })
+        };
+        let Some(everywhere) = operators(false) else {
+            return;
+        };
+        match everywhere.emit(event, data).await {
+            Ok(()) => {}
+            Err(BroadcastError::Socket(closed)) => {
+                tracing::debug!(
+                    event,
+                    sockets = closed.len(),
+                    "devices gone before a broadcast"
+                );
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, event, "broadcast to other nodes failed; delivering on this node");
+                if let Some(here) = operators(true)
+                    && let Err(err) = here.emit(event, data).await
+                {
+                    tracing::debug!(error = %err, event, "local broadcast failed");
+                }
+            }
         }
     }
 }
@@ -67,18 +108,8 @@ impl<A: Adapter> Fanout for SocketFanout<A> {
     }
 
     async fn notify(&self, users: &[UserId], event: &NotificationEvent) {
-        if users.is_empty() {
-            return;
-        }
-        let rooms: Vec<String> = users.iter().map(user_room).collect();
-        let result = self
-            .io
-            .to(rooms)
-            .except(focus_room(&event.room_id))
-            .emit(events::NOTIFICATION, event)
+        let except = Some(focus_room(&event.room_id));
+        self.broadcast(users, except, events::NOTIFICATION, event)
             .await;
-        if let Err(err) = result {
-            tracing::warn!(error = %err, "notification broadcast failed");
-        }
     }
 }

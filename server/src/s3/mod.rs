@@ -51,20 +51,25 @@ impl S3MediaStorage {
     /// Builds the client and makes sure the bucket exists, creating it when it is missing
     /// and the credentials may. Fails when the service cannot be reached.
     pub async fn connect(config: S3Config) -> anyhow::Result<Self> {
+        let storage = Self::new(&config);
+        storage.ensure_bucket(&config.region).await?;
+        Ok(storage)
+    }
+
+    /// The client alone, without asking the service anything (see `connect`).
+    pub fn new(config: &S3Config) -> Self {
         let presigner = match &config.public_endpoint {
             Some(public) => client(&S3Config {
                 endpoint: public.clone(),
                 ..config.clone()
             }),
-            None => client(&config),
+            None => client(config),
         };
-        let storage = Self {
-            client: client(&config),
+        Self {
+            client: client(config),
             presigner,
-            bucket: config.bucket,
-        };
-        storage.ensure_bucket(&config.region).await?;
-        Ok(storage)
+            bucket: config.bucket.clone(),
+        }
     }
 
     /// Lets pages of `origins` PUT uploads to and GET media from the bucket (a browser's
@@ -135,7 +140,7 @@ impl S3MediaStorage {
     /// Creates the bucket unless it exists. A refused check (403) stops the start: a HEAD
     /// answer has no body to tell wrong keys from a key without `s3:ListBucket`, and the
     /// health check needs that permission anyway.
-    async fn ensure_bucket(&self, region: &str) -> anyhow::Result<()> {
+    pub async fn ensure_bucket(&self, region: &str) -> anyhow::Result<()> {
         match self.client.head_bucket().bucket(&self.bucket).send().await {
             Ok(_) => return Ok(()),
             Err(err) if status(&err) == Some(404) => {}
