@@ -158,7 +158,11 @@ pub async fn run(
         // Small per-socket buffers keep 10k idle sockets cheap; larger messages still
         // arrive, in more reads.
         .ws_read_buffer_size(1024)
-        .max_buffer_size(256)
+        // Packets waiting for a slow socket before further ones are dropped (a dropped
+        // message the client heals with `sync`, a dropped ack with its retry). A burst in a
+        // busy room is hundreds of packets; the queue allocates as it fills, so a large
+        // bound costs an idle socket nothing.
+        .max_buffer_size(4096)
         // A refused handshake leaves the transport open until this runs out.
         .connect_timeout(Duration::from_secs(10));
     let origins = OriginPolicy::new(config.public_origin(), &config.allowed_origins);

@@ -39,3 +39,49 @@ impl<S: RateLimiter, L: RateLimiter> RateLimiter for WithLocalFallback<S, L> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::LocalLimiter;
+    use crate::ports::StoreError;
+
+    struct Down;
+
+    #[async_trait]
+    impl RateLimiter for Down {
+        async fn hit(&self, _: &str, _: u32, _: Duration) -> StoreResult<Option<Duration>> {
+            Err(StoreError::Unavailable("redis"))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shared_limiter_that_is_down_leaves_the_counting_to_this_node() {
+        let limiter = WithLocalFallback::new(Down, LocalLimiter::new());
+        let window = Duration::from_secs(60);
+        for _ in 0..3 {
+            assert_eq!(limiter.hit("k", 3, window).await.expect("counted"), None);
+        }
+        assert!(
+            limiter
+                .hit("k", 3, window)
+                .await
+                .expect("counted")
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_shared_limiter_that_answers_is_the_one_asked() {
+        let shared = LocalLimiter::new();
+        for _ in 0..2 {
+            shared
+                .hit("k", 2, Duration::from_secs(60))
+                .await
+                .expect("counted");
+        }
+        let limiter = WithLocalFallback::new(shared, LocalLimiter::new());
+        let over = limiter.hit("k", 2, Duration::from_secs(60)).await;
+        assert!(over.expect("counted").is_some(), "the shared count decides");
+    }
+}

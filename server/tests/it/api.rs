@@ -958,6 +958,17 @@ async fn sign_ins_and_sends_are_rate_limited_with_retry_after() {
 }
 
 #[tokio::test]
+async fn the_services_report_names_each_service_and_its_state() {
+    let app = spawn_app().await;
+    let (status, body) = app.call(Method::GET, "/readyz/services", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"status": "ok", "services": {"store": "up", "media": "up"}})
+    );
+}
+
+#[tokio::test]
 async fn health_and_readiness_answer_and_unknown_endpoints_get_the_error_body() {
     let app = spawn_app().await;
     let (status, body) = app.call(Method::GET, "/healthz", None, None).await;

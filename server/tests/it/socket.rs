@@ -540,6 +540,49 @@ async fn concurrent_socket_senders_get_gap_free_sequence_numbers() {
 }
 
 #[tokio::test]
+async fn a_rooms_messages_reach_every_socket_in_seq_order_under_concurrent_senders() {
+    let app = spawn_app().await;
+    let owner = app.register("owner").await;
+    let mut users = Vec::new();
+    for i in 0..8 {
+        users.push(app.register(&format!("o{i}")).await);
+    }
+    let refs: Vec<_> = users.iter().collect();
+    let room = app.group(&owner, "Ordered rush", &refs).await;
+    let listener = app.socket(&owner).await;
+    let mut sockets = Vec::new();
+    for user in &users {
+        sockets.push(app.socket(user).await);
+    }
+    const PER_SOCKET: usize = 25;
+    // Every sender keeps several sends in flight at once, so stores and broadcasts overlap.
+    let bursts = sockets.iter().map(|socket| {
+        let room = room.clone();
+        async move {
+            let sends =
+                (0..PER_SOCKET).map(|i| socket.ack("message:send", send(&room, &format!("#{i}"))));
+            futures_util::future::join_all(sends).await
+        }
+    });
+    let acks = futures_util::future::join_all(bursts).await;
+    let total = (users.len() * PER_SOCKET) as u64;
+    assert_eq!(
+        acks.iter().flatten().filter(|a| a["ok"] == true).count() as u64,
+        total
+    );
+    let mut arrived = Vec::new();
+    for _ in 0..total {
+        let message = listener.next("message:new").await;
+        arrived.push(message["seq"].as_u64().expect("seq"));
+    }
+    assert_eq!(
+        arrived,
+        (1..=total).collect::<Vec<_>>(),
+        "arrivals in seq order"
+    );
+}
+
+#[tokio::test]
 async fn a_graceful_shutdown_closes_every_socket_and_the_server_finishes() {
     let mut app = spawn_app().await;
     let alice = app.register("alice").await;
