@@ -160,6 +160,13 @@ impl Drop for Ticket {
 }
 
 #[cfg(test)]
+impl DeliveryOrder {
+    fn rooms_in_use(&self) -> usize {
+        self.lock().rooms.len()
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use app::protocol::{MessageId, MessageKind, Timestamp, UserId};
@@ -252,12 +259,5 @@ mod tests {
         assert_eq!(seqs(order.take_ready(&room, true)), vec![2]);
         assert_eq!(seqs(order.take_ready(&room, true)), Vec::<u64>::new());
         assert!(order.rooms_in_use() == 0);
-    }
-}
-
-#[cfg(test)]
-impl DeliveryOrder {
-    fn rooms_in_use(&self) -> usize {
-        self.lock().rooms.len()
     }
 }
