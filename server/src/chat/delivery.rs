@@ -15,8 +15,10 @@
 //! failed). No message waits for sends that started after it, so a busy room never starves,
 //! and no message waits longer than the store calls it overlaps with.
 //!
-//! Across nodes, a message that does not follow one this node delivered waits (briefly) for
-//! the room's shared stream position to reach the `seq` before it: see
+//! The room's shared stream position (the highest `seq` delivered by any node) shortens the
+//! wait: once it has reached N − 1, nothing still in flight here can precede N, so N goes
+//! (`release_through`). And across nodes, a message that does not follow one this node
+//! delivered waits (briefly) for that position to reach the `seq` before it: see
 //! `Chat::wait_for_turn`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -123,6 +125,25 @@ impl DeliveryOrder {
             state.rooms.remove(room);
         }
         Some(ready)
+    }
+
+    /// The `seq` of the first message of `room` still held back, when nobody is handing the
+    /// room on.
+    pub fn held_back(&self, room: &RoomId) -> Option<u64> {
+        let state = self.lock();
+        let queue = state.rooms.get(room)?;
+        if queue.draining {
+            return None;
+        }
+        queue.waiting.keys().next().copied()
+    }
+
+    /// Lets the messages of `room` up to `seq` go: the message before `seq` is known to be
+    /// delivered (by whichever node), so no send still in flight here can precede them.
+    pub fn release_through(&self, room: &RoomId, seq: u64) {
+        if let Some(queue) = self.lock().rooms.get_mut(room) {
+            queue.next_seq = queue.next_seq.max(seq);
+        }
     }
 
     fn finish(&self, ticket: &Ticket, stored: Option<Message>) {
@@ -245,6 +266,26 @@ mod tests {
         assert_eq!(seqs(order.take_ready(&room, false)), Vec::<u64>::new());
         drop(slow);
         assert_eq!(seqs(order.take_ready(&room, false)), vec![5]);
+    }
+
+    #[test]
+    fn a_message_whose_predecessor_is_delivered_goes_past_sends_in_flight() {
+        let order = Arc::new(DeliveryOrder::default());
+        let room = RoomId("r".into());
+        let _in_flight = order.ticket(&room);
+        order.ticket(&room).stored(message(5));
+        assert_eq!(seqs(order.take_ready(&room, false)), Vec::<u64>::new());
+        assert_eq!(order.held_back(&room), Some(5));
+        // Seq 4 is delivered (the stream position says so): 5 may go.
+        order.release_through(&room, 5);
+        let batch = order.take_ready(&room, false).unwrap_or_default();
+        assert_eq!(
+            batch
+                .iter()
+                .map(|(m, follows)| (m.seq, *follows))
+                .collect::<Vec<_>>(),
+            vec![(5, true)]
+        );
     }
 
     #[test]

@@ -164,7 +164,16 @@ impl Chat {
         let mut continuing = false;
         while let Some(batch) = self.delivery.take_ready(room, continuing) {
             if batch.is_empty() {
-                break;
+                // Held back for a send of ours still in flight? Not if the message before
+                // the first one held has been delivered already, by this node or another.
+                match self.delivery.held_back(room) {
+                    Some(held) if self.stream_position(room).await + 1 >= held => {
+                        self.delivery.release_through(room, held);
+                        continuing = false;
+                        continue;
+                    }
+                    _ => break,
+                }
             }
             continuing = true;
             for (message, follows_ours) in &batch {
@@ -175,6 +184,15 @@ impl Chat {
                 self.passed_turn(message).await;
             }
         }
+    }
+
+    /// The highest `seq` of `room` handed to live delivery by any node (0 when unknown).
+    async fn stream_position(&self, room: &RoomId) -> u64 {
+        self.ports
+            .cache
+            .version(&stream_position_key(room))
+            .await
+            .unwrap_or(0)
     }
 
     /// Waits, at most `TURN_WAIT`, until the message before `message` has been handed to
