@@ -2,10 +2,10 @@
 //!
 //! Publishing: an idempotent producer with `acks=all`, keyed by room, so a room's events keep
 //! their order in one partition and a retried produce is not written twice. `publish` queues
-//! the event in the producer (in call order) and returns; librdkafka delivers it, retrying
-//! through a broker outage of up to `DELIVERY_TIMEOUT`, and a task logs the outcome. A send
-//! therefore never waits on the broker: the message is already durable in the store, and the
-//! bus only carries it to asynchronous work. A producer that hits a fatal error (its broker
+//! the event in the producer (in call order) and returns once the broker has it, or with
+//! `unavailable` after `DELIVERY_TIMEOUT`. A send never waits for it: the message and its
+//! owed event are already durable in the store (the outbox, `chat::outbox`), which publishes
+//! again whatever the broker did not confirm. A producer that hits a fatal error (its broker
 //! lost its idempotence state, say) is replaced by a new one on the next publish.
 //! Consuming: one consumer group per kind of work; an event's offset is stored only when the
 //! consumer asks for the next one, i.e. after it handled this one, and committed in the
@@ -31,8 +31,9 @@ use crate::ports::{BusEvent, EventBus, HealthCheck, StoreError, StoreResult, Sub
 pub const TOPIC: &str = "confab.events";
 /// Enough partitions for a handful of consumers per group to share the rooms.
 const PARTITIONS: i32 = 6;
-/// How long librdkafka keeps trying to deliver a queued event before giving up on it.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long librdkafka keeps trying to deliver a queued event before giving up on it (the
+/// outbox then publishes it again, so giving up loses nothing).
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct KafkaBus {
     brokers: String,
@@ -118,20 +119,17 @@ impl EventBus for KafkaBus {
             tracing::warn!(error = %err, "kafka publish refused");
             StoreError::Unavailable("kafka")
         })?;
-        let replace = Arc::clone(&self.replace_producer);
-        tokio::spawn(async move {
-            match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((err, _))) => {
-                    tracing::warn!(error = %err, "kafka delivery failed; asynchronous work misses an event");
-                    if producer.client().fatal_error().is_some() {
-                        replace.store(true, Ordering::SeqCst);
-                    }
+        match delivery.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err((err, _))) => {
+                tracing::warn!(error = %err, "kafka delivery failed; the outbox keeps the event");
+                if producer.client().fatal_error().is_some() {
+                    self.replace_producer.store(true, Ordering::SeqCst);
                 }
-                Err(_) => tracing::warn!("kafka producer dropped before delivery"),
+                Err(StoreError::Unavailable("kafka"))
             }
-        });
-        Ok(())
+            Err(_) => Err(StoreError::Unavailable("kafka")),
+        }
     }
 
     async fn subscribe(&self, group: &str) -> StoreResult<Box<dyn Subscription>> {

@@ -275,6 +275,7 @@ async fn serve<A: Adapter>(
         let subscription = chat.ports().bus.subscribe(chat::unread::GROUP).await?;
         tokio::spawn(chat::unread::run(Arc::clone(&chat), subscription))
     };
+    let outbox = chat.outbox_drain().map(tokio::spawn);
     let heartbeat = tokio::spawn(realtime::heartbeat(io.clone(), Arc::downgrade(&chat)));
     let sweeper = {
         let chat = Arc::clone(&chat);
@@ -341,6 +342,9 @@ async fn serve<A: Adapter>(
     counter.abort();
     heartbeat.abort();
     sweeper.abort();
+    if let Some(outbox) = outbox {
+        outbox.abort();
+    }
     drop(state);
     served.map_err(Into::into)
 }

@@ -13,7 +13,6 @@ use app::protocol::{
 use super::Chat;
 use crate::domain::{ClientId, MessageBody, new_id};
 use crate::error::{Error, Result};
-use crate::ports::BusEvent;
 use crate::ports::StoreError;
 use crate::ports::store::{Appended, Cursor, MEDIA_UNAVAILABLE, NewMessage};
 
@@ -139,7 +138,7 @@ impl Chat {
             Ok(Appended::Created(message)) => {
                 ticket.stored(message.clone());
                 self.deliver_ready(room).await;
-                self.publish_stored(&message).await;
+                self.publish_stored(&message);
                 return Ok((message, true));
             }
             Ok(Appended::Existing(message)) if message.room_id != *room => Err(Error::Conflict(
@@ -236,7 +235,7 @@ impl Chat {
             _ => {
                 self.deliver_live(message).await;
                 self.passed_turn(message).await;
-                self.publish_stored(message).await;
+                self.publish_stored(message);
             }
         }
     }
@@ -259,16 +258,6 @@ impl Chat {
                     .await;
             }
             Err(err) => tracing::warn!(error = %err, "no live delivery for a stored message"),
-        }
-    }
-
-    /// The asynchronous work (notifications, unread counters) gets its event.
-    async fn publish_stored(&self, message: &Message) {
-        let event = BusEvent::MessageStored {
-            message: message.clone(),
-        };
-        if let Err(err) = self.ports.bus.publish(&event).await {
-            tracing::warn!(error = %err, message_id = %message.id, "message not published to the bus");
         }
     }
 

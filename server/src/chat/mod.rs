@@ -8,6 +8,7 @@
 //! - [`invites`]: invite links with expiry and use limits.
 //! - [`typing`]: typing indicators that stop by themselves.
 //! - [`presence`]: coming online and going offline.
+//! - [`outbox`]: every stored message's event reaches the bus, however long it is down.
 //! - [`notify`]: the bus consumer that turns stored messages into notifications.
 //! - [`unread`]: the bus consumer that keeps members' unread counters current.
 //! - [`fanout`]: the port through which the core reaches connected devices.
@@ -24,6 +25,7 @@ pub mod invites;
 pub mod media;
 pub mod messages;
 pub mod notify;
+pub mod outbox;
 pub mod presence;
 pub mod rooms;
 pub mod typing;
@@ -86,10 +88,16 @@ pub struct Chat {
     passwords: PasswordHashers,
     /// A hash of no one's password, for sign-ins with an unknown username.
     decoy: OnceCell<String>,
+    /// Events the bus confirmed, for the outbox drain to mark.
+    confirmations: outbox::Confirmations,
+    /// The drain's end of `confirmations`, until it starts.
+    confirmed:
+        std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<app::protocol::MessageId>>>,
 }
 
 impl Chat {
     pub fn new(ports: Ports, fanout: Arc<dyn Fanout>, settings: Settings) -> Self {
+        let (confirmations, confirmed) = outbox::channel();
         Self {
             ports,
             fanout,
@@ -100,11 +108,23 @@ impl Chat {
             delivery: Arc::default(),
             passwords: PasswordHashers::new(),
             decoy: OnceCell::new(),
+            confirmations,
+            confirmed: std::sync::Mutex::new(Some(confirmed)),
         }
     }
 
     pub fn ports(&self) -> &Ports {
         &self.ports
+    }
+
+    /// Starts the outbox drain (once; later calls return `None`).
+    pub fn outbox_drain(self: &Arc<Self>) -> Option<impl std::future::Future<Output = ()> + use<>> {
+        let confirmed = self
+            .confirmed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()?;
+        Some(outbox::run(Arc::clone(self), confirmed))
     }
 
     pub fn settings(&self) -> &Settings {

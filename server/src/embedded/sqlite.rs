@@ -87,6 +87,11 @@ CREATE TABLE IF NOT EXISTS messages (
     UNIQUE (room_id, seq),
     UNIQUE (sender_id, client_id)
 );
+CREATE TABLE IF NOT EXISTS outbox (
+    message_id TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);
 CREATE TABLE IF NOT EXISTS media (
     id TEXT PRIMARY KEY,
     uploader TEXT NOT NULL,
@@ -783,6 +788,8 @@ impl MessageStore for SqliteStore {
                      WHERE id = ?1",
                 )?
                 .execute(params![m.room_id.0, seq, m.created_at.as_millis()])?;
+                tx.prepare_cached("INSERT INTO outbox (message_id, created_at) VALUES (?1, ?2)")?
+                    .execute(params![m.id.0, m.created_at.as_millis()])?;
                 Ok(Ok(Appended::Created(Message {
                     id: m.id,
                     room_id: m.room_id,
@@ -873,6 +880,41 @@ impl MessageStore for SqliteStore {
                 |row| row.get::<_, i64>(0),
             )
             .map(seq_from)
+        })
+        .await
+    }
+
+    async fn unpublished(&self, stored_by: Timestamp, limit: u32) -> StoreResult<Vec<Message>> {
+        let columns = MESSAGE_COLUMNS
+            .split(", ")
+            .map(|c| format!("m.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {columns} FROM outbox o JOIN messages m ON m.id = o.message_id
+                 WHERE o.created_at <= ?1 ORDER BY o.created_at LIMIT ?2"
+            ))?;
+            stmt.query_map(
+                params![stored_by.as_millis(), i64::from(limit)],
+                message_row,
+            )?
+            .collect()
+        })
+        .await
+    }
+
+    async fn mark_published(&self, ids: &[MessageId]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = ids.iter().map(|id| id.0.clone()).collect();
+        self.write(move |conn| {
+            let mut stmt = conn.prepare_cached("DELETE FROM outbox WHERE message_id = ?1")?;
+            for id in &ids {
+                stmt.execute([id])?;
+            }
+            Ok(())
         })
         .await
     }

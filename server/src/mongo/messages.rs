@@ -57,6 +57,10 @@ struct MessageDoc {
     media: Option<Media>,
     reply_to: Option<String>,
     created_at: i64,
+    /// Set while the message's `MessageStored` event is owed to the bus (the outbox);
+    /// removed once the bus has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_event: Option<bool>,
 }
 
 impl MessageDoc {
@@ -72,6 +76,7 @@ impl MessageDoc {
             media: message.media.clone(),
             reply_to: message.reply_to.as_ref().map(|id| id.0.clone()),
             created_at: message.created_at.as_millis(),
+            pending_event: Some(true),
         }
     }
 
@@ -267,6 +272,37 @@ impl MessageStore for MongoStore {
                 "sender_id": { "$ne": reader.as_str() },
             })
             .await
+            .map_err(store_error)
+    }
+
+    async fn unpublished(&self, stored_by: Timestamp, limit: u32) -> StoreResult<Vec<Message>> {
+        self.messages()
+            .find(doc! {
+                "pending_event": true,
+                "created_at": { "$lte": stored_by.as_millis() },
+            })
+            .sort(doc! { "created_at": 1 })
+            .limit(i64::from(limit))
+            .await
+            .map_err(store_error)?
+            .map_ok(MessageDoc::into_message)
+            .try_collect()
+            .await
+            .map_err(store_error)
+    }
+
+    async fn mark_published(&self, ids: &[MessageId]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = ids.iter().map(|id| id.0.as_str()).collect();
+        self.messages()
+            .update_many(
+                doc! { "_id": { "$in": ids } },
+                doc! { "$unset": { "pending_event": "" } },
+            )
+            .await
+            .map(drop)
             .map_err(store_error)
     }
 }

@@ -131,6 +131,11 @@ impl MongoStore {
         let messages = [
             with(doc! { "room_id": 1, "seq": 1 }, unique()),
             with(doc! { "sender_id": 1, "client_id": 1 }, unique()),
+            // The outbox: only messages whose event the bus does not have yet.
+            with(
+                doc! { "pending_event": 1, "created_at": 1 },
+                IndexOptions::builder().sparse(true).build(),
+            ),
         ];
         // The orphan collector's query: unused media, oldest first.
         let media = [plain(doc! { "room_id": 1, "created_at": 1 })];

@@ -26,7 +26,8 @@ impl BusEvent {
 
 #[async_trait]
 pub trait EventBus: Send + Sync {
-    /// Hands the event to the bus; once this returns it will reach every group.
+    /// Hands the event to the bus; once this returns `Ok` the bus has it durably and it will
+    /// reach every group. An error means it may not: the outbox publishes it again.
     async fn publish(&self, event: &BusEvent) -> StoreResult<()>;
     /// Joins consumer group `group`: each event reaches one subscriber of every group.
     async fn subscribe(&self, group: &str) -> StoreResult<Box<dyn Subscription>>;

@@ -212,6 +212,13 @@ pub trait MessageStore: Send + Sync {
         after_seq: u64,
         up_to_seq: u64,
     ) -> StoreResult<u64>;
+    /// The outbox: every message `append` creates is also recorded, in the same
+    /// transaction, as owing its `MessageStored` event to the bus, until
+    /// [`MessageStore::mark_published`] says the bus has it. These are up to `limit` of
+    /// those stored at or before `stored_by`, oldest first.
+    async fn unpublished(&self, stored_by: Timestamp, limit: u32) -> StoreResult<Vec<Message>>;
+    /// The bus has the events of these messages: they leave the outbox.
+    async fn mark_published(&self, ids: &[MessageId]) -> StoreResult<()>;
 }
 
 /// An uploaded media object: what the uploader declared, what the server found when it

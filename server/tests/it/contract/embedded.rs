@@ -174,6 +174,13 @@ async fn embedded_store_stores_one_message_for_concurrent_retries() {
 }
 
 #[tokio::test]
+async fn embedded_store_keeps_each_new_messages_event_owed_until_published() {
+    let (_dir, store) = sqlite();
+    messages::keeps_each_new_messages_event_owed_until_published(store.as_ref(), store.as_ref())
+        .await;
+}
+
+#[tokio::test]
 async fn embedded_store_refuses_to_append_to_a_missing_room() {
     let (_dir, store) = sqlite();
     messages::refuses_to_append_to_a_missing_room(store.as_ref()).await;

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use app::protocol::{Message, RoomId, UserId};
+use app::protocol::{Message, RoomId, Timestamp, UserId};
 use server::ports::store::{Appended, Cursor, NewMessage};
 use server::ports::{MessageStore, RoomStore};
 
@@ -317,4 +317,62 @@ pub async fn refuses_to_append_to_a_missing_room(messages: &dyn MessageStore) {
     let refused = messages.append(&new).await;
     assert!(refused.is_err(), "expected an error, got {refused:?}");
     assert_eq!(messages.message(&new.id).await.expect("read message"), None);
+}
+
+/// Every appended message owes its event to the bus until it is marked published; a repeat
+/// owes nothing new; only messages stored by the given time are listed, oldest first.
+pub async fn keeps_each_new_messages_event_owed_until_published(
+    messages: &dyn MessageStore,
+    rooms: &dyn RoomStore,
+) {
+    let me = fixtures::user_id();
+    let room = fixtures::stored_room_of(rooms, &me).await;
+    let stored = append_many(messages, &room, &me, 3).await;
+    let repeat = NewMessage {
+        client_id: stored[0].client_id.clone(),
+        ..fixtures::text(&room, &me, "again")
+    };
+    messages.append(&repeat).await.expect("append the repeat");
+    // Messages stored in one millisecond have no order among them: compare by `seq`.
+    let ours = |owed: Vec<Message>| -> Vec<u64> {
+        let mut seqs: Vec<u64> = owed
+            .into_iter()
+            .filter(|m| m.room_id == room)
+            .map(|m| m.seq)
+            .collect();
+        seqs.sort_unstable();
+        seqs
+    };
+    let far_future = Timestamp::from_millis(Timestamp::now().as_millis() + 3_600_000);
+    let owed = messages
+        .unpublished(far_future, 1000)
+        .await
+        .expect("unpublished");
+    assert_eq!(ours(owed), vec![1, 2, 3]);
+    let before_them = Timestamp::from_millis(stored[0].created_at.as_millis() - 1);
+    let owed = messages
+        .unpublished(before_them, 1000)
+        .await
+        .expect("unpublished");
+    assert_eq!(ours(owed), Vec::<u64>::new(), "none stored that early");
+
+    messages
+        .mark_published(&[stored[0].id.clone(), stored[2].id.clone()])
+        .await
+        .expect("mark");
+    let owed = messages
+        .unpublished(far_future, 1000)
+        .await
+        .expect("unpublished");
+    assert_eq!(ours(owed), vec![2]);
+    messages.mark_published(&[]).await.expect("marking nothing");
+    messages
+        .mark_published(&[stored[1].id.clone(), stored[1].id.clone()])
+        .await
+        .expect("mark twice");
+    let owed = messages
+        .unpublished(far_future, 1000)
+        .await
+        .expect("unpublished");
+    assert_eq!(ours(owed), Vec::<u64>::new());
 }

@@ -312,6 +312,17 @@ async fn mongo_store_stores_one_message_for_concurrent_retries() {
 }
 
 #[tokio::test]
+async fn mongo_store_keeps_each_new_messages_event_owed_until_published() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    messages::keeps_each_new_messages_event_owed_until_published(store.as_ref(), store.as_ref())
+        .await;
+    db.drop().await;
+}
+
+#[tokio::test]
 async fn mongo_store_refuses_to_append_to_a_missing_room() {
     let Some(db) = TestDb::create().await else {
         return;

@@ -1,0 +1,265 @@
+//! The outbox drain: every stored message owes the bus its `MessageStored` event until the
+//! bus has it, and nothing is dropped on the way.
+//!
+//! `append` records the debt in the same transaction as the message (see
+//! `MessageStore::unpublished`), so a crash between storing and publishing, or a bus that is
+//! down for longer than its producer keeps retrying, loses no event: the send publishes at
+//! once, and a confirmed publish is marked here, in batches, so marking costs one store
+//! write per `MARK_EVERY` rather than one per message. Every `REDRIVE_EVERY` the drain
+//! publishes again what is still owed after `REDRIVE_AFTER` (older than any publish still in
+//! flight should be). Consumers are idempotent (the notification claim, counters that only
+//! move forward), so an event published twice, by a retry or by two nodes' drains, changes
+//! nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::protocol::{MessageId, Timestamp};
+use tokio::sync::mpsc;
+
+use super::Chat;
+use crate::ports::BusEvent;
+
+/// How long confirmations gather before they are marked in one write.
+const MARK_EVERY: Duration = Duration::from_millis(200);
+/// Confirmations marked in one write at most.
+const MARK_BATCH: usize = 512;
+/// How often the drain looks for events still owed.
+const REDRIVE_EVERY: Duration = Duration::from_secs(5);
+/// How old an owed event must be before the drain publishes it again: longer than a healthy
+/// publish takes, so the drain does not race the send's own.
+const REDRIVE_AFTER: Duration = Duration::from_secs(10);
+/// Events published again per round at most.
+const REDRIVE_BATCH: u32 = 500;
+
+/// The sending half: confirmed publishes, to be marked.
+pub type Confirmations = mpsc::UnboundedSender<MessageId>;
+
+/// A new channel of confirmations; the receiver goes to [`run`].
+pub fn channel() -> (Confirmations, mpsc::UnboundedReceiver<MessageId>) {
+    mpsc::unbounded_channel()
+}
+
+/// Marks confirmations and publishes owed events again until the chat is gone.
+pub async fn run(chat: Arc<Chat>, mut confirmed: mpsc::UnboundedReceiver<MessageId>) {
+    let mut marks = tokio::time::interval(MARK_EVERY);
+    let mut redrive = tokio::time::interval(REDRIVE_EVERY);
+    let mut batch = Vec::new();
+    loop {
+        tokio::select! {
+            id = confirmed.recv() => match id {
+                Some(id) => {
+                    batch.push(id);
+                    if batch.len() >= MARK_BATCH {
+                        chat.mark_published(&mut batch).await;
+                    }
+                }
+                None => break,
+            },
+            _ = marks.tick() => chat.mark_published(&mut batch).await,
+            _ = redrive.tick() => chat.redrive_owed_events(REDRIVE_AFTER).await,
+        }
+    }
+    chat.mark_published(&mut batch).await;
+}
+
+impl Chat {
+    /// Publishes `message`'s event on a task of its own (the send does not wait for the
+    /// bus) and has it marked once the bus confirms it.
+    pub(crate) fn publish_stored(&self, message: &app::protocol::Message) {
+        let (bus, confirmations) = (Arc::clone(&self.ports.bus), self.confirmations.clone());
+        let event = BusEvent::MessageStored {
+            message: message.clone(),
+        };
+        tokio::spawn(async move {
+            match bus.publish(&event).await {
+                Ok(()) => {
+                    let BusEvent::MessageStored { message } = event;
+                    let _ = confirmations.send(message.id);
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, "event not published yet; the outbox keeps it");
+                }
+            }
+        });
+    }
+
+    async fn mark_published(&self, batch: &mut Vec<MessageId>) {
+        if batch.is_empty() {
+            return;
+        }
+        match self.ports.messages.mark_published(batch).await {
+            Ok(()) => batch.clear(),
+            // Kept for the next round; at worst the drain publishes them again.
+            Err(err) => tracing::warn!(error = %err, pending = batch.len(), "outbox not marked"),
+        }
+        if batch.len() > 16 * MARK_BATCH {
+            // The store has been down a long time: forget the oldest confirmations rather
+            // than grow; their events are published again, which is harmless.
+            let excess = batch.len() - 16 * MARK_BATCH;
+            batch.drain(..excess);
+        }
+    }
+
+    /// Publishes again the events owed for messages stored at least `age` ago.
+    async fn redrive_owed_events(&self, age: Duration) {
+        let Some(stored_by) = Timestamp::now()
+            .as_millis()
+            .checked_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX))
+        else {
+            return;
+        };
+        let owed = match self
+            .ports
+            .messages
+            .unpublished(Timestamp::from_millis(stored_by), REDRIVE_BATCH)
+            .await
+        {
+            Ok(owed) => owed,
+            Err(err) => {
+                tracing::debug!(error = %err, "outbox not read");
+                return;
+            }
+        };
+        if owed.is_empty() {
+            return;
+        }
+        tracing::info!(events = owed.len(), "publishing owed events again");
+        let publishes = owed.into_iter().map(|message| async move {
+            let event = BusEvent::MessageStored { message };
+            let published = self.ports.bus.publish(&event).await;
+            let BusEvent::MessageStored { message } = event;
+            published.ok().map(|()| message.id)
+        });
+        let mut confirmed: Vec<MessageId> = futures_util::future::join_all(publishes)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        self.mark_published(&mut confirmed).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use app::protocol::{
+        MessageKind, NotificationEvent, PresenceEvent, ReceiptEvent, Role, Room, RoomId, RoomKind,
+        SendMessageRequest, TypingEvent, UserId,
+    };
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::chat::{Fanout, Ports, Settings};
+    use crate::embedded;
+    use crate::ports::store::NewRoom;
+    use crate::ports::{EventBus, MessageStore, RoomStore, StoreError, StoreResult, Subscription};
+
+    /// A bus that refuses every event while `down`, and remembers what it took.
+    #[derive(Default)]
+    struct FlakyBus {
+        down: AtomicBool,
+        took: Mutex<Vec<BusEvent>>,
+    }
+
+    #[async_trait]
+    impl EventBus for FlakyBus {
+        async fn publish(&self, event: &BusEvent) -> StoreResult<()> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("kafka"));
+            }
+            self.took.lock().expect("lock").push(event.clone());
+            Ok(())
+        }
+
+        async fn subscribe(&self, _: &str) -> StoreResult<Box<dyn Subscription>> {
+            Err(StoreError::Unavailable("kafka"))
+        }
+    }
+
+    /// Delivery to devices is not what this test is about.
+    struct NoDevices;
+
+    #[async_trait]
+    impl Fanout for NoDevices {
+        async fn message_new(&self, _: &[UserId], _: &app::protocol::Message) {}
+        async fn receipt(&self, _: &[UserId], _: &ReceiptEvent) {}
+        async fn typing(&self, _: &[UserId], _: &TypingEvent) {}
+        async fn presence(&self, _: &[UserId], _: &PresenceEvent) {}
+        async fn room_update(&self, _: &UserId, _: &Room) {}
+        async fn notify(&self, _: &[UserId], _: &NotificationEvent) {}
+    }
+
+    #[tokio::test]
+    async fn an_event_the_bus_refused_is_published_by_the_drain_once_it_is_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(embedded::SqliteStore::open(dir.path()).expect("store"));
+        let bus = Arc::new(FlakyBus::default());
+        let media = Arc::new(
+            embedded::FsMediaStorage::new(dir.path(), "http://localhost", [7; 32]).expect("media"),
+        );
+        let ports = Ports {
+            accounts: store.clone(),
+            rooms: store.clone(),
+            invites: store.clone(),
+            messages: store.clone(),
+            media_records: store.clone(),
+            media,
+            bus: bus.clone(),
+            presence: Arc::new(embedded::LocalPresence::new()),
+            limiter: Arc::new(embedded::LocalLimiter::new()),
+            cache: Arc::new(embedded::LocalCache::new()),
+        };
+        let settings = Settings {
+            limits: crate::config::Limits::default(),
+            public_url: "http://localhost".into(),
+        };
+        let chat = Arc::new(Chat::new(ports, Arc::new(NoDevices), settings));
+        let (sender, room) = (UserId("u1".into()), RoomId("r1".into()));
+        store
+            .create_room(&NewRoom {
+                id: room.clone(),
+                kind: RoomKind::Group,
+                name: Some("g".into()),
+                created_at: Timestamp::now(),
+                members: vec![(sender.clone(), Role::Owner)],
+            })
+            .await
+            .expect("room");
+
+        bus.down.store(true, Ordering::SeqCst);
+        let request = SendMessageRequest {
+            client_id: uuid::Uuid::new_v4().to_string(),
+            kind: MessageKind::Text,
+            body: Some("while the bus is down".into()),
+            media_id: None,
+            reply_to: None,
+        };
+        let (message, _) = chat
+            .send(&sender, &room, request)
+            .await
+            .expect("sent anyway");
+        // The send's own publish runs on a task of its own: let it fail first.
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        let far = Timestamp::from_millis(Timestamp::now().as_millis() + 60_000);
+        let owed = store.unpublished(far, 10).await.expect("outbox");
+        assert_eq!(
+            owed.iter().map(|m| &m.id).collect::<Vec<_>>(),
+            vec![&message.id]
+        );
+        assert!(bus.took.lock().expect("lock").is_empty());
+
+        bus.down.store(false, Ordering::SeqCst);
+        chat.redrive_owed_events(Duration::ZERO).await;
+        let took = bus.took.lock().expect("lock").clone();
+        assert!(
+            matches!(took.as_slice(), [BusEvent::MessageStored { message: m }] if m.id == message.id),
+            "the owed event was published"
+        );
+        assert!(store.unpublished(far, 10).await.expect("outbox").is_empty());
+    }
+}
