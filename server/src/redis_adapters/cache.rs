@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::{AsyncCommands, Script};
 
-use super::{Redis, unavailable};
+use super::Redis;
 use crate::ports::{Cache, StoreResult};
 
 /// Sets a counter to the argument unless it is higher already, in one step.
@@ -37,28 +37,28 @@ impl RedisCache {
 impl Cache for RedisCache {
     async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         self.redis
-            .conn()
+            .conn()?
             .get(self.redis.key(&["cache", key]))
             .await
-            .map_err(unavailable)
+            .map_err(|err| self.redis.failed(err))
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<()> {
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         self.redis
-            .conn()
+            .conn()?
             .pset_ex::<_, _, ()>(self.redis.key(&["cache", key]), value, millis)
             .await
-            .map_err(unavailable)
+            .map_err(|err| self.redis.failed(err))
     }
 
     async fn version(&self, key: &str) -> StoreResult<u64> {
         let version: Option<u64> = self
             .redis
-            .conn()
+            .conn()?
             .get(self.redis.key(&["version", key]))
             .await
-            .map_err(unavailable)?;
+            .map_err(|err| self.redis.failed(err))?;
         Ok(version.unwrap_or(0))
     }
 
@@ -70,34 +70,34 @@ impl Cache for RedisCache {
             .arg("NX")
             .arg("PX")
             .arg(millis)
-            .query_async(&mut self.redis.conn())
+            .query_async(&mut self.redis.conn()?)
             .await
-            .map_err(unavailable)?;
+            .map_err(|err| self.redis.failed(err))?;
         Ok(taken.is_some())
     }
 
     async fn release(&self, key: &str) -> StoreResult<()> {
         self.redis
-            .conn()
+            .conn()?
             .del::<_, ()>(self.redis.key(&["claim", key]))
             .await
-            .map_err(unavailable)
+            .map_err(|err| self.redis.failed(err))
     }
 
     async fn bump(&self, key: &str) -> StoreResult<u64> {
         self.redis
-            .conn()
+            .conn()?
             .incr(self.redis.key(&["version", key]), 1u64)
             .await
-            .map_err(unavailable)
+            .map_err(|err| self.redis.failed(err))
     }
 
     async fn raise(&self, key: &str, to: u64) -> StoreResult<u64> {
         self.raise
             .key(self.redis.key(&["version", key]))
             .arg(to)
-            .invoke_async(&mut self.redis.conn())
+            .invoke_async(&mut self.redis.conn()?)
             .await
-            .map_err(unavailable)
+            .map_err(|err| self.redis.failed(err))
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::Script;
 
-use super::{Redis, unavailable};
+use super::Redis;
 use crate::ports::{RateLimiter, StoreResult};
 
 const HIT: &str = r"
@@ -42,9 +42,9 @@ impl RateLimiter for RedisLimiter {
             .script
             .key(self.redis.key(&["limit", key]))
             .arg(window_ms)
-            .invoke_async(&mut self.redis.conn())
+            .invoke_async(&mut self.redis.conn()?)
             .await
-            .map_err(unavailable)?;
+            .map_err(|err| self.redis.failed(err))?;
         if hits <= u64::from(limit) {
             Ok(None)
         } else {

@@ -10,7 +10,7 @@ use app::protocol::{Timestamp, UserId};
 use async_trait::async_trait;
 use redis::Script;
 
-use super::{Redis, unavailable};
+use super::Redis;
 use crate::ports::StoreResult;
 use crate::ports::presence::{Presence, Status};
 
@@ -82,9 +82,9 @@ impl Presence for RedisPresence {
             .arg(now)
             .arg(now + ttl_ms())
             .arg(ttl_ms())
-            .invoke_async(&mut self.redis.conn())
+            .invoke_async(&mut self.redis.conn()?)
             .await
-            .map_err(unavailable)?;
+            .map_err(|err| self.redis.failed(err))?;
         Ok(came_online == 1)
     }
 
@@ -100,9 +100,9 @@ impl Presence for RedisPresence {
             .key(self.last_seen_key(user))
             .arg(connection)
             .arg(at.as_millis())
-            .invoke_async(&mut self.redis.conn())
+            .invoke_async(&mut self.redis.conn()?)
             .await
-            .map_err(unavailable)?;
+            .map_err(|err| self.redis.failed(err))?;
         Ok(went_offline == 1)
     }
 
@@ -112,9 +112,9 @@ impl Presence for RedisPresence {
             .key(self.connections_key(user))
             .key(self.last_seen_key(user))
             .arg(Timestamp::now().as_millis())
-            .invoke_async(&mut self.redis.conn())
+            .invoke_async(&mut self.redis.conn()?)
             .await
-            .map_err(unavailable)?;
+            .map_err(|err| self.redis.failed(err))?;
         Ok(Status {
             online: live > 0,
             last_seen_at: last_seen.map(Timestamp::from_millis),
@@ -138,8 +138,8 @@ impl Presence for RedisPresence {
                 .ignore();
             pipe.pexpire(&key, ttl_ms()).ignore();
         }
-        pipe.query_async::<()>(&mut self.redis.conn())
+        pipe.query_async::<()>(&mut self.redis.conn()?)
             .await
-            .map_err(unavailable)
+            .map_err(|err| self.redis.failed(err))
     }
 }

@@ -285,6 +285,10 @@ impl PrivateServices {
         self.redis = spawn_redis(self.redis_port).await;
     }
 
+    async fn stop_redis(&mut self) {
+        self.redis.kill().await.expect("stop redis");
+    }
+
     async fn restart_kafka(&mut self) {
         self.kafka.kill().await.expect("stop the broker");
         self.kafka = spawn_kafka(&self.tansu, self.kafka_port).await;
@@ -451,6 +455,55 @@ async fn nodes_ride_out_a_redis_and_a_broker_restart_without_losing_acked_messag
         .await;
     assert_eq!(ack["ok"], true, "{ack}");
     assert_eq!(bob_on_b.next("message:new").await, ack["message"]);
+}
+
+/// With Redis gone, a node degrades instead of failing: it stays ready, says which service
+/// is down, and keeps taking sends (its rate limits count locally) and delivering them to
+/// the devices connected to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_keeps_sending_and_delivering_locally_while_redis_is_down() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let Some(mut private) = PrivateServices::start().await else {
+        return;
+    };
+    let cluster = cluster
+        .with("REDIS_URL", &private.redis_url())
+        .with("KAFKA_BROKERS", &private.kafka_brokers());
+    let a = cluster.node().await;
+    let (alice, bob) = (a.app.register("alice").await, a.app.register("bob").await);
+    let room = a.app.group(&alice, "Redis-less", &[&bob]).await;
+    let (alice_on_a, bob_on_a) = (a.app.socket(&alice).await, a.app.socket(&bob).await);
+
+    private.stop_redis().await;
+
+    for i in 0..3 {
+        let ack = alice_on_a
+            .ack("message:send", send(&room, &format!("still here {i}")))
+            .await;
+        assert_eq!(ack["ok"], true, "{ack}");
+        let delivered = bob_on_a
+            .next_where("message:new", |m| m["seq"] == ack["message"]["seq"])
+            .await;
+        assert_eq!(delivered, ack["message"]);
+    }
+    let ready = a
+        .app
+        .http
+        .get(a.app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200, "still ready without Redis");
+    let (status, services) = a
+        .app
+        .call(reqwest::Method::GET, "/readyz/services", None, None)
+        .await;
+    assert_eq!(status.as_u16(), 200);
+    assert_eq!(services["status"], "degraded", "{services}");
+    assert_eq!(services["services"]["redis"], "down", "{services}");
+    assert_eq!(services["services"]["mongodb"], "up", "{services}");
 }
 
 /// The unread worker (consumer group `unread`, fed by Kafka) keeps a member's counter in
