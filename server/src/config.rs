@@ -87,6 +87,12 @@ pub struct Limits {
     /// Messages one user may send per window.
     pub sends_per_user: u32,
     pub send_window: Duration,
+    /// `sync` calls (each may read 500 rooms), `typing` events and rooms created (groups and
+    /// direct rooms) one user may make per `send_window`: generous for any client that
+    /// follows the API, a bound for one that loops.
+    pub syncs_per_user: u32,
+    pub typing_per_user: u32,
+    pub rooms_per_user: u32,
     /// Largest JSON body a REST request may carry.
     pub max_json_bytes: usize,
     /// Largest Socket.IO packet; beyond it the transport closes, so it sits well above any
@@ -120,6 +126,9 @@ impl Default for Limits {
             auth_window: Duration::from_secs(60),
             sends_per_user: 30,
             send_window: Duration::from_secs(10),
+            syncs_per_user: 60,
+            typing_per_user: 60,
+            rooms_per_user: 20,
             max_json_bytes: 64 * 1024,
             max_socket_payload: 256 * 1024,
             session_ttl: Duration::from_secs(30 * 24 * 3600),
@@ -191,6 +200,9 @@ impl Config {
             limits.login_per_account,
         )?;
         limits.sends_per_user = number("CONFAB_SENDS_PER_USER_PER_10S", limits.sends_per_user)?;
+        limits.syncs_per_user = number("CONFAB_SYNCS_PER_USER_PER_10S", limits.syncs_per_user)?;
+        limits.typing_per_user = number("CONFAB_TYPING_PER_USER_PER_10S", limits.typing_per_user)?;
+        limits.rooms_per_user = number("CONFAB_ROOMS_PER_USER_PER_10S", limits.rooms_per_user)?;
         limits.uploads_per_user =
             number("CONFAB_UPLOADS_PER_USER_PER_MIN", limits.uploads_per_user)?;
         let grace = number(

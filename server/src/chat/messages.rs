@@ -313,6 +313,8 @@ impl Chat {
     /// Everything after the client's last `seq`, for each room it names. Rooms the caller is
     /// not (or no longer) a member of are left out of the answer.
     pub async fn sync(&self, user: &UserId, request: SyncRequest) -> Result<SyncResponse> {
+        self.limit("sync", user, self.settings.limits.syncs_per_user)
+            .await?;
         if request.rooms.len() > MAX_SYNC_ROOMS {
             return Err(Error::PayloadTooLarge(format!(
                 "sync names at most {MAX_SYNC_ROOMS} rooms"

@@ -39,7 +39,10 @@ use tokio_util::task::TaskTracker;
 
 pub use fanout::Fanout;
 
+use app::protocol::UserId;
+
 use crate::config::Limits;
+use crate::error::{Error, Result};
 use crate::passwords::PasswordHashers;
 use crate::ports::{
     AccountStore, Cache, EventBus, InviteStore, MediaStorage, MediaStore, MessageStore, Presence,
@@ -129,6 +132,20 @@ impl Chat {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Counts one `action` of `user` against `limit` per `send_window`.
+    pub(crate) async fn limit(&self, action: &str, user: &UserId, limit: u32) -> Result<()> {
+        let key = format!("{action}:user:{user}");
+        match self
+            .ports
+            .limiter
+            .hit(&key, limit, self.settings.limits.send_window)
+            .await?
+        {
+            Some(wait) => Err(Error::RateLimited(wait)),
+            None => Ok(()),
+        }
     }
 
     /// Waits, at most `grace`, for sends in progress to finish; new sends still run (the

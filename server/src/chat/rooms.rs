@@ -34,6 +34,8 @@ impl Chat {
         member_ids: Vec<UserId>,
     ) -> Result<Room> {
         let name = RoomName::parse(name)?;
+        self.limit("rooms", owner, self.settings.limits.rooms_per_user)
+            .await?;
         let mut seen = HashSet::from([owner.clone()]);
         let invited: Vec<UserId> = member_ids
             .into_iter()
@@ -72,6 +74,8 @@ impl Chat {
                 "a direct room needs another person".into(),
             ));
         }
+        self.limit("rooms", me, self.settings.limits.rooms_per_user)
+            .await?;
         if self.ports.accounts.user(other).await?.is_none() {
             return Err(Error::NotFound("user"));
         }

@@ -50,6 +50,8 @@ impl TypingTimers {
 
 impl Chat {
     pub async fn typing(&self, user: &UserId, request: TypingRequest) -> Result<()> {
+        self.limit("typing", user, self.settings.limits.typing_per_user)
+            .await?;
         self.membership(user, &request.room_id).await?;
         let others: Vec<UserId> = self
             .member_ids(&request.room_id)

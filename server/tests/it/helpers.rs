@@ -37,6 +37,9 @@ pub fn roomy_limits() -> Limits {
         auth_per_ip: 10_000,
         login_per_account: 10_000,
         sends_per_user: 10_000,
+        syncs_per_user: 10_000,
+        typing_per_user: 10_000,
+        rooms_per_user: 10_000,
         uploads_per_user: 10_000,
         ..Limits::default()
     }

@@ -7,7 +7,11 @@ use reqwest::StatusCode;
 use rust_socketio::{Payload, TransportType};
 use serde_json::{Value, json};
 
-use crate::helpers::{RawSocket, TestSocket, new_client_id, spawn_app};
+use server::config::Limits;
+
+use crate::helpers::{
+    RawSocket, TestSocket, new_client_id, roomy_limits, spawn_app, spawn_app_with,
+};
 
 fn send(room: &str, body: &str) -> Value {
     json!({"room_id": room, "client_id": new_client_id(), "kind": "text", "body": body})
@@ -581,6 +585,40 @@ async fn a_rooms_messages_reach_every_socket_in_seq_order_under_concurrent_sende
         (1..=total).collect::<Vec<_>>(),
         "arrivals in seq order"
     );
+}
+
+#[tokio::test]
+async fn sync_typing_and_room_creation_are_rate_limited_per_user() {
+    let limits = Limits {
+        syncs_per_user: 2,
+        typing_per_user: 2,
+        rooms_per_user: 2,
+        ..roomy_limits()
+    };
+    let app = spawn_app_with(limits).await;
+    let (alice, bob) = (app.register("alice").await, app.register("bob").await);
+    let room = app.group(&alice, "One", &[&bob]).await;
+    let (status, _) = app
+        .post("/api/v1/rooms", &alice.token, json!({"name": "Two"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = app
+        .post("/api/v1/rooms", &alice.token, json!({"name": "Three"}))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let socket = app.socket(&alice).await;
+    let sync = || socket.ack("sync", json!({"rooms": {room.clone(): 0}}));
+    let typing = || socket.ack("typing", json!({"room_id": room, "active": true}));
+    for _ in 0..2 {
+        assert_eq!(sync().await["ok"], true);
+        assert_eq!(typing().await["ok"], true);
+    }
+    assert_eq!(ack_code(&sync().await), "rate_limited");
+    assert_eq!(ack_code(&typing().await), "rate_limited");
+    // Another user's allowance is their own.
+    let bobs = app.socket(&bob).await;
+    let synced = bobs.ack("sync", json!({"rooms": {room.clone(): 0}})).await;
+    assert_eq!(synced["ok"], true, "{synced}");
 }
 
 #[tokio::test]
