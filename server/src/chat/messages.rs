@@ -240,6 +240,24 @@ impl Chat {
         }
     }
 
+    /// Live delivery of an owed message whose room's stream position is known and below it:
+    /// the node that stored it died before broadcasting. The outbox drain calls this, so
+    /// connected members get such a message without waiting for a later one to reveal the
+    /// gap. A position that cannot be read is no reason to deliver again.
+    pub(crate) async fn repair_live_delivery(&self, message: &Message) {
+        if let Ok(delivered) = self
+            .ports
+            .cache
+            .version(&stream_position_key(&message.room_id))
+            .await
+            && delivered < message.seq
+        {
+            tracing::info!(room_id = %message.room_id, seq = message.seq, "delivering a message its node never broadcast");
+            self.deliver_live(message).await;
+            self.passed_turn(message).await;
+        }
+    }
+
     /// Records that `message` has been handed to live delivery.
     async fn passed_turn(&self, message: &Message) {
         let key = stream_position_key(&message.room_id);

@@ -25,10 +25,11 @@ const MARK_EVERY: Duration = Duration::from_millis(200);
 /// Confirmations marked in one write at most.
 const MARK_BATCH: usize = 512;
 /// How often the drain looks for events still owed.
-const REDRIVE_EVERY: Duration = Duration::from_secs(5);
+const REDRIVE_EVERY: Duration = Duration::from_secs(2);
 /// How old an owed event must be before the drain publishes it again: longer than a healthy
-/// publish takes, so the drain does not race the send's own.
-const REDRIVE_AFTER: Duration = Duration::from_secs(10);
+/// publish takes, so the drain does not race the send's own. With `REDRIVE_EVERY`, a
+/// message its node never broadcast reaches connected members within 7 s.
+const REDRIVE_AFTER: Duration = Duration::from_secs(5);
 /// Events published again per round at most.
 const REDRIVE_BATCH: u32 = 500;
 
@@ -125,6 +126,9 @@ impl Chat {
             return;
         }
         tracing::info!(events = owed.len(), "publishing owed events again");
+        for message in &owed {
+            self.repair_live_delivery(message).await;
+        }
         let publishes = owed.into_iter().map(|message| async move {
             let event = BusEvent::MessageStored { message };
             let published = self.ports.bus.publish(&event).await;
@@ -179,12 +183,17 @@ mod tests {
         }
     }
 
-    /// Delivery to devices is not what this test is about.
-    struct NoDevices;
+    /// Remembers the `seq` of every `message:new`.
+    #[derive(Default)]
+    struct Devices {
+        got: Mutex<Vec<u64>>,
+    }
 
     #[async_trait]
-    impl Fanout for NoDevices {
-        async fn message_new(&self, _: &[UserId], _: &app::protocol::Message) {}
+    impl Fanout for Devices {
+        async fn message_new(&self, _: &[UserId], message: &app::protocol::Message) {
+            self.got.lock().expect("lock").push(message.seq);
+        }
         async fn receipt(&self, _: &[UserId], _: &ReceiptEvent) {}
         async fn typing(&self, _: &[UserId], _: &TypingEvent) {}
         async fn presence(&self, _: &[UserId], _: &PresenceEvent) {}
@@ -193,7 +202,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_event_the_bus_refused_is_published_by_the_drain_once_it_is_back() {
+    async fn the_drain_publishes_refused_events_and_delivers_what_no_node_broadcast() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Arc::new(embedded::SqliteStore::open(dir.path()).expect("store"));
         let bus = Arc::new(FlakyBus::default());
@@ -216,7 +225,8 @@ mod tests {
             limits: crate::config::Limits::default(),
             public_url: "http://localhost".into(),
         };
-        let chat = Arc::new(Chat::new(ports, Arc::new(NoDevices), settings));
+        let devices = Arc::new(Devices::default());
+        let chat = Arc::new(Chat::new(ports, devices.clone(), settings));
         let (sender, room) = (UserId("u1".into()), RoomId("r1".into()));
         store
             .create_room(&NewRoom {
@@ -261,5 +271,33 @@ mod tests {
             "the owed event was published"
         );
         assert!(store.unpublished(far, 10).await.expect("outbox").is_empty());
+        assert_eq!(
+            *devices.got.lock().expect("lock"),
+            vec![1],
+            "delivered live once"
+        );
+
+        // A message stored by a node that died before broadcasting or publishing it.
+        let orphan = crate::ports::store::NewMessage {
+            id: app::protocol::MessageId("m-orphan".into()),
+            room_id: room.clone(),
+            sender_id: sender.clone(),
+            client_id: uuid::Uuid::new_v4().to_string(),
+            kind: MessageKind::Text,
+            body: Some("stored, then the node died".into()),
+            media: None,
+            reply_to: None,
+            created_at: Timestamp::now(),
+        };
+        store.append(&orphan).await.expect("stored");
+        chat.redrive_owed_events(Duration::ZERO).await;
+        assert_eq!(
+            *devices.got.lock().expect("lock"),
+            vec![1, 2],
+            "repaired live"
+        );
+        assert_eq!(bus.took.lock().expect("lock").len(), 2, "and published");
+        chat.redrive_owed_events(Duration::ZERO).await;
+        assert_eq!(devices.got.lock().expect("lock").len(), 2, "never twice");
     }
 }
