@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use reqwest::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Every account of a run has this password; it is a benchmark, not a secret.
 pub const PASSWORD: &str = "loadgen-password";
@@ -118,23 +118,18 @@ async fn post(
 /// `POST /api/v1/auth/register`.
 pub async fn register(http: &reqwest::Client, base: &str, username: &str) -> Result<Account> {
     let body = json!({"username": username, "password": PASSWORD, "display_name": username});
-    let answer: AuthAnswer = post(http, format!("{base}/api/v1/auth/register"), None, body)
-        .await?
-        .json()
-        .await?;
-    Ok(Account {
-        id: answer.user.id,
-        token: answer.token,
-    })
+    authenticate(http, format!("{base}/api/v1/auth/register"), body).await
 }
 
 /// `POST /api/v1/auth/login`.
 pub async fn login(http: &reqwest::Client, base: &str, username: &str) -> Result<Account> {
     let body = json!({"username": username, "password": PASSWORD});
-    let answer: AuthAnswer = post(http, format!("{base}/api/v1/auth/login"), None, body)
-        .await?
-        .json()
-        .await?;
+    authenticate(http, format!("{base}/api/v1/auth/login"), body).await
+}
+
+/// Registration and sign-in answer alike: `{user, token}`.
+async fn authenticate(http: &reqwest::Client, url: String, body: Value) -> Result<Account> {
+    let answer: AuthAnswer = post(http, url, None, body).await?.json().await?;
     Ok(Account {
         id: answer.user.id,
         token: answer.token,

@@ -36,6 +36,17 @@ impl Cluster {
         Some(Cluster { env, _data: data })
     }
 
+    /// A cluster whose Redis and broker are the test's own (so it may stop and restart
+    /// them); `None` (skipped) without real services.
+    async fn on_private_services() -> Option<(Cluster, PrivateServices)> {
+        let cluster = Cluster::new()?;
+        let private = PrivateServices::start().await?;
+        let cluster = cluster
+            .with("REDIS_URL", &private.redis_url())
+            .with("KAFKA_BROKERS", &private.kafka_brokers());
+        Some((cluster, private))
+    }
+
     pub fn with(mut self, var: &str, value: &str) -> Self {
         self.env.retain(|(name, _)| name != var);
         self.env.push((var.to_owned(), value.to_owned()));
@@ -407,15 +418,9 @@ async fn wait_until_ready(app: &TestApp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_ride_out_a_redis_and_a_broker_restart_without_losing_acked_messages() {
-    let Some(cluster) = Cluster::new() else {
+    let Some((cluster, mut private)) = Cluster::on_private_services().await else {
         return;
     };
-    let Some(mut private) = PrivateServices::start().await else {
-        return;
-    };
-    let cluster = cluster
-        .with("REDIS_URL", &private.redis_url())
-        .with("KAFKA_BROKERS", &private.kafka_brokers());
     let (a, b) = (cluster.node().await, cluster.node().await);
     let (alice, bob) = (a.app.register("alice").await, a.app.register("bob").await);
     let room = a.app.group(&alice, "Turbulence", &[&bob]).await;
@@ -462,15 +467,9 @@ async fn nodes_ride_out_a_redis_and_a_broker_restart_without_losing_acked_messag
 /// the devices connected to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_keeps_sending_and_delivering_locally_while_redis_is_down() {
-    let Some(cluster) = Cluster::new() else {
+    let Some((cluster, mut private)) = Cluster::on_private_services().await else {
         return;
     };
-    let Some(mut private) = PrivateServices::start().await else {
-        return;
-    };
-    let cluster = cluster
-        .with("REDIS_URL", &private.redis_url())
-        .with("KAFKA_BROKERS", &private.kafka_brokers());
     let a = cluster.node().await;
     let (alice, bob) = (a.app.register("alice").await, a.app.register("bob").await);
     let room = a.app.group(&alice, "Redis-less", &[&bob]).await;
