@@ -505,6 +505,31 @@ async fn a_node_keeps_sending_and_delivering_locally_while_redis_is_down() {
     assert_eq!(services["services"]["mongodb"], "up", "{services}");
 }
 
+/// A node started while its Redis is still down waits for it instead of exiting, and serves
+/// (sends and live delivery) once it is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_before_its_redis_serves_once_redis_is_up() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let port = free_port();
+    let cluster = cluster.with(
+        "REDIS_URL",
+        &format!("redis://127.0.0.1:{port}/?protocol=resp3"),
+    );
+    let late_redis = async {
+        // The node's first attempts meet a closed port.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        spawn_redis(port).await
+    };
+    let (a, _redis) = tokio::join!(cluster.node(), late_redis);
+    let (alice, bob) = (a.app.register("alice").await, a.app.register("bob").await);
+    let room = a.app.group(&alice, "Late start", &[&bob]).await;
+    let bob_on_a = a.app.socket(&bob).await;
+    let sent = send_until_acked(&a.app, &alice.token, &room, "hello").await;
+    assert_eq!(bob_on_a.next("message:new").await, sent);
+}
+
 /// The unread worker (consumer group `unread`, fed by Kafka) keeps a member's counter in
 /// Redis current while they are offline: before the member asks for anything, the counter
 /// already stands at the newest message with the right count.
