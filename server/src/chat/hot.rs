@@ -29,8 +29,22 @@ const UNREAD_TTL: Duration = Duration::from_secs(24 * 3600);
 impl Chat {
     /// Ids of a room's members.
     pub(crate) async fn member_ids(&self, room: &RoomId) -> Result<Vec<UserId>> {
-        let version = self.ports.cache.version(&members_version_key(room)).await;
-        let key = version.ok().map(|v| format!("members:{room}:{v}"));
+        let version = self.members_version(room).await;
+        self.member_ids_at(room, version).await
+    }
+
+    /// The version of a room's member list, `None` when the cache cannot say (then nothing
+    /// is cached under it).
+    async fn members_version(&self, room: &RoomId) -> Option<u64> {
+        self.ports
+            .cache
+            .version(&members_version_key(room))
+            .await
+            .ok()
+    }
+
+    async fn member_ids_at(&self, room: &RoomId, version: Option<u64>) -> Result<Vec<UserId>> {
+        let key = version.map(|v| format!("members:{room}:{v}"));
         if let Some(ids) = self.cached(key.as_deref()).await {
             return Ok(ids);
         }
@@ -49,12 +63,12 @@ impl Chat {
     /// A room's members as users (names for notifications), under the member list's version.
     /// A renamed user shows under the old name for at most `USERS_TTL`.
     pub(crate) async fn member_users(&self, room: &RoomId) -> Result<Vec<User>> {
-        let version = self.ports.cache.version(&members_version_key(room)).await;
-        let key = version.ok().map(|v| format!("users:{room}:{v}"));
+        let version = self.members_version(room).await;
+        let key = version.map(|v| format!("users:{room}:{v}"));
         if let Some(users) = self.cached(key.as_deref()).await {
             return Ok(users);
         }
-        let ids = self.member_ids(room).await?;
+        let ids = self.member_ids_at(room, version).await?;
         let users = self.ports.accounts.users(&ids).await?;
         self.remember(key.as_deref(), &users, USERS_TTL).await;
         Ok(users)

@@ -166,7 +166,7 @@ impl Chat {
                 // Held back for a send of ours still in flight? Not if the message before
                 // the first one held has been delivered already, by this node or another.
                 match self.delivery.held_back(room) {
-                    Some(held) if self.stream_position(room).await + 1 >= held => {
+                    Some(held) if self.stream_position(room).await.unwrap_or(0) + 1 >= held => {
                         self.delivery.release_through(room, held);
                         continuing = false;
                         continue;
@@ -185,13 +185,16 @@ impl Chat {
         }
     }
 
-    /// The highest `seq` of `room` handed to live delivery by any node (0 when unknown).
-    async fn stream_position(&self, room: &RoomId) -> u64 {
-        self.ports
-            .cache
-            .version(&stream_position_key(room))
-            .await
-            .unwrap_or(0)
+    /// The highest `seq` of `room` handed to live delivery by any node (0: never recorded).
+    async fn stream_position(&self, room: &RoomId) -> Result<u64> {
+        Ok(self.ports.cache.version(&stream_position_key(room)).await?)
+    }
+
+    /// Whether the room's stream position says `message` never reached live delivery;
+    /// `None` when the cache cannot say.
+    async fn never_delivered(&self, message: &Message) -> Option<bool> {
+        let delivered = self.stream_position(&message.room_id).await.ok()?;
+        Some(delivered < message.seq)
     }
 
     /// Waits, at most `TURN_WAIT`, until the message before `message` has been handed to
@@ -201,11 +204,10 @@ impl Chat {
     /// recorded (a fresh cache, one node) or a cache that cannot answer means no wait: a
     /// client heals any order it then sees with `sync`.
     async fn wait_for_turn(&self, message: &Message) {
-        let key = stream_position_key(&message.room_id);
         let deadline = tokio::time::Instant::now() + TURN_WAIT;
         let mut pause = Duration::from_micros(200);
         loop {
-            match self.ports.cache.version(&key).await {
+            match self.stream_position(&message.room_id).await {
                 Ok(delivered) if delivered == 0 || delivered + 1 >= message.seq => return,
                 Err(_) => return,
                 Ok(_) => {}
@@ -220,42 +222,33 @@ impl Chat {
     }
 
     /// A retried send that finds its message stored: if the room's stream position says it
-    /// never reached live delivery (the node that stored it died before broadcasting), it
-    /// is delivered and published now, so online members get it without waiting for a later
-    /// message to reveal the gap. Clients de-duplicate by `id` and the notification worker
-    /// by its claim, so a repeat costs a frame, never a second message.
+    /// never reached live delivery (the node that stored it died before broadcasting), or
+    /// cannot say, it is delivered and published now, so online members get it without
+    /// waiting for a later message to reveal the gap. Clients de-duplicate by `id` and the
+    /// notification worker by its claim, so a repeat costs a frame, never a second message.
     async fn deliver_if_missed(&self, message: &Message) {
-        match self
-            .ports
-            .cache
-            .version(&stream_position_key(&message.room_id))
-            .await
-        {
-            Ok(delivered) if delivered >= message.seq => {}
-            _ => {
-                self.deliver_live(message).await;
-                self.passed_turn(message).await;
-                self.publish_stored(message);
-            }
+        if self.never_delivered(message).await.unwrap_or(true) {
+            self.redeliver(message).await;
+            self.publish_stored(message);
         }
     }
 
     /// Live delivery of an owed message whose room's stream position is known and below it:
     /// the node that stored it died before broadcasting. The outbox drain calls this, so
     /// connected members get such a message without waiting for a later one to reveal the
-    /// gap. A position that cannot be read is no reason to deliver again.
+    /// gap. A position that cannot be read is no reason to deliver again (the drain runs
+    /// every few seconds, and a cache that is down would make each round repeat them all).
     pub(crate) async fn repair_live_delivery(&self, message: &Message) {
-        if let Ok(delivered) = self
-            .ports
-            .cache
-            .version(&stream_position_key(&message.room_id))
-            .await
-            && delivered < message.seq
-        {
+        if self.never_delivered(message).await.unwrap_or(false) {
             tracing::info!(room_id = %message.room_id, seq = message.seq, "delivering a message its node never broadcast");
-            self.deliver_live(message).await;
-            self.passed_turn(message).await;
+            self.redeliver(message).await;
         }
+    }
+
+    /// Live delivery of a message outside the room's order (see the two callers above).
+    async fn redeliver(&self, message: &Message) {
+        self.deliver_live(message).await;
+        self.passed_turn(message).await;
     }
 
     /// Records that `message` has been handed to live delivery.

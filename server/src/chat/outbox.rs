@@ -69,14 +69,14 @@ impl Chat {
     /// bus) and has it marked once the bus confirms it.
     pub(crate) fn publish_stored(&self, message: &app::protocol::Message) {
         let (bus, confirmations) = (Arc::clone(&self.ports.bus), self.confirmations.clone());
+        let id = message.id.clone();
         let event = BusEvent::MessageStored {
             message: message.clone(),
         };
         tokio::spawn(async move {
             match bus.publish(&event).await {
                 Ok(()) => {
-                    let BusEvent::MessageStored { message } = event;
-                    let _ = confirmations.send(message.id);
+                    let _ = confirmations.send(id);
                 }
                 Err(err) => {
                     tracing::debug!(error = %err, "event not published yet; the outbox keeps it");
@@ -130,10 +130,9 @@ impl Chat {
             self.repair_live_delivery(message).await;
         }
         let publishes = owed.into_iter().map(|message| async move {
+            let id = message.id.clone();
             let event = BusEvent::MessageStored { message };
-            let published = self.ports.bus.publish(&event).await;
-            let BusEvent::MessageStored { message } = event;
-            published.ok().map(|()| message.id)
+            self.ports.bus.publish(&event).await.ok().map(|()| id)
         });
         let mut confirmed: Vec<MessageId> = futures_util::future::join_all(publishes)
             .await
@@ -166,12 +165,14 @@ mod tests {
     struct FlakyBus {
         down: AtomicBool,
         took: Mutex<Vec<BusEvent>>,
+        refused: tokio::sync::Notify,
     }
 
     #[async_trait]
     impl EventBus for FlakyBus {
         async fn publish(&self, event: &BusEvent) -> StoreResult<()> {
             if self.down.load(Ordering::SeqCst) {
+                self.refused.notify_one();
                 return Err(StoreError::Unavailable("kafka"));
             }
             self.took.lock().expect("lock").push(event.clone());
