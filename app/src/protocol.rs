@@ -20,6 +20,7 @@ pub mod events {
     pub const PRESENCE: &str = "presence";
     pub const ROOM_UPDATE: &str = "room:update";
     pub const NOTIFICATION: &str = "notification";
+    pub const ROOM_HEAD: &str = "room:head";
 }
 
 /// A point in time, carried as milliseconds since the Unix epoch and written on the wire as
@@ -397,6 +398,14 @@ pub struct TypingEvent {
     pub room_id: RoomId,
     pub user_id: UserId,
     pub active: bool,
+}
+
+/// `room:head` (an extension of API.md): where a room's stream ended a moment ago. A device
+/// that has seen less calls `sync`; one that has seen as much ignores it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomHeadEvent {
+    pub room_id: RoomId,
+    pub seq: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -133,11 +133,29 @@ impl EventBus for KafkaBus {
     }
 
     async fn subscribe(&self, group: &str) -> StoreResult<Box<dyn Subscription>> {
+        self.consumer(&format!("confab.{group}"), "earliest", true)
+    }
+
+    /// A consumer group of its own (a fresh name per call), reading from the topic's end and
+    /// committing nothing: the group is forgotten once it stops.
+    async fn watch(&self) -> StoreResult<Box<dyn Subscription>> {
+        let group = format!("confab.watch.{}", uuid::Uuid::new_v4().simple());
+        self.consumer(&group, "latest", false)
+    }
+}
+
+impl KafkaBus {
+    fn consumer(
+        &self,
+        group: &str,
+        start: &str,
+        commit: bool,
+    ) -> StoreResult<Box<dyn Subscription>> {
         let consumer: StreamConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.brokers)
-            .set("group.id", format!("confab.{group}"))
-            .set("auto.offset.reset", "earliest")
-            .set("enable.auto.commit", "true")
+            .set("group.id", group)
+            .set("auto.offset.reset", start)
+            .set("enable.auto.commit", commit.to_string())
             .set("enable.auto.offset.store", "false")
             // Short sessions: a dead consumer's partitions move on quickly.
             .set("session.timeout.ms", "6000")

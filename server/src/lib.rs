@@ -276,6 +276,20 @@ async fn serve<A: Adapter>(
         tokio::spawn(chat::unread::run(Arc::clone(&chat), subscription))
     };
     let outbox = chat.outbox_drain().map(tokio::spawn);
+    // Live delivery across nodes (Redis pub/sub) can miss a broadcast; one node alone
+    // cannot, so only a node of a cluster announces stream positions.
+    let positions = match &config.services.redis_url {
+        Some(_) => {
+            let watch = chat.ports().bus.watch().await?;
+            let chat = Arc::downgrade(&chat);
+            Some(tokio::spawn(chat::positions::run(
+                chat,
+                watch,
+                chat::positions::EVERY,
+            )))
+        }
+        None => None,
+    };
     let heartbeat = tokio::spawn(realtime::heartbeat(io.clone(), Arc::downgrade(&chat)));
     let sweeper = {
         let chat = Arc::clone(&chat);
@@ -342,8 +356,8 @@ async fn serve<A: Adapter>(
     counter.abort();
     heartbeat.abort();
     sweeper.abort();
-    if let Some(outbox) = outbox {
-        outbox.abort();
+    for task in [outbox, positions].into_iter().flatten() {
+        task.abort();
     }
     drop(state);
     served.map_err(Into::into)

@@ -2,7 +2,8 @@
 //! catches up with `sync`, so a failure is logged by the implementation, not returned.
 
 use app::protocol::{
-    Message, NotificationEvent, PresenceEvent, ReceiptEvent, Room, TypingEvent, UserId,
+    Message, NotificationEvent, PresenceEvent, ReceiptEvent, Room, RoomHeadEvent, TypingEvent,
+    UserId,
 };
 use async_trait::async_trait;
 
@@ -18,4 +19,7 @@ pub trait Fanout: Send + Sync {
     /// `notification` to the devices of `users` that are not looking at the event's room:
     /// one broadcast, however many users.
     async fn notify(&self, users: &[UserId], event: &NotificationEvent);
+    /// `room:head` to the devices of `members` connected to this node only (every node
+    /// announces to its own; see `positions`).
+    async fn room_head(&self, members: &[UserId], event: &RoomHeadEvent);
 }

@@ -11,6 +11,7 @@
 //! - [`outbox`]: every stored message's event reaches the bus, however long it is down.
 //! - [`notify`]: the bus consumer that turns stored messages into notifications.
 //! - [`unread`]: the bus consumer that keeps members' unread counters current.
+//! - [`positions`]: every node tells its devices where each busy room's stream ends.
 //! - [`fanout`]: the port through which the core reaches connected devices.
 //! - `hot`: hot reads (member lists, newest pages, unread counters) through the cache port.
 //!
@@ -26,6 +27,7 @@ pub mod media;
 pub mod messages;
 pub mod notify;
 pub mod outbox;
+pub mod positions;
 pub mod presence;
 pub mod rooms;
 pub mod typing;

@@ -182,6 +182,10 @@ mod tests {
         async fn subscribe(&self, _: &str) -> StoreResult<Box<dyn Subscription>> {
             Err(StoreError::Unavailable("kafka"))
         }
+
+        async fn watch(&self) -> StoreResult<Box<dyn Subscription>> {
+            Err(StoreError::Unavailable("kafka"))
+        }
     }
 
     /// Remembers the `seq` of every `message:new`.
@@ -200,6 +204,7 @@ mod tests {
         async fn presence(&self, _: &[UserId], _: &PresenceEvent) {}
         async fn room_update(&self, _: &UserId, _: &Room) {}
         async fn notify(&self, _: &[UserId], _: &NotificationEvent) {}
+        async fn room_head(&self, _: &[UserId], _: &app::protocol::RoomHeadEvent) {}
     }
 
     #[tokio::test]

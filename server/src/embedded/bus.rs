@@ -43,10 +43,12 @@ impl Group {
     }
 }
 
-/// Consumer groups that live as long as the process.
+/// Consumer groups that live as long as the process, and watchers that live as long as
+/// their subscription.
 #[derive(Default)]
 pub struct LocalBus {
     groups: Groups,
+    watchers: Mutex<Vec<mpsc::UnboundedSender<BusEvent>>>,
 }
 
 impl LocalBus {
@@ -65,7 +67,20 @@ impl EventBus for LocalBus {
         for group in lock(&self.groups).values_mut() {
             group.deliver(event.clone());
         }
+        self.watchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|tx| tx.send(event.clone()).is_ok());
         Ok(())
+    }
+
+    async fn watch(&self) -> StoreResult<Box<dyn Subscription>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.watchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(tx);
+        Ok(Box::new(Watcher { rx }))
     }
 
     async fn subscribe(&self, group: &str) -> StoreResult<Box<dyn Subscription>> {
@@ -82,6 +97,18 @@ impl EventBus for LocalBus {
             group: group.to_owned(),
             groups: Arc::clone(&self.groups),
         }))
+    }
+}
+
+/// A watcher's end: dropping it closes the channel, and the next publish forgets it.
+struct Watcher {
+    rx: mpsc::UnboundedReceiver<BusEvent>,
+}
+
+#[async_trait]
+impl Subscription for Watcher {
+    async fn next(&mut self) -> Option<BusEvent> {
+        self.rx.recv().await
     }
 }
 

@@ -31,6 +31,9 @@ pub trait EventBus: Send + Sync {
     async fn publish(&self, event: &BusEvent) -> StoreResult<()>;
     /// Joins consumer group `group`: each event reaches one subscriber of every group.
     async fn subscribe(&self, group: &str) -> StoreResult<Box<dyn Subscription>>;
+    /// Every event published from about now on, to this subscriber alone (no group shares
+    /// it, nothing is kept for it once dropped): for work every node does for itself.
+    async fn watch(&self) -> StoreResult<Box<dyn Subscription>>;
 }
 
 #[async_trait]

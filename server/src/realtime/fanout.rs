@@ -3,8 +3,8 @@
 //! carried to every node by the adapter (local now, Redis when scaled out).
 
 use app::protocol::{
-    Message, NotificationEvent, PresenceEvent, ReceiptEvent, Room, RoomId, TypingEvent, UserId,
-    events,
+    Message, NotificationEvent, PresenceEvent, ReceiptEvent, Room, RoomHeadEvent, RoomId,
+    TypingEvent, UserId, events,
 };
 use async_trait::async_trait;
 use serde::Serialize;
@@ -111,5 +111,16 @@ impl<A: Adapter> Fanout for SocketFanout<A> {
         let except = Some(focus_room(&event.room_id));
         self.broadcast(users, except, events::NOTIFICATION, event)
             .await;
+    }
+
+    async fn room_head(&self, members: &[UserId], event: &RoomHeadEvent) {
+        if members.is_empty() {
+            return;
+        }
+        let Some(ns) = self.io.of("/") else { return };
+        let rooms: Vec<String> = members.iter().map(user_room).collect();
+        if let Err(err) = ns.to(rooms).local().emit(events::ROOM_HEAD, event).await {
+            tracing::debug!(error = %err, "room head not announced");
+        }
     }
 }

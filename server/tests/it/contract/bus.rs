@@ -235,3 +235,54 @@ pub async fn hands_on_events_a_dropped_subscriber_never_took(bus: &dyn EventBus)
         "not lost with `idle`"
     );
 }
+
+/// A watcher receives every event published while it watches, each room's in order, with
+/// no group to share them with; a second watcher gets them too, and dropping one leaves the
+/// other watching.
+pub async fn watchers_each_receive_what_is_published_while_they_watch(bus: &dyn EventBus) {
+    let (probe, rooms) = (fixtures::room_id(), [fixtures::room_id()]);
+    let (tx, mut inbox) = mpsc::unbounded_channel();
+    let watched: HashSet<RoomId> = [probe.clone(), rooms[0].clone()].into();
+    let first = forward(
+        bus.watch().await.expect("watch"),
+        0,
+        watched.clone(),
+        tx.clone(),
+    );
+    let _second = forward(bus.watch().await.expect("watch"), 1, watched, tx);
+
+    // A watcher starts at "about now": probe until both are live (a Kafka watcher is once
+    // its group has its partitions).
+    let mut live = HashSet::new();
+    for seq in 1.. {
+        bus.publish(&event(&probe, seq)).await.expect("publish");
+        while let Ok(Some((tag, _))) = timeout(Duration::from_millis(200), inbox.recv()).await {
+            live.insert(tag);
+        }
+        if live.len() == 2 {
+            break;
+        }
+        assert!(seq < 100, "the watchers never saw a probe");
+    }
+    while timeout(QUIET_FOR, inbox.recv()).await.is_ok() {}
+
+    let published = publish_interleaved(bus, &rooms, 4).await;
+    let received = receive_exactly(&mut inbox, 2 * published.len()).await;
+    for tag in [0, 1] {
+        let seen: Vec<EventId> = received
+            .iter()
+            .filter(|(t, _)| *t == tag)
+            .map(|(_, id)| id.clone())
+            .collect();
+        assert_eq!(seen, published, "watcher {tag} saw all, in order");
+    }
+
+    first.abort();
+    let _ = first.await;
+    bus.publish(&event(&rooms[0], 5)).await.expect("publish");
+    assert_eq!(
+        receive_exactly(&mut inbox, 1).await,
+        [(1, (rooms[0].clone(), 5))],
+        "the other watcher goes on"
+    );
+}

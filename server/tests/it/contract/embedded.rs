@@ -218,6 +218,11 @@ async fn embedded_bus_hands_on_events_a_dropped_subscriber_never_took() {
 }
 
 #[tokio::test]
+async fn embedded_bus_watchers_each_receive_what_is_published_while_they_watch() {
+    bus::watchers_each_receive_what_is_published_while_they_watch(&LocalBus::new()).await;
+}
+
+#[tokio::test]
 async fn embedded_presence_reports_the_first_and_last_connection() {
     presence::reports_the_first_and_last_connection(&LocalPresence::new()).await;
 }

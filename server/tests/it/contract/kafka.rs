@@ -38,3 +38,9 @@ async fn kafka_bus_hands_on_events_a_dropped_subscriber_never_took() {
     let Some(bus) = kafka().await else { return };
     bus::hands_on_events_a_dropped_subscriber_never_took(&bus).await;
 }
+
+#[tokio::test]
+async fn kafka_bus_watchers_each_receive_what_is_published_while_they_watch() {
+    let Some(bus) = kafka().await else { return };
+    bus::watchers_each_receive_what_is_published_while_they_watch(&bus).await;
+}
