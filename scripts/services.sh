@@ -113,6 +113,7 @@ export S3_REGION=us-east-1
 export S3_ACCESS_KEY_ID=$S3_KEY
 export S3_SECRET_ACCESS_KEY=$S3_SECRET
 export CONFAB_TANSU_BIN=$(tansu_bin)
+export CONFAB_SECANTUS_BIN=$HOME_DIR/mongo-venv/bin/secantusd-py
 ENV
 }
 

@@ -1,9 +1,11 @@
 //! Several server processes sharing the real services (`make test` starts them): clients on
 //! different nodes share conversations, and a node killed mid-stream loses no acked message.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -60,12 +62,14 @@ impl Cluster {
 
 /// A server process.
 pub struct Node {
-    child: Child,
+    pub(crate) child: Child,
     pub app: TestApp,
+    /// The node's last log lines, for saying why it is gone.
+    tail: Arc<Mutex<VecDeque<String>>>,
 }
 
 impl Node {
-    async fn start(env: &[(String, String)]) -> Node {
+    pub(crate) async fn start(env: &[(String, String)]) -> Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
             .env("CONFAB_ADDR", "127.0.0.1:0")
             .env("CONFAB_LOG_FORMAT", "json")
@@ -93,10 +97,32 @@ impl Node {
         .await
         .expect("the node serves within a minute");
         // Keep reading, so the node never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let keep = Arc::clone(&tail);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut tail = keep.lock().expect("tail");
+                if tail.len() == 30 {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        });
         Node {
             child,
             app: TestApp::external(addr),
+            tail,
+        }
+    }
+
+    /// Fails the test, with the node's last words, if the process has exited.
+    pub fn assert_alive(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            let tail = self.tail.lock().expect("tail");
+            panic!(
+                "the node exited ({status}); its last log lines:\n{}",
+                tail.iter().cloned().collect::<Vec<_>>().join("\n")
+            );
         }
     }
 
@@ -259,13 +285,71 @@ async fn a_node_killed_mid_stream_loses_no_acked_message_and_repeats_none() {
     }
 }
 
+/// A loopback TCP proxy that can play a restart of the service behind it: every open
+/// connection reset at once, new ones refused for a while, the service's data kept (as a
+/// real broker keeps its log across a restart; the stand-in broker keeps its topics only in
+/// memory, and a restart that loses them trips a librdkafka crash on its replies).
+pub(crate) struct Proxy {
+    pub(crate) port: u16,
+    /// Cancelled to reset every connection of the current generation.
+    generation: Arc<Mutex<tokio_util::sync::CancellationToken>>,
+    refusing: Arc<AtomicBool>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub(crate) async fn start(target: u16) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let generation = Arc::new(Mutex::new(tokio_util::sync::CancellationToken::new()));
+        let refusing = Arc::new(AtomicBool::new(false));
+        let (gen_, refusing_) = (Arc::clone(&generation), Arc::clone(&refusing));
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if refusing_.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let cancelled = gen_.lock().expect("lock").clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cancelled.cancelled() => {}
+                    }
+                });
+            }
+        });
+        Proxy {
+            port,
+            generation,
+            refusing,
+            _task: task,
+        }
+    }
+
+    /// Resets every connection and refuses new ones for `down`.
+    pub(crate) async fn restart(&self, down: Duration) {
+        self.refusing.store(true, Ordering::SeqCst);
+        let old = std::mem::take(&mut *self.generation.lock().expect("lock"));
+        old.cancel();
+        tokio::time::sleep(down).await;
+        self.refusing.store(false, Ordering::SeqCst);
+    }
+}
+
 /// A Redis and a broker of the test's own, so restarting them disturbs no other test.
 struct PrivateServices {
     redis_port: u16,
-    kafka_port: u16,
-    tansu: String,
     redis: Child,
-    kafka: Child,
+    _kafka: Child,
+    /// What the nodes reach the broker through.
+    kafka_proxy: Proxy,
 }
 
 impl PrivateServices {
@@ -273,13 +357,13 @@ impl PrivateServices {
         let tansu = services::url("CONFAB_TANSU_BIN")?;
         let (redis_port, kafka_port) = (free_port(), free_port());
         let redis = spawn_redis(redis_port).await;
-        let kafka = spawn_kafka(&tansu, kafka_port).await;
+        let kafka_proxy = Proxy::start(kafka_port).await;
+        let kafka = spawn_kafka_behind(&tansu, kafka_port, kafka_proxy.port).await;
         Some(PrivateServices {
             redis_port,
-            kafka_port,
-            tansu,
             redis,
-            kafka,
+            _kafka: kafka,
+            kafka_proxy,
         })
     }
 
@@ -288,7 +372,7 @@ impl PrivateServices {
     }
 
     fn kafka_brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.kafka_port)
+        format!("127.0.0.1:{}", self.kafka_proxy.port)
     }
 
     async fn restart_redis(&mut self) {
@@ -300,18 +384,19 @@ impl PrivateServices {
         self.redis.kill().await.expect("stop redis");
     }
 
+    /// A broker restart as its clients see it: every connection reset, new ones refused
+    /// for a few seconds, the log kept.
     async fn restart_kafka(&mut self) {
-        self.kafka.kill().await.expect("stop the broker");
-        self.kafka = spawn_kafka(&self.tansu, self.kafka_port).await;
+        self.kafka_proxy.restart(Duration::from_secs(3)).await;
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
 }
 
-async fn spawn_redis(port: u16) -> Child {
+pub(crate) async fn spawn_redis(port: u16) -> Child {
     let port_text = port.to_string();
     let child = Command::new("redis-server")
         .args([
@@ -332,15 +417,17 @@ async fn spawn_redis(port: u16) -> Child {
     child
 }
 
-async fn spawn_kafka(tansu: &str, port: u16) -> Child {
+/// A broker listening on `port` that tells clients to reach it on `advertised`.
+pub(crate) async fn spawn_kafka_behind(tansu: &str, port: u16, advertised: u16) -> Child {
     let url = format!("tcp://127.0.0.1:{port}");
+    let advertised = format!("tcp://127.0.0.1:{advertised}");
     let child = Command::new(tansu)
         .args([
             "broker",
             "--listener-url",
             &url,
             "--advertised-listener-url",
-            &url,
+            &advertised,
         ])
         .args(["--storage-engine", "memory://tansu/"])
         .stdout(Stdio::null())
@@ -352,7 +439,7 @@ async fn spawn_kafka(tansu: &str, port: u16) -> Child {
     child
 }
 
-async fn wait_for_port(port: u16) {
+pub(crate) async fn wait_for_port(port: u16) {
     tokio::time::timeout(Duration::from_secs(20), async {
         while tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -503,6 +590,58 @@ async fn a_node_keeps_sending_and_delivering_locally_while_redis_is_down() {
     assert_eq!(services["status"], "degraded", "{services}");
     assert_eq!(services["services"]["redis"], "down", "{services}");
     assert_eq!(services["services"]["mongodb"], "up", "{services}");
+}
+
+/// A message whose broadcast to the other node is lost (Redis is down, so the sending node
+/// delivers only to its own devices) still reaches a device on the other node with no later
+/// message to reveal the gap: that node tells its devices where the room's stream ends
+/// (`room:head`), and the device syncs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_missed_a_broadcast_hears_where_the_rooms_stream_ends() {
+    let Some((cluster, mut private)) = Cluster::on_private_services().await else {
+        return;
+    };
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    let (alice, bob) = (a.app.register("alice").await, a.app.register("bob").await);
+    let room = a.app.group(&alice, "Lost broadcast", &[&bob]).await;
+    let bob_on_b = b.app.socket(&bob).await;
+    // Node b watches the bus once its consumer has joined (seconds on the stand-in broker).
+    let warm_up = send_until_acked(&a.app, &alice.token, &room, "warm-up").await;
+    assert_eq!(bob_on_b.next("message:new").await, warm_up);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while !bob_on_b
+        .receives_within("room:head", Duration::from_secs(5))
+        .await
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node b never announced a room head"
+        );
+        send_until_acked(&a.app, &alice.token, &room, "warm-up").await;
+    }
+    let (_, page) = a
+        .app
+        .get(&format!("/api/v1/rooms/{room}/messages"), &bob.token)
+        .await;
+    let seen = page["messages"].as_array().expect("messages").len() as u64;
+
+    private.stop_redis().await;
+    let lost = send_until_acked(&a.app, &alice.token, &room, "not broadcast to b").await;
+    assert_eq!(lost["seq"], seen + 1);
+    let head = bob_on_b
+        .next_where("room:head", |h| h["seq"] == lost["seq"])
+        .await;
+    assert_eq!(head["room_id"], room.as_str());
+    assert!(
+        !bob_on_b
+            .has_received("message:new", |m| m["seq"] == lost["seq"])
+            .await,
+        "the broadcast reached b after all: this test proves nothing"
+    );
+    let synced = bob_on_b
+        .ack("sync", json!({"rooms": {room.clone(): seen}}))
+        .await;
+    assert_eq!(synced["rooms"][&room]["messages"], json!([lost]));
 }
 
 /// A node started while its Redis is still down waits for it instead of exiting, and serves

@@ -392,6 +392,16 @@ impl TestSocket {
         }
     }
 
+    /// Whether an `event` satisfying `pred` has already arrived (and not been taken).
+    pub async fn has_received(&self, event: &str, pred: impl Fn(&Value) -> bool) -> bool {
+        let mut events = self.events.lock().await;
+        let mut skipped = self.skipped.lock().await;
+        while let Ok(next) = events.try_recv() {
+            skipped.push(next);
+        }
+        skipped.iter().any(|(name, v)| name == event && pred(v))
+    }
+
     pub async fn disconnect(self) {
         let _ = self.client.disconnect().await;
     }
