@@ -4,7 +4,8 @@
 //! every gap and when `room:head` says the room's stream is ahead), transports dropped at
 //! random, and every fault injected mid-load, alone and together: a node SIGKILLed and
 //! restarted (once while MongoDB is stalled), a node SIGSTOPped and SIGCONTed, Redis
-//! restarted with its data lost, the broker stalled and restarted, MongoDB stalled.
+//! restarted with its data lost, the broker stalled and restarted, MongoDB stalled, S3
+//! unreachable (only media fails).
 //!
 //! Then an oracle checks the store and every client at rest: no acked message lost, no
 //! `client_id` stored twice, `seq` 1..N per room, every client holding every message of its
@@ -34,6 +35,7 @@ use crate::cluster::{
 };
 use crate::contract::services;
 use crate::helpers::{TestUser, new_client_id};
+use crate::media::{complete, create, put, recording};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -83,6 +85,8 @@ struct Services {
     /// What the nodes reach the broker through.
     kafka_proxy: Proxy,
     mongo: Child,
+    /// What the nodes reach the run's S3 store through.
+    s3_proxy: Proxy,
 }
 
 impl Services {
@@ -103,7 +107,16 @@ impl Services {
         let kafka_proxy = Proxy::start(kafka_port).await;
         let kafka = spawn_kafka_behind(&tansu, kafka_port, kafka_proxy.port).await;
         wait_for_port(mongo_port).await;
+        let s3 = services::url("S3_ENDPOINT")?;
+        let s3_port = s3
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("S3_ENDPOINT ends in a port");
+        let s3_proxy = Proxy::start(s3_port).await;
         Some(Services {
+            s3_proxy,
             redis_port,
             mongo_port,
             redis,
@@ -129,6 +142,10 @@ impl Services {
                     "mongodb://127.0.0.1:{}/?directConnection=true",
                     self.mongo_port
                 ),
+            )
+            .with(
+                "S3_ENDPOINT",
+                &format!("http://127.0.0.1:{}", self.s3_proxy.port),
             )
             .with("CONFAB_AUTH_PER_IP_PER_MIN", "100000")
     }
@@ -630,6 +647,15 @@ async fn two_nodes_lose_nothing_repeat_nothing_and_heal_under_every_fault() {
         services.kafka_proxy.restart(Duration::from_secs(3)).await;
         pause(4.0).await;
 
+        fault("S3 unreachable for 6 s");
+        media_fails_alone(
+            &nodes[round as usize % 2],
+            &clients[0].user,
+            &services.s3_proxy,
+        )
+        .await;
+        pause(2.0).await;
+
         fault(
             "together: MongoDB stalled, node 1 SIGKILLed and restarted meanwhile, Redis restarted",
         );
@@ -791,6 +817,54 @@ async fn two_nodes_lose_nothing_repeat_nothing_and_heal_under_every_fault() {
         at_rest_after,
     );
     assert!(total > 0);
+}
+
+/// With S3 unreachable only media fails, in bounded time, with `unavailable`; the node
+/// stays ready; once S3 is back the same upload completes.
+async fn media_fails_alone(node: &Node, user: &TestUser, s3: &Proxy) {
+    let bytes = recording("webm", 2_000);
+    let request = json!({"kind": "voice", "content_type": "audio/webm", "bytes": bytes.len(), "duration_ms": 1_500});
+    let (status, created) = create(&node.app, user, request).await;
+    assert_eq!(status.as_u16(), 201, "{created}");
+    assert_eq!(
+        put(&node.app, &created, bytes).await.as_u16(),
+        200,
+        "upload"
+    );
+    let id = created["media"]["id"].as_str().expect("media id");
+
+    let outage = s3.restart(Duration::from_secs(6));
+    let checks = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let asked = Instant::now();
+        let (status, body) = complete(&node.app, user, id).await;
+        assert_eq!(status.as_u16(), 503, "completing while S3 is down: {body}");
+        assert_eq!(body["error"]["code"], "unavailable", "{body}");
+        assert!(
+            asked.elapsed() < Duration::from_secs(11),
+            "answered in bounded time"
+        );
+        let ready = node.app.http.get(node.app.url("/readyz")).send().await;
+        assert_eq!(
+            ready.expect("readyz").status().as_u16(),
+            200,
+            "ready without S3"
+        );
+    };
+    tokio::join!(outage, checks);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, media) = complete(&node.app, user, id).await;
+        if status.as_u16() == 200 {
+            assert_eq!(media["id"], id);
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "S3 is back but: {status} {media}"
+        );
+        pause(0.5).await;
+    }
 }
 
 /// Every message of `room`, oldest first, read over REST.

@@ -67,7 +67,7 @@ fn crc32(bytes: &[u8]) -> u32 {
 
 /// Bytes that start like a recording in `container` (the server checks the magic, not the
 /// codec), padded to `len`.
-fn recording(container: &str, len: usize) -> Vec<u8> {
+pub(crate) fn recording(container: &str, len: usize) -> Vec<u8> {
     let mut bytes = match container {
         "webm" => vec![0x1A, 0x45, 0xDF, 0xA3, 0x9F, 0x42, 0x86, 0x81, 0x01],
         "ogg" => b"OggS\0\x02".to_vec(),
@@ -78,12 +78,12 @@ fn recording(container: &str, len: usize) -> Vec<u8> {
 }
 
 /// `POST /media`; returns the status and body.
-async fn create(app: &TestApp, user: &TestUser, request: Value) -> (StatusCode, Value) {
+pub(crate) async fn create(app: &TestApp, user: &TestUser, request: Value) -> (StatusCode, Value) {
     app.post("/api/v1/media", &user.token, request).await
 }
 
 /// PUTs `bytes` where `created` says, with its headers; returns the status.
-async fn put(app: &TestApp, created: &Value, bytes: Vec<u8>) -> StatusCode {
+pub(crate) async fn put(app: &TestApp, created: &Value, bytes: Vec<u8>) -> StatusCode {
     let mut request = app
         .http
         .put(created["upload"]["url"].as_str().expect("upload url"));
@@ -93,7 +93,7 @@ async fn put(app: &TestApp, created: &Value, bytes: Vec<u8>) -> StatusCode {
     request.body(bytes).send().await.expect("PUT sent").status()
 }
 
-async fn complete(app: &TestApp, user: &TestUser, id: &str) -> (StatusCode, Value) {
+pub(crate) async fn complete(app: &TestApp, user: &TestUser, id: &str) -> (StatusCode, Value) {
     app.post(
         &format!("/api/v1/media/{id}/complete"),
         &user.token,
