@@ -2,6 +2,7 @@
 #   make run    build and serve on the embedded defaults (installs what it needs)
 #   make test   every test: unit, integration, contract and browser (installs what it needs)
 #   make lint   rustfmt and clippy
+#   make fuzz   each libFuzzer target for FUZZ_SECONDS (scripts/fuzz.sh)
 #   make bench-media   time shrinking a 12-megapixel photo in Chromium (prints figures)
 #   make bench   Confab against the Node baseline under the same socket loads (prints a table)
 
@@ -19,7 +20,7 @@ TOOLCHAIN := scripts/toolchain.sh
 TEST_SITE := $(CARGO_TARGET_DIR)/test-site
 BENCH_SITE := $(CARGO_TARGET_DIR)/bench-site
 
-.PHONY: run test lint unit e2e tools-run tools-test services bench-media bench
+.PHONY: run test lint unit fuzz e2e tools-run tools-test services bench-media bench
 
 ## services: start Redis, Kafka, MongoDB and S3 on loopback and print their environment.
 services:
@@ -36,10 +37,16 @@ tools-run:
 	$(TOOLCHAIN) system-deps kafka-build wasm-target wasm-bindgen wasm-opt cargo-leptos
 
 ## test: everything CI runs.
-test: tools-test unit e2e
+test: tools-test unit fuzz e2e
 
 tools-test:
-	$(TOOLCHAIN) system-deps kafka-build compose wasm-target wasm-bindgen chromium playwright
+	$(TOOLCHAIN) system-deps kafka-build compose wasm-target wasm-bindgen cargo-fuzz chromium playwright
+
+## fuzz: each libFuzzer target for FUZZ_SECONDS (20 in `make test`) from its seed corpus.
+FUZZ_SECONDS ?= 20
+fuzz:
+	$(TOOLCHAIN) system-deps kafka-build cargo-fuzz
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # The integration tests run against the embedded adapters and, with scripts/services.sh's
 # real services on ports of their own, against Redis, Kafka, MongoDB and S3 too.

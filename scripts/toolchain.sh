@@ -2,7 +2,7 @@
 # Installs, idempotently, the tools Confab's build and tests need, into a cache outside the
 # clone so a fresh clone on a known machine reuses them. Sourced by the Makefile's recipes:
 #   scripts/toolchain.sh <tool>...   tools: system-deps kafka-build wasm-target wasm-bindgen wasm-opt
-#                                    cargo-leptos chromium playwright
+#                                    cargo-leptos cargo-fuzz chromium playwright
 # Prints nothing but progress on stderr; fails loudly.
 set -euo pipefail
 
@@ -78,6 +78,17 @@ ensure_cargo_leptos() {
     # 0.3.11 --locked needs a newer rustc; no_downloads keeps it off GitHub.
     cargo install --quiet --locked --force --root "$TOOLS" cargo-leptos --version 0.3.10 \
       --features no_downloads >&2
+  fi
+}
+
+# cargo fuzz drives libFuzzer, which needs a nightly compiler: the machine's own nightly
+# toolchain (it cannot be fetched here), checked rather than installed.
+ensure_cargo_fuzz() {
+  rustup toolchain list | grep -q '^nightly' || {
+    say "cargo fuzz needs the nightly toolchain (rustup toolchain install nightly)"; exit 1; }
+  if ! "$TOOLS/bin/cargo-fuzz" --version 2>/dev/null | grep -q '0.13.2'; then
+    say "installing cargo-fuzz 0.13.2 (about 2 minutes)"
+    cargo install --quiet --locked --force --root "$TOOLS" cargo-fuzz --version 0.13.2 >&2
   fi
 }
 

@@ -23,6 +23,8 @@ pub mod config;
 pub mod domain;
 pub mod embedded;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod kafka;
 pub mod mongo;

@@ -351,7 +351,7 @@ fn bytes_response(content_type: String, bytes: bytes::Bytes, request: &HeaderMap
     response
 }
 
-enum RangeProblem {
+pub(crate) enum RangeProblem {
     /// A form this server does not serve (several ranges, another unit): the whole body.
     Ignored,
     /// A range wholly past the end.
@@ -360,7 +360,10 @@ enum RangeProblem {
 
 /// The inclusive byte range a `Range` header asks of a body of `total` bytes, for the one
 /// form players use: `bytes=first-`, `bytes=first-last` or `bytes=-suffix`.
-fn byte_range(header: &str, total: u64) -> std::result::Result<(u64, u64), RangeProblem> {
+pub(crate) fn byte_range(
+    header: &str,
+    total: u64,
+) -> std::result::Result<(u64, u64), RangeProblem> {
     let spec = header
         .trim()
         .strip_prefix("bytes=")

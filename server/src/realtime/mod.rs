@@ -202,7 +202,9 @@ fn on_event<A, T, R, F, Fut>(
     );
 }
 
-fn decode<T: DeserializeOwned>(data: Result<Value, impl std::fmt::Display>) -> Result<T, Error> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    data: Result<Value, impl std::fmt::Display>,
+) -> Result<T, Error> {
     let value = data.map_err(|err| Error::BadRequest(format!("unreadable payload: {err}")))?;
     let size = serde_json::to_vec(&value)
         .map(|bytes| bytes.len())
