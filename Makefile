@@ -26,21 +26,22 @@ BENCH_SITE := $(CARGO_TARGET_DIR)/bench-site
 services:
 	scripts/services.sh start
 
-## run: cargo-leptos release build, then serve on CONFAB_ADDR (default 127.0.0.1:3000).
+## run: the release build (scripts/build-release.sh), then serve on CONFAB_ADDR (default
+## 127.0.0.1:3000) on the embedded defaults, data in ./data.
+RELEASE_SITE := $(CARGO_TARGET_DIR)/release-site
 run: tools-run
-	scripts/vendor-js.sh
-	cargo leptos build --release
-	scripts/build-media-worker.sh target/site release
-	LEPTOS_SITE_ROOT=target/site CONFAB_SITE_ROOT=target/site $(CARGO_TARGET_DIR)/release/server
+	server=$$(scripts/build-release.sh $(RELEASE_SITE)); \
+	  LEPTOS_SITE_ROOT=$(RELEASE_SITE) CONFAB_SITE_ROOT=$(RELEASE_SITE) exec $$server
 
 tools-run:
-	$(TOOLCHAIN) system-deps kafka-build wasm-target wasm-bindgen wasm-opt cargo-leptos
+	$(TOOLCHAIN) system-deps kafka-build wasm-target wasm-bindgen wasm-opt
 
 ## test: everything CI runs.
 test: tools-test unit fuzz e2e
 
 tools-test:
-	$(TOOLCHAIN) system-deps kafka-build compose wasm-target wasm-bindgen cargo-fuzz chromium playwright
+	$(TOOLCHAIN) system-deps kafka-build compose kubernetes-validate wasm-target wasm-bindgen \
+	  cargo-fuzz chromium playwright
 
 ## fuzz: each libFuzzer target for FUZZ_SECONDS (20 in `make test`) from its seed corpus.
 FUZZ_SECONDS ?= 20

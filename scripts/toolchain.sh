@@ -2,7 +2,8 @@
 # Installs, idempotently, the tools Confab's build and tests need, into a cache outside the
 # clone so a fresh clone on a known machine reuses them. Sourced by the Makefile's recipes:
 #   scripts/toolchain.sh <tool>...   tools: system-deps kafka-build wasm-target wasm-bindgen wasm-opt
-#                                    cargo-leptos cargo-fuzz chromium playwright
+#                                    cargo-leptos cargo-fuzz kubernetes-validate chromium
+#                                    playwright
 # Prints nothing but progress on stderr; fails loudly.
 set -euo pipefail
 
@@ -90,6 +91,18 @@ ensure_cargo_fuzz() {
     say "installing cargo-fuzz 0.13.2 (about 2 minutes)"
     cargo install --quiet --locked --force --root "$TOOLS" cargo-fuzz --version 0.13.2 >&2
   fi
+}
+
+# Kubernetes manifests are checked against the API's schemas (bundled: no cluster, no
+# download at check time) by kubernetes-validate, from PyPI.
+ensure_kubernetes_validate() {
+  local venv="$TOOLS/k8s-venv"
+  if ! "$venv/bin/kubernetes-validate" --version 2>/dev/null | grep -q '^1.31.0'; then
+    say "installing kubernetes-validate 1.31.0"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate==1.31.0 >&2
+  fi
+  ln -sf "$venv/bin/kubernetes-validate" "$TOOLS/bin/kubernetes-validate"
 }
 
 # `docker compose config` checks docker-compose.yml; there is no engine here, and Debian's

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The one release build: the site (hydrate WASM through wasm-bindgen and `wasm-opt -Oz`, the
+# photo worker, stylesheet, public assets and the vendored Socket.IO client) and the server
+# binary. `make run`, `make bench` and the Dockerfile all build through here, with plain
+# cargo (cargo-leptos is optional, for `cargo leptos watch` while developing).
+#   scripts/build-release.sh SITE_ROOT     prints the server binary's path on stdout
+set -euo pipefail
+site_root="$1"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
+
+cd "$root"
+# The server's pages name pkg/confab_bg.wasm, as wasm-bindgen writes it, only when built
+# with LEPTOS_OUTPUT_NAME unset (cargo-leptos sets it).
+unset LEPTOS_OUTPUT_NAME
+scripts/build-site.sh "$site_root" release >&2
+cargo build --locked --release -p server >&2
+echo "$target/release/server"
