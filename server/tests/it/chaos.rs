@@ -10,14 +10,14 @@
 //! Then an oracle checks the store and every client at rest: no acked message lost, no
 //! `client_id` stored twice, `seq` 1..N per room, every client holding every message of its
 //! room soon after the faults heal (with nothing more sent to reveal a gap), every ack in
-//! bounded time unless the node answering it was stopped or killed meanwhile.
+//! bounded time unless the node answering it was stopped or killed meanwhile, and never a
+//! second one.
 //!
 //! `CONFAB_CHAOS_RATE` (messages a second, default 30) and `CONFAB_CHAOS_ROUNDS` (how many
 //! times the fault timeline runs, default 1) make a longer, harder run.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -25,13 +25,13 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::cluster::{
-    Cluster, Node, Proxy, free_port, spawn_kafka_behind, spawn_redis, wait_for_port,
+    Cluster, Node, Proxy, free_port, spawn_kafka_behind, spawn_mongo, spawn_redis,
 };
 use crate::contract::services;
 use crate::helpers::{TestUser, new_client_id};
@@ -92,21 +92,12 @@ struct Services {
 impl Services {
     async fn start() -> Option<Services> {
         let tansu = services::url("CONFAB_TANSU_BIN")?;
-        let secantus = services::url("CONFAB_SECANTUS_BIN")?;
         let (redis_port, mongo_port) = (free_port(), free_port());
-        let mongo = Command::new(&secantus)
-            .args(["--host", "127.0.0.1", "--port", &mongo_port.to_string()])
-            .args(["--storage-path", ":memory:"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the MongoDB-wire server");
+        let mongo = spawn_mongo(mongo_port).await?;
         let redis = spawn_redis(redis_port).await;
         let kafka_port = free_port();
         let kafka_proxy = Proxy::start(kafka_port).await;
         let kafka = spawn_kafka_behind(&tansu, kafka_port, kafka_proxy.port).await;
-        wait_for_port(mongo_port).await;
         let s3 = services::url("S3_ENDPOINT")?;
         let s3_port = s3
             .trim_end_matches('/')
@@ -431,7 +422,11 @@ async fn session(
                         continue;
                     };
                     let answer = if args.is_empty() { Value::Null } else { args.remove(0) };
-                    let Some((what, _)) = waiting.remove(&id) else { continue };
+                    let Some((what, _)) = waiting.remove(&id) else {
+                        // Ack ids are per connection: one nobody waits for is a second ack.
+                        client.record.lock().expect("lock").wrong.push(format!("a second ack: {text}"));
+                        continue;
+                    };
                     match what {
                         Waiting::Send { client_id } => {
                             let mut record = client.record.lock().expect("lock");

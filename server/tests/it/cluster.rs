@@ -439,6 +439,21 @@ pub(crate) async fn spawn_kafka_behind(tansu: &str, port: u16, advertised: u16) 
     child
 }
 
+/// The MongoDB-wire server on `port`, in memory; `None` (skip) without one in this run.
+pub(crate) async fn spawn_mongo(port: u16) -> Option<Child> {
+    let secantus = services::url("CONFAB_SECANTUS_BIN")?;
+    let child = Command::new(&secantus)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--storage-path", ":memory:"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the MongoDB-wire server");
+    wait_for_port(port).await;
+    Some(child)
+}
+
 pub(crate) async fn wait_for_port(port: u16) {
     tokio::time::timeout(Duration::from_secs(20), async {
         while tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -667,6 +682,79 @@ async fn a_node_started_before_its_redis_serves_once_redis_is_up() {
     let bob_on_a = a.app.socket(&bob).await;
     let sent = send_until_acked(&a.app, &alice.token, &room, "hello").await;
     assert_eq!(bob_on_a.next("message:new").await, sent);
+}
+
+/// A node started while its MongoDB is not up yet waits for it instead of exiting, and
+/// serves once it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_before_its_mongodb_serves_once_it_is_up() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let port = free_port();
+    let cluster = cluster.with(
+        "MONGODB_URL",
+        &format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
+    );
+    let late_mongo = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        spawn_mongo(port).await
+    };
+    let (a, mongo) = tokio::join!(cluster.node(), late_mongo);
+    let _mongo = mongo.expect("CONFAB_SECANTUS_BIN is set where MONGODB_URL is");
+    let (alice, bob) = (a.app.register("alice").await, a.app.register("bob").await);
+    let room = a.app.group(&alice, "Late store", &[&bob]).await;
+    let sent = send_until_acked(&a.app, &alice.token, &room, "stored at last").await;
+    assert_eq!(sent["seq"], 1);
+}
+
+/// A node started while Kafka and S3 are unreachable serves at once, degraded: it is ready,
+/// says which services are down, takes sends (their events wait in the outbox), and counts
+/// the broker up again once one answers on its address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_without_kafka_and_s3_serves_degraded_and_sees_them_come_back() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let Some(tansu) = services::url("CONFAB_TANSU_BIN") else {
+        return;
+    };
+    let (kafka_port, s3_port) = (free_port(), free_port());
+    let cluster = cluster
+        .with("KAFKA_BROKERS", &format!("127.0.0.1:{kafka_port}"))
+        .with("S3_ENDPOINT", &format!("http://127.0.0.1:{s3_port}"));
+    let a = cluster.node().await;
+    let (alice, bob) = (a.app.register("alice").await, a.app.register("bob").await);
+    let room = a.app.group(&alice, "Degraded", &[&bob]).await;
+    let sent = send_until_acked(&a.app, &alice.token, &room, "no broker yet").await;
+    assert_eq!(sent["seq"], 1);
+    let ready = a.app.http.get(a.app.url("/readyz")).send().await;
+    assert_eq!(ready.expect("readyz").status().as_u16(), 200);
+    let (_, report) = a
+        .app
+        .call(reqwest::Method::GET, "/readyz/services", None, None)
+        .await;
+    assert_eq!(report["status"], "degraded", "{report}");
+    assert_eq!(report["services"]["kafka"], "down", "{report}");
+    assert_eq!(report["services"]["s3"], "down", "{report}");
+    assert_eq!(report["services"]["mongodb"], "up", "{report}");
+
+    let _kafka = spawn_kafka_behind(&tansu, kafka_port, kafka_port).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, report) = a
+            .app
+            .call(reqwest::Method::GET, "/readyz/services", None, None)
+            .await;
+        if report["services"]["kafka"] == "up" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the broker is up but the node still says {report}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// The unread worker (consumer group `unread`, fed by Kafka) keeps a member's counter in
