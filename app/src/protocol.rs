@@ -468,6 +468,23 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code as it is written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Gone => "gone",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
     /// The HTTP status that goes with the code.
     pub fn http_status(self) -> u16 {
         match self {
@@ -537,5 +554,28 @@ mod tests {
         let body = ErrorBody::new(ErrorCode::PayloadTooLarge, "too big");
         let json = serde_json::to_value(&body).expect("serialises");
         assert_eq!(json["error"]["code"], "payload_too_large");
+    }
+
+    #[test]
+    fn an_error_codes_name_is_what_it_serialises_to() {
+        use ErrorCode::*;
+        for code in [
+            BadRequest,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            Conflict,
+            Gone,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            RateLimited,
+            Unavailable,
+            Internal,
+        ] {
+            assert_eq!(
+                serde_json::to_value(code).expect("serialises"),
+                code.as_str()
+            );
+        }
     }
 }

@@ -28,6 +28,9 @@ pub struct Config {
     pub trust_proxy: bool,
     /// `CONFAB_LOG_FORMAT=json`: one JSON object per log line.
     pub log_json: bool,
+    /// `CONFAB_METRICS_ADDR`: where `GET /metrics` is served (Prometheus' text format), on
+    /// a listener of its own; unset, nowhere.
+    pub metrics_addr: Option<SocketAddr>,
     pub limits: Limits,
     pub services: Services,
 }
@@ -158,6 +161,7 @@ impl Config {
             cookie_secure: false,
             trust_proxy: false,
             log_json: false,
+            metrics_addr: None,
             limits: Limits::default(),
             services: Services {
                 mongodb_database: "confab".into(),
@@ -192,6 +196,10 @@ impl Config {
         config.cookie_secure = flag("CONFAB_COOKIE_SECURE")?;
         config.trust_proxy = flag("CONFAB_TRUST_PROXY")?;
         config.log_json = var("CONFAB_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+        config.metrics_addr = var("CONFAB_METRICS_ADDR")
+            .map(|addr| addr.parse())
+            .transpose()
+            .context("CONFAB_METRICS_ADDR must be host:port")?;
         config.services = Services::from_env()?;
         let limits = &mut config.limits;
         limits.auth_per_ip = number("CONFAB_AUTH_PER_IP_PER_MIN", limits.auth_per_ip)?;

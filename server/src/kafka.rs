@@ -117,18 +117,23 @@ impl EventBus for KafkaBus {
         let producer = self.producer()?;
         let delivery = producer.send_result(record).map_err(|(err, _)| {
             tracing::warn!(error = %err, "kafka publish refused");
+            crate::metrics::METRICS.kafka_publish_errors.inc();
             StoreError::Unavailable("kafka")
         })?;
         match delivery.await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err((err, _))) => {
+                crate::metrics::METRICS.kafka_publish_errors.inc();
                 tracing::warn!(error = %err, "kafka delivery failed; the outbox keeps the event");
                 if producer.client().fatal_error().is_some() {
                     self.replace_producer.store(true, Ordering::SeqCst);
                 }
                 Err(StoreError::Unavailable("kafka"))
             }
-            Err(_) => Err(StoreError::Unavailable("kafka")),
+            Err(_) => {
+                crate::metrics::METRICS.kafka_publish_errors.inc();
+                Err(StoreError::Unavailable("kafka"))
+            }
         }
     }
 

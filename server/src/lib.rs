@@ -27,6 +27,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod http;
 pub mod kafka;
+pub mod metrics;
 pub mod mongo;
 pub mod passwords;
 pub mod ports;
@@ -334,6 +335,19 @@ async fn serve<A: Adapter>(
             io.close().await;
         })
     };
+    let metrics = match config.metrics_addr {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await?;
+            tracing::info!(addr = %listener.local_addr()?, "metrics are served");
+            let routes = axum::Router::new().route("/metrics", axum::routing::get(metrics::scrape));
+            Some(tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, routes).await {
+                    tracing::warn!(error = %err, "the metrics listener stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     tracing::info!(addr = %listener.local_addr()?, "confab is serving");
     // Without TCP_NODELAY a small frame written while an earlier one awaits its ACK sits in
     // Nagle's buffer until the peer's delayed ACK (40 ms on Linux): a chat's traffic is
@@ -358,7 +372,7 @@ async fn serve<A: Adapter>(
     counter.abort();
     heartbeat.abort();
     sweeper.abort();
-    for task in [outbox, positions].into_iter().flatten() {
+    for task in [outbox, positions, metrics].into_iter().flatten() {
         task.abort();
     }
     drop(state);

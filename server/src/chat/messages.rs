@@ -60,6 +60,7 @@ impl Chat {
         room: &RoomId,
         request: SendMessageRequest,
     ) -> Result<(Message, bool)> {
+        let received = std::time::Instant::now();
         let limits = &self.settings.limits;
         let key = format!("send:user:{sender}");
         if let Some(wait) = self
@@ -68,6 +69,10 @@ impl Chat {
             .hit(&key, limits.sends_per_user, limits.send_window)
             .await?
         {
+            crate::metrics::METRICS
+                .rate_limited
+                .with_label_values(&["send"])
+                .inc();
             return Err(Error::RateLimited(wait));
         }
         let client_id = ClientId::parse(&request.client_id)?;
@@ -136,6 +141,9 @@ impl Chat {
         let ticket = self.delivery.ticket(room);
         let outcome = match self.ports.messages.append(&new).await {
             Ok(Appended::Created(message)) => {
+                crate::metrics::HOT
+                    .durable
+                    .observe(crate::metrics::seconds(received.elapsed()));
                 ticket.stored(message.clone());
                 self.deliver_ready(room).await;
                 self.publish_stored(&message);

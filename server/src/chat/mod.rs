@@ -145,7 +145,13 @@ impl Chat {
             .hit(&key, limit, self.settings.limits.send_window)
             .await?
         {
-            Some(wait) => Err(Error::RateLimited(wait)),
+            Some(wait) => {
+                crate::metrics::METRICS
+                    .rate_limited
+                    .with_label_values(&[action])
+                    .inc();
+                Err(Error::RateLimited(wait))
+            }
             None => Ok(()),
         }
     }

@@ -122,6 +122,9 @@ impl Chat {
                 return;
             }
         };
+        crate::metrics::METRICS
+            .outbox_owed
+            .set(i64::try_from(owed.len()).unwrap_or(i64::MAX));
         if owed.is_empty() {
             return;
         }

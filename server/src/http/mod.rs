@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/media/{id}/thumbnail", get(handlers::media_thumbnail))
         .route("/media/{id}/complete", post(handlers::complete_media))
         .layer(middleware::from_fn(within_deadline))
+        .route_layer(middleware::from_fn(crate::metrics::count_request))
         // The upload reads its body itself, up to the size its media declared, for as long
         // as the client's network needs (the upload URL's own expiry bounds it).
         .route(

@@ -51,6 +51,15 @@ impl<A: Adapter> SocketFanout<A> {
         if users.is_empty() {
             return;
         }
+        let addressed = users.len() as u64;
+        if event == events::MESSAGE_NEW {
+            crate::metrics::HOT.message_new.inc_by(addressed);
+        } else {
+            crate::metrics::METRICS
+                .fanned_out
+                .with_label_values(&[event])
+                .inc_by(addressed);
+        }
         let rooms: Vec<String> = users.iter().map(user_room).collect();
         let operators = |local: bool| {
             // The namespace is gone once the server has closed (shutting down).
@@ -73,6 +82,7 @@ impl<A: Adapter> SocketFanout<A> {
                 );
             }
             Err(err) => {
+                crate::metrics::METRICS.adapter_errors.inc();
                 tracing::warn!(error = %err, event, "broadcast to other nodes failed; delivering on this node");
                 if let Some(here) = operators(true)
                     && let Err(err) = here.emit(event, data).await

@@ -92,6 +92,7 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Weak<Chat>) {
     let span = tracing::info_span!("socket", sid = %socket.id, user_id = %user);
     async {
         tracing::info!("socket connected");
+        crate::metrics::METRICS.sockets.inc();
         socket.join(user_room(&user));
         socket.extensions.insert(Focus(None));
         on_event(
@@ -176,6 +177,7 @@ fn on_event<A, T, R, F, Fut>(
             let span =
                 tracing::info_span!("socket_event", sid = %socket.id, user_id = %user, event);
             async move {
+                let received = std::time::Instant::now();
                 let outcome = match (chat.upgrade(), decode::<T>(data)) {
                     (None, _) => Err(Error::Unavailable("server")),
                     (_, Err(err)) => Err(err),
@@ -186,6 +188,14 @@ fn on_event<A, T, R, F, Fut>(
                             .unwrap_or(Err(Error::Unavailable("the server (it took too long)")))
                     }
                 };
+                let label = match &outcome {
+                    Ok(_) => "ok",
+                    Err(err) => err.code().as_str(),
+                };
+                crate::metrics::METRICS
+                    .socket_events
+                    .with_label_values(&[event, label])
+                    .inc();
                 let reply = match outcome {
                     Ok(result) => ok_ack(&result),
                     Err(err) => {
@@ -193,6 +203,11 @@ fn on_event<A, T, R, F, Fut>(
                         err.ack()
                     }
                 };
+                if event == events::MESSAGE_SEND {
+                    crate::metrics::HOT
+                        .acked
+                        .observe(crate::metrics::seconds(received.elapsed()));
+                }
                 if let Err(err) = ack.send(&reply) {
                     tracing::debug!(error = %err, "ack not sent");
                 }
@@ -250,6 +265,7 @@ fn on_disconnect<A: Adapter>(socket: &SocketRef<A>, chat: &Weak<Chat>, user: &Us
         let (chat, user) = (chat.clone(), user.clone());
         async move {
             tracing::info!(sid = %socket.id, user_id = %user, "socket disconnected");
+            crate::metrics::METRICS.sockets.dec();
             if let Some(chat) = chat.upgrade()
                 && let Err(err) = chat
                     .device_disconnected(&user, &socket.id.to_string())

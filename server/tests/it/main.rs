@@ -8,4 +8,5 @@ mod contract;
 mod deployment;
 mod helpers;
 mod media;
+mod metrics;
 mod socket;

@@ -294,6 +294,14 @@ impl Chat {
             ));
         }
         let checked = self.check_upload(record).await;
+        let outcome = match &checked {
+            Ok(_) => "ok",
+            Err(err) => err.code().as_str(),
+        };
+        crate::metrics::METRICS
+            .media_checks
+            .with_label_values(&[outcome])
+            .inc();
         if let Err(err) = self.ports.cache.release(&claim).await {
             tracing::debug!(error = %err, "check claim not released; it expires");
         }

@@ -1,0 +1,193 @@
+//! What an operator watches, in Prometheus' text format on `GET /metrics` at
+//! `CONFAB_METRICS_ADDR` (a listener of its own, off the public port; unset, none).
+//!
+//! One registry per process. Counters on the hot path are resolved once per label set
+//! (`Hot`), so counting a delivery is an atomic add, not a label lookup.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    /// Sockets connected to this node.
+    pub sockets: IntGauge,
+    /// Socket events handled, by event and outcome (`ok` or the error code).
+    pub socket_events: IntCounterVec,
+    /// A send's time from receipt to durable (stored) and to its ack.
+    pub send_seconds: HistogramVec,
+    /// Events fanned out, by event, counted per member addressed.
+    pub fanned_out: IntCounterVec,
+    /// Broadcasts the adapter (Redis) refused, delivered on this node only.
+    pub adapter_errors: IntCounter,
+    /// Events the broker refused or did not confirm (the outbox keeps them).
+    pub kafka_publish_errors: IntCounter,
+    /// Stored messages whose event the outbox found still owed at its last look.
+    pub outbox_owed: IntGauge,
+    /// REST requests, by route template, method and status; and their durations.
+    pub http_requests: IntCounterVec,
+    pub http_seconds: HistogramVec,
+    /// Requests and events refused by a rate limit, by action.
+    pub rate_limited: IntCounterVec,
+    /// Media checks, by outcome (`ok` or the error code).
+    pub media_checks: IntCounterVec,
+}
+
+/// The handles the send path uses on every message.
+pub struct Hot {
+    pub durable: prometheus::Histogram,
+    pub acked: prometheus::Histogram,
+    pub message_new: IntCounter,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+impl Metrics {
+    fn new() -> Self {
+        let registry = Registry::new_custom(Some("confab".into()), None).expect("a registry");
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("a metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("registered once");
+            metric
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
+            let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+            let metric = HistogramVec::new(opts, labels).expect("a metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("registered once");
+            metric
+        };
+        let gauge = |name: &str, help: &str| {
+            let metric = IntGauge::new(name, help).expect("a metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("registered once");
+            metric
+        };
+        let single = |name: &str, help: &str| {
+            let metric = IntCounter::new(name, help).expect("a metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("registered once");
+            metric
+        };
+        Self {
+            sockets: gauge("sockets_connected", "Sockets connected to this node"),
+            socket_events: counter(
+                "socket_events_total",
+                "Socket events handled, by event and outcome",
+                &["event", "outcome"],
+            ),
+            send_seconds: histogram(
+                "send_seconds",
+                "A send from receipt to durable and to its ack",
+                &["stage"],
+            ),
+            fanned_out: counter(
+                "fanned_out_total",
+                "Events fanned out, per member addressed",
+                &["event"],
+            ),
+            adapter_errors: single(
+                "adapter_errors_total",
+                "Broadcasts the Redis adapter refused, delivered on this node only",
+            ),
+            kafka_publish_errors: single(
+                "kafka_publish_errors_total",
+                "Events the broker refused or did not confirm",
+            ),
+            outbox_owed: gauge(
+                "outbox_owed",
+                "Stored messages whose event was still owed at the outbox's last look",
+            ),
+            http_requests: counter(
+                "http_requests_total",
+                "REST requests, by route, method and status",
+                &["route", "method", "status"],
+            ),
+            http_seconds: histogram(
+                "http_request_seconds",
+                "REST request durations, by route",
+                &["route"],
+            ),
+            rate_limited: counter(
+                "rate_limited_total",
+                "Requests and events refused by a rate limit",
+                &["action"],
+            ),
+            media_checks: counter(
+                "media_checks_total",
+                "Media checks, by outcome",
+                &["outcome"],
+            ),
+            registry,
+        }
+    }
+
+    /// The registry in Prometheus' text format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %err, "metrics not encoded");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+pub static HOT: LazyLock<Hot> = LazyLock::new(|| Hot {
+    durable: METRICS.send_seconds.with_label_values(&["durable"]),
+    acked: METRICS.send_seconds.with_label_values(&["ack"]),
+    message_new: METRICS.fanned_out.with_label_values(&["message:new"]),
+});
+
+/// Seconds, for a histogram.
+pub fn seconds(elapsed: Duration) -> f64 {
+    elapsed.as_secs_f64()
+}
+
+/// Counts a REST request under its route template (never its path: ids and invite codes
+/// stay out of the labels).
+pub async fn count_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    METRICS
+        .http_seconds
+        .with_label_values(&[route.as_str()])
+        .observe(seconds(started.elapsed()));
+    METRICS
+        .http_requests
+        .with_label_values(&[route.as_str(), method.as_str(), response.status().as_str()])
+        .inc();
+    response
+}
+
+/// `GET /metrics`.
+pub async fn scrape() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        METRICS.render(),
+    )
+        .into_response()
+}
