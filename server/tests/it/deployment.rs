@@ -56,3 +56,95 @@ fn the_compose_file_is_valid_and_runs_two_nodes_behind_a_proxy_on_the_four_servi
         ]
     );
 }
+
+/// `kubernetes-validate` (scripts/toolchain.sh installs it), or `None` (skip) when this run
+/// does not require the deployment tools.
+fn kubernetes_validate() -> Option<Command> {
+    let found = Command::new("kubernetes-validate")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some(Command::new("kubernetes-validate"));
+    }
+    assert_ne!(
+        std::env::var("CONFAB_REQUIRE_SERVICES").as_deref(),
+        Ok("1"),
+        "no kubernetes-validate (scripts/toolchain.sh kubernetes-validate installs it)"
+    );
+    eprintln!("skipped: no kubernetes-validate");
+    None
+}
+
+fn validate(files: &[std::path::PathBuf]) -> std::process::Output {
+    kubernetes_validate()
+        .expect("checked by the caller")
+        .args(["--strict", "--kubernetes-version", "1.31.0"])
+        .args(files)
+        .output()
+        .expect("run kubernetes-validate")
+}
+
+/// Every manifest in deploy/kubernetes passes the Kubernetes 1.31 schemas strictly (no
+/// unknown field), the kustomization lists them all, and the probes and port are the ones
+/// the server serves.
+#[test]
+fn the_kubernetes_manifests_are_valid_and_probe_what_the_server_serves() {
+    if kubernetes_validate().is_none() {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes");
+    let mut manifests: Vec<_> = std::fs::read_dir(&dir)
+        .expect("deploy/kubernetes")
+        .map(|entry| entry.expect("an entry").path())
+        .filter(|path| {
+            path.extension().is_some_and(|e| e == "yaml")
+                && path.file_name().is_some_and(|n| n != "kustomization.yaml")
+        })
+        .collect();
+    manifests.sort();
+    let output = validate(&manifests);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect(name);
+    let kustomization = read("kustomization.yaml");
+    for manifest in &manifests {
+        let name = manifest
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a name");
+        assert_eq!(
+            kustomization.contains(&format!("- {name}")),
+            name != "secret.example.yaml",
+            "{name}: listed in the kustomization exactly when it is not the secret's example"
+        );
+    }
+    let deployment = read("deployment.yaml");
+    for probe in ["path: /healthz", "path: /readyz", "containerPort: 3000"] {
+        assert!(deployment.contains(probe), "the deployment has {probe}");
+    }
+    assert!(read("configmap.yaml").contains("CONFAB_ADDR: \"0.0.0.0:3000\""));
+}
+
+/// The schema check can fail: a Deployment with a field of the wrong type and an unknown
+/// field is refused (so the passing test above means something).
+#[test]
+fn the_kubernetes_schema_check_refuses_a_broken_manifest() {
+    if kubernetes_validate().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let broken = dir.path().join("broken.yaml");
+    let deployment = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes/deployment.yaml"),
+    )
+    .expect("deployment.yaml")
+    .replace("replicas: 2", "replicas: two\n  replicaz: 2");
+    std::fs::write(&broken, deployment).expect("write");
+    assert!(!validate(&[broken]).status.success());
+}
