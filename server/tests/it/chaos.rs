@@ -42,8 +42,10 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 const USERS: usize = 40;
 const ROOM_SIZE: usize = 8;
 /// How long a client waits for an ack before it gives up on the connection. The server
-/// answers every event within 10 s (`EVENT_DEADLINE`); a little slack for the machine.
-const ACK_PATIENCE: Duration = Duration::from_secs(12);
+/// answers every event within 10 s of handling it (`EVENT_DEADLINE`); the rest is slack for
+/// a machine that also runs every other test, the services and both debug-built nodes on
+/// two cores (the slowest ack seen is printed).
+const ACK_PATIENCE: Duration = Duration::from_secs(20);
 /// Each second, each client drops its transport with this chance.
 const DROP_CHANCE: f64 = 0.1;
 /// How long after the faults heal and sending stops every client must hold every message.
@@ -212,12 +214,14 @@ struct Record {
     /// Whether a payload is waiting for its ack.
     open: bool,
     refusals: HashMap<String, u64>,
-    /// Acks that never came, as (node, sent at ms, gave up at ms).
-    unanswered: Vec<(usize, u64, u64)>,
+    /// Acks that never came, as (node, event, sent at ms, gave up at ms).
+    unanswered: Vec<(usize, &'static str, u64, u64)>,
     /// Failures that must not happen (a refusal a careful client cannot fix, a message seen
     /// under one `seq` with two ids, a message of a room it is not in).
     wrong: Vec<String>,
     out_of_order: u64,
+    /// The longest an answered event waited for its ack (ms).
+    slowest_ack: u64,
     syncs: u64,
     heads: u64,
     drops: u64,
@@ -422,11 +426,15 @@ async fn session(
                         continue;
                     };
                     let answer = if args.is_empty() { Value::Null } else { args.remove(0) };
-                    let Some((what, _)) = waiting.remove(&id) else {
+                    let Some((what, asked)) = waiting.remove(&id) else {
                         // Ack ids are per connection: one nobody waits for is a second ack.
                         client.record.lock().expect("lock").wrong.push(format!("a second ack: {text}"));
                         continue;
                     };
+                    {
+                        let mut record = client.record.lock().expect("lock");
+                        record.slowest_ack = record.slowest_ack.max(stage.now_ms() - asked);
+                    }
                     match what {
                         Waiting::Send { client_id } => {
                             let mut record = client.record.lock().expect("lock");
@@ -497,9 +505,13 @@ async fn session(
                     return;
                 }
                 let now = stage.now_ms();
-                let oldest = waiting.values().map(|(_, at)| *at).min();
-                if let Some(sent) = oldest.filter(|at| now - at > ACK_PATIENCE.as_millis() as u64) {
-                    client.record.lock().expect("lock").unanswered.push((node, sent, now));
+                let oldest = waiting.values().min_by_key(|(_, at)| *at);
+                if let Some((what, sent)) = oldest.filter(|(_, at)| now - at > ACK_PATIENCE.as_millis() as u64) {
+                    let what = match what {
+                        Waiting::Send { .. } => "message:send",
+                        Waiting::Sync => "sync",
+                    };
+                    client.record.lock().expect("lock").unanswered.push((node, what, *sent, now));
                     return;
                 }
                 if stage.dropping.load(Ordering::SeqCst) && rng.chance(DROP_CHANCE) {
@@ -734,10 +746,10 @@ async fn two_nodes_lose_nothing_repeat_nothing_and_heal_under_every_fault() {
         for (client_id, message) in &record.acked {
             acked.insert(client_id.clone(), message.clone());
         }
-        for &(node, sent, gave_up) in &record.unanswered {
+        for &(node, what, sent, gave_up) in &record.unanswered {
             assert!(
                 stage.was_down(node, sent, gave_up),
-                "an event sent to node {node} at {sent} ms was never answered, and the node was up"
+                "{what} sent to node {node} at {sent} ms got no ack by {gave_up} ms, and the node was up"
             );
         }
         let stored = &stored[&client.room];
@@ -752,6 +764,7 @@ async fn two_nodes_lose_nothing_repeat_nothing_and_heal_under_every_fault() {
         }
         totals.attempts += record.attempts;
         totals.out_of_order += record.out_of_order;
+        totals.slowest_ack = totals.slowest_ack.max(record.slowest_ack);
         totals.syncs += record.syncs;
         totals.heads += record.heads;
         totals.drops += record.drops;
@@ -798,7 +811,8 @@ async fn two_nodes_lose_nothing_repeat_nothing_and_heal_under_every_fault() {
     eprintln!(
         "chaos: {total} messages stored and acked, {} send attempts, {} faults, {} transports \
          dropped, {} connects, {} syncs, {} room:head, {} events unanswered on a stopped or \
-         killed node, refusals {:?}, {} out-of-order arrivals; every client complete {:?} \
+         killed node, slowest ack {} ms, refusals {:?}, {} out-of-order arrivals; every client \
+         complete {:?} \
          after the faults healed; 0 lost, 0 twice, 0 gaps",
         totals.attempts,
         faults.load(Ordering::SeqCst),
@@ -807,6 +821,7 @@ async fn two_nodes_lose_nothing_repeat_nothing_and_heal_under_every_fault() {
         totals.syncs,
         totals.heads,
         totals.unanswered.len(),
+        totals.slowest_ack,
         totals.refusals,
         totals.out_of_order,
         at_rest_after,
