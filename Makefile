@@ -3,6 +3,7 @@
 #   make test   every test: unit, integration, contract and browser (installs what it needs)
 #   make lint   rustfmt and clippy
 #   make fuzz   each libFuzzer target for FUZZ_SECONDS (scripts/fuzz.sh)
+#   make dist   a versioned tarball of the release build, with a systemd unit
 #   make bench-media   time shrinking a 12-megapixel photo in Chromium (prints figures)
 #   make bench   Confab against the Node baseline under the same socket loads (prints a table)
 
@@ -20,7 +21,7 @@ TOOLCHAIN := scripts/toolchain.sh
 TEST_SITE := $(CARGO_TARGET_DIR)/test-site
 BENCH_SITE := $(CARGO_TARGET_DIR)/bench-site
 
-.PHONY: run test lint unit fuzz e2e tools-run tools-test services bench-media bench
+.PHONY: run test lint unit fuzz e2e dist dist-test tools-run tools-test services bench-media bench
 
 ## services: start Redis, Kafka, MongoDB and S3 on loopback and print their environment.
 services:
@@ -37,11 +38,20 @@ tools-run:
 	$(TOOLCHAIN) system-deps kafka-build wasm-target wasm-bindgen wasm-opt
 
 ## test: everything CI runs.
-test: tools-test unit fuzz e2e
+test: tools-test unit fuzz e2e dist-test
 
 tools-test:
 	$(TOOLCHAIN) system-deps kafka-build compose kubernetes-validate wasm-target wasm-bindgen \
-	  cargo-fuzz chromium playwright
+	  wasm-opt cargo-fuzz chromium playwright
+
+## dist: a versioned tarball of the release build (bin/confab, site/, .env.example, a
+## systemd unit) in $(CARGO_TARGET_DIR)/dist.
+dist: tools-run
+	scripts/dist.sh $(CARGO_TARGET_DIR)/dist
+
+# The tarball, unpacked into an empty folder and run as a user would.
+dist-test:
+	tarball=$$(scripts/dist.sh $(CARGO_TARGET_DIR)/dist); scripts/dist-test.sh $$tarball
 
 ## fuzz: each libFuzzer target for FUZZ_SECONDS (20 in `make test`) from its seed corpus.
 FUZZ_SECONDS ?= 20
