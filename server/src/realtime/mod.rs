@@ -68,10 +68,10 @@ pub fn attach<A: Adapter + DefinedAdapter>(
 async fn authenticate<A: Adapter>(
     socket: SocketRef<A>,
     auth: Option<Value>,
-    chat: Weak<Chat>,
+    handle: Weak<Chat>,
     origins: &OriginPolicy,
 ) -> Result<(), Refusal> {
-    let chat = chat
+    let chat = handle
         .upgrade()
         .ok_or_else(|| Refusal(Error::Unavailable("server").body()))?;
     let token = match handshake::credential(auth.as_ref(), &socket.req_parts().headers, origins)? {
@@ -81,10 +81,55 @@ async fn authenticate<A: Adapter>(
         .authenticate(&token)
         .await
         .map_err(|err| Refusal(err.body()))?;
-    socket.extensions.insert(SocketUser(user));
+    socket.extensions.insert(SocketUser(user.clone()));
+    register(&socket, &handle, &user);
     Ok(())
 }
 
+/// Joins the device to its user's room and registers every event handler. This runs in the
+/// handshake, before the server answers the namespace CONNECT: the connect handler runs on
+/// a task of its own after that answer, so a client that emits (a `sync`, say) the moment it
+/// is connected would otherwise race the registration, and lose its event and its ack on a
+/// busy node.
+fn register<A: Adapter>(socket: &SocketRef<A>, chat: &Weak<Chat>, user: &UserId) {
+    socket.join(user_room(user));
+    socket.extensions.insert(Focus(None));
+    on_event(
+        socket,
+        events::MESSAGE_SEND,
+        chat,
+        user,
+        |cx, send: SocketSend| async move {
+            let (message, _) = cx.chat.send(&cx.user, &send.room_id, send.message).await?;
+            Ok(json!({ "message": message }))
+        },
+    );
+    on_event(
+        socket,
+        events::RECEIPT,
+        chat,
+        user,
+        |cx, receipt: ReceiptRequest| async move { cx.chat.receipt(&cx.user, receipt).await },
+    );
+    on_event(
+        socket,
+        events::TYPING,
+        chat,
+        user,
+        |cx, typing: TypingRequest| async move { cx.chat.typing(&cx.user, typing).await },
+    );
+    on_event(
+        socket,
+        events::SYNC,
+        chat,
+        user,
+        |cx, sync: SyncRequest| async move { cx.chat.sync(&cx.user, sync).await },
+    );
+    on_event(socket, events::FOCUS, chat, user, focus);
+    on_disconnect(socket, chat, user);
+}
+
+/// After the handshake: presence, and who of the user's contacts is online.
 async fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Weak<Chat>) {
     let Some(SocketUser(user)) = socket.extensions.get::<SocketUser>() else {
         return;
@@ -93,41 +138,6 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Weak<Chat>) {
     async {
         tracing::info!("socket connected");
         crate::metrics::METRICS.sockets.inc();
-        socket.join(user_room(&user));
-        socket.extensions.insert(Focus(None));
-        on_event(
-            &socket,
-            events::MESSAGE_SEND,
-            &chat,
-            &user,
-            |cx, send: SocketSend| async move {
-                let (message, _) = cx.chat.send(&cx.user, &send.room_id, send.message).await?;
-                Ok(json!({ "message": message }))
-            },
-        );
-        on_event(
-            &socket,
-            events::RECEIPT,
-            &chat,
-            &user,
-            |cx, receipt: ReceiptRequest| async move { cx.chat.receipt(&cx.user, receipt).await },
-        );
-        on_event(
-            &socket,
-            events::TYPING,
-            &chat,
-            &user,
-            |cx, typing: TypingRequest| async move { cx.chat.typing(&cx.user, typing).await },
-        );
-        on_event(
-            &socket,
-            events::SYNC,
-            &chat,
-            &user,
-            |cx, sync: SyncRequest| async move { cx.chat.sync(&cx.user, sync).await },
-        );
-        on_event(&socket, events::FOCUS, &chat, &user, focus);
-        on_disconnect(&socket, &chat, &user);
         if let Some(chat) = chat.upgrade() {
             if let Err(err) = chat.device_connected(&user, &socket.id.to_string()).await {
                 tracing::warn!(error = %err, "presence not recorded");
