@@ -30,9 +30,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::cluster::{
-    Cluster, Node, Proxy, free_port, spawn_kafka_behind, spawn_mongo, spawn_redis,
-};
+use crate::cluster::{Cluster, Node, PrivateServices, Proxy, free_port, spawn_mongo};
 use crate::contract::services;
 use crate::helpers::{TestUser, new_client_id};
 use crate::media::{complete, create, put, recording};
@@ -78,28 +76,20 @@ impl Rng {
     }
 }
 
-/// The services of this test alone, so stopping them disturbs no other test.
+/// The services of this test alone, so stopping them disturbs no other test: the cluster
+/// tests' own Redis and broker, a MongoDB, and a proxy in front of the run's S3 store.
 struct Services {
-    redis_port: u16,
+    private: PrivateServices,
     mongo_port: u16,
-    redis: Child,
-    kafka: Child,
-    /// What the nodes reach the broker through.
-    kafka_proxy: Proxy,
     mongo: Child,
-    /// What the nodes reach the run's S3 store through.
     s3_proxy: Proxy,
 }
 
 impl Services {
     async fn start() -> Option<Services> {
-        let tansu = services::url("CONFAB_TANSU_BIN")?;
-        let (redis_port, mongo_port) = (free_port(), free_port());
+        let mongo_port = free_port();
         let mongo = spawn_mongo(mongo_port).await?;
-        let redis = spawn_redis(redis_port).await;
-        let kafka_port = free_port();
-        let kafka_proxy = Proxy::start(kafka_port).await;
-        let kafka = spawn_kafka_behind(&tansu, kafka_port, kafka_proxy.port).await;
+        let private = PrivateServices::start().await?;
         let s3 = services::url("S3_ENDPOINT")?;
         let s3_port = s3
             .trim_end_matches('/')
@@ -109,26 +99,17 @@ impl Services {
             .expect("S3_ENDPOINT ends in a port");
         let s3_proxy = Proxy::start(s3_port).await;
         Some(Services {
-            s3_proxy,
-            redis_port,
+            private,
             mongo_port,
-            redis,
-            kafka,
-            kafka_proxy,
             mongo,
+            s3_proxy,
         })
     }
 
     fn env(&self, cluster: Cluster) -> Cluster {
         cluster
-            .with(
-                "REDIS_URL",
-                &format!("redis://127.0.0.1:{}/?protocol=resp3", self.redis_port),
-            )
-            .with(
-                "KAFKA_BROKERS",
-                &format!("127.0.0.1:{}", self.kafka_proxy.port),
-            )
+            .with("REDIS_URL", &self.private.redis_url())
+            .with("KAFKA_BROKERS", &self.private.kafka_brokers())
             .with(
                 "MONGODB_URL",
                 &format!(
@@ -141,11 +122,6 @@ impl Services {
                 &format!("http://127.0.0.1:{}", self.s3_proxy.port),
             )
             .with("CONFAB_AUTH_PER_IP_PER_MIN", "100000")
-    }
-
-    async fn restart_redis(&mut self) {
-        self.redis.kill().await.expect("stop redis");
-        self.redis = spawn_redis(self.redis_port).await;
     }
 }
 
@@ -627,13 +603,13 @@ async fn two_nodes_lose_nothing_repeat_nothing_and_heal_under_every_fault() {
         pause(4.0).await;
 
         fault("Redis restarted, its data lost");
-        services.restart_redis().await;
+        services.private.restart_redis().await;
         pause(5.0).await;
 
         fault("SIGSTOP the broker for 5 s");
-        signal(&services.kafka, "-STOP");
+        signal(&services.private.kafka, "-STOP");
         pause(5.0).await;
-        signal(&services.kafka, "-CONT");
+        signal(&services.private.kafka, "-CONT");
         pause(3.0).await;
 
         fault("SIGSTOP MongoDB for 3 s");
@@ -651,7 +627,7 @@ async fn two_nodes_lose_nothing_repeat_nothing_and_heal_under_every_fault() {
         pause(4.0).await;
 
         fault("broker restarted: every connection reset, refused for 3 s");
-        services.kafka_proxy.restart(Duration::from_secs(3)).await;
+        services.private.restart_kafka().await;
         pause(4.0).await;
 
         fault("S3 unreachable for 6 s");
@@ -670,7 +646,7 @@ async fn two_nodes_lose_nothing_repeat_nothing_and_heal_under_every_fault() {
         stage.nodes.write().expect("lock")[1] = None;
         stage.node_down(1);
         nodes[1].kill().await;
-        services.restart_redis().await;
+        services.private.restart_redis().await;
         let restarted = async {
             restart(&mut nodes, 1).await;
         };

@@ -344,16 +344,17 @@ impl Proxy {
 }
 
 /// A Redis and a broker of the test's own, so restarting them disturbs no other test.
-struct PrivateServices {
+pub(crate) struct PrivateServices {
     redis_port: u16,
     redis: Child,
-    _kafka: Child,
+    /// The broker's process (to stall it with SIGSTOP).
+    pub(crate) kafka: Child,
     /// What the nodes reach the broker through.
     kafka_proxy: Proxy,
 }
 
 impl PrivateServices {
-    async fn start() -> Option<PrivateServices> {
+    pub(crate) async fn start() -> Option<PrivateServices> {
         let tansu = services::url("CONFAB_TANSU_BIN")?;
         let (redis_port, kafka_port) = (free_port(), free_port());
         let redis = spawn_redis(redis_port).await;
@@ -362,20 +363,20 @@ impl PrivateServices {
         Some(PrivateServices {
             redis_port,
             redis,
-            _kafka: kafka,
+            kafka,
             kafka_proxy,
         })
     }
 
-    fn redis_url(&self) -> String {
+    pub(crate) fn redis_url(&self) -> String {
         format!("redis://127.0.0.1:{}/?protocol=resp3", self.redis_port)
     }
 
-    fn kafka_brokers(&self) -> String {
+    pub(crate) fn kafka_brokers(&self) -> String {
         format!("127.0.0.1:{}", self.kafka_proxy.port)
     }
 
-    async fn restart_redis(&mut self) {
+    pub(crate) async fn restart_redis(&mut self) {
         self.redis.kill().await.expect("stop redis");
         self.redis = spawn_redis(self.redis_port).await;
     }
@@ -386,7 +387,7 @@ impl PrivateServices {
 
     /// A broker restart as its clients see it: every connection reset, new ones refused
     /// for a few seconds, the log kept.
-    async fn restart_kafka(&mut self) {
+    pub(crate) async fn restart_kafka(&mut self) {
         self.kafka_proxy.restart(Duration::from_secs(3)).await;
     }
 }
