@@ -18,15 +18,4 @@ else
   cargo build --locked -p media-worker --lib --target wasm32-unknown-unknown
   wasm="$target/wasm32-unknown-unknown/debug/media_worker.wasm"
 fi
-mkdir -p "$site_root/pkg"
-# As in build-site.sh: nothing to redo when the site holds this module already.
-stamp="$site_root/pkg/.media_worker.source"
-source_id="$(sha256sum "$wasm" | cut -d' ' -f1) $profile $(wasm-bindgen --version)"
-if [ ! -f "$site_root/pkg/media_worker_bg.wasm" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$source_id" ]; then
-  wasm-bindgen --target web --no-typescript --out-name media_worker --out-dir "$site_root/pkg" "$wasm"
-  if [ "$profile" = release ]; then
-    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-      -o "$site_root/pkg/media_worker_bg.wasm" "$site_root/pkg/media_worker_bg.wasm"
-  fi
-  echo "$source_id" >"$stamp"
-fi
+scripts/wasm-glue.sh "$wasm" media_worker "$site_root" "$profile"

@@ -22,19 +22,7 @@ else
   cargo build --locked -p frontend --lib --target wasm32-unknown-unknown
   wasm="$target/wasm32-unknown-unknown/debug/frontend.wasm"
 fi
-mkdir -p "$site_root/pkg"
-# wasm-bindgen and wasm-opt take half a minute on the release module: skip them when the
-# site already holds this very module, made by this very wasm-bindgen.
-stamp="$site_root/pkg/.confab.source"
-source_id="$(sha256sum "$wasm" | cut -d' ' -f1) $profile $(wasm-bindgen --version)"
-if [ ! -f "$site_root/pkg/confab_bg.wasm" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$source_id" ]; then
-  wasm-bindgen --target web --no-typescript --out-name confab --out-dir "$site_root/pkg" "$wasm"
-  if [ "$profile" = release ]; then
-    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-      -o "$site_root/pkg/confab_bg.wasm" "$site_root/pkg/confab_bg.wasm"
-  fi
-  echo "$source_id" >"$stamp"
-fi
+scripts/wasm-glue.sh "$wasm" confab "$site_root" "$profile"
 scripts/build-media-worker.sh "$site_root" "$profile"
 cp style/main.css "$site_root/pkg/confab.css"
 scripts/vendor-js.sh
