@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Unpacks a `make dist` tarball into an empty folder and runs it as a user would, on the
-# embedded defaults: it serves the page and its WASM, registers a user, stores a message,
-# restarts, and still has the message.
+# embedded defaults: it serves the page and every asset the page leads to, registers a
+# user, stores a message, restarts, and still has the message.
 #   scripts/dist-test.sh TARBALL
 set -euo pipefail
 tarball="$1"
@@ -29,9 +29,11 @@ start() {
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 start
-[ "$(curl -s -o /dev/null -w '%{http_code}' "$base/")" = 200 ] || fail "no page"
-[ "$(curl -s -o /dev/null -w '%{http_code}' "$base/pkg/confab_bg.wasm")" = 200 ] || fail "no WASM"
-[ "$(curl -s -o /dev/null -w '%{http_code}' "$base/vendor/socket.io.min.js")" = 200 ] || fail "no socket client"
+# Every asset the shipped pages lead to, followed as a browser would (end2end's test).
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+[ -d "$root/end2end/node_modules" ] || (cd "$root/end2end" && npm ci --silent --no-audit --no-fund)
+(cd "$root/end2end" && CONFAB_URL="$base" node --test tests/assets.test.mjs >"$dir/assets.log" 2>&1) \
+  || { cat "$dir/assets.log" >&2; fail "the site misses assets its pages load"; }
 token="$(curl -fsS -H 'content-type: application/json' "$base/api/v1/auth/register" \
   -d '{"username":"dist_user","password":"correct horse battery"}' | json '["token"]')"
 room="$(curl -fsS -H "authorization: Bearer $token" -H 'content-type: application/json' \
