@@ -90,7 +90,8 @@ async fn authenticate<A: Adapter>(
 /// handshake, before the server answers the namespace CONNECT: the connect handler runs on
 /// a task of its own after that answer, so a client that emits (a `sync`, say) the moment it
 /// is connected would otherwise race the registration, and lose its event and its ack on a
-/// busy node.
+/// busy node. (A broadcast may now reach the device a moment before the CONNECT answer;
+/// Socket.IO clients hold such events until they are connected.)
 fn register<A: Adapter>(socket: &SocketRef<A>, chat: &Weak<Chat>, user: &UserId) {
     socket.join(user_room(user));
     socket.extensions.insert(Focus(None));
