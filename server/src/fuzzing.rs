@@ -129,25 +129,27 @@ fn json<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
         .header("content-type", "application/json")
         .body(Body::from(body.to_vec()))
         .ok()?;
-    let extracted = ApiJson::<T>::from_request(request, &());
-    // A body already in memory is read in one poll.
-    match futures_util::FutureExt::now_or_never(extracted) {
-        Some(Ok(ApiJson(value))) => Some(value),
-        Some(Err(_)) => None,
-        None => panic!("extracting a body in memory did not finish at once"),
-    }
+    at_once(ApiJson::<T>::from_request(request, &()))
+        .ok()
+        .map(|ApiJson(value)| value)
 }
 
 /// `ApiQuery<HistoryQuery>` on `/?{query}`.
 fn history_query(query: &str) -> Option<HistoryQuery> {
     let request = Request::get(format!("/?{query}")).body(()).ok()?;
     let (mut parts, ()) = request.into_parts();
-    let extracted = ApiQuery::<HistoryQuery>::from_request_parts(&mut parts, &());
-    match futures_util::FutureExt::now_or_never(extracted) {
-        Some(Ok(ApiQuery(value))) => Some(value),
-        Some(Err(_)) => None,
-        None => panic!("parsing a query did not finish at once"),
-    }
+    at_once(ApiQuery::<HistoryQuery>::from_request_parts(
+        &mut parts,
+        &(),
+    ))
+    .ok()
+    .map(|ApiQuery(value)| value)
+}
+
+/// An extractor's answer: on a request already in memory it comes in one poll.
+fn at_once<T>(extracting: impl std::future::Future<Output = T>) -> T {
+    futures_util::FutureExt::now_or_never(std::pin::pin!(extracting))
+        .expect("extracting from a request in memory finishes at once")
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -54,34 +55,30 @@ const LATENCY_BUCKETS: &[f64] = &[
 impl Metrics {
     fn new() -> Self {
         let registry = Registry::new_custom(Some("confab".into()), None).expect("a registry");
-        let counter = |name: &str, help: &str, labels: &[&str]| {
-            let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("a metric");
+        // Each metric is made, registered, and kept: one way for every kind.
+        fn kept<M: Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
             registry
                 .register(Box::new(metric.clone()))
                 .expect("registered once");
             metric
+        }
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            kept(
+                &registry,
+                IntCounterVec::new(Opts::new(name, help), labels).expect("a metric"),
+            )
         };
         let histogram = |name: &str, help: &str, labels: &[&str]| {
             let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
-            let metric = HistogramVec::new(opts, labels).expect("a metric");
-            registry
-                .register(Box::new(metric.clone()))
-                .expect("registered once");
-            metric
+            kept(
+                &registry,
+                HistogramVec::new(opts, labels).expect("a metric"),
+            )
         };
-        let gauge = |name: &str, help: &str| {
-            let metric = IntGauge::new(name, help).expect("a metric");
-            registry
-                .register(Box::new(metric.clone()))
-                .expect("registered once");
-            metric
-        };
+        let gauge =
+            |name: &str, help: &str| kept(&registry, IntGauge::new(name, help).expect("a metric"));
         let single = |name: &str, help: &str| {
-            let metric = IntCounter::new(name, help).expect("a metric");
-            registry
-                .register(Box::new(metric.clone()))
-                .expect("registered once");
-            metric
+            kept(&registry, IntCounter::new(name, help).expect("a metric"))
         };
         Self {
             sockets: gauge("sockets_connected", "Sockets connected to this node"),
