@@ -25,7 +25,7 @@ pub mod events {
 
 /// A point in time, carried as milliseconds since the Unix epoch and written on the wire as
 /// RFC 3339 in UTC with millisecond precision (`2026-11-28T06:12:13.123Z`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
 
 impl Timestamp {
@@ -83,7 +83,7 @@ impl<'de> Deserialize<'de> for Timestamp {
 macro_rules! opaque_id {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(pub String);
 
@@ -170,13 +170,39 @@ pub struct Room {
     pub members: Vec<Member>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
+    #[default]
     Text,
     Image,
     Voice,
     System,
+    /// v1.1: replaces the body (or caption) of the message it `relates_to`.
+    Edit,
+    /// v1.1: withdraws the message it `relates_to` (or one's own reaction).
+    Delete,
+    /// v1.1: one emoji on the message it `relates_to`.
+    Reaction,
+}
+
+impl MessageKind {
+    /// What people write and read as a message of its own (as opposed to a change of one,
+    /// or the server's account of the room): counted as unread and notified.
+    pub fn is_content(self) -> bool {
+        matches!(
+            self,
+            MessageKind::Text | MessageKind::Image | MessageKind::Voice
+        )
+    }
+
+    /// A change of another message: `edit`, `delete` or `reaction`.
+    pub fn is_change(self) -> bool {
+        matches!(
+            self,
+            MessageKind::Edit | MessageKind::Delete | MessageKind::Reaction
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,7 +226,9 @@ pub struct Media {
     pub placeholder: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Default` is for building test messages with `..Default::default()`; a real message
+/// always comes from the store.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub id: MessageId,
     pub room_id: RoomId,
@@ -212,6 +240,139 @@ pub struct Message {
     pub media: Option<Media>,
     pub reply_to: Option<MessageId>,
     pub created_at: Timestamp,
+    /// v1.1: the message an `edit`, `delete` or `reaction` changes.
+    #[serde(default)]
+    pub relates_to: Option<MessageId>,
+    /// v1.1: when the body was last replaced by an `edit`.
+    #[serde(default)]
+    pub edited_at: Option<Timestamp>,
+    /// v1.1: when the message was withdrawn; `body`, `media` and `reactions` are empty then.
+    #[serde(default)]
+    pub deleted_at: Option<Timestamp>,
+    /// v1.1: the reactions on this message, in order of each emoji's first use.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
+    /// v1.1: the members named as `@username` in `body`, found by the server.
+    #[serde(default)]
+    pub mentions: Vec<UserId>,
+    /// An extension: enough of the message `reply_to` names to quote it; `null` without a
+    /// `reply_to`, or once the original is deleted.
+    #[serde(default)]
+    pub reply_preview: Option<ReplyPreview>,
+}
+
+impl Message {
+    /// Applies a change message (`edit`, `delete` or `reaction` whose `relates_to` is this
+    /// message's id) to this message as the server does, so a client that folds the stream
+    /// in `seq` order shows what history shows. The `delete` of a reaction only marks the
+    /// reaction message here: the folder then takes the emoji off the reaction's own target
+    /// with [`Message::remove_reaction`].
+    pub fn apply(&mut self, change: &Message) {
+        match change.kind {
+            MessageKind::Edit if self.deleted_at.is_none() => {
+                self.body = change.body.clone();
+                self.mentions = change.mentions.clone();
+                self.edited_at = Some(change.created_at);
+            }
+            MessageKind::Delete => {
+                if self.kind == MessageKind::Reaction {
+                    self.deleted_at = Some(change.created_at);
+                    return;
+                }
+                self.body = None;
+                self.media = None;
+                self.reactions.clear();
+                self.mentions.clear();
+                self.reply_preview = None;
+                self.deleted_at = Some(change.created_at);
+            }
+            MessageKind::Reaction if self.deleted_at.is_none() => {
+                if let Some(emoji) = change.body.as_deref() {
+                    self.add_reaction(emoji, &change.sender_id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Adds `user`'s `emoji`; false when it was there already.
+    pub fn add_reaction(&mut self, emoji: &str, user: &UserId) -> bool {
+        match self.reactions.iter_mut().find(|r| r.emoji == emoji) {
+            Some(reaction) if reaction.user_ids.contains(user) => false,
+            Some(reaction) => {
+                reaction.user_ids.push(user.clone());
+                true
+            }
+            None => {
+                self.reactions.push(Reaction {
+                    emoji: emoji.to_owned(),
+                    user_ids: vec![user.clone()],
+                });
+                true
+            }
+        }
+    }
+
+    /// Takes `user`'s `emoji` away (an emoji nobody uses any more goes); false when it
+    /// was not there.
+    pub fn remove_reaction(&mut self, emoji: &str, user: &UserId) -> bool {
+        let Some(at) = self.reactions.iter().position(|r| r.emoji == emoji) else {
+            return false;
+        };
+        let reaction = &mut self.reactions[at];
+        let before = reaction.user_ids.len();
+        reaction.user_ids.retain(|u| u != user);
+        let removed = reaction.user_ids.len() != before;
+        if reaction.user_ids.is_empty() {
+            self.reactions.remove(at);
+        }
+        removed
+    }
+}
+
+/// v1.1: one emoji on a message and who put it there, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub emoji: String,
+    pub user_ids: Vec<UserId>,
+}
+
+/// An extension: a quote of the message a reply answers. `body` is cut to
+/// [`REPLY_PREVIEW_CHARS`] characters (with `…` when cut).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyPreview {
+    pub id: MessageId,
+    /// Where the original sits in the room, so a client can load back to it.
+    pub seq: u64,
+    pub sender_id: UserId,
+    pub kind: MessageKind,
+    pub body: Option<String>,
+}
+
+/// The most characters of the original a [`ReplyPreview`] carries.
+pub const REPLY_PREVIEW_CHARS: usize = 200;
+
+impl ReplyPreview {
+    /// The preview of `original`; `None` once it is deleted.
+    pub fn of(original: &Message) -> Option<Self> {
+        if original.deleted_at.is_some() {
+            return None;
+        }
+        let body = original.body.as_deref().map(|body| {
+            let mut cut: String = body.chars().take(REPLY_PREVIEW_CHARS).collect();
+            if body.chars().nth(REPLY_PREVIEW_CHARS).is_some() {
+                cut.push('…');
+            }
+            cut
+        });
+        Some(Self {
+            id: original.id.clone(),
+            seq: original.seq,
+            sender_id: original.sender_id.clone(),
+            kind: original.kind,
+            body,
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,6 +451,25 @@ pub struct SendMessageRequest {
     pub media_id: Option<MediaId>,
     #[serde(default)]
     pub reply_to: Option<MessageId>,
+    /// v1.1: the message an `edit`, `delete` or `reaction` changes.
+    #[serde(default)]
+    pub relates_to: Option<MessageId>,
+}
+
+/// v1.1: `GET /search`. `before_seq` pages within `room_id`; across rooms, `before_id`
+/// (an extension) pages: the id of the last hit of the previous page.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub room_id: Option<RoomId>,
+    #[serde(default)]
+    pub before_seq: Option<u64>,
+    #[serde(default)]
+    pub before_id: Option<MessageId>,
+    #[serde(default)]
+    pub limit: Option<u32>,
 }
 
 /// `POST /media`: what the client is about to upload. The server checks the stored bytes

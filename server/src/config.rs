@@ -94,6 +94,8 @@ pub struct Limits {
     /// direct rooms) one user may make per `send_window`: generous for any client that
     /// follows the API, a bound for one that loops.
     pub syncs_per_user: u32,
+    /// Searches one user may make per `send_window`.
+    pub searches_per_user: u32,
     pub typing_per_user: u32,
     pub rooms_per_user: u32,
     /// Largest JSON body a REST request may carry.
@@ -130,6 +132,7 @@ impl Default for Limits {
             sends_per_user: 30,
             send_window: Duration::from_secs(10),
             syncs_per_user: 60,
+            searches_per_user: 30,
             typing_per_user: 60,
             rooms_per_user: 20,
             max_json_bytes: 64 * 1024,
@@ -209,6 +212,8 @@ impl Config {
         )?;
         limits.sends_per_user = number("CONFAB_SENDS_PER_USER_PER_10S", limits.sends_per_user)?;
         limits.syncs_per_user = number("CONFAB_SYNCS_PER_USER_PER_10S", limits.syncs_per_user)?;
+        limits.searches_per_user =
+            number("CONFAB_SEARCHES_PER_USER_PER_10S", limits.searches_per_user)?;
         limits.typing_per_user = number("CONFAB_TYPING_PER_USER_PER_10S", limits.typing_per_user)?;
         limits.rooms_per_user = number("CONFAB_ROOMS_PER_USER_PER_10S", limits.rooms_per_user)?;
         limits.uploads_per_user =

@@ -140,6 +140,79 @@ impl ClientId {
     }
 }
 
+/// A reaction: one emoji, that is one extended grapheme cluster of at most 32 bytes that is
+/// not a plain ASCII character (so `a` or `+` is refused) and holds no space or control
+/// character.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Emoji(String);
+
+impl Emoji {
+    pub const MAX_BYTES: usize = 32;
+
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        use unicode_segmentation::UnicodeSegmentation;
+        let text = raw.trim();
+        if text.is_empty() {
+            return Err(Error::BadRequest(
+                "a reaction needs an emoji as its body".into(),
+            ));
+        }
+        if text.len() > Self::MAX_BYTES {
+            return Err(Error::BadRequest(format!(
+                "a reaction is one emoji of at most {} bytes",
+                Self::MAX_BYTES
+            )));
+        }
+        let one_cluster = text.graphemes(true).nth(1).is_none();
+        let plain = text.is_ascii()
+            || text
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || c.is_alphanumeric());
+        if !one_cluster || plain {
+            return Err(Error::BadRequest("a reaction is exactly one emoji".into()));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// The usernames a text names as `@username`, lower-cased, each once, in order: an `@` that
+/// starts a word (not `bob@example.com`), then the longest run of username characters.
+/// Whether each is a member is for the caller to find out.
+pub fn mentioned_usernames(body: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (at, _) in body.match_indices('@') {
+        let starts_word = body[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric());
+        if !starts_word {
+            continue;
+        }
+        let rest = &body[at + 1..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "_.-".contains(c)))
+            .unwrap_or(rest.len());
+        // A sentence may end right after the name: "thanks @bob."
+        let name = rest[..end]
+            .trim_end_matches(['.', '-'])
+            .to_ascii_lowercase();
+        if (3..=32).contains(&name.len()) && !names.contains(&name) {
+            names.push(name);
+        }
+        if names.len() == MAX_MENTIONS {
+            break;
+        }
+    }
+    names
+}
+
+/// The most members one message may mention.
+pub const MAX_MENTIONS: usize = 50;
+
 /// A new server-made id: a UUIDv7, so ids sort by creation time.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
@@ -173,6 +246,30 @@ mod tests {
             MessageBody::parse(&"é".repeat(4001)),
             Err(Error::PayloadTooLarge(_))
         ));
+    }
+
+    #[test]
+    fn a_reaction_is_one_emoji() {
+        assert!(Emoji::parse("👍").is_ok());
+        assert!(Emoji::parse("👍🏽").is_ok(), "a skin tone joins its emoji");
+        assert!(Emoji::parse("👨‍👩‍👧").is_ok(), "a ZWJ family is one cluster");
+        assert!(Emoji::parse("🇫🇷").is_ok(), "a flag is one cluster");
+        assert!(Emoji::parse("❤️").is_ok());
+        assert!(Emoji::parse("👍👍").is_err());
+        assert!(Emoji::parse("a").is_err());
+        assert!(Emoji::parse("+").is_err());
+        assert!(Emoji::parse("é").is_err());
+        assert!(Emoji::parse("").is_err());
+        assert!(Emoji::parse(&format!("👍{}", "\u{1F3FD}".repeat(10))).is_err());
+    }
+
+    #[test]
+    fn mentions_are_words_that_start_with_an_at() {
+        assert_eq!(
+            mentioned_usernames("hi @Bob and @carol.smith, thanks @bob. mail x@dave.com @al"),
+            vec!["bob", "carol.smith"]
+        );
+        assert!(mentioned_usernames("no one here").is_empty());
     }
 
     #[test]

@@ -89,6 +89,7 @@ impl From<StoreError> for Error {
         match err {
             StoreError::Conflict(what) => Error::Conflict(what),
             StoreError::Unavailable(what) => Error::Unavailable(what),
+            StoreError::ChangeRefused(refusal) => Error::from(refusal),
             StoreError::Other(cause) => Error::Internal(cause),
         }
     }

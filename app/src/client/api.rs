@@ -90,6 +90,16 @@ pub async fn search_users(query: &str) -> Result<Vec<User>, ApiError> {
     call("GET", &format!("/users?q={}", encode(query)), NO_BODY).await
 }
 
+/// Messages of my rooms holding every word of `query`, newest first.
+pub async fn search(query: &str) -> Result<MessagePage, ApiError> {
+    call(
+        "GET",
+        &format!("/search?q={}&limit=20", encode(query)),
+        NO_BODY,
+    )
+    .await
+}
+
 pub async fn create_group(name: String, member_ids: Vec<UserId>) -> Result<Room, ApiError> {
     let request = CreateGroupRequest { name, member_ids };
     call("POST", "/rooms", Some(&request)).await

@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::protocol::{Room, RoomId, User, UserId};
+use crate::protocol::{MessageId, Room, RoomId, User, UserId};
 use media::Transfer;
 use model::{Pending, RoomLog};
 
@@ -59,6 +59,8 @@ pub struct Client {
     pub toasts: RwSignal<Vec<Toast>>,
     /// The room on screen, if any.
     pub focus: RwSignal<Option<RoomId>>,
+    /// A message to bring into view when its room opens (a search hit), with its `seq`.
+    pub jump: RwSignal<Option<(RoomId, MessageId, u64)>>,
     /// The tab is visible.
     pub visible: RwSignal<bool>,
     /// Highest `seq` already reported per room, so each receipt goes out once.
@@ -95,6 +97,7 @@ impl Client {
             presence: RwSignal::new(HashMap::new()),
             toasts: RwSignal::new(Vec::new()),
             focus: RwSignal::new(None),
+            jump: RwSignal::new(None),
             visible: RwSignal::new(true),
             read_sent: StoredValue::new(HashMap::new()),
             delivered_sent: StoredValue::new(HashMap::new()),

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::{Auth, Client, browser, model};
 use crate::protocol::{
-    ErrorBody, ErrorCode, ErrorDetail, FocusRequest, MediaKind, Message, MessageKind,
+    ErrorBody, ErrorCode, ErrorDetail, FocusRequest, MediaKind, Message, MessageId, MessageKind,
     NotificationEvent, PresenceEvent, ReceiptEvent, ReceiptKind, ReceiptRequest, Room, RoomId,
     SendMessageRequest, SocketSend, SyncRequest, SyncResponse, TypingEvent, TypingRequest, events,
 };
@@ -79,12 +79,23 @@ fn send_request(pending: &model::Pending) -> SendMessageRequest {
             media.created.as_ref().map(|c| c.media.id.clone()),
         ),
     };
+    if let Some(change) = &pending.change {
+        return SendMessageRequest {
+            client_id: pending.client_id.clone(),
+            kind: change.kind,
+            body: (!pending.body.is_empty()).then(|| pending.body.clone()),
+            media_id: None,
+            reply_to: None,
+            relates_to: Some(change.relates_to.clone()),
+        };
+    }
     SendMessageRequest {
         client_id: pending.client_id.clone(),
         kind,
         body,
         media_id,
-        reply_to: None,
+        reply_to: pending.reply_to.clone(),
+        relates_to: None,
     }
 }
 
@@ -373,16 +384,35 @@ impl Client {
         });
     }
 
-    /// Queues a message and sends it when connected; it keeps its `client_id` across
-    /// retries, so the server stores it once.
-    pub fn send(self, room_id: RoomId, body: String) {
-        let pending = model::Pending {
+    /// Queues a message (answering `reply_to`, if any) and sends it when connected; it
+    /// keeps its `client_id` across retries, so the server stores it once.
+    pub fn send(self, room_id: RoomId, body: String, reply_to: Option<MessageId>) {
+        self.queue(model::Pending {
             room_id,
             client_id: browser::uuid(),
             body,
             failed: None,
             media: None,
-        };
+            reply_to,
+            change: None,
+        });
+    }
+
+    /// Queues an edit (`body` the new text), a delete (`body` empty) or a reaction (`body`
+    /// the emoji) of the message `relates_to`; it shows once the server has it.
+    pub fn change(self, room_id: RoomId, kind: MessageKind, relates_to: MessageId, body: String) {
+        self.queue(model::Pending {
+            room_id,
+            client_id: browser::uuid(),
+            body,
+            failed: None,
+            media: None,
+            reply_to: None,
+            change: Some(model::PendingChange { kind, relates_to }),
+        });
+    }
+
+    fn queue(self, pending: model::Pending) {
         self.outbox.update(|o| o.push(pending));
         self.save_outbox();
         self.flush_outbox();
@@ -413,6 +443,17 @@ impl Client {
                         if error.code == ErrorCode::NotFound
                             && pending.media.is_some()
                             && self.upload_again(&pending.client_id) => {}
+                    // A change the server refuses for good (the message was deleted in the
+                    // meantime, say) is dropped with a word to the user: there is nothing
+                    // to retry.
+                    Err(EmitError::Refused(error))
+                        if is_final(error.code) && pending.change.is_some() =>
+                    {
+                        self.outbox
+                            .update(|o| o.retain(|p| p.client_id != pending.client_id));
+                        self.save_outbox();
+                        self.toast(pending.room_id.clone(), error.message.clone());
+                    }
                     Err(EmitError::Refused(error)) if is_final(error.code) => {
                         self.outbox.update(|o| {
                             if let Some(p) = o.iter_mut().find(|p| p.client_id == pending.client_id)

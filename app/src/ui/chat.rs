@@ -8,15 +8,36 @@ use super::invite::InviteControl;
 use super::media::{AttachPhoto, PhotoViewer, Viewer, Voice, VoiceRecorder};
 use super::{media, use_client};
 use crate::client::browser;
-use crate::client::model::{self, PendingMedia, RoomLog, Status};
-use crate::protocol::{Media, Room, RoomId, RoomKind, UserId};
+use crate::client::model::{self, PendingMedia, RoomLog, Segment, Status};
+use crate::protocol::{Media, MessageId, MessageKind, Room, RoomId, RoomKind, UserId};
+
+/// The emoji the reaction picker offers first (any other can be typed).
+const QUICK_REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "😮", "😢", "🎉"];
+
+/// One emoji under a message: how many, whether one of them is mine, and who.
+#[derive(Clone, PartialEq)]
+struct Chip {
+    emoji: String,
+    count: usize,
+    mine: bool,
+    who: String,
+}
+
+/// The quote above a reply: who wrote the original and what it said.
+#[derive(Clone, PartialEq)]
+struct Quote {
+    id: MessageId,
+    seq: u64,
+    sender: String,
+    text: String,
+}
 
 /// One line of the log: a day separator, a stored message, or one still in the outbox.
 #[derive(Clone, PartialEq)]
 enum Row {
     Day(String),
     Message {
-        id: String,
+        id: MessageId,
         body: String,
         media: Option<Media>,
         /// The sender's name on the first message of a run by the same person.
@@ -26,6 +47,18 @@ enum Row {
         status: Option<(Status, String)>,
         /// "Read by …" under the last own message of a group.
         seen_by: Option<String>,
+        edited: bool,
+        deleted: bool,
+        /// It names me with `@`.
+        mentions_me: bool,
+        chips: Vec<Chip>,
+        quote: Option<Quote>,
+        /// What the menu offers: editing (own text or caption), deleting (own, or anyone's
+        /// for an owner or admin).
+        can_edit: bool,
+        can_delete: bool,
+        /// The members' usernames, for highlighting mentions.
+        usernames: Vec<String>,
     },
     Pending {
         client_id: String,
@@ -44,11 +77,26 @@ impl Row {
                 status,
                 sender,
                 seen_by,
+                body,
+                edited,
+                deleted,
+                chips,
+                quote,
                 ..
-            } => format!(
-                "m-{id}-{:?}-{sender:?}-{seen_by:?}",
-                status.as_ref().map(|s| &s.1)
-            ),
+            } => {
+                use std::hash::{Hash, Hasher};
+                // A row is drawn again when anything shown in it changes.
+                let mut shown = std::hash::DefaultHasher::new();
+                (body, edited, deleted, quote.as_ref().map(|q| &q.text)).hash(&mut shown);
+                for chip in chips {
+                    (&chip.emoji, chip.count, chip.mine).hash(&mut shown);
+                }
+                format!(
+                    "m-{id}-{:?}-{sender:?}-{seen_by:?}-{:x}",
+                    status.as_ref().map(|s| &s.1),
+                    shown.finish()
+                )
+            }
             // A photo's row is drawn again once its size is known (after shrinking).
             Row::Pending {
                 client_id,
@@ -81,10 +129,21 @@ fn rows(room: &Room, log: &RoomLog, me: &UserId, outbox: &[model::Pending]) -> V
         .find(|m| &m.sender_id == me)
         .map(|m| m.seq);
     let group = room.kind == RoomKind::Group;
-    for message in log.messages.values() {
+    let manager = room
+        .members
+        .iter()
+        .any(|m| &m.user.id == me && m.role.can_manage());
+    let usernames: Vec<String> = room
+        .members
+        .iter()
+        .map(|m| m.user.username.clone())
+        .collect();
+    let (today, _) = browser::local_time(browser::now_millis());
+    // Edits, deletions and reactions are folded into the messages they change.
+    for message in log.messages.values().filter(|m| !m.kind.is_change()) {
         let (this_day, time) = browser::local_time(message.created_at.as_millis());
         if this_day != day {
-            rows.push(Row::Day(this_day.clone()));
+            rows.push(Row::Day(model::day_label(&this_day, &today)));
             day = this_day;
             previous = None;
         }
@@ -105,8 +164,34 @@ fn rows(room: &Room, log: &RoomLog, me: &UserId, outbox: &[model::Pending]) -> V
             .then(|| model::readers(room, me, message.seq))
             .filter(|r| !r.is_empty())
             .map(|r| format!("Read by {}", r.join(", ")));
+        let deleted = message.deleted_at.is_some();
+        let chips = message
+            .reactions
+            .iter()
+            .map(|r| Chip {
+                emoji: r.emoji.clone(),
+                count: r.user_ids.len(),
+                mine: r.user_ids.contains(me),
+                who: r
+                    .user_ids
+                    .iter()
+                    .map(|u| name_of(room, u))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+            .collect();
+        let quote = message.reply_preview.as_ref().map(|q| Quote {
+            id: q.id.clone(),
+            seq: q.seq,
+            sender: name_of(room, &q.sender_id),
+            text: match q.kind {
+                MessageKind::Image if q.body.is_none() => "Photo".to_owned(),
+                MessageKind::Voice => "Voice message".to_owned(),
+                _ => q.body.clone().unwrap_or_default(),
+            },
+        });
         rows.push(Row::Message {
-            id: message.id.to_string(),
+            id: message.id.clone(),
             body: message.body.clone().unwrap_or_default(),
             media: message.media.clone(),
             sender: (first && !mine && group).then(|| name_of(room, &message.sender_id)),
@@ -114,9 +199,22 @@ fn rows(room: &Room, log: &RoomLog, me: &UserId, outbox: &[model::Pending]) -> V
             mine,
             status,
             seen_by,
+            edited: message.edited_at.is_some(),
+            deleted,
+            mentions_me: message.mentions.contains(me),
+            chips,
+            quote,
+            can_edit: mine
+                && !deleted
+                && matches!(message.kind, MessageKind::Text | MessageKind::Image),
+            can_delete: !deleted && message.kind.is_content() && (mine || (group && manager)),
+            usernames: usernames.clone(),
         });
     }
-    for pending in outbox.iter().filter(|p| p.room_id == room.id) {
+    for pending in outbox
+        .iter()
+        .filter(|p| p.room_id == room.id && p.change.is_none())
+    {
         rows.push(Row::Pending {
             client_id: pending.client_id.clone(),
             body: pending.body.clone(),
@@ -132,7 +230,7 @@ fn render_row(row: Row) -> AnyView {
     match row {
         Row::Day(day) => view! { <div class="day" role="separator">{day}</div> }.into_any(),
         Row::Message {
-            id: _,
+            id,
             body,
             media,
             sender,
@@ -140,15 +238,81 @@ fn render_row(row: Row) -> AnyView {
             mine,
             status,
             seen_by,
+            edited,
+            deleted,
+            mentions_me,
+            chips,
+            quote,
+            can_edit,
+            can_delete,
+            usernames,
         } => {
+            let ui = use_context::<ChatUi>().expect("inside a chat view");
             let first = sender.is_some();
             let has_media = media.is_some();
+            let dom_id = format!("msg-{id}");
+            let target = StoredValue::new(id.clone());
+            let editing = move || ui.editing.get().as_ref() == Some(&target.get_value());
+            let text = StoredValue::new(body.clone());
+            let quote = quote.map(|q| {
+                let (qid, qseq) = (q.id.clone(), q.seq);
+                view! {
+                    <button type="button" class="quote" title="Show the original"
+                        on:click=move |_| ui.jump(qid.clone(), qseq)>
+                        <span class="quote-sender">{q.sender}</span>
+                        <span class="quote-text">{q.text}</span>
+                    </button>
+                }
+            });
+            let shown_body = move || {
+                if deleted {
+                    return Some(
+                        view! { <p class="body deleted">"Message deleted"</p> }.into_any(),
+                    );
+                }
+                if editing() {
+                    return Some(
+                        view! { <EditBox target=target.get_value() text=text.get_value()/> }
+                            .into_any(),
+                    );
+                }
+                let body = text.get_value();
+                (!body.is_empty()).then(|| {
+                    let parts = model::segments(&body, &usernames);
+                    view! { <p class="body">{parts.into_iter().map(segment_view).collect_view()}</p> }.into_any()
+                })
+            };
+            let chips = (!chips.is_empty()).then(|| {
+                view! {
+                    <div class="reactions">
+                        {chips.into_iter().map(|chip| {
+                            let emoji = chip.emoji.clone();
+                            let label = format!("{} {}: {}", chip.emoji, chip.count, chip.who);
+                            view! {
+                                <button type="button" class="chip" class:mine=chip.mine
+                                    title=label.clone() aria-label=label aria-pressed=chip.mine.to_string()
+                                    on:click=move |_| ui.toggle_reaction(target.get_value(), emoji.clone())>
+                                    {chip.emoji}" "{chip.count}
+                                </button>
+                            }
+                        }).collect_view()}
+                    </div>
+                }
+            });
+            let actions = (!deleted).then(|| view! {
+                <MessageActions target=target.get_value() text=text.get_value() can_edit can_delete/>
+            });
             view! {
-            <div class="msg" class:mine=mine class:first=first class:media=has_media>
+            <div class="msg" id=dom_id class:mine=mine class:first=first class:media=has_media
+                class:mentioned=mentions_me class:highlight=move || ui.highlight.get().as_ref() == Some(&target.get_value())
+                tabindex="-1">
                 {sender.map(|s| view! { <span class="sender">{s}</span> })}
-                {media.map(media::media_view)}
-                {(!body.is_empty()).then(|| view! { <p class="body">{body}</p> })}
+                {quote}
+                {(!deleted).then(|| media.map(media::media_view))}
+                {shown_body}
+                {chips}
                 <span class="meta">
+                    {edited.then(|| view! { <span class="edited">"edited"</span> })}
                     <time>{time}</time>
                     {status.map(|(status, label)| view! {
                         <span class="status" class:read=status == Status::Read aria-label=label.clone() title=label>
@@ -157,6 +321,7 @@ fn render_row(row: Row) -> AnyView {
                     })}
                 </span>
                 {seen_by.map(|s| view! { <span class="seen">{s}</span> })}
+                {actions}
             </div>
         }
         .into_any()
@@ -197,11 +362,214 @@ fn render_row(row: Row) -> AnyView {
     }
 }
 
+fn segment_view(segment: Segment) -> AnyView {
+    match segment {
+        Segment::Text(text) => text.into_any(),
+        Segment::Mention(name) => view! { <span class="mention">{name}</span> }.into_any(),
+        Segment::Link(url) => {
+            let href = url.clone();
+            view! { <a href=href target="_blank" rel="noopener noreferrer">{url}</a> }.into_any()
+        }
+    }
+}
+
+/// What one chat view is doing with its messages: which one is being edited, which one a
+/// reply is being written to, which one is highlighted after a jump.
+#[derive(Clone, Copy)]
+struct ChatUi {
+    client: crate::client::Client,
+    room: StoredValue<RoomId>,
+    editing: RwSignal<Option<MessageId>>,
+    replying: RwSignal<Option<Quote>>,
+    highlight: RwSignal<Option<MessageId>>,
+    /// The message being jumped to, until its row is on the page.
+    jumping: RwSignal<Option<(MessageId, u64)>>,
+}
+
+impl ChatUi {
+    fn change(self, kind: MessageKind, target: MessageId, body: String) {
+        self.client
+            .change(self.room.get_value(), kind, target, body);
+    }
+
+    /// Adds my `emoji` to `target`, or takes it back if it is there.
+    fn toggle_reaction(self, target: MessageId, emoji: String) {
+        let client = self.client;
+        let Some(me) = client.me() else { return };
+        let room = self.room.get_value();
+        let own = client.logs.with_untracked(|logs| {
+            logs.get(&room)
+                .and_then(|log| log.own_reaction(&target, &me, &emoji))
+                .map(|m| m.id.clone())
+        });
+        match own {
+            Some(reaction) => self.change(MessageKind::Delete, reaction, String::new()),
+            None => self.change(MessageKind::Reaction, target, emoji),
+        }
+    }
+
+    /// Brings the message into view, loading older pages until it is held.
+    fn jump(self, target: MessageId, seq: u64) {
+        self.jumping.set(Some((target, seq)));
+    }
+}
+
+/// Reply, react, edit, delete and copy, on hover or focus (a tap on touch screens).
+#[component]
+fn MessageActions(target: MessageId, text: String, can_edit: bool, can_delete: bool) -> AnyView {
+    let ui = use_context::<ChatUi>().expect("inside a chat view");
+    let client = use_client();
+    let picking = RwSignal::new(false);
+    let typed = RwSignal::new(String::new());
+    let target = StoredValue::new(target);
+    let text = StoredValue::new(text);
+    let react = move |emoji: String| {
+        picking.set(false);
+        typed.set(String::new());
+        ui.toggle_reaction(target.get_value(), emoji);
+    };
+    let reply = move |_| {
+        let room = ui.room.get_value();
+        let quote = client.logs.with_untracked(|logs| {
+            let message = logs.get(&room)?.get(&target.get_value())?.clone();
+            let sender = client
+                .room(&room)
+                .map(|r| name_of(&r, &message.sender_id))
+                .unwrap_or_default();
+            Some(Quote {
+                id: message.id.clone(),
+                seq: message.seq,
+                sender,
+                text: model::preview_text(&message),
+            })
+        });
+        ui.replying.set(quote);
+    };
+    view! {
+        <div class="msg-actions" role="toolbar" aria-label="Message actions">
+            <button type="button" class="act" title="Reply" aria-label="Reply" on:click=reply>"↩"</button>
+            <button type="button" class="act" title="React" aria-label="React" aria-expanded=move || picking.get().to_string()
+                on:click=move |_| picking.update(|p| *p = !*p)>"☺"</button>
+            {can_edit.then(|| view! {
+                <button type="button" class="act" title="Edit" aria-label="Edit"
+                    on:click=move |_| ui.editing.set(Some(target.get_value()))>"✎"</button>
+            })}
+            {can_delete.then(|| view! {
+                <button type="button" class="act" title="Delete" aria-label="Delete"
+                    on:click=move |_| {
+                        if browser::confirm("Delete this message for everyone?") {
+                            ui.change(MessageKind::Delete, target.get_value(), String::new());
+                        }
+                    }>"🗑"</button>
+            })}
+            {(!text.get_value().is_empty()).then(|| view! {
+                <button type="button" class="act" title="Copy text" aria-label="Copy text"
+                    on:click=move |_| {
+                        let text = text.get_value();
+                        leptos::task::spawn_local(async move {
+                            browser::copy_text(&text).await;
+                        });
+                    }>"⧉"</button>
+            })}
+            <Show when=move || picking.get()>
+                <div class="picker" role="group" aria-label="Pick a reaction">
+                    {QUICK_REACTIONS.iter().map(|emoji| {
+                        let emoji = (*emoji).to_owned();
+                        let label = format!("React with {emoji}");
+                        view! {
+                            <button type="button" class="pick" aria-label=label on:click={
+                                let emoji = emoji.clone();
+                                move |_| react(emoji.clone())
+                            }>{emoji.clone()}</button>
+                        }
+                    }).collect_view()}
+                    <form class="pick-other" on:submit=move |ev| {
+                        ev.prevent_default();
+                        let emoji = typed.get_untracked().trim().to_owned();
+                        if !emoji.is_empty() {
+                            react(emoji);
+                        }
+                    }>
+                        <input aria-label="Any emoji" placeholder="Other" maxlength="16" size="4"
+                            prop:value=typed on:input=move |ev| typed.set(event_target_value(&ev))/>
+                    </form>
+                </div>
+            </Show>
+        </div>
+    }
+    .into_any()
+}
+
+/// A message's text being edited in place: Enter saves, Shift+Enter makes a new line,
+/// Escape (or Cancel) leaves it as it was.
+#[component]
+fn EditBox(target: MessageId, text: String) -> AnyView {
+    let ui = use_context::<ChatUi>().expect("inside a chat view");
+    let draft = RwSignal::new(text.clone());
+    let input: NodeRef<html::Textarea> = NodeRef::new();
+    let target = StoredValue::new(target);
+    let original = StoredValue::new(text);
+    let save = move || {
+        let body = draft.get_untracked().trim().to_owned();
+        if !body.is_empty() && body != original.get_value() {
+            ui.change(MessageKind::Edit, target.get_value(), body);
+        }
+        ui.editing.set(None);
+    };
+    Effect::new(move |_| {
+        if let Some(input) = input.get() {
+            let _ = input.focus();
+        }
+    });
+    view! {
+        <form class="edit" on:submit=move |ev| {
+            ev.prevent_default();
+            save();
+        }>
+            <textarea node_ref=input aria-label="Edit message" maxlength="4000" rows="2"
+                prop:value=draft
+                on:input=move |ev| draft.set(event_target_value(&ev))
+                on:keydown=move |ev| {
+                    if ev.key() == "Escape" {
+                        ev.prevent_default();
+                        ui.editing.set(None);
+                    } else if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+                        ev.prevent_default();
+                        save();
+                    }
+                }></textarea>
+            <div class="edit-buttons">
+                <button type="button" class="link" on:click=move |_| ui.editing.set(None)>"Cancel"</button>
+                <button type="submit" class="primary">"Save"</button>
+            </div>
+        </form>
+    }
+    .into_any()
+}
+
 #[component]
 pub fn ChatView(room_id: RoomId) -> AnyView {
     let client = use_client();
     let id = StoredValue::new(room_id);
     provide_context(Viewer(RwSignal::new(None)));
+    let ui = ChatUi {
+        client,
+        room: id,
+        editing: RwSignal::new(None),
+        replying: RwSignal::new(None),
+        highlight: RwSignal::new(None),
+        jumping: RwSignal::new(None),
+    };
+    provide_context(ui);
+    // A search hit opened in this room.
+    Effect::new(move |_| {
+        if let Some((room, target, seq)) = client.jump.get()
+            && room == id.get_value()
+        {
+            client.jump.set(None);
+            ui.jumping.set(Some((target, seq)));
+        }
+    });
     let room = Memo::new(move |_| client.room(&id.get_value()));
     let log = Memo::new(move |_| {
         client
@@ -240,7 +608,10 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
                     .with(|p| p.get(&peer).copied().unwrap_or(false));
                 if online { "online" } else { "offline" }.to_owned()
             }
-            RoomKind::Group => format!("{} members", room.members.len()),
+            RoomKind::Group => match room.members.len() {
+                1 => "1 member".to_owned(),
+                n => format!("{n} members"),
+            },
         })
     };
     let can_invite = move || {
@@ -285,6 +656,37 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
             }
         });
     });
+    // A jump (a quote clicked, a search hit opened): load back until the message is held,
+    // then bring it into view and highlight it for a moment.
+    Effect::new(move |_| {
+        let Some((target, seq)) = ui.jumping.get() else {
+            return;
+        };
+        let (held, first, more) = log.with(|l| {
+            (
+                l.get(&target).is_some(),
+                l.first_seq().unwrap_or(0),
+                l.has_more_before,
+            )
+        });
+        if held {
+            ui.jumping.set(None);
+            near_bottom.set_value(false);
+            request_animation_frame(move || {
+                browser::reveal(&format!("msg-{target}"));
+                ui.highlight.set(Some(target.clone()));
+                set_timeout(
+                    move || ui.highlight.set(None),
+                    std::time::Duration::from_secs(3),
+                );
+            });
+        } else if log.with(|l| l.loaded) && more && (first == 0 || seq < first) {
+            client.load_older(id.get_value());
+        } else if log.with(|l| l.loaded) {
+            // Not in this room's history any more (deleted rooms, a stale link).
+            ui.jumping.set(None);
+        }
+    });
     let on_scroll = move |_| {
         let Some(el) = scroller.get_untracked() else {
             return;
@@ -318,6 +720,12 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
                 <For each=move || items.get() key=Row::key children=render_row/>
             </div>
             <p class="typing" aria-live="polite">{typing}</p>
+            {move || ui.replying.get().map(|q| view! {
+                <div class="replying" role="status">
+                    <span>"Replying to "<strong>{q.sender}</strong>": "{q.text}</span>
+                    <button type="button" class="link" aria-label="Cancel reply" on:click=move |_| ui.replying.set(None)>"✕"</button>
+                </div>
+            })}
             <Composer room_id=id.get_value()/>
             <PhotoViewer/>
         </section>
@@ -331,6 +739,7 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
 #[component]
 fn Composer(room_id: RoomId) -> AnyView {
     let client = use_client();
+    let ui = use_context::<ChatUi>().expect("inside a chat view");
     let voice = RwSignal::new(Voice::Idle);
     let writing = move || !matches!(voice.get(), Voice::Recording(_));
     let text = RwSignal::new(String::new());
@@ -342,7 +751,9 @@ fn Composer(room_id: RoomId) -> AnyView {
         if body.trim().is_empty() {
             return;
         }
-        client.send(id.get_value(), body);
+        let reply_to = ui.replying.get_untracked().map(|q| q.id);
+        ui.replying.set(None);
+        client.send(id.get_value(), body, reply_to);
         text.set(String::new());
         if typing_sent.get_value() {
             typing_sent.set_value(false);

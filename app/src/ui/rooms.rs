@@ -1,14 +1,14 @@
 //! The signed-in layout: the room list beside (on a phone: instead of) the open room.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::auth::AuthForm;
 use super::chat::ChatView;
 use super::dialogs::{NewGroupDialog, NewMessageDialog};
 use super::use_client;
-use crate::client::{Auth, browser, model};
-use crate::protocol::{Room, RoomId, RoomKind, UserId};
+use crate::client::{Auth, api, browser, model};
+use crate::protocol::{Message, Room, RoomId, RoomKind, UserId};
 
 /// Which dialog is open over the layout.
 #[derive(Clone, Copy, PartialEq)]
@@ -48,6 +48,9 @@ pub fn Home() -> AnyView {
 #[component]
 fn Layout(room_id: Memo<Option<RoomId>>) -> AnyView {
     let dialog = RwSignal::new(Dialog::None);
+    provide_context(SearchState {
+        active: RwSignal::new(false),
+    });
     view! {
         <div class="layout" class:has-room=move || room_id.with(Option::is_some)>
             <Sidebar dialog room_id/>
@@ -80,6 +83,9 @@ fn Sidebar(dialog: RwSignal<Dialog>, room_id: Memo<Option<RoomId>>) -> AnyView {
         _ => None,
     };
     let permission = RwSignal::new(browser::notification_permission());
+    let searching = use_context::<SearchState>()
+        .expect("provided by the layout")
+        .active;
     view! {
         <aside class="sidebar">
             <header class="bar">
@@ -111,8 +117,119 @@ fn Sidebar(dialog: RwSignal<Dialog>, room_id: Memo<Option<RoomId>>) -> AnyView {
                     </button>
                 </Show>
             </div>
-            <RoomList room_id/>
+            <Search/>
+            <Show when=move || !searching.get()>
+                <RoomList room_id/>
+            </Show>
         </aside>
+    }
+    .into_any()
+}
+
+/// Whether the sidebar shows search hits instead of the rooms.
+#[derive(Clone, Copy)]
+struct SearchState {
+    active: RwSignal<bool>,
+}
+
+/// A search over the messages of all my rooms: hits as I type (after a short pause), words
+/// highlighted; opening one shows it in its room.
+#[component]
+fn Search() -> AnyView {
+    let client = use_client();
+    let state = use_context::<SearchState>().expect("provided by the layout");
+    let query = RwSignal::new(String::new());
+    let hits = RwSignal::new(None::<Result<Vec<Message>, String>>);
+    let asked = StoredValue::new(0_u64);
+    let navigate = use_navigate();
+    let run = move |text: String| {
+        asked.update_value(|n| *n += 1);
+        let ticket = asked.get_value();
+        state.active.set(!text.trim().is_empty());
+        if text.trim().is_empty() {
+            hits.set(None);
+            return;
+        }
+        set_timeout(
+            move || {
+                if asked.get_value() != ticket {
+                    return;
+                }
+                leptos::task::spawn_local(async move {
+                    let answer = api::search(&text).await;
+                    if asked.get_value() == ticket {
+                        hits.set(Some(
+                            answer.map(|page| page.messages).map_err(|e| e.message()),
+                        ));
+                    }
+                });
+            },
+            std::time::Duration::from_millis(250),
+        );
+    };
+    let words = move || model::search_words(&query.get());
+    view! {
+        <div class="search">
+            <input type="search" aria-label="Search messages" placeholder="Search messages"
+                maxlength="200" prop:value=query
+                on:input=move |ev| {
+                    let text = event_target_value(&ev);
+                    query.set(text.clone());
+                    run(text);
+                }
+                on:keydown=move |ev| {
+                    if ev.key() == "Escape" {
+                        query.set(String::new());
+                        run(String::new());
+                    }
+                }/>
+            {move || hits.get().map(|answer| match answer {
+                Err(why) => view! { <p class="hint pad" role="alert">{why}</p> }.into_any(),
+                Ok(found) if found.is_empty() => view! { <p class="hint pad">"No messages found."</p> }.into_any(),
+                Ok(found) => {
+                    let me = client.me().unwrap_or_else(|| UserId(String::new()));
+                    let words = words();
+                    let navigate = navigate.clone();
+                    view! {
+                        <ul class="hits" aria-label="Search results">
+                            {found.into_iter().map(|hit| {
+                                let room = client.room(&hit.room_id);
+                                let title = room.as_ref().map(|r| model::room_title(r, &me)).unwrap_or_default();
+                                let sender = room.as_ref()
+                                    .and_then(|r| r.members.iter().find(|m| m.user.id == hit.sender_id))
+                                    .map(|m| m.user.display_name.clone())
+                                    .unwrap_or_default();
+                                let parts = model::highlight(hit.body.as_deref().unwrap_or_default(), &words);
+                                let (room_id, id, seq) = (hit.room_id.clone(), hit.id.clone(), hit.seq);
+                                let navigate = navigate.clone();
+                                let open = move |_| {
+                                    client.jump.set(Some((room_id.clone(), id.clone(), seq)));
+                                    navigate(&format!("/rooms/{room_id}"), Default::default());
+                                };
+                                view! {
+                                    <li>
+                                        <button type="button" class="hit" on:click=open>
+                                            <span class="hit-top">
+                                                <span class="room-name">{title}</span>
+                                                <time>{browser::local_time(hit.created_at.as_millis()).1}</time>
+                                            </span>
+                                            <span class="hit-text">
+                                                <span class="sender">{sender}": "</span>
+                                                {parts.into_iter().map(|(text, hit)| if hit {
+                                                    view! { <mark>{text}</mark> }.into_any()
+                                                } else {
+                                                    text.into_any()
+                                                }).collect_view()}
+                                            </span>
+                                        </button>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }
+            })}
+        </div>
     }
     .into_any()
 }

@@ -204,6 +204,7 @@ mod tests {
             media: None,
             reply_to: None,
             created_at: Timestamp::now(),
+            ..Default::default()
         }
     }
 

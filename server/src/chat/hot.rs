@@ -7,9 +7,10 @@
 //! message changes, so an entry is never out of date, only unused. A member list is keyed by
 //! a version that every membership change bumps *after* writing the store, so a reader that
 //! sees the new version also sees the new members. An unread counter is keyed by the
-//! reader's read marker and records the `seq` it counts up to: messages are never edited
-//! out of a room, so the count of a range never changes, and a newer message only adds the
-//! count of the range after it. If the cache fails, the store answers.
+//! reader's read marker and records the `seq` it counts up to: a range's count (its
+//! `text`, `image` and `voice` messages of others; a deleted one still counts) never
+//! changes, and a newer message only adds the count of the range after it. If the cache
+//! fails, the store answers.
 
 use std::time::Duration;
 
@@ -99,6 +100,9 @@ impl Chat {
             .messages
             .page(room, Cursor::Latest, limit)
             .await?;
+        // Replies are quoted before the page is kept: a change to an original (an edit, a
+        // delete) is a new message of the room, so it moves `last_seq` and this key with it.
+        let page = (self.quoted(page.0).await?, page.1);
         // Only a page that ends at `last_seq` belongs under this key (a message may have
         // arrived since the caller read the room).
         if page.0.last().map_or(0, |m| m.seq) == last_seq {
@@ -163,7 +167,7 @@ impl Chat {
         for message in messages {
             if message.seq == to + 1 {
                 to = message.seq;
-                count += u64::from(message.sender_id != *reader);
+                count += u64::from(message.sender_id != *reader && message.kind.is_content());
             }
         }
         if to != before {

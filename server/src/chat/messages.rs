@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use app::protocol::{
     HistoryQuery, Message, MessageId, MessageKind, MessagePage, ReceiptEvent, ReceiptRequest,
-    RoomId, SendMessageRequest, SyncRequest, SyncResponse, Timestamp, UserId,
+    ReplyPreview, RoomId, SendMessageRequest, SyncRequest, SyncResponse, Timestamp, UserId,
 };
 
 use super::Chat;
-use crate::domain::{ClientId, MessageBody, new_id};
+use crate::domain::{ClientId, Emoji, MessageBody, mentioned_usernames, new_id};
 use crate::error::{Error, Result};
 use crate::ports::StoreError;
-use crate::ports::store::{Appended, Cursor, MEDIA_UNAVAILABLE, NewMessage};
+use crate::ports::store::{Appended, ChangeRefusal, Cursor, MEDIA_UNAVAILABLE, NewMessage};
 
 /// History page size when the client names none, and the most it may ask for.
 const DEFAULT_PAGE: u32 = 50;
@@ -26,6 +26,89 @@ const SYNC_PAGE: u32 = 100;
 /// The longest a message waits for another node to deliver the one before it: far above a
 /// healthy node's store-to-broadcast time, short enough that a dead node's gap costs little.
 const TURN_WAIT: Duration = Duration::from_millis(250);
+
+/// The body of a send as stored, by the rules of its kind (API.md, v1 and v1.1).
+fn checked_body(request: &SendMessageRequest) -> Result<Option<String>> {
+    let kind = request.kind;
+    if request.media_id.is_some() && !matches!(kind, MessageKind::Image | MessageKind::Voice) {
+        return Err(Error::BadRequest(
+            "only an image or voice message carries a media_id".into(),
+        ));
+    }
+    match (kind.is_change(), &request.relates_to, &request.reply_to) {
+        (true, None, _) => {
+            return Err(Error::BadRequest(
+                "an edit, delete or reaction needs relates_to".into(),
+            ));
+        }
+        (true, Some(_), Some(_)) => {
+            return Err(Error::BadRequest(
+                "an edit, delete or reaction is not a reply".into(),
+            ));
+        }
+        (false, Some(_), _) => {
+            return Err(Error::BadRequest(
+                "relates_to is only for an edit, delete or reaction".into(),
+            ));
+        }
+        _ => {}
+    }
+    let blank = request.body.as_deref().is_none_or(|b| b.trim().is_empty());
+    Ok(match kind {
+        MessageKind::Text | MessageKind::Edit => {
+            let body = request.body.as_deref().ok_or_else(|| {
+                Error::BadRequest(if kind == MessageKind::Edit {
+                    "an edit needs the new text as its body".into()
+                } else {
+                    "a text message needs a body".into()
+                })
+            })?;
+            Some(MessageBody::parse(body)?.into_string())
+        }
+        // A caption is optional.
+        MessageKind::Image if blank => None,
+        MessageKind::Image => {
+            Some(MessageBody::parse(request.body.as_deref().unwrap_or_default())?.into_string())
+        }
+        MessageKind::Voice | MessageKind::Delete if !blank => {
+            return Err(Error::BadRequest(if kind == MessageKind::Voice {
+                "a voice message has no body".into()
+            } else {
+                "a delete has no body".into()
+            }));
+        }
+        MessageKind::Voice | MessageKind::Delete => None,
+        MessageKind::Reaction => {
+            Some(Emoji::parse(request.body.as_deref().unwrap_or_default())?.into_string())
+        }
+        MessageKind::System => {
+            return Err(Error::BadRequest(
+                "system messages are written by the server".into(),
+            ));
+        }
+    })
+}
+
+/// What a client hears when the store refuses a change.
+impl From<ChangeRefusal> for Error {
+    fn from(refusal: ChangeRefusal) -> Self {
+        match refusal {
+            ChangeRefusal::NoTarget => {
+                Error::BadRequest("relates_to must be a message of this room".into())
+            }
+            ChangeRefusal::NotAllowed => Error::Forbidden(
+                "only its sender may edit a message or take back a reaction, and only its sender or an owner or admin may delete it",
+            ),
+            ChangeRefusal::NotChangeable => Error::BadRequest(
+                "that message cannot take this change: it is deleted, is itself an edit, delete or reaction, or (for an edit) is not a text or caption"
+                    .into(),
+            ),
+            ChangeRefusal::DuplicateReaction => {
+                Error::Conflict("you already reacted to this message with this emoji")
+            }
+        }
+    }
+}
 
 /// The cache version holding the highest `seq` of a room handed to live delivery.
 fn stream_position_key(room: &RoomId) -> String {
@@ -76,44 +159,12 @@ impl Chat {
             return Err(Error::RateLimited(wait));
         }
         let client_id = ClientId::parse(&request.client_id)?;
-        let body = match request.kind {
-            MessageKind::Text => {
-                if request.media_id.is_some() {
-                    return Err(Error::BadRequest(
-                        "a text message carries no media_id".into(),
-                    ));
-                }
-                let body = request
-                    .body
-                    .as_deref()
-                    .ok_or_else(|| Error::BadRequest("a text message needs a body".into()))?;
-                Some(MessageBody::parse(body)?.into_string())
-            }
-            MessageKind::Image => match request.body.as_deref().map(str::trim) {
-                // A caption is optional.
-                None | Some("") => None,
-                Some(caption) => Some(MessageBody::parse(caption)?.into_string()),
-            },
-            MessageKind::Voice => {
-                if request
-                    .body
-                    .as_deref()
-                    .is_some_and(|b| !b.trim().is_empty())
-                {
-                    return Err(Error::BadRequest("a voice message has no body".into()));
-                }
-                None
-            }
-            MessageKind::System => {
-                return Err(Error::BadRequest(
-                    "system messages are written by the server".into(),
-                ));
-            }
-        };
+        let body = checked_body(&request)?;
         self.check_sender(sender, room).await?;
-        if let Some(reply_to) = &request.reply_to {
-            self.check_reply_target(room, reply_to).await?;
-        }
+        let reply_preview = match &request.reply_to {
+            Some(reply_to) => self.check_reply_target(room, reply_to).await?,
+            None => None,
+        };
         let media = match (request.kind, &request.media_id) {
             (MessageKind::Image | MessageKind::Voice, Some(id)) => Some(
                 self.media_for_message(sender, room, request.kind, id)
@@ -126,6 +177,15 @@ impl Chat {
             }
             _ => None,
         };
+        // Only a delete may take someone else's message, and only an owner's or admin's.
+        let moderator = request.kind == MessageKind::Delete
+            && self.membership(sender, room).await?.1.role.can_manage();
+        let mentions = match (request.kind, &body) {
+            (MessageKind::Text | MessageKind::Image | MessageKind::Edit, Some(body)) => {
+                self.mentioned_members(room, body).await?
+            }
+            _ => Vec::new(),
+        };
         let new = NewMessage {
             id: MessageId(new_id()),
             room_id: room.clone(),
@@ -136,14 +196,18 @@ impl Chat {
             media,
             reply_to: request.reply_to,
             created_at: Timestamp::now(),
+            relates_to: request.relates_to,
+            mentions,
+            moderator,
         };
         // The ticket is taken before the store assigns `seq`: see `delivery`.
         let ticket = self.delivery.ticket(room);
         let outcome = match self.ports.messages.append(&new).await {
-            Ok(Appended::Created(message)) => {
+            Ok(Appended::Created(mut message)) => {
                 crate::metrics::HOT
                     .durable
                     .observe(crate::metrics::seconds(received.elapsed()));
+                message.reply_preview = reply_preview;
                 ticket.stored(message.clone());
                 self.deliver_ready(room).await;
                 self.publish_stored(&message);
@@ -153,6 +217,7 @@ impl Chat {
                 "this client_id was already used for a message in another room",
             )),
             Ok(Appended::Existing(message)) => {
+                let message = self.quoted(vec![message]).await?.remove(0);
                 self.deliver_if_missed(&message).await;
                 Ok((message, false))
             }
@@ -290,13 +355,67 @@ impl Chat {
         self.membership(sender, room).await.map(drop)
     }
 
-    async fn check_reply_target(&self, room: &RoomId, reply_to: &MessageId) -> Result<()> {
+    /// The quote of the message a reply answers, which must be a message of this room (not
+    /// a change of one); `None` when it is deleted.
+    async fn check_reply_target(
+        &self,
+        room: &RoomId,
+        reply_to: &MessageId,
+    ) -> Result<Option<ReplyPreview>> {
         match self.ports.messages.message(reply_to).await? {
-            Some(target) if target.room_id == *room => Ok(()),
+            Some(target) if target.room_id == *room && !target.kind.is_change() => {
+                Ok(ReplyPreview::of(&target))
+            }
             _ => Err(Error::BadRequest(
                 "reply_to must be a message of this room".into(),
             )),
         }
+    }
+
+    /// The members `body` names as `@username`, in the order named.
+    async fn mentioned_members(&self, room: &RoomId, body: &str) -> Result<Vec<UserId>> {
+        let names = mentioned_usernames(body);
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let members = self.member_users(room).await?;
+        Ok(names
+            .iter()
+            .filter_map(|name| members.iter().find(|u| u.username == *name))
+            .map(|u| u.id.clone())
+            .collect())
+    }
+
+    /// Fills in `reply_preview` for every reply among `messages`, from the originals as they
+    /// are now: those in `messages` themselves, the rest in one store read.
+    pub(crate) async fn quoted(&self, mut messages: Vec<Message>) -> Result<Vec<Message>> {
+        let mut wanted: Vec<MessageId> = messages
+            .iter()
+            .filter_map(|m| m.reply_to.clone())
+            .filter(|id| !messages.iter().any(|m| m.id == *id))
+            .collect();
+        if wanted.is_empty() && messages.iter().all(|m| m.reply_to.is_none()) {
+            return Ok(messages);
+        }
+        wanted.sort();
+        wanted.dedup();
+        let mut originals = self.ports.messages.messages(&wanted).await?;
+        originals.extend(
+            messages
+                .iter()
+                .filter(|m| messages.iter().any(|r| r.reply_to.as_ref() == Some(&m.id)))
+                .cloned(),
+        );
+        for message in &mut messages {
+            message.reply_preview = match (&message.reply_to, message.deleted_at) {
+                (Some(id), None) => originals
+                    .iter()
+                    .find(|o| o.id == *id)
+                    .and_then(ReplyPreview::of),
+                _ => None,
+            };
+        }
+        Ok(messages)
     }
 
     /// A page of a room's history, ascending `seq`.
@@ -324,7 +443,10 @@ impl Chat {
         let (record, _) = self.membership(user, room).await?;
         let (messages, has_more) = match cursor {
             Cursor::Latest => self.latest_page(room, record.last_seq, limit).await?,
-            _ => self.ports.messages.page(room, cursor, limit).await?,
+            _ => {
+                let (messages, has_more) = self.ports.messages.page(room, cursor, limit).await?;
+                (self.quoted(messages).await?, has_more)
+            }
         };
         Ok(MessagePage { messages, has_more })
     }
@@ -349,6 +471,7 @@ impl Chat {
                 .messages
                 .page(&room, Cursor::After(after_seq), SYNC_PAGE)
                 .await?;
+            let messages = self.quoted(messages).await?;
             rooms.insert(room, MessagePage { messages, has_more });
         }
         Ok(SyncResponse { rooms })

@@ -30,6 +30,7 @@ pub mod outbox;
 pub mod positions;
 pub mod presence;
 pub mod rooms;
+pub mod search;
 pub mod typing;
 pub mod unread;
 

@@ -30,6 +30,10 @@ pub async fn run(chat: Arc<Chat>, mut subscription: Box<dyn Subscription>) {
 
 impl Chat {
     async fn notify_message(&self, message: &Message) -> Result<()> {
+        // Edits, deletions and reactions change a message someone was told about already.
+        if !message.kind.is_content() {
+            return Ok(());
+        }
         // The bus delivers at least once: the first delivery claims the message, a redelivery
         // changes nothing. (If the cache cannot answer, notify: a repeat beats a miss.)
         let claim = format!("notified:{}", message.id);
@@ -55,12 +59,7 @@ impl Chat {
         let (mentioned, others): (Vec<&User>, Vec<&User>) = users
             .iter()
             .filter(|u| u.id != message.sender_id)
-            .partition(|user| {
-                message
-                    .body
-                    .as_deref()
-                    .is_some_and(|body| mentions(body, &user.username))
-            });
+            .partition(|user| message.mentions.contains(&user.id));
         for (kind, group) in [
             (NotificationKind::Message, others),
             (NotificationKind::Mention, mentioned),
@@ -90,36 +89,9 @@ fn preview(body: &str) -> String {
     text
 }
 
-/// Whether `body` says `@username` as a word of its own.
-fn mentions(body: &str, username: &str) -> bool {
-    body.match_indices('@').any(|(at, _)| {
-        let rest = &body[at + 1..];
-        let name_ends = rest
-            .get(..username.len())
-            .is_some_and(|n| n.eq_ignore_ascii_case(username))
-            && !rest[username.len()..]
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        let starts_word = body[..at]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !c.is_alphanumeric());
-        name_ends && starts_word
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mentions_match_whole_usernames_only() {
-        assert!(mentions("hi @bob!", "bob"));
-        assert!(mentions("@Bob see this", "bob"));
-        assert!(!mentions("hi @bobby", "bob"));
-        assert!(!mentions("mail bob@bob.com", "bob"));
-    }
 
     #[test]
     fn previews_take_the_first_line() {

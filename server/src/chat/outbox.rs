@@ -255,6 +255,7 @@ mod tests {
             body: Some("while the bus is down".into()),
             media_id: None,
             reply_to: None,
+            relates_to: None,
         };
         let (message, _) = chat
             .send(&sender, &room, request)
@@ -297,6 +298,9 @@ mod tests {
             media: None,
             reply_to: None,
             created_at: Timestamp::now(),
+            relates_to: None,
+            mentions: Vec::new(),
+            moderator: false,
         };
         store.append(&orphan).await.expect("stored");
         chat.redrive_owed_events(Duration::ZERO).await;

@@ -3,7 +3,7 @@
 use app::protocol::{
     AddMemberRequest, AuthResponse, CreateDirectRequest, CreateGroupRequest, CreateInviteRequest,
     CreateMediaRequest, CreatedMedia, HistoryQuery, Invite, InvitePreview, LoginRequest, Media,
-    MediaId, MessagePage, RegisterRequest, Room, RoomId, SendMessageRequest, User,
+    MediaId, MessagePage, RegisterRequest, Room, RoomId, SearchQuery, SendMessageRequest, User,
 };
 use axum::Json;
 use axum::body::Body;
@@ -67,7 +67,7 @@ pub async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<
 }
 
 #[derive(Deserialize)]
-pub struct SearchQuery {
+pub struct UserQuery {
     #[serde(default)]
     q: String,
 }
@@ -75,9 +75,17 @@ pub struct SearchQuery {
 pub async fn search_users(
     State(state): State<AppState>,
     _caller: AuthUser,
-    ApiQuery(query): ApiQuery<SearchQuery>,
+    ApiQuery(query): ApiQuery<UserQuery>,
 ) -> Result<Json<Vec<User>>> {
     Ok(Json(state.chat.search_users(&query.q).await?))
+}
+
+pub async fn search_messages(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiQuery(query): ApiQuery<SearchQuery>,
+) -> Result<Json<MessagePage>> {
+    Ok(Json(state.chat.search(&caller.id, query).await?))
 }
 
 pub async fn list_rooms(

@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(handlers::logout))
         .route("/me", get(handlers::me))
         .route("/users", get(handlers::search_users))
+        .route("/search", get(handlers::search_messages))
         .route(
             "/rooms",
             get(handlers::list_rooms).post(handlers::create_group),

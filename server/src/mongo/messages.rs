@@ -19,10 +19,22 @@
 //! loser either finds the winner in step (1) when retried, or (had the snapshot missed it)
 //! hits the duplicate key on insert, which aborts its bump; `append` then reads the stored
 //! message and returns it as `Existing`.
+//!
+//! Changes. An `edit`, `delete` or `reaction` reads its target inside the same transaction
+//! and writes it back changed (`ports::store::apply_change`), so two nodes changing one
+//! message at once conflict on the target document and the loser is retried on the
+//! winner's result: nothing is lost, and the change and its effect commit together.
+//!
+//! Search. The stand-in server of the tests (SecantusDB) has no `$text` operator and no
+//! text indexes, so the store does not use them: each live text body or caption keeps its
+//! words (`ports::store::search_words`) in `words`, a multikey index finds them, and a
+//! query asks for every word, the last as a prefix. It is the same matching as the
+//! embedded store's FTS5 table, on any MongoDB; what it lacks beside `$text` is stemming
+//! and relevance ranking (hits come newest first, as the API asks).
 
 use std::time::Duration;
 
-use app::protocol::{Media, Message, MessageId, MessageKind, RoomId, Timestamp, UserId};
+use app::protocol::{Media, Message, MessageId, MessageKind, Reaction, RoomId, Timestamp, UserId};
 use async_trait::async_trait;
 use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc};
@@ -31,7 +43,10 @@ use mongodb::{ClientSession, Collection};
 use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, is_duplicate_key, store_error, to_i64, to_u64};
-use crate::ports::store::{Appended, Cursor, MEDIA_UNAVAILABLE, MessageStore, NewMessage};
+use crate::ports::store::{
+    Appended, ChangeRefusal, Cursor, MEDIA_UNAVAILABLE, MessageStore, NewMessage, SearchFrom,
+    SearchTerms, SideEffect, apply_change, search_words, searchable_text,
+};
 
 /// The longest an `append` may take, its wait for the room's turn and the driver's own
 /// transaction retries included; past it the send answers `unavailable` (the driver's
@@ -41,6 +56,10 @@ const APPEND_DEADLINE: Duration = Duration::from_secs(5);
 /// Aborts an `append` transaction whose media cannot be given to the room.
 #[derive(Debug)]
 struct MediaUnavailable;
+
+/// Aborts an `append` transaction whose change its target cannot take.
+#[derive(Debug)]
+struct Refused(ChangeRefusal);
 use crate::ports::{StoreError, StoreResult};
 
 /// A document of `messages`.
@@ -57,6 +76,19 @@ struct MessageDoc {
     media: Option<Media>,
     reply_to: Option<String>,
     created_at: i64,
+    #[serde(default)]
+    relates_to: Option<String>,
+    #[serde(default)]
+    edited_at: Option<i64>,
+    #[serde(default)]
+    deleted_at: Option<i64>,
+    #[serde(default)]
+    reactions: Vec<Reaction>,
+    #[serde(default)]
+    mentions: Vec<String>,
+    /// What search finds the message by: the words of its live body or caption.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    words: Vec<String>,
     /// Set while the message's `MessageStored` event is owed to the bus (the outbox);
     /// removed once the bus has it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,7 +97,7 @@ struct MessageDoc {
 
 impl MessageDoc {
     fn new(message: &NewMessage, seq: i64) -> Self {
-        Self {
+        let mut doc = Self {
             id: message.id.0.clone(),
             room_id: message.room_id.0.clone(),
             seq,
@@ -76,8 +108,26 @@ impl MessageDoc {
             media: message.media.clone(),
             reply_to: message.reply_to.as_ref().map(|id| id.0.clone()),
             created_at: message.created_at.as_millis(),
+            relates_to: message.relates_to.as_ref().map(|id| id.0.clone()),
+            edited_at: None,
+            deleted_at: None,
+            reactions: Vec::new(),
+            mentions: message.mentions.iter().map(|id| id.0.clone()).collect(),
+            words: Vec::new(),
             pending_event: Some(true),
-        }
+        };
+        doc.words = doc.search_words();
+        doc
+    }
+
+    fn search_words(&self) -> Vec<String> {
+        let shown = match self.kind {
+            MessageKind::Text | MessageKind::Image if self.deleted_at.is_none() => {
+                self.body.as_deref()
+            }
+            _ => None,
+        };
+        shown.map(search_words).unwrap_or_default()
     }
 
     fn into_message(self) -> Message {
@@ -92,8 +142,36 @@ impl MessageDoc {
             media: self.media,
             reply_to: self.reply_to.map(MessageId),
             created_at: Timestamp::from_millis(self.created_at),
+            relates_to: self.relates_to.map(MessageId),
+            edited_at: self.edited_at.map(Timestamp::from_millis),
+            deleted_at: self.deleted_at.map(Timestamp::from_millis),
+            reactions: self.reactions,
+            mentions: self.mentions.into_iter().map(UserId).collect(),
+            reply_preview: None,
         }
     }
+}
+
+/// What a change writes back to its target: every field a change may touch.
+fn rewritten(target: &Message) -> mongodb::error::Result<Document> {
+    let words = searchable_text(target)
+        .map(search_words)
+        .unwrap_or_default();
+    let media = match &target.media {
+        Some(media) => mongodb::bson::to_bson(media)?,
+        None => Bson::Null,
+    };
+    let reactions = mongodb::bson::to_bson(&target.reactions)?;
+    let mentions: Vec<&str> = target.mentions.iter().map(UserId::as_str).collect();
+    Ok(doc! { "$set": {
+        "body": target.body.as_deref(),
+        "media": media,
+        "reactions": reactions,
+        "mentions": mentions,
+        "words": words,
+        "edited_at": target.edited_at.map(Timestamp::as_millis),
+        "deleted_at": target.deleted_at.map(Timestamp::as_millis),
+    } })
 }
 
 /// The unique key of a send: what a retry repeats.
@@ -153,9 +231,94 @@ impl MongoStore {
                 return Err(mongodb::error::Error::custom(MediaUnavailable));
             }
         }
+        if message.kind.is_change() {
+            self.apply_in(session, message).await?;
+        }
         let stored = MessageDoc::new(message, room.last_seq);
         messages.insert_one(&stored).session(&mut *session).await?;
         Ok(Some(Appended::Created(stored.into_message())))
+    }
+
+    /// Applies the change `message` to its target inside the append's transaction (the
+    /// module comment says why that is safe under concurrency); a refusal aborts it.
+    async fn apply_in(
+        &self,
+        session: &mut ClientSession,
+        message: &NewMessage,
+    ) -> mongodb::error::Result<()> {
+        let refuse = |why| mongodb::error::Error::custom(Refused(why));
+        let messages = self.messages();
+        let Some(target_id) = &message.relates_to else {
+            return Err(refuse(ChangeRefusal::NoTarget));
+        };
+        let Some(target) = messages
+            .find_one(doc! { "_id": target_id.as_str() })
+            .session(&mut *session)
+            .await?
+        else {
+            return Err(refuse(ChangeRefusal::NoTarget));
+        };
+        let mut target = target.into_message();
+        let withdrawn = message.kind == MessageKind::Delete && target.kind.is_content();
+        let effect = apply_change(&mut target, message).map_err(refuse)?;
+        messages
+            .update_one(doc! { "_id": target.id.as_str() }, rewritten(&target)?)
+            .session(&mut *session)
+            .await?;
+        if withdrawn {
+            // The text of its edits goes with it.
+            messages
+                .update_many(
+                    doc! { "relates_to": target.id.as_str(), "kind": "edit" },
+                    doc! { "$set": { "body": Bson::Null } },
+                )
+                .session(&mut *session)
+                .await?;
+        }
+        match effect {
+            SideEffect::None => {}
+            SideEffect::ReleaseMedia(media) => {
+                let still_shown = messages
+                    .count_documents(doc! {
+                        "room_id": target.room_id.as_str(),
+                        "_id": { "$ne": target.id.as_str() },
+                        "deleted_at": Bson::Null,
+                        "media.id": media.as_str(),
+                    })
+                    .session(&mut *session)
+                    .await?;
+                if still_shown == 0 {
+                    // No message's any more: the media collector takes it (and its bytes).
+                    self.collection::<Document>("media")
+                        .update_one(
+                            doc! { "_id": media.as_str() },
+                            doc! { "$set": { "room_id": Bson::Null, "ready": false } },
+                        )
+                        .session(&mut *session)
+                        .await?;
+                }
+            }
+            SideEffect::RemoveReaction {
+                target: on,
+                emoji,
+                user,
+            } => {
+                let reacted = messages
+                    .find_one(doc! { "_id": on.as_str() })
+                    .session(&mut *session)
+                    .await?;
+                if let Some(reacted) = reacted {
+                    let mut reacted = reacted.into_message();
+                    if reacted.remove_reaction(&emoji, &user) {
+                        messages
+                            .update_one(doc! { "_id": on.as_str() }, rewritten(&reacted)?)
+                            .session(&mut *session)
+                            .await?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn append_once(&self, message: &NewMessage) -> StoreResult<Appended> {
@@ -174,6 +337,17 @@ impl MongoStore {
             ))),
             Err(err) if err.get_custom::<MediaUnavailable>().is_some() => {
                 Err(StoreError::Conflict(MEDIA_UNAVAILABLE))
+            }
+            // A retried change finds its first attempt's effect (a reaction already there,
+            // a target already deleted): the first attempt is the answer.
+            Err(err) if err.get_custom::<Refused>().is_some() => {
+                match self.stored_send(message).await? {
+                    Some(first) => Ok(Appended::Existing(first)),
+                    None => match err.get_custom::<Refused>() {
+                        Some(Refused(why)) => Err(StoreError::ChangeRefused(*why)),
+                        None => Err(store_error(err)),
+                    },
+                }
             }
             // This send was stored before (a retry), or a concurrent retry of it won the
             // race: the unique index refused the insert, and the first one is the answer.
@@ -258,6 +432,68 @@ impl MessageStore for MongoStore {
         Ok(found.map(MessageDoc::into_message))
     }
 
+    async fn messages(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = ids.iter().map(MessageId::as_str).collect();
+        self.messages()
+            .find(doc! { "_id": { "$in": ids } })
+            .await
+            .map_err(store_error)?
+            .map_ok(MessageDoc::into_message)
+            .try_collect()
+            .await
+            .map_err(store_error)
+    }
+
+    async fn search(
+        &self,
+        rooms: &[RoomId],
+        terms: &SearchTerms,
+        from: &SearchFrom,
+        limit: u32,
+    ) -> StoreResult<(Vec<Message>, bool)> {
+        if rooms.is_empty() {
+            return Ok((Vec::new(), false));
+        }
+        let rooms: Vec<&str> = rooms.iter().map(RoomId::as_str).collect();
+        // Words are letters and digits only (`search_words`): nothing in the prefix is a
+        // regular-expression operator.
+        let mut all: Vec<Document> = terms.words.iter().map(|w| doc! { "words": w }).collect();
+        all.push(doc! { "words": { "$regex": format!("^{}", terms.prefix) } });
+        let mut filter = doc! {
+            "room_id": { "$in": rooms },
+            "deleted_at": Bson::Null,
+            "$and": all,
+        };
+        let order = match from {
+            SearchFrom::Newest => doc! { "_id": -1 },
+            SearchFrom::BeforeSeq(seq) => {
+                filter.insert("seq", doc! { "$lt": to_i64(*seq) });
+                doc! { "seq": -1 }
+            }
+            SearchFrom::BeforeId(id) => {
+                filter.insert("_id", doc! { "$lt": id.as_str() });
+                doc! { "_id": -1 }
+            }
+        };
+        let mut messages: Vec<Message> = self
+            .messages()
+            .find(filter)
+            .sort(order)
+            .limit(i64::from(limit) + 1)
+            .await
+            .map_err(store_error)?
+            .map_ok(MessageDoc::into_message)
+            .try_collect()
+            .await
+            .map_err(store_error)?;
+        let has_more = messages.len() > limit as usize;
+        messages.truncate(limit as usize);
+        Ok((messages, has_more))
+    }
+
     async fn count_unread(
         &self,
         room: &RoomId,
@@ -270,6 +506,7 @@ impl MessageStore for MongoStore {
                 "room_id": room.as_str(),
                 "seq": { "$gt": to_i64(after_seq), "$lte": to_i64(up_to_seq) },
                 "sender_id": { "$ne": reader.as_str() },
+                "kind": { "$in": ["text", "image", "voice"] },
             })
             .await
             .map_err(store_error)

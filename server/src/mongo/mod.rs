@@ -131,6 +131,13 @@ impl MongoStore {
         let messages = [
             with(doc! { "room_id": 1, "seq": 1 }, unique()),
             with(doc! { "sender_id": 1, "client_id": 1 }, unique()),
+            // Search: every word of a live body or caption (multikey).
+            plain(doc! { "words": 1 }),
+            // A deleted message's edits, whose text goes with it.
+            with(
+                doc! { "relates_to": 1 },
+                IndexOptions::builder().sparse(true).build(),
+            ),
             // The outbox: only messages whose event the bus does not have yet.
             with(
                 doc! { "pending_event": 1, "created_at": 1 },

@@ -30,6 +30,9 @@ pub enum StoreError {
     /// A uniqueness rule refused the write (the text says which).
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// An `edit`, `delete` or `reaction` its target cannot take.
+    #[error("change refused: {0:?}")]
+    ChangeRefused(store::ChangeRefusal),
     /// The backing service cannot be reached; the caller may retry.
     #[error("{0} unavailable")]
     Unavailable(&'static str),

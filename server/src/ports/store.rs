@@ -149,6 +149,161 @@ pub struct NewMessage {
     pub media: Option<Media>,
     pub reply_to: Option<MessageId>,
     pub created_at: Timestamp,
+    /// The target of an `edit`, `delete` or `reaction`: `append` applies the change to it in
+    /// the same transaction, by [`apply_change`]'s rules, or refuses the message.
+    pub relates_to: Option<MessageId>,
+    /// The members `body` names, found by the core.
+    pub mentions: Vec<UserId>,
+    /// The sender is an owner or admin of the room: their `delete` may take anyone's
+    /// message.
+    pub moderator: bool,
+}
+
+/// Why `append` refused an `edit`, `delete` or `reaction` (nothing is stored then).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeRefusal {
+    /// `relates_to` names no message of this room.
+    NoTarget,
+    /// The sender may not change this message (not theirs, not a moderator's delete).
+    NotAllowed,
+    /// The target cannot take this change: it is a change itself, already deleted, or of a
+    /// kind this change does not apply to.
+    NotChangeable,
+    /// The sender already put this emoji on the target.
+    DuplicateReaction,
+}
+
+/// What else a change does, beyond rewriting its target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SideEffect {
+    None,
+    /// A deleted message's media: no longer any message's, so collected after the grace
+    /// period (unless another live message of the room still shows it).
+    ReleaseMedia(MediaId),
+    /// A deleted reaction: take `emoji` of `user` off the message it was on.
+    RemoveReaction {
+        target: MessageId,
+        emoji: String,
+        user: UserId,
+    },
+}
+
+/// The rules of API.md v1.1 for a change message, applied to its current `target`: both
+/// stores call this inside the transaction that appends `change`, with the target read in
+/// that transaction, and write the target back as it leaves here.
+pub fn apply_change(
+    target: &mut Message,
+    change: &NewMessage,
+) -> Result<SideEffect, ChangeRefusal> {
+    if target.room_id != change.room_id {
+        return Err(ChangeRefusal::NoTarget);
+    }
+    if target.deleted_at.is_some() {
+        return Err(ChangeRefusal::NotChangeable);
+    }
+    let own = target.sender_id == change.sender_id;
+    match change.kind {
+        MessageKind::Edit => {
+            if !matches!(target.kind, MessageKind::Text | MessageKind::Image) {
+                return Err(ChangeRefusal::NotChangeable);
+            }
+            if !own {
+                return Err(ChangeRefusal::NotAllowed);
+            }
+            target.body = change.body.clone();
+            target.mentions = change.mentions.clone();
+            target.edited_at = Some(change.created_at);
+            Ok(SideEffect::None)
+        }
+        MessageKind::Delete if target.kind == MessageKind::Reaction => {
+            if !own {
+                return Err(ChangeRefusal::NotAllowed);
+            }
+            target.deleted_at = Some(change.created_at);
+            Ok(match (&target.relates_to, &target.body) {
+                (Some(on), Some(emoji)) => SideEffect::RemoveReaction {
+                    target: on.clone(),
+                    emoji: emoji.clone(),
+                    user: target.sender_id.clone(),
+                },
+                _ => SideEffect::None,
+            })
+        }
+        MessageKind::Delete => {
+            if !target.kind.is_content() {
+                return Err(ChangeRefusal::NotChangeable);
+            }
+            if !own && !change.moderator {
+                return Err(ChangeRefusal::NotAllowed);
+            }
+            let media = target.media.take().map(|m| m.id);
+            target.body = None;
+            target.reactions.clear();
+            target.mentions.clear();
+            target.deleted_at = Some(change.created_at);
+            Ok(media.map_or(SideEffect::None, SideEffect::ReleaseMedia))
+        }
+        MessageKind::Reaction => {
+            if !target.kind.is_content() {
+                return Err(ChangeRefusal::NotChangeable);
+            }
+            let emoji = change.body.as_deref().unwrap_or_default();
+            if !target.add_reaction(emoji, &change.sender_id) {
+                return Err(ChangeRefusal::DuplicateReaction);
+            }
+            Ok(SideEffect::None)
+        }
+        MessageKind::Text | MessageKind::Image | MessageKind::Voice | MessageKind::System => {
+            Err(ChangeRefusal::NotChangeable)
+        }
+    }
+}
+
+/// The words of a text as search sees them: lower case, split at everything that is not a
+/// letter or digit, each once. Both stores index and query with exactly this, so they find
+/// the same things.
+pub fn search_words(text: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let word = word.to_lowercase();
+        if !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    words
+}
+
+/// What a message is found by: the body of a live text message, or an image's caption.
+pub fn searchable_text(message: &Message) -> Option<&str> {
+    match message.kind {
+        MessageKind::Text | MessageKind::Image if message.deleted_at.is_none() => {
+            message.body.as_deref()
+        }
+        _ => None,
+    }
+}
+
+/// A search: every word must be in the message; the last one may be the start of a word
+/// (so a query typed as you go finds as it grows).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchTerms {
+    /// Whole words, from [`search_words`].
+    pub words: Vec<String>,
+    /// The last word of the query, matched as a prefix.
+    pub prefix: String,
+}
+
+/// Where a page of search hits starts: hits are newest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SearchFrom {
+    Newest,
+    /// In one room: hits with a lower `seq`.
+    BeforeSeq(u64),
+    /// Hits with a lower id (ids sort by creation time).
+    BeforeId(MessageId),
 }
 
 /// What `append` did.
@@ -192,7 +347,10 @@ pub trait MessageStore: Send + Sync {
     /// and stores nothing. Sequence numbers have no gaps and no repeats under concurrency.
     /// A message with media gives that media to its room in the same transaction, or is
     /// refused with `Conflict(MEDIA_UNAVAILABLE)` when the media is missing, not ready or
-    /// another room's.
+    /// another room's. An `edit`, `delete` or `reaction` changes its `relates_to` target in
+    /// the same transaction by [`apply_change`], or is refused with
+    /// [`StoreError::ChangeRefused`]; deleting a message also empties the bodies of its
+    /// edits and drops it from search.
     async fn append(&self, message: &NewMessage) -> StoreResult<Appended>;
     /// Up to `limit` messages in ascending `seq`, and whether more lie beyond the page in the
     /// cursor's direction (older for `Latest` and `Before`, newer for `After`).
@@ -203,7 +361,18 @@ pub trait MessageStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<(Vec<Message>, bool)>;
     async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>>;
-    /// Messages of others than `reader` with `after_seq < seq <= up_to_seq`. The upper
+    /// Messages by id, in no particular order; unknown ids are skipped.
+    async fn messages(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>>;
+    /// Live text messages and captions of `rooms` holding every word of `terms` (see
+    /// [`SearchTerms`]), newest first from `from`, at most `limit`, and whether more match.
+    async fn search(
+        &self,
+        rooms: &[RoomId],
+        terms: &SearchTerms,
+        from: &SearchFrom,
+        limit: u32,
+    ) -> StoreResult<(Vec<Message>, bool)>;
+    /// `text`, `image` and `voice` messages of others than `reader` with `after_seq < seq <= up_to_seq`. The upper
     /// bound makes a count a fact that never changes, so it can be cached and extended.
     async fn count_unread(
         &self,

@@ -7,22 +7,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use server::config::Limits;
 
-use crate::helpers::{TestApp, new_client_id, roomy_limits, spawn_app, spawn_app_with, unique};
-
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<no error code>")
-}
-
-/// Asserts an error answer: status, code, and a human message.
-fn assert_error(answer: &(StatusCode, Value), status: u16, expected: &str) {
-    assert_eq!(answer.0.as_u16(), status, "{}", answer.1);
-    assert_eq!(code(&answer.1), expected, "{}", answer.1);
-    assert!(
-        answer.1["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty())
-    );
-}
+use crate::helpers::{
+    TestApp, assert_error, code, new_client_id, roomy_limits, spawn_app, spawn_app_with, unique,
+};
 
 #[tokio::test]
 async fn registering_returns_the_user_a_token_and_an_http_only_cookie() {

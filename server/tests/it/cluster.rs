@@ -802,3 +802,66 @@ async fn the_unread_worker_keeps_offline_members_counters_in_redis() {
     let (_, rooms) = node.app.get("/api/v1/rooms", &bob.token).await;
     assert_eq!(rooms[0]["unread_count"], 4);
 }
+
+/// Edits and reactions to one message from two nodes at once all land (the store applies
+/// each in the transaction that appends it), and every device hears every change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_edits_and_reactions_from_two_nodes_all_land() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    let alice = a.app.register("alice").await;
+    let mut people = vec![];
+    for n in 0..6 {
+        people.push(b.app.register(&format!("fan{n}")).await);
+    }
+    let fans: Vec<&crate::helpers::TestUser> = people.iter().collect();
+    let room = a.app.group(&alice, "Busy message", &fans).await;
+    let target = a.app.send_text(&alice, &room, "vote here").await;
+    let watcher = b.app.socket(&people[0]).await;
+    let path = format!("/api/v1/rooms/{room}/messages");
+    let mut sends = Vec::new();
+    for (n, person) in people.iter().enumerate() {
+        let app = if n % 2 == 0 { &a.app } else { &b.app };
+        let body = json!({"client_id": new_client_id(), "kind": "reaction", "body": "🗳️", "relates_to": target["id"]});
+        sends.push(app.post(&path, &person.token, body));
+    }
+    for n in 0..3 {
+        let app = if n % 2 == 0 { &a.app } else { &b.app };
+        let body = json!({"client_id": new_client_id(), "kind": "edit", "body": format!("vote here (round {n})"), "relates_to": target["id"]});
+        sends.push(app.post(&path, &alice.token, body));
+    }
+    for (status, answer) in futures_util::future::join_all(sends).await {
+        assert_eq!(status.as_u16(), 201, "{answer}");
+    }
+    let (_, page) = b.app.get(&path, &people[0].token).await;
+    let messages = page["messages"].as_array().expect("messages");
+    let now = messages
+        .iter()
+        .find(|m| m["id"] == target["id"])
+        .expect("the target");
+    let mut voters: Vec<String> = now["reactions"][0]["user_ids"]
+        .as_array()
+        .expect("voters")
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_owned())
+        .collect();
+    voters.sort();
+    let mut everyone: Vec<String> = people.iter().map(|p| p.id.clone()).collect();
+    everyone.sort();
+    assert_eq!(voters, everyone, "{now}");
+    let last_edit = messages
+        .iter()
+        .filter(|m| m["kind"] == "edit")
+        .max_by_key(|m| m["seq"].as_u64())
+        .expect("edits");
+    assert_eq!(
+        now["body"], last_edit["body"],
+        "the last edit in the stream wins"
+    );
+    let last_seq = messages.last().expect("messages")["seq"].clone();
+    watcher
+        .next_where("message:new", |m| m["seq"] == last_seq)
+        .await;
+}

@@ -255,6 +255,24 @@ pub struct TestUser {
     pub token: String,
 }
 
+/// The `code` of an error body.
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+/// Asserts an error answer: status, code, and a human message.
+pub fn assert_error(answer: &(StatusCode, Value), status: u16, expected: &str) {
+    assert_eq!(answer.0.as_u16(), status, "{}", answer.1);
+    assert_eq!(code(&answer.1), expected, "{}", answer.1);
+    assert!(
+        answer.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{}",
+        answer.1
+    );
+}
+
 /// A username no other test uses.
 pub fn unique(name: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);

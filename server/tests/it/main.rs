@@ -2,6 +2,7 @@
 //! Socket.IO clients over real connections.
 
 mod api;
+mod changes;
 mod chaos;
 mod cluster;
 mod contract;

@@ -35,6 +35,12 @@ pub fn notify(_title: &str, _body: &str) {}
 pub async fn copy_text(_text: &str) -> bool {
     false
 }
+pub fn confirm(_question: &str) -> bool {
+    false
+}
+pub fn reveal(_element_id: &str) -> bool {
+    false
+}
 pub fn register_service_worker() {}
 pub fn origin() -> String {
     String::new()

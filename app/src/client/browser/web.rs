@@ -148,6 +148,26 @@ pub async fn copy_text(text: &str) -> bool {
     JsFuture::from(clipboard.write_text(text)).await.is_ok()
 }
 
+/// Asks the user to confirm (the browser's own dialog).
+pub fn confirm(question: &str) -> bool {
+    window().confirm_with_message(question).unwrap_or(false)
+}
+
+/// Scrolls the element with this id to the middle of its scroller; false when it is not
+/// on the page.
+pub fn reveal(element_id: &str) -> bool {
+    let Some(element) = window()
+        .document()
+        .and_then(|d| d.get_element_by_id(element_id))
+    else {
+        return false;
+    };
+    let options = web_sys::ScrollIntoViewOptions::new();
+    options.set_block(web_sys::ScrollLogicalPosition::Center);
+    element.scroll_into_view_with_scroll_into_view_options(&options);
+    true
+}
+
 pub fn register_service_worker() {
     let navigator = window().navigator();
     if Reflect::has(&navigator, &"serviceWorker".into()).unwrap_or(false) {

@@ -66,6 +66,8 @@ impl Client {
                 body: caption,
                 failed: None,
                 media: Some(media),
+                reply_to: None,
+                change: None,
             })
         });
         self.prepare_photo(client_id);
@@ -152,6 +154,8 @@ impl Client {
                 body: String::new(),
                 failed: None,
                 media: Some(media),
+                reply_to: None,
+                change: None,
             })
         });
         spawn_local(async move {

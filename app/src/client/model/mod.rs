@@ -2,17 +2,25 @@
 //! messages without duplicates, room ordering and unread counts, and the status of one's own
 //! messages from the members' receipt markers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
-    CreatedMedia, MediaKind, Message, MessageKind, ReceiptEvent, ReceiptKind, Room, RoomId,
-    RoomKind, User, UserId,
+    CreatedMedia, MediaKind, Message, MessageId, MessageKind, ReceiptEvent, ReceiptKind, Room,
+    RoomId, RoomKind, User, UserId,
 };
 
 /// What the client holds of one room's history: messages by `seq`, so a message that arrives
 /// twice (ack, `message:new`, `sync`, history page) is stored once.
+///
+/// Edits, deletions and reactions are messages of the stream too (API.md v1.1), folded into
+/// the messages they change. Each change sets a value (a body, a reaction of one person, a
+/// deletion that nothing undoes), so replaying, in `seq` order, every change from some point
+/// on gives the right state whatever part of them a message already showed: a page from the
+/// server shows its messages as they are now, and a change that fills a gap arrives after
+/// later ones. So whenever changes arrive, every held change from the earliest of them on
+/// is applied again, in order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RoomLog {
     pub messages: BTreeMap<u64, Message>,
@@ -20,21 +28,89 @@ pub struct RoomLog {
     pub has_more_before: bool,
     /// The newest page has been fetched at least once.
     pub loaded: bool,
+    /// The `seq` of each held message, by id (changes name their target by id).
+    by_id: HashMap<MessageId, u64>,
 }
 
 impl RoomLog {
-    /// Adds messages, ignoring any already held; answers whether anything was new.
+    /// Adds messages, ignoring any already held, and folds in the changes among them;
+    /// answers whether anything was new.
     pub fn merge(&mut self, messages: impl IntoIterator<Item = Message>) -> bool {
         let mut changed = false;
+        let mut replay_from: Option<u64> = None;
         for message in messages {
             if let std::collections::btree_map::Entry::Vacant(slot) =
                 self.messages.entry(message.seq)
             {
+                if message.kind.is_change() {
+                    replay_from = Some(replay_from.map_or(message.seq, |s| s.min(message.seq)));
+                }
+                self.by_id.insert(message.id.clone(), message.seq);
                 slot.insert(message);
                 changed = true;
             }
         }
+        if let Some(from) = replay_from {
+            let changes: Vec<Message> = self
+                .messages
+                .range(from..)
+                .map(|(_, m)| m)
+                .filter(|m| m.kind.is_change())
+                .cloned()
+                .collect();
+            for change in &changes {
+                self.fold(change);
+            }
+        }
         changed
+    }
+
+    /// A held message by id.
+    pub fn get(&self, id: &MessageId) -> Option<&Message> {
+        self.messages.get(self.by_id.get(id)?)
+    }
+
+    fn get_mut(&mut self, id: &MessageId) -> Option<&mut Message> {
+        let seq = *self.by_id.get(id)?;
+        self.messages.get_mut(&seq)
+    }
+
+    /// Applies one change to its target, if the target is held.
+    fn fold(&mut self, change: &Message) {
+        let Some(target_id) = &change.relates_to else {
+            return;
+        };
+        if change.kind == MessageKind::Reaction && change.deleted_at.is_some() {
+            // Taken back later: its delete, after it in the stream, would remove it again.
+            return;
+        }
+        let Some(target) = self.get_mut(target_id) else {
+            return;
+        };
+        target.apply(change);
+        if change.kind == MessageKind::Delete && target.kind == MessageKind::Reaction {
+            let (on, emoji, user) = (
+                target.relates_to.clone(),
+                target.body.clone(),
+                target.sender_id.clone(),
+            );
+            if let (Some(on), Some(emoji)) = (on, emoji)
+                && let Some(reacted) = self.get_mut(&on)
+            {
+                reacted.remove_reaction(&emoji, &user);
+            }
+        }
+    }
+
+    /// `user`'s live reaction with `emoji` on `target`: the message to delete to take it back.
+    pub fn own_reaction(&self, target: &MessageId, user: &UserId, emoji: &str) -> Option<&Message> {
+        self.messages.values().rev().find(|m| {
+            m.kind == MessageKind::Reaction
+                && m.deleted_at.is_none()
+                && m.relates_to.as_ref() == Some(target)
+                && &m.sender_id == user
+                && m.body.as_deref() == Some(emoji)
+        })
     }
 
     pub fn first_seq(&self) -> Option<u64> {
@@ -69,6 +145,21 @@ pub struct Pending {
     /// A photo or voice message's upload (its bytes are kept apart: IndexedDB and memory).
     #[serde(default)]
     pub media: Option<PendingMedia>,
+    /// The message this one answers.
+    #[serde(default)]
+    pub reply_to: Option<MessageId>,
+    /// An edit, delete or reaction (its `body` is the new text or the emoji): sent through
+    /// the outbox like a message, so it is retried with its `client_id` too, but never
+    /// shown as a message of its own.
+    #[serde(default)]
+    pub change: Option<PendingChange>,
+}
+
+/// What a pending change does, and to which message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChange {
+    pub kind: MessageKind,
+    pub relates_to: MessageId,
 }
 
 impl Pending {
@@ -208,7 +299,7 @@ pub fn apply_message(rooms: &mut [Room], message: &Message, me: &UserId, looking
     }
     room.last_seq = message.seq;
     room.last_message = Some(message.clone());
-    if &message.sender_id != me && !looking {
+    if &message.sender_id != me && !looking && message.kind.is_content() {
         room.unread_count += 1;
     }
     sort_rooms(rooms);
@@ -246,15 +337,132 @@ pub fn mark_read(rooms: &mut [Room], room_id: &RoomId, me: &UserId, seq: u64) {
 /// caption, if any).
 pub fn preview_text(message: &Message) -> String {
     let body = message.body.clone().filter(|b| !b.trim().is_empty());
+    if message.deleted_at.is_some() {
+        return "Message deleted".to_owned();
+    }
     let label = match message.kind {
         MessageKind::Image => "Photo",
         MessageKind::Voice => "Voice message",
         MessageKind::Text | MessageKind::System => return body.unwrap_or_default(),
+        MessageKind::Edit => return format!("Edited: {}", body.unwrap_or_default()),
+        MessageKind::Delete => return "Deleted a message".to_owned(),
+        MessageKind::Reaction => return format!("Reacted {}", body.unwrap_or_default()),
     };
     match body {
         Some(caption) => format!("{label}: {caption}"),
         None => label.to_owned(),
     }
+}
+
+/// A piece of a message's text as the log shows it: plain text, a link (http and https
+/// only), or a mention of a member. Nothing else in a body is ever markup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Segment {
+    Text(String),
+    Link(String),
+    Mention(String),
+}
+
+/// Cuts `body` into [`Segment`]s; `usernames` are the room's members (lower case), so only
+/// a real member's `@name` is highlighted.
+pub fn segments(body: &str, usernames: &[String]) -> Vec<Segment> {
+    let mut out: Vec<Segment> = Vec::new();
+    let mut text = String::new();
+    let mut rest = body;
+    while !rest.is_empty() {
+        let at_word_start = text
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric());
+        let link_len = (rest.starts_with("https://") || rest.starts_with("http://"))
+            .then(|| link_length(rest))
+            .filter(|&n| n > rest.find("://").unwrap_or(0) + 3);
+        let mention_len = (at_word_start && rest.starts_with('@'))
+            .then(|| mention_length(&rest[1..], usernames))
+            .flatten();
+        let (segment, len) = match (link_len, mention_len) {
+            (Some(n), _) if at_word_start => (Segment::Link(rest[..n].to_owned()), n),
+            (_, Some(n)) => (Segment::Mention(rest[..n + 1].to_owned()), n + 1),
+            _ => {
+                let c = rest.chars().next().unwrap_or_default();
+                text.push(c);
+                rest = &rest[c.len_utf8()..];
+                continue;
+            }
+        };
+        if !text.is_empty() {
+            out.push(Segment::Text(std::mem::take(&mut text)));
+        }
+        out.push(segment);
+        rest = &rest[len..];
+    }
+    if !text.is_empty() {
+        out.push(Segment::Text(text));
+    }
+    out
+}
+
+/// A link runs to the next space or angle bracket or quote, without the punctuation that
+/// ends a sentence.
+fn link_length(text: &str) -> usize {
+    let end = text
+        .find(|c: char| c.is_whitespace() || "<>\"'".contains(c))
+        .unwrap_or(text.len());
+    text[..end]
+        .trim_end_matches(['.', ',', ';', ':', '!', '?', ')'])
+        .len()
+}
+
+/// The length of a member's username at the start of `text`, if one is named there.
+fn mention_length(text: &str, usernames: &[String]) -> Option<usize> {
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || "_.-".contains(c)))
+        .unwrap_or(text.len());
+    let name = text[..end].trim_end_matches(['.', '-']);
+    usernames
+        .iter()
+        .any(|u| u.eq_ignore_ascii_case(name))
+        .then_some(name.len())
+}
+
+/// The words of a search as the server splits them: lower case, cut at everything that is
+/// not a letter or digit.
+pub fn search_words(query: &str) -> Vec<String> {
+    query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// `text` cut into pieces, each marked when it is a word that starts with one of `words`
+/// (the search's words), so a hit shows why it matched.
+pub fn highlight(text: &str, words: &[String]) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
+    let mut push = |piece: &str, hit: bool| match out.last_mut() {
+        Some((last, was)) if *was == hit => last.push_str(piece),
+        _ => out.push((piece.to_owned(), hit)),
+    };
+    let mut word_start: Option<usize> = None;
+    let flush = |from: usize, to: usize, push: &mut dyn FnMut(&str, bool)| {
+        let word = &text[from..to];
+        let lower = word.to_lowercase();
+        push(word, words.iter().any(|w| lower.starts_with(w.as_str())));
+    };
+    for (at, c) in text.char_indices() {
+        if c.is_alphanumeric() {
+            word_start.get_or_insert(at);
+            continue;
+        }
+        if let Some(from) = word_start.take() {
+            flush(from, at, &mut push);
+        }
+        push(&text[at..at + c.len_utf8()], false);
+    }
+    if let Some(from) = word_start {
+        flush(from, text.len(), &mut push);
+    }
+    out
 }
 
 /// The sum of unread counts, for the document title.
@@ -265,6 +473,53 @@ pub fn total_unread(rooms: &[Room]) -> u64 {
 /// `HH:MM` in UTC of an RFC 3339 timestamp, and the day part for separators.
 pub fn clock(ts: &str) -> &str {
     ts.get(11..16).unwrap_or("")
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` day (the proleptic Gregorian calendar).
+fn day_number(day: &str) -> Option<i64> {
+    let mut parts = day.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    Some(era * 146_097 + day_of_era - 719_468)
+}
+
+/// What a day separator says: "Today", "Yesterday", the weekday within the last week, else
+/// the date (`28 Nov 2026`). Both days are the user's local `YYYY-MM-DD`.
+pub fn day_label(day: &str, today: &str) -> String {
+    const WEEKDAYS: [&str; 7] = [
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+    ];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (Some(n), Some(now)) = (day_number(day), day_number(today)) else {
+        return day.to_owned();
+    };
+    match now - n {
+        0 => "Today".to_owned(),
+        1 => "Yesterday".to_owned(),
+        2..=6 => WEEKDAYS[n.rem_euclid(7) as usize].to_owned(),
+        _ => {
+            let month = day
+                .get(5..7)
+                .and_then(|m| m.parse::<usize>().ok())
+                .and_then(|m| MONTHS.get(m.wrapping_sub(1)))
+                .copied()
+                .unwrap_or_default();
+            let date = day.get(8..10).unwrap_or_default().trim_start_matches('0');
+            format!("{date} {month} {}", day.get(..4).unwrap_or_default())
+        }
+    }
 }
 
 pub fn day(ts: &str) -> &str {

@@ -46,6 +46,7 @@ fn message(room: &str, seq: u64, sender: &str, at: i64) -> Message {
         media: None,
         reply_to: None,
         created_at: Timestamp::from_millis(at),
+        ..Default::default()
     }
 }
 
@@ -145,6 +146,8 @@ fn photo(created_expires: Option<i64>, completed: bool) -> Pending {
             queued_at: 0,
             uploaded_again: false,
         }),
+        reply_to: None,
+        change: None,
     }
 }
 
@@ -188,4 +191,138 @@ fn the_room_list_names_media_messages() {
     voice.body = None;
     assert_eq!(preview_text(&voice), "Voice message");
     assert_eq!(preview_text(&message("r", 3, "a", 3)), "hi");
+}
+
+fn change(
+    seq: u64,
+    sender: &str,
+    kind: MessageKind,
+    target: &Message,
+    body: Option<&str>,
+) -> Message {
+    Message {
+        kind,
+        body: body.map(str::to_owned),
+        relates_to: Some(target.id.clone()),
+        ..message(&target.room_id.0, seq, sender, seq as i64)
+    }
+}
+
+#[test]
+fn changes_fold_into_their_targets_live_and_in_any_arrival_order() {
+    let target = message("r", 1, "a", 1);
+    let edit1 = change(2, "a", MessageKind::Edit, &target, Some("v2"));
+    let react = change(3, "b", MessageKind::Reaction, &target, Some("👍"));
+    let edit2 = change(4, "a", MessageKind::Edit, &target, Some("v3"));
+    let unreact = change(5, "b", MessageKind::Delete, &react, None);
+
+    let mut live = RoomLog::default();
+    for m in [&target, &edit1, &react, &edit2] {
+        live.merge([m.clone()]);
+    }
+    let now = live.get(&target.id).expect("held");
+    assert_eq!(now.body.as_deref(), Some("v3"));
+    assert_eq!(now.reactions[0].user_ids, vec![UserId::from("b")]);
+    assert!(live.own_reaction(&target.id, &"b".into(), "👍").is_some());
+    live.merge([unreact.clone()]);
+    assert!(live.get(&target.id).expect("held").reactions.is_empty());
+    assert!(live.own_reaction(&target.id, &"b".into(), "👍").is_none());
+
+    // A gap filled late: the reaction and the second edit came first, the first edit after.
+    let mut gappy = RoomLog::default();
+    gappy.merge([target.clone()]);
+    gappy.merge([react.clone(), edit2.clone()]);
+    gappy.merge([edit1.clone()]);
+    assert_eq!(
+        gappy.get(&target.id).expect("held").body.as_deref(),
+        Some("v3"),
+        "the later edit still wins"
+    );
+
+    // A page from the server shows the target as it is now, with its changes in place.
+    let mut current = target.clone();
+    current.body = Some("v3".into());
+    current.edited_at = Some(edit2.created_at);
+    let mut paged = RoomLog::default();
+    paged.merge([current, edit1, react, edit2, unreact]);
+    let shown = paged.get(&target.id).expect("held");
+    assert_eq!(shown.body.as_deref(), Some("v3"));
+    assert!(shown.reactions.is_empty());
+
+    let delete = change(6, "a", MessageKind::Delete, &target, None);
+    paged.merge([delete]);
+    let gone = paged.get(&target.id).expect("held");
+    assert!(gone.deleted_at.is_some() && gone.body.is_none());
+    assert_eq!(preview_text(gone), "Message deleted");
+}
+
+#[test]
+fn changes_are_not_unread() {
+    let me: UserId = "a".into();
+    let mut rooms = vec![room("r", vec![member("a", 0, 0), member("b", 0, 0)])];
+    let target = message("r", 1, "a", 1);
+    apply_message(&mut rooms, &target, &me, false);
+    apply_message(
+        &mut rooms,
+        &change(2, "b", MessageKind::Reaction, &target, Some("👍")),
+        &me,
+        false,
+    );
+    assert_eq!(rooms[0].unread_count, 0);
+    apply_message(&mut rooms, &message("r", 3, "b", 3), &me, false);
+    assert_eq!(rooms[0].unread_count, 1);
+}
+
+#[test]
+fn text_shows_links_and_members_mentions_and_nothing_else_as_markup() {
+    let names = vec!["bob".to_owned()];
+    assert_eq!(
+        segments(
+            "hi @Bob, see https://example.com/a?b=1. <a href=x>no</a> @eve",
+            &names
+        ),
+        vec![
+            Segment::Text("hi ".into()),
+            Segment::Mention("@Bob".into()),
+            Segment::Text(", see ".into()),
+            Segment::Link("https://example.com/a?b=1".into()),
+            Segment::Text(". <a href=x>no</a> @eve".into()),
+        ]
+    );
+    assert_eq!(
+        segments("javascript:alert(1) mail@bob ftp://x http://", &names),
+        vec![Segment::Text(
+            "javascript:alert(1) mail@bob ftp://x http://".into()
+        )]
+    );
+}
+
+#[test]
+fn search_hits_mark_the_words_searched_for() {
+    let words = search_words("Pizza ton");
+    assert_eq!(words, vec!["pizza", "ton"]);
+    assert_eq!(
+        highlight("Pizza tonight, pizzeria!", &words),
+        vec![
+            ("Pizza".to_owned(), true),
+            (" ".to_owned(), false),
+            ("tonight".to_owned(), true),
+            (", pizzeria!".to_owned(), false),
+        ]
+    );
+}
+
+#[test]
+fn day_separators_say_today_yesterday_a_weekday_or_the_date() {
+    let today = "2026-12-01";
+    assert_eq!(day_label("2026-12-01", today), "Today");
+    assert_eq!(day_label("2026-11-30", today), "Yesterday");
+    assert_eq!(day_label("2026-11-27", today), "Friday");
+    assert_eq!(day_label("2026-11-24", today), "24 Nov 2026");
+    assert_eq!(
+        day_label("2024-02-29", "2024-03-01"),
+        "Yesterday",
+        "a leap day"
+    );
+    assert_eq!(day_label("1970-01-01", "1970-01-04"), "Thursday");
 }

@@ -181,6 +181,30 @@ async fn embedded_store_keeps_each_new_messages_event_owed_until_published() {
 }
 
 #[tokio::test]
+async fn embedded_store_applies_changes_to_their_targets() {
+    let (_dir, store) = sqlite();
+    messages::applies_changes_to_their_targets(store.as_ref(), store.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_store_applies_concurrent_changes_to_one_target() {
+    let (_dir, store) = sqlite();
+    messages::applies_concurrent_changes_to_one_target(store.clone(), store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn embedded_store_searches_live_text() {
+    let (_dir, store) = sqlite();
+    messages::searches_live_text(store.as_ref(), store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn embedded_store_counts_no_changes_as_unread() {
+    let (_dir, store) = sqlite();
+    messages::counts_no_changes_as_unread(store.as_ref(), store.as_ref()).await;
+}
+
+#[tokio::test]
 async fn embedded_store_refuses_to_append_to_a_missing_room() {
     let (_dir, store) = sqlite();
     messages::refuses_to_append_to_a_missing_room(store.as_ref()).await;

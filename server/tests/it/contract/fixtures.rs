@@ -84,7 +84,8 @@ pub async fn stored_room_of(rooms: &dyn RoomStore, owner: &UserId) -> RoomId {
 /// A text message with a fresh id and client id.
 pub fn text(room: &RoomId, sender: &UserId, body: &str) -> NewMessage {
     NewMessage {
-        id: MessageId(unique()),
+        // Time-ordered, as the server's own ids are (search pages by id).
+        id: MessageId(uuid::Uuid::now_v7().simple().to_string()),
         room_id: room.clone(),
         sender_id: sender.clone(),
         client_id: uuid::Uuid::new_v4().hyphenated().to_string(),
@@ -93,6 +94,9 @@ pub fn text(room: &RoomId, sender: &UserId, body: &str) -> NewMessage {
         media: None,
         reply_to: None,
         created_at: Timestamp::now(),
+        relates_to: None,
+        mentions: Vec::new(),
+        moderator: false,
     }
 }
 
@@ -109,5 +113,6 @@ pub fn stored_message(room: &RoomId, seq: u64) -> Message {
         media: None,
         reply_to: None,
         created_at: Timestamp::now(),
+        ..Default::default()
     }
 }

@@ -5,9 +5,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use app::protocol::{Message, RoomId, Timestamp, UserId};
-use server::ports::store::{Appended, Cursor, NewMessage};
-use server::ports::{MessageStore, RoomStore};
+use app::protocol::{Message, MessageId, MessageKind, Reaction, RoomId, Timestamp, UserId};
+use server::ports::store::{Appended, ChangeRefusal, Cursor, NewMessage, SearchFrom, SearchTerms};
+use server::ports::{MessageStore, RoomStore, StoreError, StoreResult};
 
 use super::fixtures;
 
@@ -24,6 +24,9 @@ fn stored(new: &NewMessage, seq: u64) -> Message {
         media: None,
         reply_to: new.reply_to.clone(),
         created_at: new.created_at,
+        relates_to: new.relates_to.clone(),
+        mentions: new.mentions.clone(),
+        ..Default::default()
     }
 }
 
@@ -375,4 +378,346 @@ pub async fn keeps_each_new_messages_event_owed_until_published(
         .await
         .expect("unpublished");
     assert_eq!(ours(owed), Vec::<u64>::new());
+}
+
+/// A change of `target` from `sender`.
+fn change_of(
+    target: &Message,
+    sender: &UserId,
+    kind: MessageKind,
+    body: Option<&str>,
+) -> NewMessage {
+    NewMessage {
+        kind,
+        body: body.map(str::to_owned),
+        relates_to: Some(target.id.clone()),
+        ..fixtures::text(&target.room_id, sender, "")
+    }
+}
+
+fn refusal(result: StoreResult<Appended>) -> ChangeRefusal {
+    match result {
+        Err(StoreError::ChangeRefused(why)) => why,
+        other => panic!("expected a refused change, got {other:?}"),
+    }
+}
+
+/// Edits, deletions and reactions change their target in the same step as they are
+/// appended, by the rules of API.md v1.1, and a refused change stores nothing.
+pub async fn applies_changes_to_their_targets(messages: &dyn MessageStore, rooms: &dyn RoomStore) {
+    let (amy, bob) = (fixtures::user_id(), fixtures::user_id());
+    let room = fixtures::stored_group(rooms, &[amy.clone(), bob.clone()]).await;
+    let target = append_many(messages, &room, &amy, 1).await.remove(0);
+    let read =
+        |id: MessageId| async move { messages.message(&id).await.expect("read").expect("stored") };
+
+    let edit = change_of(&target, &amy, MessageKind::Edit, Some("edited"));
+    let stored_edit = messages.append(&edit).await.expect("edit").into_message();
+    assert_eq!(stored_edit.seq, 2);
+    assert_eq!(stored_edit.relates_to.as_ref(), Some(&target.id));
+    let edited = read(target.id.clone()).await;
+    assert_eq!(edited.body.as_deref(), Some("edited"));
+    assert_eq!(edited.edited_at, Some(edit.created_at));
+
+    let not_hers = change_of(&target, &bob, MessageKind::Edit, Some("bob's"));
+    assert_eq!(
+        refusal(messages.append(&not_hers).await),
+        ChangeRefusal::NotAllowed
+    );
+    assert_eq!(messages.message(&not_hers.id).await.expect("read"), None);
+
+    let thumbs = change_of(&target, &bob, MessageKind::Reaction, Some("👍"));
+    let reaction = messages
+        .append(&thumbs)
+        .await
+        .expect("react")
+        .into_message();
+    assert_eq!(
+        refusal(
+            messages
+                .append(&change_of(&target, &bob, MessageKind::Reaction, Some("👍")))
+                .await
+        ),
+        ChangeRefusal::DuplicateReaction
+    );
+    messages
+        .append(&change_of(&target, &amy, MessageKind::Reaction, Some("👍")))
+        .await
+        .expect("a second person's reaction");
+    assert_eq!(
+        read(target.id.clone()).await.reactions,
+        vec![Reaction {
+            emoji: "👍".into(),
+            user_ids: vec![bob.clone(), amy.clone()]
+        }]
+    );
+    assert_eq!(
+        refusal(
+            messages
+                .append(&change_of(
+                    &reaction,
+                    &amy,
+                    MessageKind::Reaction,
+                    Some("😂")
+                ))
+                .await
+        ),
+        ChangeRefusal::NotChangeable,
+        "a reaction to a reaction"
+    );
+    // Taking a reaction back.
+    assert_eq!(
+        refusal(
+            messages
+                .append(&change_of(&reaction, &amy, MessageKind::Delete, None))
+                .await
+        ),
+        ChangeRefusal::NotAllowed
+    );
+    messages
+        .append(&change_of(&reaction, &bob, MessageKind::Delete, None))
+        .await
+        .expect("unreact");
+    assert_eq!(
+        read(target.id.clone()).await.reactions[0].user_ids,
+        vec![amy.clone()]
+    );
+    assert!(read(reaction.id.clone()).await.deleted_at.is_some());
+
+    // Only a moderator deletes someone else's message; then it is gone for good.
+    assert_eq!(
+        refusal(
+            messages
+                .append(&change_of(&target, &bob, MessageKind::Delete, None))
+                .await
+        ),
+        ChangeRefusal::NotAllowed
+    );
+    let moderated = NewMessage {
+        moderator: true,
+        ..change_of(&target, &bob, MessageKind::Delete, None)
+    };
+    messages
+        .append(&moderated)
+        .await
+        .expect("a moderator's delete");
+    let deleted = read(target.id.clone()).await;
+    assert_eq!(deleted.deleted_at, Some(moderated.created_at));
+    assert_eq!((deleted.body, deleted.reactions), (None, Vec::new()));
+    assert_eq!(
+        read(stored_edit.id.clone()).await.body,
+        None,
+        "the edit's text goes too"
+    );
+    for kind in [
+        MessageKind::Edit,
+        MessageKind::Reaction,
+        MessageKind::Delete,
+    ] {
+        let body = (kind != MessageKind::Delete).then_some("🎉");
+        assert_eq!(
+            refusal(messages.append(&change_of(&target, &amy, kind, body)).await),
+            ChangeRefusal::NotChangeable
+        );
+    }
+    let elsewhere = fixtures::stored_room_of(rooms, &amy).await;
+    let across = NewMessage {
+        room_id: elsewhere,
+        ..change_of(&target, &amy, MessageKind::Reaction, Some("👍"))
+    };
+    assert_eq!(
+        refusal(messages.append(&across).await),
+        ChangeRefusal::NoTarget
+    );
+    let (page, _) = messages
+        .page(&room, Cursor::Latest, 50)
+        .await
+        .expect("page");
+    assert_eq!(
+        seqs(&page),
+        (1..=6).collect::<Vec<_>>(),
+        "refusals take no seq"
+    );
+    let found = messages
+        .messages(&[
+            target.id.clone(),
+            stored_edit.id.clone(),
+            MessageId(fixtures::unique()),
+        ])
+        .await
+        .expect("by ids");
+    assert_eq!(found.len(), 2);
+}
+
+/// Two writers changing one message at once both land: every reaction is there once.
+pub async fn applies_concurrent_changes_to_one_target(
+    messages: Arc<dyn MessageStore>,
+    rooms: &dyn RoomStore,
+) {
+    let people: Vec<UserId> = (0..6).map(|_| fixtures::user_id()).collect();
+    let room = fixtures::stored_group(rooms, &people).await;
+    let target = append_many(messages.as_ref(), &room, &people[0], 1)
+        .await
+        .remove(0);
+    let tasks: Vec<_> = people
+        .iter()
+        .map(|person| {
+            let (messages, reaction) = (
+                Arc::clone(&messages),
+                change_of(&target, person, MessageKind::Reaction, Some("❤️")),
+            );
+            tokio::spawn(async move { messages.append(&reaction).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("joined").expect("reacted");
+    }
+    let now = messages
+        .message(&target.id)
+        .await
+        .expect("read")
+        .expect("stored");
+    let mut who = now.reactions[0].user_ids.clone();
+    who.sort();
+    let mut everyone = people.clone();
+    everyone.sort();
+    assert_eq!(who, everyone);
+}
+
+/// Search finds live text bodies and captions of the rooms given, by every word (the last as
+/// a prefix), newest first, in pages; what was edited away or deleted is never found.
+pub async fn searches_live_text(messages: &dyn MessageStore, rooms: &dyn RoomStore) {
+    let me = fixtures::user_id();
+    let room = fixtures::stored_room_of(rooms, &me).await;
+    let other = fixtures::stored_room_of(rooms, &me).await;
+    let mut sent = Vec::new();
+    for (in_room, body) in [
+        (&room, "Pizza tonight at eight"),
+        (&room, "pizza again"),
+        (&other, "pizza elsewhere"),
+        (&room, "Pasta, not pizza!"),
+        (&room, "nothing to see"),
+    ] {
+        let new = fixtures::text(in_room, &me, body);
+        sent.push(messages.append(&new).await.expect("append").into_message());
+    }
+    let terms = |words: &[&str], prefix: &str| SearchTerms {
+        words: words.iter().map(|w| (*w).to_owned()).collect(),
+        prefix: prefix.to_owned(),
+    };
+    let bodies = |found: &[Message]| -> Vec<String> {
+        found
+            .iter()
+            .map(|m| m.body.clone().unwrap_or_default())
+            .collect()
+    };
+    let search = |in_rooms: Vec<RoomId>, t: SearchTerms, from: SearchFrom, limit: u32| async move {
+        messages
+            .search(&in_rooms, &t, &from, limit)
+            .await
+            .expect("search")
+    };
+    let both = vec![room.clone(), other.clone()];
+    let (found, more) = search(both.clone(), terms(&[], "pizza"), SearchFrom::Newest, 10).await;
+    assert_eq!(
+        bodies(&found),
+        vec![
+            "Pasta, not pizza!",
+            "pizza elsewhere",
+            "pizza again",
+            "Pizza tonight at eight"
+        ]
+    );
+    assert!(!more);
+    let (found, _) = search(
+        vec![room.clone()],
+        terms(&["pizza"], "ei"),
+        SearchFrom::Newest,
+        10,
+    )
+    .await;
+    assert_eq!(
+        bodies(&found),
+        vec!["Pizza tonight at eight"],
+        "the last word is a prefix"
+    );
+    let (found, _) = search(
+        both.clone(),
+        terms(&["pizz"], "again"),
+        SearchFrom::Newest,
+        10,
+    )
+    .await;
+    assert!(found.is_empty(), "only the last word is a prefix");
+    let (page, more) = search(both.clone(), terms(&[], "pizza"), SearchFrom::Newest, 2).await;
+    assert!(more);
+    let (rest, more) = search(
+        both.clone(),
+        terms(&[], "pizza"),
+        SearchFrom::BeforeId(page[1].id.clone()),
+        2,
+    )
+    .await;
+    assert_eq!(bodies(&rest), vec!["pizza again", "Pizza tonight at eight"]);
+    assert!(!more);
+    let (found, _) = search(
+        vec![room.clone()],
+        terms(&[], "pizza"),
+        SearchFrom::BeforeSeq(3),
+        10,
+    )
+    .await;
+    assert_eq!(
+        bodies(&found),
+        vec!["pizza again", "Pizza tonight at eight"]
+    );
+    let (found, _) = search(Vec::new(), terms(&[], "pizza"), SearchFrom::Newest, 10).await;
+    assert!(found.is_empty(), "no rooms, no hits");
+
+    // Edited away, and deleted.
+    messages
+        .append(&change_of(
+            &sent[0],
+            &me,
+            MessageKind::Edit,
+            Some("Sushi tonight"),
+        ))
+        .await
+        .expect("edit");
+    messages
+        .append(&change_of(&sent[3], &me, MessageKind::Delete, None))
+        .await
+        .expect("delete");
+    let (found, _) = search(both.clone(), terms(&[], "pizza"), SearchFrom::Newest, 10).await;
+    assert_eq!(bodies(&found), vec!["pizza elsewhere", "pizza again"]);
+    let (found, _) = search(both.clone(), terms(&[], "sushi"), SearchFrom::Newest, 10).await;
+    assert_eq!(
+        bodies(&found),
+        vec!["Sushi tonight"],
+        "the edited message, not its edit"
+    );
+    let (found, _) = search(both, terms(&[], "pasta"), SearchFrom::Newest, 10).await;
+    assert!(found.is_empty());
+}
+
+/// Unread counts only `text`, `image` and `voice` messages: changes are not new messages.
+pub async fn counts_no_changes_as_unread(messages: &dyn MessageStore, rooms: &dyn RoomStore) {
+    let (amy, bob) = (fixtures::user_id(), fixtures::user_id());
+    let room = fixtures::stored_group(rooms, &[amy.clone(), bob.clone()]).await;
+    let target = append_many(messages, &room, &amy, 1).await.remove(0);
+    messages
+        .append(&change_of(&target, &amy, MessageKind::Edit, Some("again")))
+        .await
+        .expect("edit");
+    messages
+        .append(&change_of(&target, &amy, MessageKind::Reaction, Some("👍")))
+        .await
+        .expect("react");
+    assert_eq!(
+        messages
+            .count_unread(&room, &bob, 0, 3)
+            .await
+            .expect("count"),
+        1
+    );
 }

@@ -282,6 +282,46 @@ async fn mongo_store_finds_a_message_by_id() {
 }
 
 #[tokio::test]
+async fn mongo_store_applies_changes_to_their_targets() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    messages::applies_changes_to_their_targets(store.as_ref(), store.as_ref()).await;
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mongo_store_applies_concurrent_changes_to_one_target() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    messages::applies_concurrent_changes_to_one_target(store.clone(), store.as_ref()).await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn mongo_store_searches_live_text() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    messages::searches_live_text(store.as_ref(), store.as_ref()).await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn mongo_store_counts_no_changes_as_unread() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    messages::counts_no_changes_as_unread(store.as_ref(), store.as_ref()).await;
+    db.drop().await;
+}
+
+#[tokio::test]
 async fn mongo_store_counts_unread_messages_of_others() {
     let Some(db) = TestDb::create().await else {
         return;

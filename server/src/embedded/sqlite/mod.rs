@@ -15,26 +15,20 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use app::protocol::{
-    MediaId, Message, MessageId, ReceiptKind, Role, RoomId, RoomKind, Timestamp, User, UserId,
-};
+use app::protocol::{MediaId, ReceiptKind, Role, RoomId, RoomKind, Timestamp, User, UserId};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ports::store::{
-    AccountStore, Appended, CheckedMedia, Cursor, InviteRecord, InviteStore, MEDIA_UNAVAILABLE,
-    MediaRecord, MediaStore, MemberRecord, MessageStore, NewMessage, NewRoom, RoomRecord,
-    RoomStore,
+    AccountStore, CheckedMedia, InviteRecord, InviteStore, MediaRecord, MediaStore, MemberRecord,
+    NewRoom, RoomRecord, RoomStore,
 };
 
-/// Why one `append` transaction stored nothing.
-enum Refusal {
-    NoRoom,
-    MediaUnavailable,
-}
 use super::group_commit::Writer;
+
+mod messages;
 use crate::ports::{StoreError, StoreResult};
 
 const SCHEMA: &str = r#"
@@ -84,6 +78,12 @@ CREATE TABLE IF NOT EXISTS messages (
     media TEXT,
     reply_to TEXT,
     created_at INTEGER NOT NULL,
+    relates_to TEXT,
+    edited_at INTEGER,
+    deleted_at INTEGER,
+    reactions TEXT,
+    mentions TEXT,
+    search_rowid INTEGER,
     UNIQUE (room_id, seq),
     UNIQUE (sender_id, client_id)
 );
@@ -142,6 +142,7 @@ impl SqliteStore {
         conn.pragma_update(None, "busy_timeout", 5000)?;
         conn.execute_batch(SCHEMA)
             .context("cannot create the schema")?;
+        messages::migrate(&conn).context("cannot update the schema")?;
         let reader = Connection::open(&path).context("cannot open the database")?;
         reader.pragma_update(None, "busy_timeout", 5000)?;
         reader.pragma_update(None, "query_only", true)?;
@@ -243,25 +244,6 @@ fn member_row(row: &Row<'_>) -> rusqlite::Result<MemberRecord> {
         joined_at: Timestamp::from_millis(row.get(3)?),
         last_delivered_seq: seq_from(row.get(4)?),
         last_read_seq: seq_from(row.get(5)?),
-    })
-}
-
-const MESSAGE_COLUMNS: &str =
-    "id, room_id, seq, sender_id, client_id, kind, body, media, reply_to, created_at";
-
-fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
-    let media: Option<String> = row.get(7)?;
-    Ok(Message {
-        id: MessageId(row.get(0)?),
-        room_id: RoomId(row.get(1)?),
-        seq: seq_from(row.get(2)?),
-        sender_id: UserId(row.get(3)?),
-        client_id: row.get(4)?,
-        kind: enum_from(&row.get::<_, String>(5)?)?,
-        body: row.get(6)?,
-        media: media.and_then(|json| serde_json::from_str(&json).ok()),
-        reply_to: row.get::<_, Option<String>>(8)?.map(MessageId),
-        created_at: Timestamp::from_millis(row.get(9)?),
     })
 }
 
@@ -719,202 +701,6 @@ impl InviteStore for SqliteStore {
                 [hash],
             )
             .map(drop)
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl MessageStore for SqliteStore {
-    async fn append(&self, message: &NewMessage) -> StoreResult<Appended> {
-        let m = message.clone();
-        let media_json = match &m.media {
-            Some(media) => {
-                Some(serde_json::to_string(media).map_err(|e| StoreError::Other(e.into()))?)
-            }
-            None => None,
-        };
-        let appended = self
-            .write(move |conn| {
-                let tx = conn;
-                // Cached statements: a send parses no SQL.
-                let existing = tx
-                    .prepare_cached(&format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM messages
-                         WHERE sender_id = ?1 AND client_id = ?2"
-                    ))?
-                    .query_row([&m.sender_id.0, &m.client_id], message_row)
-                    .optional()?;
-                if let Some(existing) = existing {
-                    return Ok(Ok(Appended::Existing(existing)));
-                }
-                let Some(last_seq) = tx
-                    .prepare_cached("SELECT last_seq FROM rooms WHERE id = ?1")?
-                    .query_row([&m.room_id.0], |row| row.get::<_, i64>(0))
-                    .optional()?
-                else {
-                    return Ok(Err(Refusal::NoRoom));
-                };
-                if let Some(media) = &m.media {
-                    let claimed = tx.execute(
-                        "UPDATE media SET room_id = ?2
-                         WHERE id = ?1 AND ready = 1 AND (room_id IS NULL OR room_id = ?2)",
-                        [&media.id.0, &m.room_id.0],
-                    )?;
-                    if claimed == 0 {
-                        // Nothing written yet: dropping the transaction rolls back nothing.
-                        return Ok(Err(Refusal::MediaUnavailable));
-                    }
-                }
-                let seq = last_seq + 1;
-                tx.prepare_cached(&format!(
-                    "INSERT INTO messages ({MESSAGE_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-                ))?
-                .execute(params![
-                    m.id.0,
-                    m.room_id.0,
-                    seq,
-                    m.sender_id.0,
-                    m.client_id,
-                    enum_text(&m.kind),
-                    m.body,
-                    media_json,
-                    m.reply_to.as_ref().map(|r| r.0.clone()),
-                    m.created_at.as_millis()
-                ])?;
-                tx.prepare_cached(
-                    "UPDATE rooms SET last_seq = ?2, last_activity_at = MAX(last_activity_at, ?3)
-                     WHERE id = ?1",
-                )?
-                .execute(params![m.room_id.0, seq, m.created_at.as_millis()])?;
-                tx.prepare_cached("INSERT INTO outbox (message_id, created_at) VALUES (?1, ?2)")?
-                    .execute(params![m.id.0, m.created_at.as_millis()])?;
-                Ok(Ok(Appended::Created(Message {
-                    id: m.id,
-                    room_id: m.room_id,
-                    seq: seq_from(seq),
-                    sender_id: m.sender_id,
-                    client_id: m.client_id,
-                    kind: m.kind,
-                    body: m.body,
-                    media: m.media,
-                    reply_to: m.reply_to,
-                    created_at: m.created_at,
-                })))
-            })
-            .await?;
-        match appended {
-            Ok(appended) => Ok(appended),
-            Err(Refusal::NoRoom) => Err(StoreError::Other(anyhow::anyhow!(
-                "append to a missing room"
-            ))),
-            Err(Refusal::MediaUnavailable) => Err(StoreError::Conflict(MEDIA_UNAVAILABLE)),
-        }
-    }
-
-    async fn page(
-        &self,
-        room: &RoomId,
-        cursor: Cursor,
-        limit: u32,
-    ) -> StoreResult<(Vec<Message>, bool)> {
-        let room = room.0.clone();
-        // One extra row tells whether more lie beyond the page.
-        let fetch = i64::from(limit) + 1;
-        self.call(move |conn| {
-            let (sql, bound) = match cursor {
-                Cursor::Latest => (
-                    format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"),
-                    i64::MAX,
-                ),
-                Cursor::Before(seq) => (
-                    format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"),
-                    seq_to(seq),
-                ),
-                Cursor::After(seq) => (
-                    format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3"),
-                    seq_to(seq),
-                ),
-            };
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let mut messages: Vec<Message> =
-                stmt.query_map(params![room, bound, fetch], message_row)?.collect::<Result<_, _>>()?;
-            let has_more = messages.len() > limit as usize;
-            messages.truncate(limit as usize);
-            if !matches!(cursor, Cursor::After(_)) {
-                messages.reverse();
-            }
-            Ok((messages, has_more))
-        })
-        .await
-    }
-
-    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
-        let id = id.0.clone();
-        self.call(move |conn| {
-            conn.query_row(
-                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
-                [id],
-                message_row,
-            )
-            .optional()
-        })
-        .await
-    }
-
-    async fn count_unread(
-        &self,
-        room: &RoomId,
-        reader: &UserId,
-        after_seq: u64,
-        up_to_seq: u64,
-    ) -> StoreResult<u64> {
-        let (room, reader) = (room.0.clone(), reader.0.clone());
-        let (after, up_to) = (seq_to(after_seq), seq_to(up_to_seq));
-        self.call(move |conn| {
-            conn.query_row(
-                "SELECT COUNT(*) FROM messages \
-                 WHERE room_id = ?1 AND seq > ?2 AND seq <= ?3 AND sender_id <> ?4",
-                params![room, after, up_to, reader],
-                |row| row.get::<_, i64>(0),
-            )
-            .map(seq_from)
-        })
-        .await
-    }
-
-    async fn unpublished(&self, stored_by: Timestamp, limit: u32) -> StoreResult<Vec<Message>> {
-        let columns = MESSAGE_COLUMNS
-            .split(", ")
-            .map(|c| format!("m.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        self.call(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {columns} FROM outbox o JOIN messages m ON m.id = o.message_id
-                 WHERE o.created_at <= ?1 ORDER BY o.created_at LIMIT ?2"
-            ))?;
-            stmt.query_map(
-                params![stored_by.as_millis(), i64::from(limit)],
-                message_row,
-            )?
-            .collect()
-        })
-        .await
-    }
-
-    async fn mark_published(&self, ids: &[MessageId]) -> StoreResult<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<String> = ids.iter().map(|id| id.0.clone()).collect();
-        self.write(move |conn| {
-            let mut stmt = conn.prepare_cached("DELETE FROM outbox WHERE message_id = ?1")?;
-            for id in &ids {
-                stmt.execute([id])?;
-            }
-            Ok(())
         })
         .await
     }
