@@ -106,7 +106,14 @@ test("bob replies with a quote and a mention that stands out for alice", async (
   const alice = await (await pageA.request.get(`${baseUrl}/api/v1/me`)).json();
   await act(pageB, "Lunch at one?", "Reply");
   await pageB.getByRole("status").filter({ hasText: "Replying to" }).waitFor();
-  await sendMessage(pageB, `Yes @${alice.username} count me in`);
+  // `@` and the start of a name offers the member; Enter takes it.
+  const box = pageB.getByRole("textbox", { name: "Message" });
+  await box.pressSequentially(`Yes @${alice.username.slice(0, 4)}`);
+  await pageB.getByRole("listbox", { name: "Members" }).getByRole("option", { name: /Alice/ }).waitFor();
+  await box.press("Enter");
+  assert.equal(await box.inputValue(), `Yes @${alice.username} `);
+  await box.pressSequentially("count me in");
+  await box.press("Enter");
   const reply = bubble(pageA, "count me in");
   await reply.locator(".quote", { hasText: "Lunch at one?" }).waitFor();
   await reply.locator(".mention").waitFor();
@@ -143,6 +150,17 @@ test("alice finds a message by search and jumps to it", async () => {
   await log(pageA).locator(".msg.highlight", { hasText: "count me in" }).waitFor();
   await search.fill("lunch");
   await pageA.getByText("No messages found.").waitFor();
+});
+
+test("alice comes back to a divider where she stopped reading", async () => {
+  await pageA.goto(baseUrl);
+  await pageA.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: "Changes" }).waitFor();
+  await sendMessage(pageB, "one more thing");
+  await pageA.getByRole("navigation", { name: "Rooms" }).getByText("1 unread").waitFor();
+  await pageA.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: "Changes" }).click();
+  await log(pageA).getByText("New messages").waitFor();
+  const divider = log(pageA).locator(".unread-divider + .msg");
+  assert.match(await divider.textContent(), /one more thing/);
 });
 
 test("no page errors", () => {

@@ -41,6 +41,7 @@ export function uniqueName(prefix) {
 
 // Fills the sign-in form and creates an account; resolves once the form has gone.
 export async function createAccount(page, username, displayName, password = "correct horse battery") {
+  await page.getByRole("tab", { name: "Create account" }).click();
   await page.getByLabel("Username").fill(username);
   await page.getByLabel("Password").fill(password);
   await page.getByLabel("Display name").fill(displayName);

@@ -1,5 +1,5 @@
-//! Sign in or create an account, in one form: both need a username and password; a new
-//! account may also give a display name.
+//! Sign in or create an account: two modes of one form (tabs), since both need a username
+//! and password; only a new account asks for a display name.
 
 use leptos::html;
 use leptos::prelude::*;
@@ -19,6 +19,11 @@ pub fn AuthForm(#[prop(into)] heading: String) -> AnyView {
     let display_name: NodeRef<html::Input> = NodeRef::new();
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    let creating = RwSignal::new(false);
+    let switch = move |to: bool| {
+        creating.set(to);
+        error.set(None);
+    };
 
     let value = |input: NodeRef<html::Input>| input.get().map(|i| i.value()).unwrap_or_default();
     let submit = move |register: bool| {
@@ -59,10 +64,20 @@ pub fn AuthForm(#[prop(into)] heading: String) -> AnyView {
             class="auth card"
             on:submit=move |ev| {
                 ev.prevent_default();
-                submit(false);
+                submit(creating.get_untracked());
             }
         >
             <h1>{heading}</h1>
+            <div class="modes" role="tablist" aria-label="Sign in or create an account">
+                <button type="button" role="tab" aria-selected=move || (!creating.get()).to_string()
+                    class:selected=move || !creating.get() on:click=move |_| switch(false)>
+                    "Sign in"
+                </button>
+                <button type="button" role="tab" aria-selected=move || creating.get().to_string()
+                    class:selected=move || creating.get() on:click=move |_| switch(true)>
+                    "Create account"
+                </button>
+            </div>
             <label>
                 "Username"
                 <input
@@ -79,11 +94,11 @@ pub fn AuthForm(#[prop(into)] heading: String) -> AnyView {
                     node_ref=password
                     name="password"
                     type="password"
-                    autocomplete="current-password"
+                    autocomplete=move || if creating.get() { "new-password" } else { "current-password" }
                     required
                 />
             </label>
-            <label>
+            <label hidden=move || !creating.get()>
                 "Display name"
                 <input
                     node_ref=display_name
@@ -92,18 +107,15 @@ pub fn AuthForm(#[prop(into)] heading: String) -> AnyView {
                     aria-describedby="display-name-hint"
                 />
             </label>
-            <p id="display-name-hint" class="hint">
-                "Display name is for a new account. Passwords have at least 8 characters."
+            <p id="display-name-hint" class="hint" hidden=move || !creating.get()>
+                "How others see you (you can leave it empty). Passwords have at least 8 characters."
             </p>
             <p class="error" role="alert">
                 {move || error.get()}
             </p>
             <div class="row">
                 <button type="submit" class="primary" disabled=move || busy.get()>
-                    "Sign in"
-                </button>
-                <button type="button" disabled=move || busy.get() on:click=move |_| submit(true)>
-                    "Create account"
+                    {move || if creating.get() { "Create account" } else { "Sign in" }}
                 </button>
             </div>
         </form>

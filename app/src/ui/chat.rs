@@ -36,6 +36,8 @@ struct Quote {
 #[derive(Clone, PartialEq)]
 enum Row {
     Day(String),
+    /// Where I had stopped reading when the room opened.
+    Unread,
     Message {
         id: MessageId,
         body: String,
@@ -72,6 +74,7 @@ impl Row {
     fn key(&self) -> String {
         match self {
             Row::Day(day) => format!("day-{day}"),
+            Row::Unread => "unread".to_owned(),
             Row::Message {
                 id,
                 status,
@@ -118,8 +121,15 @@ fn name_of(room: &Room, user: &UserId) -> String {
         .map_or_else(|| "Someone".into(), |m| m.user.display_name.clone())
 }
 
-fn rows(room: &Room, log: &RoomLog, me: &UserId, outbox: &[model::Pending]) -> Vec<Row> {
+fn rows(
+    room: &Room,
+    log: &RoomLog,
+    me: &UserId,
+    outbox: &[model::Pending],
+    read_before: Option<u64>,
+) -> Vec<Row> {
     let mut rows = Vec::new();
+    let mut divided = false;
     let mut day = String::new();
     let mut previous: Option<&UserId> = None;
     let last_mine = log
@@ -148,6 +158,11 @@ fn rows(room: &Room, log: &RoomLog, me: &UserId, outbox: &[model::Pending]) -> V
             previous = None;
         }
         let mine = &message.sender_id == me;
+        if !divided && !mine && read_before.is_some_and(|read| message.seq > read) {
+            divided = true;
+            rows.push(Row::Unread);
+            previous = None;
+        }
         let first = previous != Some(&message.sender_id);
         previous = Some(&message.sender_id);
         let status = mine.then(|| {
@@ -229,6 +244,9 @@ fn render_row(row: Row) -> AnyView {
     let client = use_client();
     match row {
         Row::Day(day) => view! { <div class="day" role="separator">{day}</div> }.into_any(),
+        Row::Unread => {
+            view! { <div class="unread-divider" role="separator">"New messages"</div> }.into_any()
+        }
         Row::Message {
             id,
             body,
@@ -583,13 +601,25 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
         client.mark_read_if_looking(&id.get_value());
     });
     let me = client.me().unwrap_or_else(|| UserId(String::new()));
+    // My read marker as the room opened: the divider stays there while I read on.
+    let read_before = StoredValue::new(None::<Option<u64>>);
     let items = Memo::new(move |_| {
         let Some(room) = room.get() else {
             return Vec::new();
         };
+        if read_before.get_value().is_none() {
+            let marker = room
+                .members
+                .iter()
+                .find(|m| m.user.id == me)
+                .map(|m| m.last_read_seq)
+                .filter(|&read| room.unread_count > 0 && read < room.last_seq);
+            read_before.set_value(Some(marker));
+        }
+        let read = read_before.get_value().flatten();
         client
             .outbox
-            .with(|outbox| log.with(|log| rows(&room, log, &me, outbox)))
+            .with(|outbox| log.with(|log| rows(&room, log, &me, outbox, read)))
     });
     let title = move || {
         let me = client.me().unwrap_or_else(|| UserId(String::new()));
@@ -639,6 +669,15 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
 
     let scroller: NodeRef<html::Div> = NodeRef::new();
     let near_bottom = StoredValue::new(true);
+    // Scrolled up far enough to offer the way back.
+    let far_up = RwSignal::new(false);
+    let to_latest = move |_| {
+        if let Some(el) = scroller.get_untracked() {
+            el.set_scroll_top(el.scroll_height());
+        }
+        near_bottom.set_value(true);
+        far_up.set(false);
+    };
     let before_older = StoredValue::new(None::<(i32, i32)>);
     // Keep the newest message in view when already at the bottom, and the reading position
     // when older messages are put above.
@@ -691,7 +730,12 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
         let Some(el) = scroller.get_untracked() else {
             return;
         };
-        near_bottom.set_value(el.scroll_height() - el.scroll_top() - el.client_height() < 80);
+        let from_bottom = el.scroll_height() - el.scroll_top() - el.client_height();
+        near_bottom.set_value(from_bottom < 80);
+        let up = from_bottom > el.client_height() / 2;
+        if far_up.get_untracked() != up {
+            far_up.set(up);
+        }
         let more = log.with_untracked(|l| l.has_more_before);
         if el.scroll_top() < 40 && more && before_older.get_value().is_none() {
             before_older.set_value(Some((el.scroll_height(), el.scroll_top())));
@@ -719,6 +763,9 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
                 </Show>
                 <For each=move || items.get() key=Row::key children=render_row/>
             </div>
+            <Show when=move || far_up.get()>
+                <button type="button" class="to-latest primary" on:click=to_latest>"Jump to latest ↓"</button>
+            </Show>
             <p class="typing" aria-live="polite">{typing}</p>
             {move || ui.replying.get().map(|q| view! {
                 <div class="replying" role="status">
@@ -769,6 +816,30 @@ fn Composer(room_id: RoomId) -> AnyView {
             let _ = input.focus();
         }
     });
+    // `@` and the start of a name: the members it could be, to pick with the arrows and
+    // Enter or Tab (or a click); Escape closes the list until the text changes.
+    let chosen = RwSignal::new(0_usize);
+    let dismissed = RwSignal::new(false);
+    let suggestions = Memo::new(move |_| {
+        if dismissed.get() {
+            return Vec::new();
+        }
+        let Some(prefix) = text.with(|t| model::mention_query(t).map(str::to_owned)) else {
+            return Vec::new();
+        };
+        let me = client.me();
+        client
+            .room(&id.get_value())
+            .map(|room| model::mention_candidates(&room, me.as_ref(), &prefix))
+            .unwrap_or_default()
+    });
+    let accept = move |username: String| {
+        text.update(|t| model::complete_mention(t, &username));
+        chosen.set(0);
+        if let Some(input) = input.get_untracked() {
+            let _ = input.focus();
+        }
+    };
     view! {
         <form
             class="composer"
@@ -791,6 +862,8 @@ fn Composer(room_id: RoomId) -> AnyView {
                 prop:value=text
                 on:input=move |ev| {
                     text.set(event_target_value(&ev));
+                    dismissed.set(false);
+                    chosen.set(0);
                     if !typing_sent.get_value() {
                         typing_sent.set_value(true);
                         client.set_typing(id.get_value(), true);
@@ -801,12 +874,53 @@ fn Composer(room_id: RoomId) -> AnyView {
                     }
                 }
                 on:keydown=move |ev| {
-                    if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
-                        ev.prevent_default();
-                        send();
+                    let open = suggestions.with_untracked(|s| s.len());
+                    match ev.key().as_str() {
+                        "ArrowDown" | "ArrowUp" if open > 0 => {
+                            ev.prevent_default();
+                            let step = if ev.key() == "ArrowDown" { 1 } else { open - 1 };
+                            chosen.update(|c| *c = (*c + step) % open);
+                        }
+                        "Enter" | "Tab" if open > 0 && !ev.is_composing() => {
+                            ev.prevent_default();
+                            let pick = suggestions.with_untracked(|s| {
+                                s.get(chosen.get_untracked()).map(|(u, _)| u.clone())
+                            });
+                            if let Some(username) = pick {
+                                accept(username);
+                            }
+                        }
+                        "Escape" if open > 0 => {
+                            ev.prevent_default();
+                            dismissed.set(true);
+                        }
+                        "Enter" if !ev.shift_key() && !ev.is_composing() => {
+                            ev.prevent_default();
+                            send();
+                        }
+                        _ => {}
                     }
                 }
+                aria-autocomplete="list"
+                aria-controls="mention-suggestions"
             ></textarea>
+            <Show when=move || suggestions.with(|s| !s.is_empty())>
+                <ul class="suggestions" id="mention-suggestions" role="listbox" aria-label="Members">
+                    {move || suggestions.get().into_iter().enumerate().map(|(n, (username, name))| {
+                        let pick = username.clone();
+                        view! {
+                            <li role="option" aria-selected=move || (chosen.get() == n).to_string()
+                                on:mousedown=move |ev| {
+                                    ev.prevent_default();
+                                    accept(pick.clone());
+                                }>
+                                <strong>{name}</strong>
+                                <span class="hint">"@"{username}</span>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            </Show>
             <Show when=writing>
                 <button type="submit" class="primary">"Send"</button>
             </Show>

@@ -288,10 +288,15 @@ fn RoomRow(room: Room, me: UserId, current: bool) -> impl IntoView {
             String::new()
         };
         let text = model::preview_text(m);
-        (
-            format!("{who}{text}"),
-            browser::local_time(m.created_at.as_millis()).1,
-        )
+        // Today's messages show their time; older ones their day.
+        let (day, time) = browser::local_time(m.created_at.as_millis());
+        let (today, _) = browser::local_time(browser::now_millis());
+        let when = if day == today {
+            time
+        } else {
+            model::day_label(&day, &today)
+        };
+        (format!("{who}{text}"), when)
     });
     let peer = (room.kind == RoomKind::Direct)
         .then(|| model::peer(&room, &me).map(|u| u.id.clone()))

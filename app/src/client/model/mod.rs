@@ -465,6 +465,50 @@ pub fn highlight(text: &str, words: &[String]) -> Vec<(String, bool)> {
     out
 }
 
+/// The start of a member's name being typed at the end of `text` (`hi @al` gives `al`), if
+/// the text ends in an `@` that starts a word and at most 32 name characters.
+pub fn mention_query(text: &str) -> Option<&str> {
+    let at = text.rfind('@')?;
+    let name = &text[at + 1..];
+    let starts_word = text[..at]
+        .chars()
+        .next_back()
+        .is_none_or(char::is_whitespace);
+    let name_like = name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    (starts_word && name_like).then_some(name)
+}
+
+/// Members of `room` (not `me`) whose username or display name starts with `prefix`, as
+/// `(username, display name)`, at most six, in the room's order.
+pub fn mention_candidates(room: &Room, me: Option<&UserId>, prefix: &str) -> Vec<(String, String)> {
+    let prefix = prefix.to_lowercase();
+    room.members
+        .iter()
+        .map(|m| &m.user)
+        .filter(|u| Some(&u.id) != me)
+        .filter(|u| {
+            u.username.starts_with(&prefix) || u.display_name.to_lowercase().starts_with(&prefix)
+        })
+        .take(6)
+        .map(|u| (u.username.clone(), u.display_name.clone()))
+        .collect()
+}
+
+/// Replaces the `@name` being typed at the end of `text` with the whole `@username `.
+pub fn complete_mention(text: &mut String, username: &str) {
+    if mention_query(text).is_some()
+        && let Some(at) = text.rfind('@')
+    {
+        text.truncate(at);
+        text.push('@');
+        text.push_str(username);
+        text.push(' ');
+    }
+}
+
 /// The sum of unread counts, for the document title.
 pub fn total_unread(rooms: &[Room]) -> u64 {
     rooms.iter().map(|r| r.unread_count).sum()

@@ -326,3 +326,28 @@ fn day_separators_say_today_yesterday_a_weekday_or_the_date() {
     );
     assert_eq!(day_label("1970-01-01", "1970-01-04"), "Thursday");
 }
+
+#[test]
+fn typing_an_at_offers_the_members_it_could_name() {
+    assert_eq!(mention_query("hi @al"), Some("al"));
+    assert_eq!(mention_query("@"), Some(""));
+    assert_eq!(mention_query("mail x@al"), None, "not the start of a word");
+    assert_eq!(mention_query("hi @al there"), None, "the name has ended");
+    let room = room(
+        "r",
+        vec![
+            member("alice", 0, 0),
+            member("al", 0, 0),
+            member("bob", 0, 0),
+        ],
+    );
+    let me: UserId = "al".into();
+    assert_eq!(
+        mention_candidates(&room, Some(&me), "AL"),
+        vec![("alice".to_owned(), "ALICE".to_owned())]
+    );
+    assert_eq!(mention_candidates(&room, None, "").len(), 3);
+    let mut text = "thanks @ali".to_owned();
+    complete_mention(&mut text, "alice");
+    assert_eq!(text, "thanks @alice ");
+}
