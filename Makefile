@@ -68,7 +68,8 @@ unit:
 	CONFAB_REQUIRE_SERVICES=1 cargo test --locked -p app -p server -p media-worker -p loadgen
 
 # The browser tests run on the embedded defaults, then the media tests again on a node on
-# the real services: the browser uploads to and loads from the S3 store by presigned URL.
+# the real services (the browser uploads to and loads from the S3 store by presigned URL),
+# and the edits-reactions-search journey on two nodes of them, one person on each.
 # The server binary is copied at once: another build sharing CARGO_TARGET_DIR (a second
 # checkout, say) may relink target/debug/server from its own sources at any moment.
 e2e:
@@ -78,7 +79,8 @@ e2e:
 	scripts/e2e.sh $(TEST_SITE).server $(TEST_SITE)
 	trap 'scripts/services.sh stop' EXIT; \
 	source <(scripts/services.sh start); \
-	scripts/e2e.sh $(TEST_SITE).server $(TEST_SITE) tests/media.test.mjs
+	scripts/e2e.sh $(TEST_SITE).server $(TEST_SITE) tests/media.test.mjs; \
+	E2E_NODES=2 scripts/e2e.sh $(TEST_SITE).server $(TEST_SITE) tests/messages.test.mjs
 
 lint:
 	$(TOOLCHAIN) system-deps kafka-build wasm-target

@@ -1,11 +1,20 @@
 // Two people change, answer, react to and find messages (API.md v1.1) in two browser
 // contexts: every change shows live on the other side and again after a reload. The steps
-// run in order and share the two pages.
+// run in order and share the two pages. With two nodes (E2E_NODES=2 in scripts/e2e.sh, on
+// the real services) Bob's browser talks to the second one.
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { baseUrl, createAccount, launchBrowser, screenshotDir, sendMessage, uniqueName } from "./support.mjs";
+import {
+  baseUrl,
+  createAccount,
+  launchBrowser,
+  screenshotDir,
+  secondUrl,
+  sendMessage,
+  uniqueName,
+} from "./support.mjs";
 
 const TIMEOUT = 15_000;
 let browser, pageA, pageB, bobName, roomId;
@@ -50,10 +59,10 @@ after(async () => {
 test("two people share a group", async () => {
   await pageA.goto(baseUrl);
   await createAccount(pageA, uniqueName("alice"), "Alice");
-  await pageB.goto(baseUrl);
+  await pageB.goto(secondUrl);
   bobName = uniqueName("bob");
   await createAccount(pageB, bobName, "Bob");
-  const bob = await (await pageB.request.get(`${baseUrl}/api/v1/me`)).json();
+  const bob = await (await pageB.request.get(`${secondUrl}/api/v1/me`)).json();
   const created = await pageA.request.post(`${baseUrl}/api/v1/rooms`, {
     data: { name: "Changes", member_ids: [bob.id] },
     headers: { "X-Requested-With": "confab" },
@@ -61,7 +70,7 @@ test("two people share a group", async () => {
   assert.equal(created.status(), 201);
   roomId = (await created.json()).id;
   await pageA.goto(`${baseUrl}/rooms/${roomId}`);
-  await pageB.goto(`${baseUrl}/rooms/${roomId}`);
+  await pageB.goto(`${secondUrl}/rooms/${roomId}`);
   await pageA.getByRole("heading", { name: "Changes" }).waitFor();
   await pageB.getByRole("heading", { name: "Changes" }).waitFor();
 });

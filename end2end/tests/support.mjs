@@ -5,6 +5,9 @@ import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 export const baseUrl = process.env.CONFAB_URL ?? "http://127.0.0.1:3000";
+// A second node of the same cluster when scripts/e2e.sh started two (E2E_NODES=2), else
+// the same one: a test of two people puts the second one here.
+export const secondUrl = process.env.CONFAB_URL_B ?? baseUrl;
 
 // The flags keep Chromium off the network it cannot reach here and quiet in a container.
 // Playwright gives every launch a fresh, temporary profile of its own.
