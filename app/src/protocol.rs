@@ -403,6 +403,23 @@ pub struct LoginRequest {
     pub password: String,
 }
 
+/// v1.1: one of my sessions, as `GET /me/sessions` lists them. `current` is the one asking.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub id: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub user_agent: Option<String>,
+    pub current: bool,
+}
+
+/// v1.1: `POST /me/password`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AuthResponse {
     pub user: User,

@@ -32,6 +32,13 @@ pub fn token_hash(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The public id of a session (in the session list, and to end it): the first 96 bits of
+/// its token's hash. It identifies the session and proves nothing: the token cannot be
+/// found from it, and only a token opens a session.
+pub fn session_id(token_hash: &str) -> String {
+    token_hash.chars().take(24).collect()
+}
+
 /// A 256-bit key kept in `path`, made at first start (readable by the owner only) and read
 /// back afterwards, so signed URLs stay valid across restarts.
 pub fn load_or_create_key(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {

@@ -5,9 +5,9 @@ use serde::de::DeserializeOwned;
 
 use super::browser::{self, FetchError};
 use crate::protocol::{
-    AuthResponse, CreateGroupRequest, CreateInviteRequest, CreateMediaRequest, CreatedMedia,
-    ErrorBody, ErrorCode, Invite, InvitePreview, LoginRequest, Media, MediaId, MessagePage,
-    RegisterRequest, Room, RoomId, User, UserId,
+    AuthResponse, ChangePasswordRequest, CreateGroupRequest, CreateInviteRequest,
+    CreateMediaRequest, CreatedMedia, ErrorBody, ErrorCode, Invite, InvitePreview, LoginRequest,
+    Media, MediaId, MessagePage, RegisterRequest, Room, RoomId, SessionInfo, User, UserId,
 };
 
 /// A failed call: no answer at all, or the server's error body.
@@ -88,6 +88,21 @@ pub async fn rooms() -> Result<Vec<Room>, ApiError> {
 
 pub async fn search_users(query: &str) -> Result<Vec<User>, ApiError> {
     call("GET", &format!("/users?q={}", encode(query)), NO_BODY).await
+}
+
+/// Where I am signed in, newest first.
+pub async fn sessions() -> Result<Vec<SessionInfo>, ApiError> {
+    call("GET", "/me/sessions", NO_BODY).await
+}
+
+/// Ends one of my sessions (its devices are disconnected).
+pub async fn end_session(id: &str) -> Result<(), ApiError> {
+    call("DELETE", &format!("/me/sessions/{}", encode(id)), NO_BODY).await
+}
+
+/// A new password; every other session ends.
+pub async fn change_password(request: &ChangePasswordRequest) -> Result<(), ApiError> {
+    call("POST", "/me/password", Some(request)).await
 }
 
 /// Messages of my rooms holding every word of `query`, newest first.

@@ -117,7 +117,20 @@ impl Client {
                 self.sync();
                 self.flush_outbox();
             }
-            "disconnect" => self.connected.set(false),
+            "disconnect" => {
+                self.connected.set(false);
+                // The server closed this device's session (signed out elsewhere, a new
+                // password): the client does not reconnect by itself after that. Signed out
+                // for good, or a server going away (then connect again).
+                if payload.contains("io server disconnect") {
+                    spawn_local(async move {
+                        match super::api::me().await {
+                            Err(e) if e.is_unauthorized() => self.sign_out(),
+                            _ => browser::socket_reopen(),
+                        }
+                    });
+                }
+            }
             "connect_error" => {
                 self.connected.set(false);
                 if let Some(body) = parse::<ErrorBody>(payload)

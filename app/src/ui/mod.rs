@@ -11,6 +11,7 @@
 //!   composer's photo and microphone buttons.
 //! - [`invite`]: invite links (admins) and the `/invite/{code}` page.
 //! - [`notices`]: connection banner, toasts and the document title.
+//! - [`settings`]: the password and the sessions of the account.
 
 mod auth;
 mod chat;
@@ -19,6 +20,7 @@ mod invite;
 mod media;
 mod notices;
 mod rooms;
+mod settings;
 
 use leptos::prelude::*;
 #[cfg(feature = "ssr")]
@@ -70,6 +72,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| view! { <p class="centered">"Page not found."</p> }>
                 <Route path=path!("") view=|| view! { <Gate><rooms::Home/></Gate> }/>
                 <Route path=path!("/rooms/:id") view=|| view! { <Gate><rooms::Home/></Gate> }/>
+                <Route path=path!("/settings") view=|| view! { <Gate><settings::SettingsPage/></Gate> }/>
                 <Route
                     path=path!("/invite/:code")
                     view=|| view! { <Gate><invite::InvitePage/></Gate> }

@@ -93,6 +93,7 @@ fn Sidebar(dialog: RwSignal<Dialog>, room_id: Memo<Option<RoomId>>) -> AnyView {
                 <span class="who" title=move || me().map(|u| format!("@{}", u.username))>
                     {move || me().map(|u| u.display_name)}
                 </span>
+                <a href="/settings" class="link">"Settings"</a>
                 <button type="button" class="link" on:click=move |_| client.sign_out()>
                     "Sign out"
                 </button>

@@ -3,7 +3,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use app::protocol::{LoginRequest, RegisterRequest, Timestamp, User, UserId};
+use app::protocol::{
+    ChangePasswordRequest, LoginRequest, RegisterRequest, SessionInfo, Timestamp, User, UserId,
+};
 
 use super::Chat;
 use crate::domain::{DisplayName, Password, Username, new_id};
@@ -14,6 +16,23 @@ use crate::secrets;
 /// The most results a user search returns.
 const SEARCH_LIMIT: u32 = 20;
 
+/// How often a session's "last seen" is written at most (each socket handshake reports it).
+const SEEN_EVERY: Duration = Duration::from_secs(300);
+
+/// The longest `User-Agent` kept for the session list.
+const MAX_USER_AGENT: usize = 256;
+
+/// A client's `User-Agent`, as the session list shows it: printable, and not too long.
+fn user_agent(raw: Option<&str>) -> Option<String> {
+    let clean: String = raw?
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_USER_AGENT)
+        .collect();
+    let clean = clean.trim();
+    (!clean.is_empty()).then(|| clean.to_owned())
+}
+
 /// A signed-in session: the user and the token that proves it.
 pub struct Session {
     pub user: User,
@@ -22,7 +41,12 @@ pub struct Session {
 
 impl Chat {
     /// Creates an account and signs it in.
-    pub async fn register(&self, request: RegisterRequest, client: IpAddr) -> Result<Session> {
+    pub async fn register(
+        &self,
+        request: RegisterRequest,
+        client: IpAddr,
+        agent: Option<&str>,
+    ) -> Result<Session> {
         self.limit_auth_by_address(client).await?;
         let username = Username::parse(&request.username)?;
         let password = Password::parse(request.password)?;
@@ -44,12 +68,17 @@ impl Chat {
             .map_err(hash_error)?;
         self.ports.accounts.create_user(&user, &hash).await?;
         tracing::info!(user_id = %user.id, "account created");
-        self.open_session(user).await
+        self.open_session(user, agent).await
     }
 
     /// Checks a username and password; the same answer whether the user or the password is
     /// wrong.
-    pub async fn login(&self, request: LoginRequest, client: IpAddr) -> Result<Session> {
+    pub async fn login(
+        &self,
+        request: LoginRequest,
+        client: IpAddr,
+        agent: Option<&str>,
+    ) -> Result<Session> {
         self.limit_auth_by_address(client).await?;
         let refused = Error::Unauthorized("wrong username or password");
         let Ok(username) = Username::parse(&request.username) else {
@@ -79,19 +108,140 @@ impl Chat {
             .await
             .map_err(hash_error)?;
         match user {
-            Some(user) if ok => self.open_session(user).await,
+            Some(user) if ok => self.open_session(user, agent).await,
             _ => Err(refused),
         }
     }
 
-    async fn open_session(&self, user: User) -> Result<Session> {
+    async fn open_session(&self, user: User, agent: Option<&str>) -> Result<Session> {
         let token = secrets::new_token();
-        let expires_at = Timestamp::now().plus_secs(self.settings.limits.session_ttl.as_secs());
+        let hash = secrets::token_hash(&token);
+        let now = Timestamp::now();
+        let expires_at = now.plus_secs(self.settings.limits.session_ttl.as_secs());
+        let accounts = &self.ports.accounts;
+        accounts.create_session(&hash, &user.id, expires_at).await?;
+        if let Some(agent) = user_agent(agent) {
+            accounts.touch_session(&hash, now, Some(&agent)).await?;
+        }
+        Ok(Session { user, token })
+    }
+
+    /// A device connected with the session of `token_hash`: "last seen", written at most
+    /// every few minutes. Best effort.
+    pub(crate) async fn session_seen(&self, token_hash: &str, agent: Option<&str>) {
+        let key = format!("seen:{}", secrets::session_id(token_hash));
+        if !self
+            .ports
+            .cache
+            .claim(&key, SEEN_EVERY)
+            .await
+            .unwrap_or(false)
+        {
+            return;
+        }
+        let agent = user_agent(agent);
+        if let Err(err) = self
+            .ports
+            .accounts
+            .touch_session(token_hash, Timestamp::now(), agent.as_deref())
+            .await
+        {
+            tracing::debug!(error = %err, "session not marked seen");
+        }
+    }
+
+    /// The caller's live sessions, newest first; `token` is the one asking.
+    pub async fn sessions(&self, user: &UserId, token: &str) -> Result<Vec<SessionInfo>> {
+        let current = secrets::token_hash(token);
+        let ttl = self.settings.limits.session_ttl.as_secs();
+        let sessions = self
+            .ports
+            .accounts
+            .sessions_of(user, Timestamp::now())
+            .await?;
+        Ok(sessions
+            .into_iter()
+            .map(|s| {
+                // A session from before these were recorded: when it must have started.
+                let created_at = s.created_at.unwrap_or_else(|| {
+                    Timestamp::from_millis(
+                        s.expires_at
+                            .as_millis()
+                            .saturating_sub(i64::try_from(ttl).unwrap_or(0).saturating_mul(1000)),
+                    )
+                });
+                SessionInfo {
+                    id: secrets::session_id(&s.token_hash),
+                    created_at,
+                    last_seen_at: s.last_seen_at.unwrap_or(created_at).max(created_at),
+                    user_agent: s.user_agent,
+                    current: s.token_hash == current,
+                }
+            })
+            .collect())
+    }
+
+    /// Ends one of the caller's sessions (any, the current one included) and disconnects its
+    /// devices on every node.
+    pub async fn end_session(&self, user: &UserId, id: &str) -> Result<()> {
+        let found = self
+            .ports
+            .accounts
+            .sessions_of(user, Timestamp::now())
+            .await?
+            .into_iter()
+            .find(|s| secrets::session_id(&s.token_hash) == id)
+            .ok_or(Error::NotFound("session"))?;
         self.ports
             .accounts
-            .create_session(&secrets::token_hash(&token), &user.id, expires_at)
+            .delete_session(&found.token_hash)
             .await?;
-        Ok(Session { user, token })
+        self.fanout.end_sessions(&[id.to_owned()]).await;
+        tracing::info!(user_id = %user, "session ended");
+        Ok(())
+    }
+
+    /// Changes the caller's password after checking the current one; every other session
+    /// ends, and its devices are disconnected on every node.
+    pub async fn change_password(
+        &self,
+        user: &UserId,
+        token: &str,
+        request: ChangePasswordRequest,
+    ) -> Result<()> {
+        self.limit("password", user, self.settings.limits.login_per_account)
+            .await?;
+        let new = Password::parse(request.new_password)?;
+        let me = self.me(user).await?;
+        let (_, stored) = self
+            .ports
+            .accounts
+            .credentials(&me.username)
+            .await?
+            .ok_or(Error::Unauthorized("the account is gone"))?;
+        let ok = self
+            .passwords
+            .verify(request.current_password, stored)
+            .await
+            .map_err(hash_error)?;
+        if !ok {
+            return Err(Error::Forbidden("the current password is not right"));
+        }
+        let hash = self
+            .passwords
+            .hash(new.expose().to_owned())
+            .await
+            .map_err(hash_error)?;
+        self.ports.accounts.set_password_hash(user, &hash).await?;
+        let ended = self
+            .ports
+            .accounts
+            .end_sessions(user, Some(&secrets::token_hash(token)))
+            .await?;
+        let ids: Vec<String> = ended.iter().map(|h| secrets::session_id(h)).collect();
+        self.fanout.end_sessions(&ids).await;
+        tracing::info!(user_id = %user, sessions_ended = ids.len(), "password changed");
+        Ok(())
     }
 
     /// The user a bearer token belongs to.
@@ -104,13 +254,14 @@ impl Chat {
             .ok_or(Error::Unauthorized("missing, invalid or expired token"))
     }
 
-    /// Ends the session of `token` at once.
+    /// Ends the session of `token` at once, and disconnects its devices on every node.
     pub async fn logout(&self, token: &str) -> Result<()> {
-        Ok(self
-            .ports
-            .accounts
-            .delete_session(&secrets::token_hash(token))
-            .await?)
+        let hash = secrets::token_hash(token);
+        self.ports.accounts.delete_session(&hash).await?;
+        self.fanout
+            .end_sessions(&[secrets::session_id(&hash)])
+            .await;
+        Ok(())
     }
 
     pub async fn me(&self, user: &UserId) -> Result<User> {

@@ -22,4 +22,7 @@ pub trait Fanout: Send + Sync {
     /// `room:head` to the devices of `members` connected to this node only (every node
     /// announces to its own; see `positions`).
     async fn room_head(&self, members: &[UserId], event: &RoomHeadEvent);
+    /// Disconnects every device signed in with one of these sessions (by
+    /// `secrets::session_id`), on every node: the sessions have ended.
+    async fn end_sessions(&self, session_ids: &[String]);
 }

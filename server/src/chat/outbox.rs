@@ -208,6 +208,7 @@ mod tests {
         async fn room_update(&self, _: &UserId, _: &Room) {}
         async fn notify(&self, _: &[UserId], _: &NotificationEvent) {}
         async fn room_head(&self, _: &[UserId], _: &app::protocol::RoomHeadEvent) {}
+        async fn end_sessions(&self, _: &[String]) {}
     }
 
     #[tokio::test]

@@ -1,16 +1,17 @@
 //! REST handlers: translate HTTP into calls on the chat core and results back.
 
 use app::protocol::{
-    AddMemberRequest, AuthResponse, CreateDirectRequest, CreateGroupRequest, CreateInviteRequest,
-    CreateMediaRequest, CreatedMedia, HistoryQuery, Invite, InvitePreview, LoginRequest, Media,
-    MediaId, MessagePage, RegisterRequest, Room, RoomId, SearchQuery, SendMessageRequest, User,
+    AddMemberRequest, AuthResponse, ChangePasswordRequest, CreateDirectRequest, CreateGroupRequest,
+    CreateInviteRequest, CreateMediaRequest, CreatedMedia, HistoryQuery, Invite, InvitePreview,
+    LoginRequest, Media, MediaId, MessagePage, RegisterRequest, Room, RoomId, SearchQuery,
+    SendMessageRequest, SessionInfo, User,
 };
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header::{
     ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE,
-    CONTENT_SECURITY_POLICY, CONTENT_TYPE, HeaderMap, LOCATION, RANGE, SET_COOKIE,
+    CONTENT_SECURITY_POLICY, CONTENT_TYPE, HeaderMap, LOCATION, RANGE, SET_COOKIE, USER_AGENT,
     X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{HeaderValue, StatusCode, Uri};
@@ -24,21 +25,28 @@ use crate::chat::accounts::Session;
 use crate::chat::media::{MediaContent, Rendition};
 use crate::error::{Error, Result};
 
+/// The client's `User-Agent`, for the session list.
+fn agent(headers: &HeaderMap) -> Option<&str> {
+    headers.get(USER_AGENT).and_then(|v| v.to_str().ok())
+}
+
 pub async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<RegisterRequest>,
 ) -> Result<Response> {
-    let session = state.chat.register(request, ip).await?;
+    let session = state.chat.register(request, ip, agent(&headers)).await?;
     Ok(signed_in(&state, StatusCode::CREATED, session))
 }
 
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Response> {
-    let session = state.chat.login(request, ip).await?;
+    let session = state.chat.login(request, ip, agent(&headers)).await?;
     Ok(signed_in(&state, StatusCode::OK, session))
 }
 
@@ -64,6 +72,34 @@ pub async fn logout(State(state): State<AppState>, caller: AuthUser) -> Result<R
 
 pub async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<User>> {
     Ok(Json(state.chat.me(&caller.id).await?))
+}
+
+pub async fn my_sessions(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> Result<Json<Vec<SessionInfo>>> {
+    Ok(Json(state.chat.sessions(&caller.id, &caller.token).await?))
+}
+
+pub async fn end_session(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode> {
+    state.chat.end_session(&caller.id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiJson(request): ApiJson<ChangePasswordRequest>,
+) -> Result<StatusCode> {
+    state
+        .chat
+        .change_password(&caller.id, &caller.token, request)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

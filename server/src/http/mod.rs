@@ -43,6 +43,9 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(handlers::login))
         .route("/auth/logout", post(handlers::logout))
         .route("/me", get(handlers::me))
+        .route("/me/sessions", get(handlers::my_sessions))
+        .route("/me/sessions/{id}", delete(handlers::end_session))
+        .route("/me/password", post(handlers::change_password))
         .route("/users", get(handlers::search_users))
         .route("/search", get(handlers::search_messages))
         .route(

@@ -9,7 +9,7 @@ use mongodb::bson::{self, doc};
 use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, is_duplicate_key, store_error};
-use crate::ports::store::AccountStore;
+use crate::ports::store::{AccountStore, SessionRecord};
 use crate::ports::{StoreError, StoreResult};
 
 /// A document of `users`.
@@ -58,6 +58,24 @@ struct SessionDoc {
     token_hash: String,
     user_id: String,
     expires_at: bson::DateTime,
+    #[serde(default)]
+    created_at: Option<i64>,
+    #[serde(default)]
+    last_seen_at: Option<i64>,
+    #[serde(default)]
+    user_agent: Option<String>,
+}
+
+impl SessionDoc {
+    fn into_record(self) -> SessionRecord {
+        SessionRecord {
+            token_hash: self.token_hash,
+            created_at: self.created_at.map(Timestamp::from_millis),
+            last_seen_at: self.last_seen_at.map(Timestamp::from_millis),
+            user_agent: self.user_agent,
+            expires_at: Timestamp::from_millis(self.expires_at.timestamp_millis()),
+        }
+    }
 }
 
 impl MongoStore {
@@ -177,6 +195,9 @@ impl AccountStore for MongoStore {
                 token_hash: token_hash.to_owned(),
                 user_id: user.0.clone(),
                 expires_at: bson::DateTime::from_millis(expires_at.as_millis()),
+                created_at: Some(Timestamp::now().as_millis()),
+                last_seen_at: Some(Timestamp::now().as_millis()),
+                user_agent: None,
             })
             .await
             .map(drop)
@@ -197,6 +218,70 @@ impl AccountStore for MongoStore {
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
         self.sessions()
             .delete_one(doc! { "_id": token_hash })
+            .await
+            .map(drop)
+            .map_err(store_error)
+    }
+
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        seen_at: Timestamp,
+        user_agent: Option<&str>,
+    ) -> StoreResult<()> {
+        let mut update = doc! { "$max": { "last_seen_at": seen_at.as_millis() } };
+        if let Some(agent) = user_agent {
+            update.insert("$set", doc! { "user_agent": agent });
+        }
+        self.sessions()
+            .update_one(doc! { "_id": token_hash }, update)
+            .await
+            .map(drop)
+            .map_err(store_error)
+    }
+
+    async fn sessions_of(&self, user: &UserId, now: Timestamp) -> StoreResult<Vec<SessionRecord>> {
+        let now = bson::DateTime::from_millis(now.as_millis());
+        let mut sessions: Vec<SessionRecord> = self
+            .sessions()
+            .find(doc! { "user_id": user.as_str(), "expires_at": { "$gt": now } })
+            .await
+            .map_err(store_error)?
+            .map_ok(SessionDoc::into_record)
+            .try_collect()
+            .await
+            .map_err(store_error)?;
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at.unwrap_or(s.expires_at)));
+        Ok(sessions)
+    }
+
+    async fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> StoreResult<Vec<String>> {
+        let filter = doc! {
+            "user_id": user.as_str(),
+            "_id": { "$ne": keep.unwrap_or_default() },
+        };
+        let ended: Vec<String> = self
+            .sessions()
+            .find(filter.clone())
+            .await
+            .map_err(store_error)?
+            .map_ok(|s| s.token_hash)
+            .try_collect()
+            .await
+            .map_err(store_error)?;
+        self.sessions()
+            .delete_many(filter)
+            .await
+            .map_err(store_error)?;
+        Ok(ended)
+    }
+
+    async fn set_password_hash(&self, user: &UserId, password_hash: &str) -> StoreResult<()> {
+        self.users_collection()
+            .update_one(
+                doc! { "_id": user.as_str() },
+                doc! { "$set": { "password_hash": password_hash } },
+            )
             .await
             .map(drop)
             .map_err(store_error)

@@ -30,6 +30,29 @@ pub trait AccountStore: Send + Sync {
     /// The session's user, if the session exists and has not expired at `now`.
     async fn session_user(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<UserId>>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Records that the session was used at `seen_at`, and (when given) from which client.
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        seen_at: Timestamp,
+        user_agent: Option<&str>,
+    ) -> StoreResult<()>;
+    /// The user's sessions that are live at `now`, newest first.
+    async fn sessions_of(&self, user: &UserId, now: Timestamp) -> StoreResult<Vec<SessionRecord>>;
+    /// Ends every session of `user` but `keep`, and says which (by token hash).
+    async fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> StoreResult<Vec<String>>;
+    async fn set_password_hash(&self, user: &UserId, password_hash: &str) -> StoreResult<()>;
+}
+
+/// A session as its user's session list shows it. Sessions made before these facts were
+/// recorded have no `created_at` (nor a client).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub token_hash: String,
+    pub created_at: Option<Timestamp>,
+    pub last_seen_at: Option<Timestamp>,
+    pub user_agent: Option<String>,
+    pub expires_at: Timestamp,
 }
 
 /// A room as stored: the `Room` of the API without the per-reader and joined parts.

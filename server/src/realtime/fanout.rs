@@ -19,6 +19,11 @@ pub fn user_room(user: &UserId) -> String {
     format!("user:{user}")
 }
 
+/// The Socket.IO room of the devices signed in with one session (by `secrets::session_id`).
+pub fn session_room(session_id: &str) -> String {
+    format!("session:{session_id}")
+}
+
 /// The Socket.IO room of devices that are looking at `room` (see the `focus` event).
 pub fn focus_room(room: &RoomId) -> String {
     format!("focus:{room}")
@@ -131,6 +136,28 @@ impl<A: Adapter> Fanout for SocketFanout<A> {
         let rooms: Vec<String> = members.iter().map(user_room).collect();
         if let Err(err) = ns.to(rooms).local().emit(events::ROOM_HEAD, event).await {
             tracing::debug!(error = %err, "room head not announced");
+        }
+    }
+
+    async fn end_sessions(&self, session_ids: &[String]) {
+        if session_ids.is_empty() {
+            return;
+        }
+        let Some(ns) = self.io.of("/") else { return };
+        let rooms: Vec<String> = session_ids.iter().map(|id| session_room(id)).collect();
+        match ns.to(rooms.clone()).disconnect().await {
+            Ok(()) | Err(BroadcastError::Socket(_)) => {}
+            Err(err) => {
+                // Other nodes cannot be told (Redis down): this node's devices go now; those
+                // elsewhere are refused at their next handshake, since the session is gone.
+                crate::metrics::METRICS.adapter_errors.inc();
+                tracing::warn!(error = %err, "sessions not ended on other nodes");
+                if let Some(here) = self.io.of("/")
+                    && let Err(err) = here.to(rooms).local().disconnect().await
+                {
+                    tracing::debug!(error = %err, "local disconnect failed");
+                }
+            }
         }
     }
 }

@@ -27,7 +27,7 @@ use tracing::Instrument;
 
 use crate::chat::Chat;
 use crate::error::Error;
-use fanout::{focus_room, user_room};
+use fanout::{focus_room, session_room, user_room};
 use handshake::{Credential, OriginPolicy, Refusal, SocketUser};
 
 /// The largest event payload a handler decodes; larger ones are refused in the ack (the
@@ -82,6 +82,16 @@ async fn authenticate<A: Adapter>(
         .await
         .map_err(|err| Refusal(err.body()))?;
     socket.extensions.insert(SocketUser(user.clone()));
+    // Ending the session (logout, a revoke, a password change) disconnects this device.
+    let token_hash = crate::secrets::token_hash(&token);
+    socket.join(session_room(&crate::secrets::session_id(&token_hash)));
+    let agent = socket
+        .req_parts()
+        .headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    chat.session_seen(&token_hash, agent.as_deref()).await;
     register(&socket, &handle, &user);
     Ok(())
 }

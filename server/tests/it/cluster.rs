@@ -865,3 +865,30 @@ async fn concurrent_edits_and_reactions_from_two_nodes_all_land() {
         .next_where("message:new", |m| m["seq"] == last_seq)
         .await;
 }
+
+/// A session ended on one node disconnects its devices on the other at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_out_on_one_node_disconnects_the_sessions_devices_on_another() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    let alice = a.app.register("alice").await;
+    let other = crate::sessions::sign_in_again(&b.app, &alice, "second device").await;
+    let mut on_b = crate::sessions::device(&b.app, &alice.token).await;
+    let mut other_on_b = crate::sessions::device(&b.app, &other).await;
+    let (status, _) = a
+        .app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/logout",
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status.as_u16(), 204);
+    assert!(crate::sessions::is_disconnected(&mut on_b).await);
+    other_on_b.send(r#"421["sync",{"rooms":{}}]"#).await;
+    let answer = other_on_b.next_text().await.expect("an answer");
+    assert!(answer.starts_with("431"), "another session stays: {answer}");
+}

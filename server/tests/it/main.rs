@@ -10,4 +10,5 @@ mod deployment;
 mod helpers;
 mod media;
 mod metrics;
+mod sessions;
 mod socket;

@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 
 use crate::ports::store::{
     AccountStore, CheckedMedia, InviteRecord, InviteStore, MediaRecord, MediaStore, MemberRecord,
-    NewRoom, RoomRecord, RoomStore,
+    NewRoom, RoomRecord, RoomStore, SessionRecord,
 };
 
 use super::group_commit::Writer;
@@ -45,7 +45,10 @@ CREATE INDEX IF NOT EXISTS users_display_lower ON users (display_lower);
 CREATE TABLE IF NOT EXISTS sessions (
     token_hash TEXT PRIMARY KEY,
     user_id TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER,
+    last_seen_at INTEGER,
+    user_agent TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id);
 CREATE TABLE IF NOT EXISTS rooms (
@@ -142,6 +145,7 @@ impl SqliteStore {
         conn.pragma_update(None, "busy_timeout", 5000)?;
         conn.execute_batch(SCHEMA)
             .context("cannot create the schema")?;
+        migrate_sessions(&conn).context("cannot update the schema")?;
         messages::migrate(&conn).context("cannot update the schema")?;
         let reader = Connection::open(&path).context("cannot open the database")?;
         reader.pragma_update(None, "busy_timeout", 5000)?;
@@ -176,6 +180,24 @@ impl SqliteStore {
     {
         self.writer.write(work).await
     }
+}
+
+/// Sessions made before the session list gain the columns it shows (left empty for them).
+fn migrate_sessions(conn: &Connection) -> rusqlite::Result<()> {
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('sessions')")?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    for (column, kind) in [
+        ("created_at", "INTEGER"),
+        ("last_seen_at", "INTEGER"),
+        ("user_agent", "TEXT"),
+    ] {
+        if !columns.iter().any(|c| c == column) {
+            conn.execute_batch(&format!("ALTER TABLE sessions ADD COLUMN {column} {kind}"))?;
+        }
+    }
+    Ok(())
 }
 
 fn is_unique_violation(err: &rusqlite::Error) -> bool {
@@ -400,8 +422,14 @@ impl AccountStore for SqliteStore {
                 params![user, Timestamp::now().as_millis()],
             )?;
             tx.execute(
-                "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
-                params![hash, user, expires_at.as_millis()],
+                "INSERT INTO sessions (token_hash, user_id, expires_at, created_at, last_seen_at)
+                 VALUES (?1, ?2, ?3, ?4, ?4)",
+                params![
+                    hash,
+                    user,
+                    expires_at.as_millis(),
+                    Timestamp::now().as_millis()
+                ],
             )?;
             Ok(())
         })
@@ -426,6 +454,77 @@ impl AccountStore for SqliteStore {
         self.write(move |conn| {
             conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [hash])
                 .map(drop)
+        })
+        .await
+    }
+
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        seen_at: Timestamp,
+        user_agent: Option<&str>,
+    ) -> StoreResult<()> {
+        let (hash, agent) = (token_hash.to_owned(), user_agent.map(str::to_owned));
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE sessions SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?2),
+                     user_agent = COALESCE(?3, user_agent)
+                 WHERE token_hash = ?1",
+                params![hash, seen_at.as_millis(), agent],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn sessions_of(&self, user: &UserId, now: Timestamp) -> StoreResult<Vec<SessionRecord>> {
+        let user = user.0.clone();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT token_hash, created_at, last_seen_at, user_agent, expires_at
+                 FROM sessions WHERE user_id = ?1 AND expires_at > ?2
+                 ORDER BY COALESCE(created_at, expires_at) DESC",
+            )?;
+            stmt.query_map(params![user, now.as_millis()], |row| {
+                Ok(SessionRecord {
+                    token_hash: row.get(0)?,
+                    created_at: row.get::<_, Option<i64>>(1)?.map(Timestamp::from_millis),
+                    last_seen_at: row.get::<_, Option<i64>>(2)?.map(Timestamp::from_millis),
+                    user_agent: row.get(3)?,
+                    expires_at: Timestamp::from_millis(row.get(4)?),
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> StoreResult<Vec<String>> {
+        let (user, keep) = (user.0.clone(), keep.unwrap_or_default().to_owned());
+        self.write(move |conn| {
+            let ended: Vec<String> = conn
+                .prepare_cached(
+                    "SELECT token_hash FROM sessions WHERE user_id = ?1 AND token_hash <> ?2",
+                )?
+                .query_map(params![user, keep], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            conn.execute(
+                "DELETE FROM sessions WHERE user_id = ?1 AND token_hash <> ?2",
+                params![user, keep],
+            )?;
+            Ok(ended)
+        })
+        .await
+    }
+
+    async fn set_password_hash(&self, user: &UserId, password_hash: &str) -> StoreResult<()> {
+        let (user, hash) = (user.0.clone(), password_hash.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+                params![user, hash],
+            )
+            .map(drop)
         })
         .await
     }

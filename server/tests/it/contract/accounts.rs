@@ -212,3 +212,81 @@ pub async fn keeps_sessions_apart(store: &dyn AccountStore) {
     let other: Option<UserId> = store.session_user(&laptop, now).await.expect("read other");
     assert_eq!(other, Some(user.id));
 }
+
+/// The session list: live sessions only, newest first, with when each was made and last
+/// used and from which client; ending all but one, and a new password hash.
+pub async fn lists_and_ends_sessions(store: &dyn AccountStore) {
+    let user = fixtures::user();
+    store
+        .create_user(&user, "old-hash")
+        .await
+        .expect("create user");
+    let now = Timestamp::now();
+    let (first, second, stale) = (unique(), unique(), unique());
+    for (hash, expires) in [
+        (&first, now.plus_secs(60)),
+        (&stale, Timestamp::from_millis(now.as_millis() - 1)),
+    ] {
+        store
+            .create_session(hash, &user.id, expires)
+            .await
+            .expect("create session");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store
+        .create_session(&second, &user.id, now.plus_secs(60))
+        .await
+        .expect("create session");
+    let later = now.plus_secs(5);
+    store
+        .touch_session(&first, later, Some("phone"))
+        .await
+        .expect("touch");
+    store
+        .touch_session(&first, now, None)
+        .await
+        .expect("touch with an older time");
+
+    let live = store.sessions_of(&user.id, now).await.expect("list");
+    let hashes: Vec<&str> = live.iter().map(|s| s.token_hash.as_str()).collect();
+    assert_eq!(
+        hashes,
+        vec![second.as_str(), first.as_str()],
+        "newest first, live only"
+    );
+    let first_record = &live[1];
+    assert_eq!(first_record.user_agent.as_deref(), Some("phone"));
+    assert_eq!(
+        first_record.last_seen_at,
+        Some(later),
+        "last seen never goes back"
+    );
+    assert!(
+        first_record
+            .created_at
+            .is_some_and(|at| at <= live[0].created_at.unwrap_or(at))
+    );
+
+    let ended = store
+        .end_sessions(&user.id, Some(&second))
+        .await
+        .expect("end the others");
+    assert!(ended.contains(&first), "{ended:?}");
+    assert!(!ended.contains(&second));
+    assert_eq!(store.session_user(&first, now).await.expect("read"), None);
+    assert_eq!(
+        store.session_user(&second, now).await.expect("read"),
+        Some(user.id.clone())
+    );
+
+    store
+        .set_password_hash(&user.id, "new-hash")
+        .await
+        .expect("set password");
+    let (_, hash) = store
+        .credentials(&user.username)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(hash, "new-hash");
+}

@@ -17,6 +17,12 @@ fn sqlite() -> (TempDir, Arc<SqliteStore>) {
 }
 
 #[tokio::test]
+async fn embedded_store_lists_and_ends_sessions() {
+    let (_dir, store) = sqlite();
+    accounts::lists_and_ends_sessions(store.as_ref()).await;
+}
+
+#[tokio::test]
 async fn embedded_store_refuses_a_taken_username() {
     let (_dir, store) = sqlite();
     accounts::refuses_a_taken_username(store.as_ref()).await;

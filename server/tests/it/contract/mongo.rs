@@ -241,6 +241,16 @@ async fn mongo_store_counts_invite_uses_atomically_under_concurrency() {
 }
 
 #[tokio::test]
+async fn mongo_store_lists_and_ends_sessions() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    accounts::lists_and_ends_sessions(store.as_ref()).await;
+    db.drop().await;
+}
+
+#[tokio::test]
 async fn mongo_store_numbers_each_room_from_one() {
     let Some(db) = TestDb::create().await else {
         return;

@@ -1,0 +1,135 @@
+//! `/settings`: the account's password and the places it is signed in, each of which can be
+//! signed out from here (its devices are disconnected at once).
+
+use leptos::html;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::auth::AuthForm;
+use super::use_client;
+use crate::client::{Auth, api, browser};
+use crate::protocol::{ChangePasswordRequest, SessionInfo};
+
+#[component]
+pub fn SettingsPage() -> AnyView {
+    let client = use_client();
+    view! {
+        <Show
+            when=move || matches!(client.auth.get(), Auth::SignedIn(_))
+            fallback=|| view! { <main class="centered"><AuthForm heading="Sign in to Confab"/></main> }
+        >
+            <main class="settings">
+                <header class="bar">
+                    <a href="/" class="back" aria-label="Back to rooms">"‹"</a>
+                    <h1>"Settings"</h1>
+                </header>
+                <PasswordForm/>
+                <Sessions/>
+            </main>
+        </Show>
+    }
+    .into_any()
+}
+
+#[component]
+fn PasswordForm() -> AnyView {
+    let current: NodeRef<html::Input> = NodeRef::new();
+    let new: NodeRef<html::Input> = NodeRef::new();
+    let outcome = RwSignal::new(None::<Result<String, String>>);
+    let busy = RwSignal::new(false);
+    let value = |input: NodeRef<html::Input>| input.get().map(|i| i.value()).unwrap_or_default();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let request = ChangePasswordRequest {
+            current_password: value(current),
+            new_password: value(new),
+        };
+        busy.set(true);
+        spawn_local(async move {
+            let answer = api::change_password(&request).await;
+            busy.set(false);
+            outcome.set(Some(match answer {
+                Ok(()) => {
+                    for input in [current, new] {
+                        if let Some(input) = input.get_untracked() {
+                            input.set_value("");
+                        }
+                    }
+                    Ok("Password changed. Every other session has been signed out.".into())
+                }
+                Err(e) => Err(e.message()),
+            }));
+        });
+    };
+    view! {
+        <form class="card" on:submit=submit>
+            <h2>"Password"</h2>
+            <label>
+                "Current password"
+                <input node_ref=current type="password" autocomplete="current-password" required/>
+            </label>
+            <label>
+                "New password"
+                <input node_ref=new type="password" autocomplete="new-password" minlength="8" required/>
+            </label>
+            {move || outcome.get().map(|o| match o {
+                Ok(text) => view! { <p class="hint" role="status">{text}</p> }.into_any(),
+                Err(text) => view! { <p class="error" role="alert">{text}</p> }.into_any(),
+            })}
+            <button type="submit" class="primary" disabled=move || busy.get()>"Change password"</button>
+        </form>
+    }
+    .into_any()
+}
+
+#[component]
+fn Sessions() -> AnyView {
+    let client = use_client();
+    let sessions = RwSignal::new(None::<Result<Vec<SessionInfo>, String>>);
+    let load = move || {
+        spawn_local(async move {
+            sessions.set(Some(api::sessions().await.map_err(|e| e.message())));
+        });
+    };
+    Effect::new(move |_| load());
+    let end = move |session: SessionInfo| {
+        spawn_local(async move {
+            match api::end_session(&session.id).await {
+                Ok(()) if session.current => client.sign_out(),
+                Ok(()) => load(),
+                Err(e) => sessions.set(Some(Err(e.message()))),
+            }
+        });
+    };
+    view! {
+        <section class="card" aria-labelledby="sessions-title">
+            <h2 id="sessions-title">"Where you're signed in"</h2>
+            {move || match sessions.get() {
+                None => view! { <p class="hint">"Loading…"</p> }.into_any(),
+                Some(Err(why)) => view! { <p class="error" role="alert">{why}</p> }.into_any(),
+                Some(Ok(list)) => view! {
+                    <ul class="sessions" aria-label="Sessions">
+                        {list.into_iter().map(|session| {
+                            let (day, time) = browser::local_time(session.last_seen_at.as_millis());
+                            let what = session.user_agent.clone().unwrap_or_else(|| "Unknown client".into());
+                            let current = session.current;
+                            let label = if current { "Sign out here" } else { "Sign out" };
+                            let this = session.clone();
+                            view! {
+                                <li>
+                                    <span class="session-what">{what}</span>
+                                    <span class="hint">
+                                        {if current { "This device · ".to_owned() } else { String::new() }}
+                                        "Last active "{day}" "{time}
+                                    </span>
+                                    <button type="button" on:click=move |_| end(this.clone())>{label}</button>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any(),
+            }}
+        </section>
+    }
+    .into_any()
+}
