@@ -21,6 +21,7 @@ pub mod events {
     pub const ROOM_UPDATE: &str = "room:update";
     pub const NOTIFICATION: &str = "notification";
     pub const ROOM_HEAD: &str = "room:head";
+    pub const ROOM_LEFT: &str = "room:left";
 }
 
 /// A point in time, carried as milliseconds since the Unix epoch and written on the wire as
@@ -168,6 +169,12 @@ pub struct Room {
     pub last_message: Option<Message>,
     pub unread_count: u64,
     pub members: Vec<Member>,
+    /// v1.1: what the group is about.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// v1.1: the caller gets no `message` notifications from this room (mentions still).
+    #[serde(default)]
+    pub muted: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -401,6 +408,52 @@ pub struct RegisterRequest {
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
+}
+
+/// v1.1: `PATCH /rooms/{id}`. `topic: null` clears the topic; a field left out stays.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct UpdateRoomRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub topic: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub avatar_media_id: Option<Option<MediaId>>,
+}
+
+/// A field that is there (even as `null`) is `Some`; one left out stays `None` (the
+/// `#[serde(default)]` beside it).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// v1.1: `PATCH /rooms/{id}/members/{user_id}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SetRoleRequest {
+    pub role: Role,
+}
+
+/// v1.1: `PATCH /rooms/{id}/members/me`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MuteRequest {
+    pub muted: bool,
+}
+
+/// v1.1: why a room is gone from a member's list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftReason {
+    Left,
+    Removed,
+}
+
+/// v1.1: `room:left`, to every device of a member who left or was removed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomLeftEvent {
+    pub room_id: RoomId,
+    pub reason: LeftReason,
 }
 
 /// v1.1: one of my sessions, as `GET /me/sessions` lists them. `current` is the one asking.
@@ -744,6 +797,15 @@ mod tests {
         assert_eq!(send.room_id.as_str(), "r1");
         assert_eq!(send.message.body.as_deref(), Some("hi"));
         assert_eq!(send.message.kind, MessageKind::Text);
+    }
+
+    #[test]
+    fn a_room_update_tells_a_cleared_topic_from_one_left_alone() {
+        let cleared: UpdateRoomRequest = serde_json::from_str(r#"{"topic":null}"#).expect("parses");
+        assert_eq!(cleared.topic, Some(None));
+        let untouched: UpdateRoomRequest = serde_json::from_str(r#"{"name":"x"}"#).expect("parses");
+        assert_eq!(untouched.topic, None);
+        assert_eq!(untouched.name.as_deref(), Some("x"));
     }
 
     #[test]

@@ -120,6 +120,10 @@ bounded_text!(
     RoomName, "name", 100, newlines: false
 );
 bounded_text!(
+    /// A group's topic: 1 to 300 characters, line breaks kept (an empty one clears it).
+    RoomTopic, "topic", 300, newlines: true
+);
+bounded_text!(
     /// A text message: 1 to 4000 characters after trimming; line breaks are kept.
     MessageBody, "body", 4000, newlines: true
 );

@@ -46,6 +46,8 @@ pub struct Toast {
 pub struct Client {
     pub auth: RwSignal<Auth>,
     pub rooms: RwSignal<Vec<Room>>,
+    /// The room list has come from the server at least once since sign-in.
+    pub rooms_fetched: RwSignal<bool>,
     pub logs: RwSignal<HashMap<RoomId, RoomLog>>,
     pub outbox: RwSignal<Vec<Pending>>,
     /// Previews and upload progress of the outbox's media messages, by `client_id`.
@@ -88,6 +90,7 @@ impl Client {
         Self {
             auth: RwSignal::new(Auth::Unknown),
             rooms: RwSignal::new(Vec::new()),
+            rooms_fetched: RwSignal::new(false),
             logs: RwSignal::new(HashMap::new()),
             outbox: RwSignal::new(Vec::new()),
             transfers: RwSignal::new(HashMap::new()),
@@ -208,6 +211,7 @@ impl Client {
         }
         model::sort_rooms(&mut rooms);
         self.rooms.set(rooms);
+        self.rooms_fetched.set(true);
         self.save_rooms();
     }
 

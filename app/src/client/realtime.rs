@@ -11,9 +11,10 @@ use serde::de::DeserializeOwned;
 
 use super::{Auth, Client, browser, model};
 use crate::protocol::{
-    ErrorBody, ErrorCode, ErrorDetail, FocusRequest, MediaKind, Message, MessageId, MessageKind,
-    NotificationEvent, PresenceEvent, ReceiptEvent, ReceiptKind, ReceiptRequest, Room, RoomId,
-    SendMessageRequest, SocketSend, SyncRequest, SyncResponse, TypingEvent, TypingRequest, events,
+    ErrorBody, ErrorCode, ErrorDetail, FocusRequest, LeftReason, MediaKind, Message, MessageId,
+    MessageKind, NotificationEvent, PresenceEvent, ReceiptEvent, ReceiptKind, ReceiptRequest, Room,
+    RoomId, RoomLeftEvent, SendMessageRequest, SocketSend, SyncRequest, SyncResponse, TypingEvent,
+    TypingRequest, events,
 };
 
 /// An acknowledgement: `{ok: true, ...fields}` or `{ok: false, error}`.
@@ -167,6 +168,11 @@ impl Client {
                     self.add_room(room);
                 }
             }
+            events::ROOM_LEFT => {
+                if let Some(left) = parse::<RoomLeftEvent>(payload) {
+                    self.left_room(left);
+                }
+            }
             events::NOTIFICATION => {
                 if let Some(n) = parse::<NotificationEvent>(payload) {
                     self.notified(n);
@@ -187,6 +193,26 @@ impl Client {
             browser::socket_pause();
             self.connected.set(false);
         }
+    }
+
+    /// Removed from a room, or left it on another device: it goes from the list, and an
+    /// open view of it shows a notice instead (see `ChatView`).
+    fn left_room(self, left: RoomLeftEvent) {
+        let name = self
+            .room(&left.room_id)
+            .and_then(|r| r.name)
+            .unwrap_or_else(|| "the group".into());
+        self.rooms
+            .update(|rooms| rooms.retain(|r| r.id != left.room_id));
+        self.logs.update(|logs| {
+            logs.remove(&left.room_id);
+        });
+        self.save_rooms();
+        let text = match left.reason {
+            LeftReason::Removed => format!("You were removed from {name}"),
+            LeftReason::Left => format!("You left {name}"),
+        };
+        self.toast(left.room_id, text);
     }
 
     fn notified(self, n: NotificationEvent) {

@@ -38,6 +38,11 @@ enum Row {
     Day(String),
     /// Where I had stopped reading when the room opened.
     Unread,
+    /// What happened in the room (someone joined, a rename), from the server.
+    System {
+        id: MessageId,
+        text: String,
+    },
     Message {
         id: MessageId,
         body: String,
@@ -75,6 +80,7 @@ impl Row {
         match self {
             Row::Day(day) => format!("day-{day}"),
             Row::Unread => "unread".to_owned(),
+            Row::System { id, .. } => format!("s-{id}"),
             Row::Message {
                 id,
                 status,
@@ -156,6 +162,14 @@ fn rows(
             rows.push(Row::Day(model::day_label(&this_day, &today)));
             day = this_day;
             previous = None;
+        }
+        if message.kind == MessageKind::System {
+            rows.push(Row::System {
+                id: message.id.clone(),
+                text: message.body.clone().unwrap_or_default(),
+            });
+            previous = None;
+            continue;
         }
         let mine = &message.sender_id == me;
         if !divided && !mine && read_before.is_some_and(|read| message.seq > read) {
@@ -246,6 +260,9 @@ fn render_row(row: Row) -> AnyView {
         Row::Day(day) => view! { <div class="day" role="separator">{day}</div> }.into_any(),
         Row::Unread => {
             view! { <div class="unread-divider" role="separator">"New messages"</div> }.into_any()
+        }
+        Row::System { id, text } => {
+            view! { <p class="system-line" id=format!("msg-{id}")>{text}</p> }.into_any()
         }
         Row::Message {
             id,
@@ -755,6 +772,9 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
                     <InviteControl room_id=id.get_value()/>
                 </Show>
             </header>
+            <Show when=move || room.with(Option::is_none) && client.rooms_fetched.get()>
+                <p class="hint pad" role="status">"You are not a member of this conversation (any more)."</p>
+            </Show>
             <div class="log" role="log" aria-label="Messages" node_ref=scroller on:scroll=on_scroll tabindex="0">
                 <Show when=move || log.with(|l| l.has_more_before)>
                     <button type="button" class="link older" on:click=move |_| client.load_older(id.get_value())>

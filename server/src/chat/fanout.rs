@@ -2,8 +2,8 @@
 //! catches up with `sync`, so a failure is logged by the implementation, not returned.
 
 use app::protocol::{
-    Message, NotificationEvent, PresenceEvent, ReceiptEvent, Room, RoomHeadEvent, TypingEvent,
-    UserId,
+    Message, NotificationEvent, PresenceEvent, ReceiptEvent, Room, RoomHeadEvent, RoomLeftEvent,
+    TypingEvent, UserId,
 };
 use async_trait::async_trait;
 
@@ -25,4 +25,6 @@ pub trait Fanout: Send + Sync {
     /// Disconnects every device signed in with one of these sessions (by
     /// `secrets::session_id`), on every node: the sessions have ended.
     async fn end_sessions(&self, session_ids: &[String]);
+    /// `room:left` to every device of `user`.
+    async fn room_left(&self, user: &UserId, event: &RoomLeftEvent);
 }

@@ -75,7 +75,27 @@ impl Chat {
         Ok(users)
     }
 
-    /// Called after a room's membership changed in the store.
+    /// Members who muted the room, under the member list's version (a mute bumps it).
+    pub(crate) async fn muted_members(&self, room: &RoomId) -> Result<Vec<UserId>> {
+        let version = self.members_version(room).await;
+        let key = version.map(|v| format!("muted:{room}:{v}"));
+        if let Some(ids) = self.cached(key.as_deref()).await {
+            return Ok(ids);
+        }
+        let ids: Vec<UserId> = self
+            .ports
+            .rooms
+            .members(room)
+            .await?
+            .into_iter()
+            .filter(|m| m.muted)
+            .map(|m| m.user_id)
+            .collect();
+        self.remember(key.as_deref(), &ids, MEMBERS_TTL).await;
+        Ok(ids)
+    }
+
+    /// Called after a room's membership (or a member's mute) changed in the store.
     pub(crate) async fn members_changed(&self, room: &RoomId) {
         if let Err(err) = self.ports.cache.bump(&members_version_key(room)).await {
             // The entries of the old version expire within MEMBERS_TTL.

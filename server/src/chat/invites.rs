@@ -106,11 +106,17 @@ impl Chat {
                 "this invite has expired, been used up or been revoked",
             ));
         }
-        self.ports
+        let added = self
+            .ports
             .rooms
             .add_member(&room.id, user, Role::Member, Timestamp::now())
             .await?;
         self.members_changed(&room.id).await;
+        if added {
+            let name = self.name_of(user).await;
+            self.system_message(&room.id, user, format!("{name} joined with an invite link"))
+                .await;
+        }
         self.announce_room(&room).await?;
         let joiner = self
             .ports

@@ -230,6 +230,39 @@ impl Chat {
         outcome
     }
 
+    /// A `system` message from `actor` saying what changed in the room, stored and
+    /// delivered like any message, in the room's order. The change it reports has
+    /// happened already: a failure here is logged, and the change stands.
+    pub(crate) async fn system_message(&self, room: &RoomId, actor: &UserId, body: String) {
+        let new = NewMessage {
+            id: MessageId(new_id()),
+            room_id: room.clone(),
+            sender_id: actor.clone(),
+            client_id: uuid::Uuid::new_v4().hyphenated().to_string(),
+            kind: MessageKind::System,
+            body: Some(body),
+            media: None,
+            reply_to: None,
+            created_at: Timestamp::now(),
+            relates_to: None,
+            mentions: Vec::new(),
+            moderator: false,
+        };
+        let ticket = self.delivery.ticket(room);
+        match self.ports.messages.append(&new).await {
+            Ok(Appended::Created(message)) => {
+                ticket.stored(message.clone());
+                self.deliver_ready(room).await;
+                self.publish_stored(&message);
+                return;
+            }
+            Ok(Appended::Existing(_)) => {}
+            Err(err) => tracing::warn!(error = %err, room_id = %room, "system message not stored"),
+        }
+        drop(ticket);
+        self.deliver_ready(room).await;
+    }
+
     /// Hands this node's stored messages of `room` to live delivery, in `seq` order, as far
     /// as they may go (see `delivery`); another task may be doing it already.
     async fn deliver_ready(&self, room: &RoomId) {

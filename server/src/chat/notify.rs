@@ -55,11 +55,17 @@ impl Chat {
             (MessageKind::Voice, _) => "sent a voice message".to_owned(),
             _ => String::new(),
         };
-        // Everyone but the mentioned gets the same event: one broadcast for them all.
+        // Everyone but the mentioned gets the same event: one broadcast for them all. A
+        // member who muted the room hears only of mentions.
+        let muted = self.muted_members(&message.room_id).await?;
         let (mentioned, others): (Vec<&User>, Vec<&User>) = users
             .iter()
             .filter(|u| u.id != message.sender_id)
             .partition(|user| message.mentions.contains(&user.id));
+        let others: Vec<&User> = others
+            .into_iter()
+            .filter(|user| !muted.contains(&user.id))
+            .collect();
         for (kind, group) in [
             (NotificationKind::Message, others),
             (NotificationKind::Mention, mentioned),

@@ -209,6 +209,7 @@ mod tests {
         async fn notify(&self, _: &[UserId], _: &NotificationEvent) {}
         async fn room_head(&self, _: &[UserId], _: &app::protocol::RoomHeadEvent) {}
         async fn end_sessions(&self, _: &[String]) {}
+        async fn room_left(&self, _: &UserId, _: &app::protocol::RoomLeftEvent) {}
     }
 
     #[tokio::test]

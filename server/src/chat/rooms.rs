@@ -4,11 +4,12 @@
 use std::collections::{HashMap, HashSet};
 
 use app::protocol::{
-    Member, NotificationEvent, NotificationKind, Role, Room, RoomId, RoomKind, Timestamp, UserId,
+    LeftReason, Member, NotificationEvent, NotificationKind, Role, Room, RoomId, RoomKind,
+    RoomLeftEvent, Timestamp, UpdateRoomRequest, UserId,
 };
 
 use super::Chat;
-use crate::domain::{RoomName, new_id};
+use crate::domain::{RoomName, RoomTopic, new_id};
 use crate::error::{Error, Result};
 use crate::ports::store::{MemberRecord, NewRoom, RoomRecord};
 
@@ -138,10 +139,182 @@ impl Chat {
             .await?
         {
             self.members_changed(room).await;
+            let (by, added) = (self.name_of(actor).await, self.name_of(user).await);
+            self.system_message(room, actor, format!("{by} added {added}"))
+                .await;
             self.announce_room(&record).await?;
             self.notify_added(&record, user, actor).await?;
         }
         self.room_view(record, actor).await
+    }
+
+    /// A display name for a system message ("Deleted user" for an account that is gone).
+    pub(crate) async fn name_of(&self, user: &UserId) -> String {
+        match self.ports.accounts.user(user).await {
+            Ok(Some(user)) => user.display_name,
+            Ok(None) => "Deleted user".to_owned(),
+            Err(_) => "Someone".to_owned(),
+        }
+    }
+
+    /// An owner or admin renames a group or sets its topic (API.md v1.1 `PATCH /rooms/{id}`).
+    pub async fn update_room(
+        &self,
+        actor: &UserId,
+        room: &RoomId,
+        request: UpdateRoomRequest,
+    ) -> Result<Room> {
+        let (record, me) = self.membership(actor, room).await?;
+        if record.kind == RoomKind::Direct {
+            return Err(Error::BadRequest(
+                "a direct room has no name or topic".into(),
+            ));
+        }
+        if !me.role.can_manage() {
+            return Err(Error::Forbidden(
+                "only the owner or an admin can change the group",
+            ));
+        }
+        if request.avatar_media_id.is_some() {
+            return Err(Error::BadRequest(
+                "group avatars are not supported yet".into(),
+            ));
+        }
+        let name = request
+            .name
+            .as_deref()
+            .map(RoomName::parse)
+            .transpose()?
+            .map(RoomName::into_string)
+            .filter(|name| record.name.as_deref() != Some(name));
+        let topic = match request.topic {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(text)) if text.trim().is_empty() => Some(None),
+            Some(Some(text)) => Some(Some(RoomTopic::parse(&text)?.into_string())),
+        }
+        .filter(|topic| *topic != record.topic);
+        if name.is_none() && topic.is_none() {
+            return self.room_view(record, actor).await;
+        }
+        self.ports
+            .rooms
+            .update_room(room, name.as_deref(), topic.as_ref().map(Option::as_deref))
+            .await?;
+        let by = self.name_of(actor).await;
+        if let Some(name) = &name {
+            self.system_message(room, actor, format!("{by} renamed the group to “{name}”"))
+                .await;
+        }
+        match &topic {
+            Some(Some(topic)) => {
+                self.system_message(room, actor, format!("{by} set the topic to “{topic}”"))
+                    .await
+            }
+            Some(None) => {
+                self.system_message(room, actor, format!("{by} removed the topic"))
+                    .await
+            }
+            None => {}
+        }
+        let record = self.existing_room(room).await?;
+        self.announce_room(&record).await?;
+        self.room_view(record, actor).await
+    }
+
+    /// The owner removes anyone, an admin removes plain members (API.md v1.1). The removed
+    /// user hears `room:left` first; the room's later events no longer reach them.
+    pub async fn remove_member(&self, actor: &UserId, room: &RoomId, user: &UserId) -> Result<()> {
+        if actor == user {
+            return Err(Error::BadRequest(
+                "to leave a group, use DELETE /rooms/{id}/members/me".into(),
+            ));
+        }
+        let (record, me) = self.membership(actor, room).await?;
+        if record.kind == RoomKind::Direct {
+            return Err(Error::BadRequest(
+                "a direct room has exactly two members".into(),
+            ));
+        }
+        let target = self
+            .ports
+            .rooms
+            .member(room, user)
+            .await?
+            .ok_or(Error::NotFound("member"))?;
+        let allowed =
+            me.role == Role::Owner || (me.role == Role::Admin && target.role == Role::Member);
+        if !allowed {
+            return Err(Error::Forbidden(
+                "the owner removes anyone; an admin removes members only",
+            ));
+        }
+        self.ports.rooms.remove_member(room, user).await?;
+        self.members_changed(room).await;
+        let event = RoomLeftEvent {
+            room_id: room.clone(),
+            reason: LeftReason::Removed,
+        };
+        self.fanout.room_left(user, &event).await;
+        let (by, removed) = (self.name_of(actor).await, self.name_of(user).await);
+        self.system_message(room, actor, format!("{by} removed {removed}"))
+            .await;
+        self.announce_room(&record).await
+    }
+
+    /// The owner makes a member an admin or a member again, or hands the group over
+    /// (`owner`: the caller becomes an admin).
+    pub async fn set_member_role(
+        &self,
+        actor: &UserId,
+        room: &RoomId,
+        user: &UserId,
+        role: Role,
+    ) -> Result<Room> {
+        let (record, me) = self.membership(actor, room).await?;
+        if record.kind == RoomKind::Direct {
+            return Err(Error::BadRequest("a direct room has no roles".into()));
+        }
+        if me.role != Role::Owner {
+            return Err(Error::Forbidden("only the owner changes roles"));
+        }
+        if actor == user {
+            return Err(Error::BadRequest(
+                "the owner hands the group over by making someone else its owner".into(),
+            ));
+        }
+        let target = self
+            .ports
+            .rooms
+            .member(room, user)
+            .await?
+            .ok_or(Error::NotFound("member"))?;
+        if target.role == role {
+            return self.room_view(record, actor).await;
+        }
+        let rooms = &self.ports.rooms;
+        rooms.set_role(room, user, role).await?;
+        if role == Role::Owner {
+            rooms.set_role(room, actor, Role::Admin).await?;
+        }
+        self.members_changed(room).await;
+        let (by, member) = (self.name_of(actor).await, self.name_of(user).await);
+        let what = match role {
+            Role::Owner => format!("{by} made {member} the owner"),
+            Role::Admin => format!("{by} made {member} an admin"),
+            Role::Member => format!("{by} made {member} a member"),
+        };
+        self.system_message(room, actor, what).await;
+        self.announce_room(&record).await?;
+        self.room_view(record, actor).await
+    }
+
+    /// The caller mutes or unmutes a room: no `message` notifications (mentions still come).
+    pub async fn set_muted(&self, user: &UserId, room: &RoomId, muted: bool) -> Result<Room> {
+        let (record, _) = self.membership(user, room).await?;
+        self.ports.rooms.set_muted(room, user, muted).await?;
+        self.members_changed(room).await;
+        self.room_view(record, user).await
     }
 
     /// The caller leaves a group. An owner who leaves hands the room to the longest-standing
@@ -153,6 +326,14 @@ impl Chat {
         }
         self.ports.rooms.remove_member(room, user).await?;
         self.members_changed(room).await;
+        let event = RoomLeftEvent {
+            room_id: room.clone(),
+            reason: LeftReason::Left,
+        };
+        self.fanout.room_left(user, &event).await;
+        let name = self.name_of(user).await;
+        self.system_message(room, user, format!("{name} left"))
+            .await;
         let remaining = self.ports.rooms.members(room).await?;
         if me.role == Role::Owner && !remaining.iter().any(|m| m.role == Role::Owner) {
             let heir = remaining
@@ -195,13 +376,19 @@ impl Chat {
 
     /// The API's `Room` as `viewer` sees it (their unread count).
     pub(crate) async fn room_view(&self, record: RoomRecord, viewer: &UserId) -> Result<Room> {
-        let shared = self.shared_view(record).await?;
-        self.viewed_by(shared, viewer).await
+        let (shared, muted) = self.shared_view(record).await?;
+        self.viewed_by(shared, &muted, viewer).await
     }
 
-    /// The part of a room's view that is the same for every member (unread count 0).
-    async fn shared_view(&self, record: RoomRecord) -> Result<Room> {
+    /// The part of a room's view that is the same for every member (unread count 0), and
+    /// who has muted it.
+    async fn shared_view(&self, record: RoomRecord) -> Result<(Room, HashSet<UserId>)> {
         let records = self.ports.rooms.members(&record.id).await?;
+        let muted: HashSet<UserId> = records
+            .iter()
+            .filter(|m| m.muted)
+            .map(|m| m.user_id.clone())
+            .collect();
         let ids: Vec<UserId> = records.iter().map(|m| m.user_id.clone()).collect();
         let mut users: HashMap<UserId, _> = self
             .ports
@@ -231,7 +418,7 @@ impl Chat {
                 .0
                 .pop()
         };
-        Ok(Room {
+        let room = Room {
             id: record.id,
             kind: record.kind,
             name: record.name,
@@ -240,11 +427,20 @@ impl Chat {
             last_message,
             unread_count: 0,
             members,
-        })
+            topic: record.topic,
+            muted: false,
+        };
+        Ok((room, muted))
     }
 
-    /// A shared view completed with `viewer`'s unread count.
-    async fn viewed_by(&self, mut room: Room, viewer: &UserId) -> Result<Room> {
+    /// A shared view completed with `viewer`'s unread count and mute.
+    async fn viewed_by(
+        &self,
+        mut room: Room,
+        muted: &HashSet<UserId>,
+        viewer: &UserId,
+    ) -> Result<Room> {
+        room.muted = muted.contains(viewer);
         let last_read = room
             .members
             .iter()
@@ -259,10 +455,10 @@ impl Chat {
     /// `room:update` to every member, each with their own view. The members, their users and
     /// the last message are read once for all of them; only the unread count is per member.
     pub(crate) async fn announce_room(&self, record: &RoomRecord) -> Result<()> {
-        let shared = self.shared_view(record.clone()).await?;
+        let (shared, muted) = self.shared_view(record.clone()).await?;
         let members: Vec<UserId> = shared.members.iter().map(|m| m.user.id.clone()).collect();
         for member in members {
-            let view = self.viewed_by(shared.clone(), &member).await?;
+            let view = self.viewed_by(shared.clone(), &muted, &member).await?;
             self.fanout.room_update(&member, &view).await;
         }
         Ok(())

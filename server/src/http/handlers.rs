@@ -3,8 +3,8 @@
 use app::protocol::{
     AddMemberRequest, AuthResponse, ChangePasswordRequest, CreateDirectRequest, CreateGroupRequest,
     CreateInviteRequest, CreateMediaRequest, CreatedMedia, HistoryQuery, Invite, InvitePreview,
-    LoginRequest, Media, MediaId, MessagePage, RegisterRequest, Room, RoomId, SearchQuery,
-    SendMessageRequest, SessionInfo, User,
+    LoginRequest, Media, MediaId, MessagePage, MuteRequest, RegisterRequest, Room, RoomId,
+    SearchQuery, SendMessageRequest, SessionInfo, SetRoleRequest, UpdateRoomRequest, User, UserId,
 };
 use axum::Json;
 use axum::body::Body;
@@ -188,6 +188,54 @@ pub async fn leave_room(
 ) -> Result<StatusCode> {
     state.chat.leave(&caller.id, &room).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn update_room(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(room): ApiPath<RoomId>,
+    ApiJson(request): ApiJson<UpdateRoomRequest>,
+) -> Result<Json<Room>> {
+    Ok(Json(
+        state.chat.update_room(&caller.id, &room, request).await?,
+    ))
+}
+
+pub async fn remove_member(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath((room, user)): ApiPath<(RoomId, UserId)>,
+) -> Result<StatusCode> {
+    state.chat.remove_member(&caller.id, &room, &user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn set_member_role(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath((room, user)): ApiPath<(RoomId, UserId)>,
+    ApiJson(request): ApiJson<SetRoleRequest>,
+) -> Result<Json<Room>> {
+    Ok(Json(
+        state
+            .chat
+            .set_member_role(&caller.id, &room, &user, request.role)
+            .await?,
+    ))
+}
+
+pub async fn mute_room(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(room): ApiPath<RoomId>,
+    ApiJson(request): ApiJson<MuteRequest>,
+) -> Result<Json<Room>> {
+    Ok(Json(
+        state
+            .chat
+            .set_muted(&caller.id, &room, request.muted)
+            .await?,
+    ))
 }
 
 pub async fn history(

@@ -53,9 +53,19 @@ pub fn router(state: AppState) -> Router {
             get(handlers::list_rooms).post(handlers::create_group),
         )
         .route("/rooms/direct", post(handlers::open_direct))
-        .route("/rooms/{id}", get(handlers::get_room))
+        .route(
+            "/rooms/{id}",
+            get(handlers::get_room).patch(handlers::update_room),
+        )
         .route("/rooms/{id}/members", post(handlers::add_member))
-        .route("/rooms/{id}/members/me", delete(handlers::leave_room))
+        .route(
+            "/rooms/{id}/members/me",
+            delete(handlers::leave_room).patch(handlers::mute_room),
+        )
+        .route(
+            "/rooms/{id}/members/{user_id}",
+            delete(handlers::remove_member).patch(handlers::set_member_role),
+        )
         .route(
             "/rooms/{id}/messages",
             get(handlers::history).post(handlers::send_message),

@@ -25,6 +25,8 @@ pub(super) struct RoomDoc {
     /// would index (and collide on) an explicit null.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     direct_key: Option<String>,
+    #[serde(default)]
+    topic: Option<String>,
 }
 
 impl RoomDoc {
@@ -36,6 +38,7 @@ impl RoomDoc {
             created_at: Timestamp::from_millis(self.created_at),
             last_seq: to_u64(self.last_seq),
             last_activity_at: Timestamp::from_millis(self.last_activity_at),
+            topic: self.topic,
         }
     }
 }
@@ -49,6 +52,8 @@ struct MemberDoc {
     joined_at: i64,
     last_delivered_seq: i64,
     last_read_seq: i64,
+    #[serde(default)]
+    muted: bool,
 }
 
 impl MemberDoc {
@@ -60,6 +65,7 @@ impl MemberDoc {
             joined_at: Timestamp::from_millis(self.joined_at),
             last_delivered_seq: to_u64(self.last_delivered_seq),
             last_read_seq: to_u64(self.last_read_seq),
+            muted: self.muted,
         }
     }
 }
@@ -123,6 +129,7 @@ impl MongoStore {
                 last_seq: 0,
                 last_activity_at: created_at,
                 direct_key: key,
+                topic: None,
             })
             .session(&mut *session)
             .await?;
@@ -254,6 +261,40 @@ impl RoomStore for MongoStore {
             .await
             .map_err(store_error)?;
         Ok(deleted.deleted_count == 1)
+    }
+
+    async fn update_room(
+        &self,
+        room: &RoomId,
+        name: Option<&str>,
+        topic: Option<Option<&str>>,
+    ) -> StoreResult<()> {
+        let mut set = bson::Document::new();
+        if let Some(name) = name {
+            set.insert("name", name);
+        }
+        if let Some(topic) = topic {
+            set.insert("topic", topic);
+        }
+        if set.is_empty() {
+            return Ok(());
+        }
+        self.rooms_collection()
+            .update_one(doc! { "_id": room.as_str() }, doc! { "$set": set })
+            .await
+            .map(drop)
+            .map_err(store_error)
+    }
+
+    async fn set_muted(&self, room: &RoomId, user: &UserId, muted: bool) -> StoreResult<()> {
+        self.members_collection()
+            .update_one(
+                doc! { "room_id": room.as_str(), "user_id": user.as_str() },
+                doc! { "$set": { "muted": muted } },
+            )
+            .await
+            .map(drop)
+            .map_err(store_error)
     }
 
     async fn set_role(&self, room: &RoomId, user: &UserId, role: Role) -> StoreResult<()> {

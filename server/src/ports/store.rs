@@ -65,6 +65,7 @@ pub struct RoomRecord {
     pub last_seq: u64,
     /// When the room last had a message (or was created): the room list's order.
     pub last_activity_at: Timestamp,
+    pub topic: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +76,8 @@ pub struct MemberRecord {
     pub joined_at: Timestamp,
     pub last_delivered_seq: u64,
     pub last_read_seq: u64,
+    /// No `message` notifications from this room (mentions still come).
+    pub muted: bool,
 }
 
 /// A room to create, with its first members.
@@ -112,6 +115,14 @@ pub trait RoomStore: Send + Sync {
     /// Removes a member; false when they were not one.
     async fn remove_member(&self, room: &RoomId, user: &UserId) -> StoreResult<bool>;
     async fn set_role(&self, room: &RoomId, user: &UserId, role: Role) -> StoreResult<()>;
+    /// Sets what is given: a new name, and a topic (`Some(None)` clears it).
+    async fn update_room(
+        &self,
+        room: &RoomId,
+        name: Option<&str>,
+        topic: Option<Option<&str>>,
+    ) -> StoreResult<()>;
+    async fn set_muted(&self, room: &RoomId, user: &UserId, muted: bool) -> StoreResult<()>;
     /// Moves a member's delivered or read marker forward to `seq` (never back; read also
     /// moves delivered). True when the asked marker moved.
     async fn advance_marker(

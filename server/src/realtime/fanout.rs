@@ -4,7 +4,7 @@
 
 use app::protocol::{
     Message, NotificationEvent, PresenceEvent, ReceiptEvent, Room, RoomHeadEvent, RoomId,
-    TypingEvent, UserId, events,
+    RoomLeftEvent, TypingEvent, UserId, events,
 };
 use async_trait::async_trait;
 use serde::Serialize;
@@ -137,6 +137,11 @@ impl<A: Adapter> Fanout for SocketFanout<A> {
         if let Err(err) = ns.to(rooms).local().emit(events::ROOM_HEAD, event).await {
             tracing::debug!(error = %err, "room head not announced");
         }
+    }
+
+    async fn room_left(&self, user: &UserId, event: &RoomLeftEvent) {
+        self.to_users(std::slice::from_ref(user), events::ROOM_LEFT, event)
+            .await;
     }
 
     async fn end_sessions(&self, session_ids: &[String]) {

@@ -7,6 +7,7 @@ mod chaos;
 mod cluster;
 mod contract;
 mod deployment;
+mod groups;
 mod helpers;
 mod media;
 mod metrics;

@@ -499,7 +499,10 @@ async fn joining_by_invite_or_being_added_updates_the_room_live() {
         "invite_accepted"
     );
 
-    // The new member gets messages live from now on.
+    // The new member gets messages live from now on: first the room's own account of
+    // the join (API.md v1.1), then what people send.
+    let joined = carol_socket.next("message:new").await;
+    assert_eq!(joined["kind"], "system", "{joined}");
     app.send_text(&alice, &room, "welcome").await;
     assert_eq!(carol_socket.next("message:new").await["body"], "welcome");
 }
@@ -680,6 +683,11 @@ async fn a_member_who_leaves_gets_no_more_messages_and_one_who_joins_does() {
     )
     .await;
     app.send_text(&alice, &room, "after the change").await;
+    assert_eq!(
+        carol_socket.next("message:new").await["body"],
+        "alice added carol",
+        "the room's own account of the change comes first (API.md v1.1)"
+    );
     assert_eq!(
         carol_socket.next("message:new").await["body"],
         "after the change"

@@ -186,12 +186,13 @@ fn call(target: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsV
 }
 
 /// The events the app listens to; each payload reaches `on_event` as JSON text.
-const EVENTS: [&str; 6] = [
+const EVENTS: [&str; 7] = [
     "message:new",
     "receipt",
     "typing",
     "presence",
     "room:update",
+    "room:left",
     "notification",
 ];
 

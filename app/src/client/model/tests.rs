@@ -31,6 +31,8 @@ fn room(id: &str, members: Vec<Member>) -> Room {
         last_message: None,
         unread_count: 0,
         members,
+        topic: None,
+        muted: false,
     }
 }
 

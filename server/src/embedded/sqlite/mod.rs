@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS rooms (
     created_at INTEGER NOT NULL,
     last_seq INTEGER NOT NULL DEFAULT 0,
     last_activity_at INTEGER NOT NULL,
-    direct_key TEXT UNIQUE
+    direct_key TEXT UNIQUE,
+    topic TEXT
 );
 CREATE TABLE IF NOT EXISTS members (
     room_id TEXT NOT NULL,
@@ -67,6 +68,7 @@ CREATE TABLE IF NOT EXISTS members (
     joined_at INTEGER NOT NULL,
     last_delivered_seq INTEGER NOT NULL DEFAULT 0,
     last_read_seq INTEGER NOT NULL DEFAULT 0,
+    muted INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (room_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS members_user ON members (user_id);
@@ -182,22 +184,34 @@ impl SqliteStore {
     }
 }
 
-/// Sessions made before the session list gain the columns it shows (left empty for them).
-fn migrate_sessions(conn: &Connection) -> rusqlite::Result<()> {
+/// Adds the columns later versions gave `table` to a database made before them.
+fn add_columns(conn: &Connection, table: &str, wanted: &[(&str, &str)]) -> rusqlite::Result<()> {
     let columns: Vec<String> = conn
-        .prepare("SELECT name FROM pragma_table_info('sessions')")?
+        .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?
         .query_map([], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
-    for (column, kind) in [
-        ("created_at", "INTEGER"),
-        ("last_seen_at", "INTEGER"),
-        ("user_agent", "TEXT"),
-    ] {
+    for (column, kind) in wanted {
         if !columns.iter().any(|c| c == column) {
-            conn.execute_batch(&format!("ALTER TABLE sessions ADD COLUMN {column} {kind}"))?;
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
         }
     }
     Ok(())
+}
+
+/// Sessions gain what the session list shows (empty for old ones), rooms a topic, members
+/// a mute.
+fn migrate_sessions(conn: &Connection) -> rusqlite::Result<()> {
+    add_columns(
+        conn,
+        "sessions",
+        &[
+            ("created_at", "INTEGER"),
+            ("last_seen_at", "INTEGER"),
+            ("user_agent", "TEXT"),
+        ],
+    )?;
+    add_columns(conn, "rooms", &[("topic", "TEXT")])?;
+    add_columns(conn, "members", &[("muted", "INTEGER NOT NULL DEFAULT 0")])
 }
 
 fn is_unique_violation(err: &rusqlite::Error) -> bool {
@@ -243,7 +257,7 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-const ROOM_COLUMNS: &str = "id, kind, name, created_at, last_seq, last_activity_at";
+const ROOM_COLUMNS: &str = "id, kind, name, created_at, last_seq, last_activity_at, topic";
 
 fn room_row(row: &Row<'_>) -> rusqlite::Result<RoomRecord> {
     Ok(RoomRecord {
@@ -253,10 +267,12 @@ fn room_row(row: &Row<'_>) -> rusqlite::Result<RoomRecord> {
         created_at: Timestamp::from_millis(row.get(3)?),
         last_seq: seq_from(row.get(4)?),
         last_activity_at: Timestamp::from_millis(row.get(5)?),
+        topic: row.get(6)?,
     })
 }
 
-const MEMBER_COLUMNS: &str = "room_id, user_id, role, joined_at, last_delivered_seq, last_read_seq";
+const MEMBER_COLUMNS: &str =
+    "room_id, user_id, role, joined_at, last_delivered_seq, last_read_seq, muted";
 
 fn member_row(row: &Row<'_>) -> rusqlite::Result<MemberRecord> {
     Ok(MemberRecord {
@@ -266,6 +282,7 @@ fn member_row(row: &Row<'_>) -> rusqlite::Result<MemberRecord> {
         joined_at: Timestamp::from_millis(row.get(3)?),
         last_delivered_seq: seq_from(row.get(4)?),
         last_read_seq: seq_from(row.get(5)?),
+        muted: row.get(6)?,
     })
 }
 
@@ -608,7 +625,7 @@ impl RoomStore for SqliteStore {
         let user = user.0.clone();
         self.call(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT r.id, r.kind, r.name, r.created_at, r.last_seq, r.last_activity_at
+                "SELECT r.id, r.kind, r.name, r.created_at, r.last_seq, r.last_activity_at, r.topic
                  FROM rooms r JOIN members m ON m.room_id = r.id
                  WHERE m.user_id = ?1
                  ORDER BY r.last_activity_at DESC, r.id DESC",
@@ -671,6 +688,38 @@ impl RoomStore for SqliteStore {
                 [room, user],
             )
             .map(|changed| changed == 1)
+        })
+        .await
+    }
+
+    async fn update_room(
+        &self,
+        room: &RoomId,
+        name: Option<&str>,
+        topic: Option<Option<&str>>,
+    ) -> StoreResult<()> {
+        let (room, name) = (room.0.clone(), name.map(str::to_owned));
+        let (set_topic, topic) = (topic.is_some(), topic.flatten().map(str::to_owned));
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE rooms SET name = COALESCE(?2, name),
+                     topic = CASE WHEN ?3 THEN ?4 ELSE topic END
+                 WHERE id = ?1",
+                params![room, name, set_topic, topic],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn set_muted(&self, room: &RoomId, user: &UserId, muted: bool) -> StoreResult<()> {
+        let (room, user) = (room.0.clone(), user.0.clone());
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE members SET muted = ?3 WHERE room_id = ?1 AND user_id = ?2",
+                params![room, user, muted],
+            )
+            .map(drop)
         })
         .await
     }

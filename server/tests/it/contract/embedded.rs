@@ -17,6 +17,12 @@ fn sqlite() -> (TempDir, Arc<SqliteStore>) {
 }
 
 #[tokio::test]
+async fn embedded_store_renames_and_mutes() {
+    let (_dir, store) = sqlite();
+    rooms::renames_and_mutes(store.as_ref()).await;
+}
+
+#[tokio::test]
 async fn embedded_store_lists_and_ends_sessions() {
     let (_dir, store) = sqlite();
     accounts::lists_and_ends_sessions(store.as_ref()).await;

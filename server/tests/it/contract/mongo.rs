@@ -241,6 +241,16 @@ async fn mongo_store_counts_invite_uses_atomically_under_concurrency() {
 }
 
 #[tokio::test]
+async fn mongo_store_renames_and_mutes() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    rooms::renames_and_mutes(store.as_ref()).await;
+    db.drop().await;
+}
+
+#[tokio::test]
 async fn mongo_store_lists_and_ends_sessions() {
     let Some(db) = TestDb::create().await else {
         return;

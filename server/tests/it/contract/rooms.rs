@@ -27,6 +27,7 @@ pub async fn creates_a_group_with_its_members(rooms: &dyn RoomStore) {
         created_at,
         last_seq: 0,
         last_activity_at: created_at,
+        topic: None,
     };
     assert_eq!(
         rooms.room(&new.id).await.expect("read room"),
@@ -62,6 +63,7 @@ pub async fn creates_a_group_with_its_members(rooms: &dyn RoomStore) {
         joined_at: created_at,
         last_delivered_seq: 0,
         last_read_seq: 0,
+        muted: false,
     };
     assert_eq!(amy_member, fresh);
     assert_eq!(
@@ -374,4 +376,45 @@ async fn room_ids(rooms: &dyn RoomStore, user: &UserId) -> Vec<RoomId> {
 async fn member_list(rooms: &dyn RoomStore, room: &RoomId) -> Vec<(UserId, Role)> {
     let members = rooms.members(room).await.expect("list members");
     members.into_iter().map(|m| (m.user_id, m.role)).collect()
+}
+
+/// A room's name and topic change as asked (a topic can be cleared), and a member's mute.
+pub async fn renames_and_mutes(rooms: &dyn RoomStore) {
+    let (owner, amy) = (fixtures::user_id(), fixtures::user_id());
+    let room = fixtures::stored_group(rooms, &[owner.clone(), amy.clone()]).await;
+    let read = || async { rooms.room(&room).await.expect("read").expect("stored") };
+    rooms
+        .update_room(&room, Some("New name"), Some(Some("Plans")))
+        .await
+        .expect("update");
+    let now = read().await;
+    assert_eq!(
+        (now.name.as_deref(), now.topic.as_deref()),
+        (Some("New name"), Some("Plans"))
+    );
+    rooms
+        .update_room(&room, None, None)
+        .await
+        .expect("nothing to change");
+    assert_eq!(read().await.topic.as_deref(), Some("Plans"));
+    rooms
+        .update_room(&room, None, Some(None))
+        .await
+        .expect("clear the topic");
+    let now = read().await;
+    assert_eq!((now.name.as_deref(), now.topic), (Some("New name"), None));
+
+    rooms.set_muted(&room, &amy, true).await.expect("mute");
+    let room = &room;
+    let member = |user| async move {
+        rooms
+            .member(room, &user)
+            .await
+            .expect("read")
+            .expect("member")
+    };
+    assert!(member(amy.clone()).await.muted);
+    assert!(!member(owner.clone()).await.muted, "only hers");
+    rooms.set_muted(room, &amy, false).await.expect("unmute");
+    assert!(!member(amy).await.muted);
 }

@@ -1,0 +1,241 @@
+//! API.md v1.1 "Rooms and people": renaming, roles, removing, leaving and muting, each
+//! change told in the room's stream as a `system` message.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestUser, assert_error, roomy_limits, spawn_app_with};
+
+async fn patch(app: &TestApp, path: &str, user: &TestUser, body: Value) -> (StatusCode, Value) {
+    app.call(Method::PATCH, path, Some(&user.token), Some(body))
+        .await
+}
+
+async fn delete(app: &TestApp, path: &str, user: &TestUser) -> (StatusCode, Value) {
+    app.call(Method::DELETE, path, Some(&user.token), None)
+        .await
+}
+
+/// The room's system messages, oldest first.
+async fn system_lines(app: &TestApp, user: &TestUser, room: &str) -> Vec<String> {
+    let (_, page) = app
+        .get(&format!("/api/v1/rooms/{room}/messages"), &user.token)
+        .await;
+    page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["kind"] == "system")
+        .map(|m| m["body"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn owners_and_admins_rename_a_group_and_set_its_topic() {
+    let app = spawn_app_with(roomy_limits()).await;
+    let (owner, member) = (app.register("Olga").await, app.register("Max").await);
+    let room = app.group(&owner, "Old name", &[&member]).await;
+    let path = format!("/api/v1/rooms/{room}");
+    let member_socket = app.socket(&member).await;
+
+    let (status, view) = patch(
+        &app,
+        &path,
+        &owner,
+        json!({"name": "New name", "topic": "Trip plans"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(
+        (view["name"].clone(), view["topic"].clone()),
+        (json!("New name"), json!("Trip plans"))
+    );
+    let update = member_socket
+        .next_where("room:update", |r| r["name"] == "New name")
+        .await;
+    assert_eq!(update["topic"], "Trip plans");
+    let (_, view) = patch(&app, &path, &owner, json!({"topic": null})).await;
+    assert!(view["topic"].is_null(), "{view}");
+    assert_eq!(view["name"], "New name", "a field left out stays");
+    assert_eq!(
+        system_lines(&app, &member, &room).await,
+        vec![
+            "Olga renamed the group to “New name”",
+            "Olga set the topic to “Trip plans”",
+            "Olga removed the topic",
+        ]
+    );
+
+    assert_error(
+        &patch(&app, &path, &member, json!({"name": "Mine"})).await,
+        403,
+        "forbidden",
+    );
+    assert_error(
+        &patch(&app, &path, &owner, json!({"name": "  "})).await,
+        400,
+        "bad_request",
+    );
+    assert_error(
+        &patch(&app, &path, &owner, json!({"topic": "x".repeat(301)})).await,
+        413,
+        "payload_too_large",
+    );
+    let (_, direct) = app
+        .post(
+            "/api/v1/rooms/direct",
+            &owner.token,
+            json!({"user_id": member.id}),
+        )
+        .await;
+    let direct_path = format!("/api/v1/rooms/{}", direct["id"].as_str().expect("id"));
+    assert_error(
+        &patch(&app, &direct_path, &owner, json!({"name": "Us"})).await,
+        400,
+        "bad_request",
+    );
+}
+
+#[tokio::test]
+async fn the_owner_names_admins_who_add_and_remove_members_and_hands_the_group_over() {
+    let app = spawn_app_with(roomy_limits()).await;
+    let (owner, admin, member, newcomer) = (
+        app.register("Olga").await,
+        app.register("Ada").await,
+        app.register("Max").await,
+        app.register("Nina").await,
+    );
+    let room = app.group(&owner, "Club", &[&admin, &member]).await;
+    let role_path = |user: &TestUser| format!("/api/v1/rooms/{room}/members/{}", user.id);
+
+    assert_error(
+        &patch(&app, &role_path(&member), &admin, json!({"role": "admin"})).await,
+        403,
+        "forbidden",
+    );
+    let (status, view) = patch(&app, &role_path(&admin), &owner, json!({"role": "admin"})).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    // The new admin adds someone, and removes a plain member, but not another admin.
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/rooms/{room}/members"),
+            &admin.token,
+            json!({"user_id": newcomer.id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let max_socket = app.socket(&member).await;
+    let (status, _) = delete(&app, &role_path(&member), &admin).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let left = max_socket.next("room:left").await;
+    assert_eq!(left, json!({"room_id": room, "reason": "removed"}));
+    assert_error(
+        &app.get(&format!("/api/v1/rooms/{room}/messages"), &member.token)
+            .await,
+        403,
+        "forbidden",
+    );
+    app.send_text(&owner, &room, "after Max left").await;
+    assert!(
+        !max_socket
+            .receives_within("message:new", Duration::from_millis(500))
+            .await,
+        "nothing of the room reaches a removed member"
+    );
+    assert_error(
+        &delete(&app, &role_path(&owner), &admin).await,
+        403,
+        "forbidden",
+    );
+    assert_error(
+        &delete(&app, &role_path(&member), &owner).await,
+        404,
+        "not_found",
+    );
+    assert_error(
+        &delete(&app, &role_path(&owner), &owner).await,
+        400,
+        "bad_request",
+    );
+
+    // Handing the group over: the old owner becomes an admin.
+    let (status, view) = patch(
+        &app,
+        &role_path(&newcomer),
+        &owner,
+        json!({"role": "owner"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let role_of = |view: &Value, user: &TestUser| {
+        view["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .find(|m| m["user"]["id"] == user.id.as_str())
+            .map(|m| m["role"].clone())
+    };
+    assert_eq!(role_of(&view, &newcomer), Some(json!("owner")));
+    assert_eq!(role_of(&view, &owner), Some(json!("admin")));
+    assert_error(
+        &patch(&app, &role_path(&admin), &owner, json!({"role": "member"})).await,
+        403,
+        "forbidden",
+    );
+    assert_eq!(
+        system_lines(&app, &owner, &room).await,
+        vec![
+            "Olga made Ada an admin",
+            "Ada added Nina",
+            "Ada removed Max",
+            "Olga made Nina the owner",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn leaving_tells_the_leaver_and_the_room() {
+    let app = spawn_app_with(roomy_limits()).await;
+    let (owner, member) = (app.register("Olga").await, app.register("Max").await);
+    let room = app.group(&owner, "Club", &[&member]).await;
+    let socket = app.socket(&member).await;
+    let (status, _) = delete(&app, &format!("/api/v1/rooms/{room}/members/me"), &member).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        socket.next("room:left").await,
+        json!({"room_id": room, "reason": "left"})
+    );
+    assert_eq!(system_lines(&app, &owner, &room).await, vec!["Max left"]);
+}
+
+#[tokio::test]
+async fn a_muted_room_sends_mentions_but_no_message_notifications() {
+    let app = spawn_app_with(roomy_limits()).await;
+    let (owner, member) = (app.register("Olga").await, app.register("Max").await);
+    let room = app.group(&owner, "Noisy", &[&member]).await;
+    let (status, view) = patch(
+        &app,
+        &format!("/api/v1/rooms/{room}/members/me"),
+        &member,
+        json!({"muted": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["muted"], true);
+    let (_, seen_by_owner) = app
+        .get(&format!("/api/v1/rooms/{room}"), &owner.token)
+        .await;
+    assert_eq!(seen_by_owner["muted"], false, "a mute is the member's own");
+    let socket = app.socket(&member).await;
+    app.send_text(&owner, &room, "chatter").await;
+    assert!(
+        !socket
+            .receives_within("notification", Duration::from_millis(500))
+            .await
+    );
+    app.send_text(&owner, &room, &format!("@{} look", member.username))
+        .await;
+    assert_eq!(socket.next("notification").await["kind"], "mention");
+}
