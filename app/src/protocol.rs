@@ -415,9 +415,17 @@ pub struct LoginRequest {
 pub struct UpdateRoomRequest {
     #[serde(default)]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub topic: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub avatar_media_id: Option<Option<MediaId>>,
 }
 
@@ -464,6 +472,19 @@ pub struct SessionInfo {
     pub last_seen_at: Timestamp,
     pub user_agent: Option<String>,
     pub current: bool,
+}
+
+/// v1.1: `PATCH /me`. A field left out stays as it is.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct UpdateMeRequest {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub avatar_media_id: Option<Option<MediaId>>,
 }
 
 /// v1.1: `POST /me/password`.

@@ -57,6 +57,14 @@ test("a new password is refused when the current one is wrong, then works", asyn
   await pageB.getByRole("navigation", { name: "Rooms" }).waitFor();
 });
 
+test("a new display name shows at once", async () => {
+  await pageA.getByLabel("Display name").fill("Samantha");
+  await pageA.getByRole("button", { name: "Save" }).click();
+  await pageA.getByRole("status").filter({ hasText: "Saved" }).waitFor();
+  await pageA.goto(baseUrl);
+  await pageA.locator(".who", { hasText: "Samantha" }).waitFor();
+});
+
 test("no page errors", () => {
   assert.deepEqual(errors, []);
 });

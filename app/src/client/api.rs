@@ -7,7 +7,8 @@ use super::browser::{self, FetchError};
 use crate::protocol::{
     AuthResponse, ChangePasswordRequest, CreateGroupRequest, CreateInviteRequest,
     CreateMediaRequest, CreatedMedia, ErrorBody, ErrorCode, Invite, InvitePreview, LoginRequest,
-    Media, MediaId, MessagePage, RegisterRequest, Room, RoomId, SessionInfo, User, UserId,
+    Media, MediaId, MessagePage, RegisterRequest, Room, RoomId, SessionInfo, UpdateMeRequest, User,
+    UserId,
 };
 
 /// A failed call: no answer at all, or the server's error body.
@@ -88,6 +89,11 @@ pub async fn rooms() -> Result<Vec<Room>, ApiError> {
 
 pub async fn search_users(query: &str) -> Result<Vec<User>, ApiError> {
     call("GET", &format!("/users?q={}", encode(query)), NO_BODY).await
+}
+
+/// A new display name for me.
+pub async fn update_me(request: &UpdateMeRequest) -> Result<User, ApiError> {
+    call("PATCH", "/me", Some(request)).await
 }
 
 /// Where I am signed in, newest first.

@@ -1,5 +1,5 @@
-//! `/settings`: the account's password and the places it is signed in, each of which can be
-//! signed out from here (its devices are disconnected at once).
+//! `/settings`: the account's display name, its password and the places it is signed in,
+//! each of which can be signed out from here (its devices are disconnected at once).
 
 use leptos::html;
 use leptos::prelude::*;
@@ -8,7 +8,7 @@ use leptos::task::spawn_local;
 use super::auth::AuthForm;
 use super::use_client;
 use crate::client::{Auth, api, browser};
-use crate::protocol::{ChangePasswordRequest, SessionInfo};
+use crate::protocol::{ChangePasswordRequest, SessionInfo, UpdateMeRequest};
 
 #[component]
 pub fn SettingsPage() -> AnyView {
@@ -23,10 +23,55 @@ pub fn SettingsPage() -> AnyView {
                     <a href="/" class="back" aria-label="Back to rooms">"‹"</a>
                     <h1>"Settings"</h1>
                 </header>
+                <ProfileForm/>
                 <PasswordForm/>
                 <Sessions/>
             </main>
         </Show>
+    }
+    .into_any()
+}
+
+/// The name others see.
+#[component]
+fn ProfileForm() -> AnyView {
+    let client = use_client();
+    let name: NodeRef<html::Input> = NodeRef::new();
+    let outcome = RwSignal::new(None::<Result<String, String>>);
+    let current = move || match client.auth.get() {
+        Auth::SignedIn(user) => user.display_name,
+        _ => String::new(),
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let display_name = name.get().map(|i| i.value()).unwrap_or_default();
+        let request = UpdateMeRequest {
+            display_name: Some(display_name),
+            avatar_media_id: None,
+        };
+        spawn_local(async move {
+            outcome.set(Some(match api::update_me(&request).await {
+                Ok(user) => {
+                    client.auth.set(Auth::SignedIn(user));
+                    Ok("Saved. Everyone in your rooms sees the new name.".into())
+                }
+                Err(e) => Err(e.message()),
+            }));
+        });
+    };
+    view! {
+        <form class="card" on:submit=submit>
+            <h2>"Profile"</h2>
+            <label>
+                "Display name"
+                <input node_ref=name autocomplete="name" maxlength="64" required prop:value=current/>
+            </label>
+            {move || outcome.get().map(|o| match o {
+                Ok(text) => view! { <p class="hint" role="status">{text}</p> }.into_any(),
+                Err(text) => view! { <p class="error" role="alert">{text}</p> }.into_any(),
+            })}
+            <button type="submit" class="primary">"Save"</button>
+        </form>
     }
     .into_any()
 }

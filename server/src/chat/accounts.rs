@@ -4,7 +4,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use app::protocol::{
-    ChangePasswordRequest, LoginRequest, RegisterRequest, SessionInfo, Timestamp, User, UserId,
+    ChangePasswordRequest, LoginRequest, RegisterRequest, SessionInfo, Timestamp, UpdateMeRequest,
+    User, UserId,
 };
 
 use super::Chat;
@@ -262,6 +263,31 @@ impl Chat {
             .end_sessions(&[secrets::session_id(&hash)])
             .await;
         Ok(())
+    }
+
+    /// The caller changes their display name; the rooms they are in hear of it
+    /// (`room:update`), so every member's list shows the new name.
+    pub async fn update_me(&self, user: &UserId, request: UpdateMeRequest) -> Result<User> {
+        // Clearing (`null`) is fine: there is no avatar to clear yet.
+        if matches!(request.avatar_media_id, Some(Some(_))) {
+            return Err(Error::BadRequest("avatars are not supported yet".into()));
+        }
+        let Some(name) = request.display_name.as_deref() else {
+            return self.me(user).await;
+        };
+        let name = DisplayName::parse(name)?;
+        self.ports
+            .accounts
+            .set_display_name(user, name.as_str())
+            .await?;
+        for room in self.ports.rooms.rooms_of(user).await? {
+            // Cached names of the room's members go with the version.
+            self.members_changed(&room.id).await;
+            if let Err(err) = self.announce_room(&room).await {
+                tracing::debug!(error = %err, "a room did not hear of a new name");
+            }
+        }
+        self.me(user).await
     }
 
     pub async fn me(&self, user: &UserId) -> Result<User> {

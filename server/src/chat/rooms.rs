@@ -175,7 +175,7 @@ impl Chat {
                 "only the owner or an admin can change the group",
             ));
         }
-        if request.avatar_media_id.is_some() {
+        if matches!(request.avatar_media_id, Some(Some(_))) {
             return Err(Error::BadRequest(
                 "group avatars are not supported yet".into(),
             ));

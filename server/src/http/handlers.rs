@@ -4,7 +4,8 @@ use app::protocol::{
     AddMemberRequest, AuthResponse, ChangePasswordRequest, CreateDirectRequest, CreateGroupRequest,
     CreateInviteRequest, CreateMediaRequest, CreatedMedia, HistoryQuery, Invite, InvitePreview,
     LoginRequest, Media, MediaId, MessagePage, MuteRequest, RegisterRequest, Room, RoomId,
-    SearchQuery, SendMessageRequest, SessionInfo, SetRoleRequest, UpdateRoomRequest, User, UserId,
+    SearchQuery, SendMessageRequest, SessionInfo, SetRoleRequest, UpdateMeRequest,
+    UpdateRoomRequest, User, UserId,
 };
 use axum::Json;
 use axum::body::Body;
@@ -72,6 +73,14 @@ pub async fn logout(State(state): State<AppState>, caller: AuthUser) -> Result<R
 
 pub async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<User>> {
     Ok(Json(state.chat.me(&caller.id).await?))
+}
+
+pub async fn update_me(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiJson(request): ApiJson<UpdateMeRequest>,
+) -> Result<Json<User>> {
+    Ok(Json(state.chat.update_me(&caller.id, request).await?))
 }
 
 pub async fn my_sessions(

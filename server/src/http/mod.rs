@@ -42,7 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/register", post(handlers::register))
         .route("/auth/login", post(handlers::login))
         .route("/auth/logout", post(handlers::logout))
-        .route("/me", get(handlers::me))
+        .route("/me", get(handlers::me).patch(handlers::update_me))
         .route("/me/sessions", get(handlers::my_sessions))
         .route("/me/sessions/{id}", delete(handlers::end_session))
         .route("/me/password", post(handlers::change_password))

@@ -276,6 +276,20 @@ impl AccountStore for MongoStore {
         Ok(ended)
     }
 
+    async fn set_display_name(&self, user: &UserId, display_name: &str) -> StoreResult<()> {
+        self.users_collection()
+            .update_one(
+                doc! { "_id": user.as_str() },
+                doc! { "$set": {
+                    "display_name": display_name,
+                    "display_lower": display_name.to_lowercase(),
+                } },
+            )
+            .await
+            .map(drop)
+            .map_err(store_error)
+    }
+
     async fn set_password_hash(&self, user: &UserId, password_hash: &str) -> StoreResult<()> {
         self.users_collection()
             .update_one(

@@ -42,6 +42,8 @@ pub trait AccountStore: Send + Sync {
     /// Ends every session of `user` but `keep`, and says which (by token hash).
     async fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> StoreResult<Vec<String>>;
     async fn set_password_hash(&self, user: &UserId, password_hash: &str) -> StoreResult<()>;
+    /// A new display name (found by user search from now on).
+    async fn set_display_name(&self, user: &UserId, display_name: &str) -> StoreResult<()>;
 }
 
 /// A session as its user's session list shows it. Sessions made before these facts were

@@ -239,3 +239,74 @@ async fn a_muted_room_sends_mentions_but_no_message_notifications() {
         .await;
     assert_eq!(socket.next("notification").await["kind"], "mention");
 }
+
+#[tokio::test]
+async fn a_new_display_name_shows_in_every_room_and_search() {
+    let app = spawn_app_with(roomy_limits()).await;
+    let (owner, member) = (app.register("Olga").await, app.register("Max").await);
+    let room = app.group(&owner, "Club", &[&member]).await;
+    let socket = app.socket(&owner).await;
+    let (status, me) = patch(
+        &app,
+        "/api/v1/me",
+        &member,
+        json!({"display_name": "Maxine"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["display_name"], "Maxine");
+    assert_eq!(
+        me["username"],
+        member.username.as_str(),
+        "the username stays"
+    );
+    let names = |room: &Value| -> Vec<String> {
+        room["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .map(|m| {
+                m["user"]["display_name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let update = socket.next("room:update").await;
+    assert!(names(&update).contains(&"Maxine".to_owned()), "{update}");
+    let (_, seen) = app
+        .get(&format!("/api/v1/rooms/{room}"), &owner.token)
+        .await;
+    assert!(names(&seen).contains(&"Maxine".to_owned()));
+    let (_, found) = app.get("/api/v1/users?q=maxi", &owner.token).await;
+    assert_eq!(found[0]["id"], member.id.as_str(), "{found}");
+    let (status, _) = delete(&app, &format!("/api/v1/rooms/{room}/members/me"), &member).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        system_lines(&app, &owner, &room).await,
+        vec!["Maxine left"],
+        "a later system message uses the new name"
+    );
+    assert_error(
+        &patch(&app, "/api/v1/me", &member, json!({"display_name": " "})).await,
+        400,
+        "bad_request",
+    );
+    assert_error(
+        &patch(
+            &app,
+            "/api/v1/me",
+            &member,
+            json!({"display_name": "x".repeat(65)}),
+        )
+        .await,
+        413,
+        "payload_too_large",
+    );
+    let (status, same) = patch(&app, "/api/v1/me", &member, json!({})).await;
+    assert_eq!(
+        (status, same["display_name"].clone()),
+        (StatusCode::OK, json!("Maxine"))
+    );
+}

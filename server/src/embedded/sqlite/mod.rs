@@ -534,6 +534,18 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn set_display_name(&self, user: &UserId, display_name: &str) -> StoreResult<()> {
+        let (user, name) = (user.0.clone(), display_name.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE users SET display_name = ?2, display_lower = ?3 WHERE id = ?1",
+                params![user, name, name.to_lowercase()],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
     async fn set_password_hash(&self, user: &UserId, password_hash: &str) -> StoreResult<()> {
         let (user, hash) = (user.0.clone(), password_hash.to_owned());
         self.write(move |conn| {

@@ -214,7 +214,8 @@ pub async fn keeps_sessions_apart(store: &dyn AccountStore) {
 }
 
 /// The session list: live sessions only, newest first, with when each was made and last
-/// used and from which client; ending all but one, and a new password hash.
+/// used and from which client; ending all but one; a new display name (searchable) and a
+/// new password hash.
 pub async fn lists_and_ends_sessions(store: &dyn AccountStore) {
     let user = fixtures::user();
     store
@@ -279,6 +280,17 @@ pub async fn lists_and_ends_sessions(store: &dyn AccountStore) {
         Some(user.id.clone())
     );
 
+    store
+        .set_display_name(&user.id, "Renamed Person")
+        .await
+        .expect("rename");
+    let renamed = store.user(&user.id).await.expect("read").expect("found");
+    assert_eq!(renamed.display_name, "Renamed Person");
+    let found = store.search_users("renamed p", 10).await.expect("search");
+    assert!(
+        found.iter().any(|u| u.id == user.id),
+        "found by the new name"
+    );
     store
         .set_password_hash(&user.id, "new-hash")
         .await
