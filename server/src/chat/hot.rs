@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 
 use super::Chat;
 use crate::error::Result;
-use crate::ports::store::Cursor;
+use crate::ports::store::{Cursor, MemberRecord};
 
 const MEMBERS_TTL: Duration = Duration::from_secs(300);
 const USERS_TTL: Duration = Duration::from_secs(60);
@@ -45,7 +45,18 @@ impl Chat {
     }
 
     async fn member_ids_at(&self, room: &RoomId, version: Option<u64>) -> Result<Vec<UserId>> {
-        let key = version.map(|v| format!("members:{room}:{v}"));
+        self.members_kept(room, version, "members", |_| true).await
+    }
+
+    /// Ids of the room's members that `keep` keeps, cached as `{what}:{room}:{version}`.
+    async fn members_kept(
+        &self,
+        room: &RoomId,
+        version: Option<u64>,
+        what: &str,
+        keep: impl Fn(&MemberRecord) -> bool,
+    ) -> Result<Vec<UserId>> {
+        let key = version.map(|v| format!("{what}:{room}:{v}"));
         if let Some(ids) = self.cached(key.as_deref()).await {
             return Ok(ids);
         }
@@ -55,6 +66,7 @@ impl Chat {
             .members(room)
             .await?
             .into_iter()
+            .filter(|m| keep(m))
             .map(|m| m.user_id)
             .collect();
         self.remember(key.as_deref(), &ids, MEMBERS_TTL).await;
@@ -78,21 +90,7 @@ impl Chat {
     /// Members who muted the room, under the member list's version (a mute bumps it).
     pub(crate) async fn muted_members(&self, room: &RoomId) -> Result<Vec<UserId>> {
         let version = self.members_version(room).await;
-        let key = version.map(|v| format!("muted:{room}:{v}"));
-        if let Some(ids) = self.cached(key.as_deref()).await {
-            return Ok(ids);
-        }
-        let ids: Vec<UserId> = self
-            .ports
-            .rooms
-            .members(room)
-            .await?
-            .into_iter()
-            .filter(|m| m.muted)
-            .map(|m| m.user_id)
-            .collect();
-        self.remember(key.as_deref(), &ids, MEMBERS_TTL).await;
-        Ok(ids)
+        self.members_kept(room, version, "muted", |m| m.muted).await
     }
 
     /// Called after a room's membership (or a member's mute) changed in the store.

@@ -236,12 +236,7 @@ impl Chat {
                 "a direct room has exactly two members".into(),
             ));
         }
-        let target = self
-            .ports
-            .rooms
-            .member(room, user)
-            .await?
-            .ok_or(Error::NotFound("member"))?;
+        let target = self.member_of(room, user).await?;
         let allowed =
             me.role == Role::Owner || (me.role == Role::Admin && target.role == Role::Member);
         if !allowed {
@@ -283,12 +278,7 @@ impl Chat {
                 "the owner hands the group over by making someone else its owner".into(),
             ));
         }
-        let target = self
-            .ports
-            .rooms
-            .member(room, user)
-            .await?
-            .ok_or(Error::NotFound("member"))?;
+        let target = self.member_of(room, user).await?;
         if target.role == role {
             return self.room_view(record, actor).await;
         }
@@ -307,6 +297,15 @@ impl Chat {
         self.system_message(room, actor, what).await;
         self.announce_room(&record).await?;
         self.room_view(record, actor).await
+    }
+
+    /// Someone a change names, who must be a member of the room.
+    async fn member_of(&self, room: &RoomId, user: &UserId) -> Result<MemberRecord> {
+        self.ports
+            .rooms
+            .member(room, user)
+            .await?
+            .ok_or(Error::NotFound("member"))
     }
 
     /// The caller mutes or unmutes a room: no `message` notifications (mentions still come).
