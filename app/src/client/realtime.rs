@@ -427,13 +427,8 @@ impl Client {
     /// keeps its `client_id` across retries, so the server stores it once.
     pub fn send(self, room_id: RoomId, body: String, reply_to: Option<MessageId>) {
         self.queue(model::Pending {
-            room_id,
-            client_id: browser::uuid(),
-            body,
-            failed: None,
-            media: None,
             reply_to,
-            change: None,
+            ..model::Pending::text(room_id, browser::uuid(), body)
         });
     }
 
@@ -441,13 +436,8 @@ impl Client {
     /// the emoji) of the message `relates_to`; it shows once the server has it.
     pub fn change(self, room_id: RoomId, kind: MessageKind, relates_to: MessageId, body: String) {
         self.queue(model::Pending {
-            room_id,
-            client_id: browser::uuid(),
-            body,
-            failed: None,
-            media: None,
-            reply_to: None,
             change: Some(model::PendingChange { kind, relates_to }),
+            ..model::Pending::text(room_id, browser::uuid(), body)
         });
     }
 

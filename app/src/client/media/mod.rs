@@ -61,13 +61,8 @@ impl Client {
         });
         self.outbox.update(|o| {
             o.push(Pending {
-                room_id,
-                client_id: client_id.clone(),
-                body: caption,
-                failed: None,
                 media: Some(media),
-                reply_to: None,
-                change: None,
+                ..Pending::text(room_id, client_id.clone(), caption)
             })
         });
         self.prepare_photo(client_id);
@@ -149,13 +144,8 @@ impl Client {
         });
         self.outbox.update(|o| {
             o.push(Pending {
-                room_id,
-                client_id: client_id.clone(),
-                body: String::new(),
-                failed: None,
                 media: Some(media),
-                reply_to: None,
-                change: None,
+                ..Pending::text(room_id, client_id.clone(), String::new())
             })
         });
         spawn_local(async move {

@@ -163,6 +163,20 @@ pub struct PendingChange {
 }
 
 impl Pending {
+    /// A text to send to `room_id` with this `client_id`: nothing failed, no media, no reply,
+    /// not a change (set those with struct update syntax).
+    pub fn text(room_id: RoomId, client_id: String, body: String) -> Self {
+        Self {
+            room_id,
+            client_id,
+            body,
+            failed: None,
+            media: None,
+            reply_to: None,
+            change: None,
+        }
+    }
+
     /// Whether it can be sent now: text at once, media once the server holds its bytes.
     pub fn ready(&self) -> bool {
         self.failed.is_none() && self.media.as_ref().is_none_or(|m| m.completed)
