@@ -533,13 +533,27 @@ impl MessageStore for MongoStore {
             return Ok(());
         }
         let ids: Vec<&str> = ids.iter().map(|id| id.0.as_str()).collect();
-        self.messages()
+        // In a transaction of its own: a message that an edit or a reaction is rewriting
+        // meanwhile then conflicts at once, and the outbox marks it next round. A plain
+        // multi-document update would wait for that transaction instead, and the
+        // MongoDB-wire stand-in (SecantusDB 0.7) holds the collection while it waits, so
+        // the transaction's next write, and then the whole server, waits forever.
+        let mut session = self.client.start_session().await.map_err(store_error)?;
+        session.start_transaction().await.map_err(store_error)?;
+        let marked = self
+            .messages()
             .update_many(
                 doc! { "_id": { "$in": ids } },
                 doc! { "$unset": { "pending_event": "" } },
             )
-            .await
-            .map(drop)
-            .map_err(store_error)
+            .session(&mut session)
+            .await;
+        match marked {
+            Ok(_) => session.commit_transaction().await.map_err(store_error),
+            Err(err) => {
+                let _ = session.abort_transaction().await;
+                Err(store_error(err))
+            }
+        }
     }
 }
