@@ -30,7 +30,10 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::cluster::{Cluster, Node, PrivateServices, Proxy, free_port, spawn_mongo};
+use crate::cluster::{
+    Cluster, Node, PrivateServices, Proxy, free_port, mongo_url, reap_abandoned_transactions,
+    spawn_mongo,
+};
 use crate::contract::services;
 use crate::helpers::{TestUser, new_client_id};
 use crate::media::{complete, create, put, recording};
@@ -110,13 +113,7 @@ impl Services {
         cluster
             .with("REDIS_URL", &self.private.redis_url())
             .with("KAFKA_BROKERS", &self.private.kafka_brokers())
-            .with(
-                "MONGODB_URL",
-                &format!(
-                    "mongodb://127.0.0.1:{}/?directConnection=true",
-                    self.mongo_port
-                ),
-            )
+            .with("MONGODB_URL", &mongo_url(self.mongo_port))
             .with(
                 "S3_ENDPOINT",
                 &format!("http://127.0.0.1:{}", self.s3_proxy.port),
@@ -598,6 +595,7 @@ async fn two_nodes_lose_nothing_repeat_nothing_and_heal_under_every_fault() {
         stage.nodes.write().expect("lock")[0] = None;
         stage.node_down(0);
         nodes[0].kill().await;
+        reap_abandoned_transactions(&mongo_url(services.mongo_port)).await;
         pause(2.0).await;
         restart(&mut nodes, 0).await;
         pause(4.0).await;
@@ -653,6 +651,7 @@ async fn two_nodes_lose_nothing_repeat_nothing_and_heal_under_every_fault() {
         let stall = async {
             pause(3.0).await;
             signal(&services.mongo, "-CONT");
+            reap_abandoned_transactions(&mongo_url(services.mongo_port)).await;
         };
         tokio::join!(restarted, stall);
         pause(5.0).await;

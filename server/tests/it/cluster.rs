@@ -77,7 +77,6 @@ impl Node {
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
             .spawn()
             .expect("start a server process");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
@@ -129,6 +128,22 @@ impl Node {
     /// SIGKILL: no goodbye, no drain.
     pub async fn kill(&mut self) {
         self.child.kill().await.expect("kill the node");
+    }
+}
+
+/// A node a test is done with stops as an operator stops one, with SIGTERM: it drains and
+/// ends its store transactions, where a SIGKILL could leave one open on the services every
+/// test shares (see `reap_abandoned_transactions`).
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            // CONT too, for a node a failed test left stopped.
+            for signal in ["-TERM", "-CONT"] {
+                let _ = std::process::Command::new("kill")
+                    .args([signal, &pid.to_string()])
+                    .status();
+            }
+        }
     }
 }
 
@@ -227,6 +242,12 @@ async fn a_node_killed_mid_stream_loses_no_acked_message_and_repeats_none() {
     let Some(cluster) = Cluster::new() else {
         return;
     };
+    // The killed node's open transaction stays with a server of this test's own.
+    let mongo_port = free_port();
+    let _mongo = spawn_mongo(mongo_port)
+        .await
+        .expect("CONFAB_SECANTUS_BIN is set where MONGODB_URL is");
+    let cluster = cluster.with("MONGODB_URL", &mongo_url(mongo_port));
     let (mut a, b) = (cluster.node().await, cluster.node().await);
     let alice = a.app.register("alice").await;
     let room = a.app.group(&alice, "Crash", &[]).await;
@@ -246,6 +267,7 @@ async fn a_node_killed_mid_stream_loses_no_acked_message_and_repeats_none() {
         sent.push((payload, None));
     }
     a.kill().await;
+    reap_abandoned_transactions(&mongo_url(mongo_port)).await;
 
     // The client moves to the other node and resends what it has no ack for.
     let on_b = b.app.socket(&alice).await;
@@ -453,6 +475,33 @@ pub(crate) async fn spawn_mongo(port: u16) -> Option<Child> {
         .expect("start the MongoDB-wire server");
     wait_for_port(port).await;
     Some(child)
+}
+
+/// The URL of the MongoDB-wire server `spawn_mongo` started on `port`.
+pub(crate) fn mongo_url(port: u16) -> String {
+    format!("mongodb://127.0.0.1:{port}/?directConnection=true")
+}
+
+/// Aborts the transactions a SIGKILLed node left open, as MongoDB itself does in the
+/// background within `transactionLifetimeLimitSeconds`. The stand-in (SecantusDB 0.7) reaps
+/// them only inside later transaction commands, and a plain multi-document write that meets
+/// an abandoned transaction's rows retries while holding its collection's lock: with a live
+/// transaction waiting on that lock, the reaper and then every transaction and retryable
+/// write of the whole server wait forever. So every test that kills a node calls this once
+/// the server answers, and runs on a server of its own.
+pub(crate) async fn reap_abandoned_transactions(url: &str) {
+    let client = mongodb::Client::with_uri_str(url)
+        .await
+        .expect("connect to the MongoDB-wire server");
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        client
+            .database("admin")
+            .run_command(mongodb::bson::doc! { "killAllSessions": [] }),
+    )
+    .await
+    .expect("killAllSessions answers")
+    .expect("killAllSessions");
 }
 
 pub(crate) async fn wait_for_port(port: u16) {

@@ -23,9 +23,15 @@ impl TestDb {
     async fn create() -> Option<Self> {
         let url = services::url("MONGODB_URL")?;
         let name = format!("confab_test_{}", uuid::Uuid::new_v4().simple());
-        let store = MongoStore::connect(&url, &name)
-            .await
-            .expect("connect to MongoDB at MONGODB_URL");
+        // `connect` waits for the server as long as it takes (as a node at start-up must);
+        // a test fails instead, rather than hang the run.
+        let store = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            MongoStore::connect(&url, &name),
+        )
+        .await
+        .expect("MongoDB at MONGODB_URL answers within a minute")
+        .expect("connect to MongoDB at MONGODB_URL");
         Some(Self {
             url,
             name,
