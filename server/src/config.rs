@@ -43,6 +43,9 @@ pub struct Services {
     pub redis_url: Option<SecretUrl>,
     /// `KAFKA_BROKERS`: the event bus.
     pub kafka_brokers: Option<String>,
+    /// `KAFKA_NAMESPACE` (default `confab`): the prefix of the topic (`{namespace}.events`)
+    /// and of the consumer groups, so deployments can share a broker.
+    pub kafka_namespace: String,
     /// `MONGODB_URL`: the store.
     pub mongodb_url: Option<SecretUrl>,
     /// `MONGODB_DATABASE`: the database within it (default `confab`).
@@ -56,11 +59,28 @@ impl Services {
         Ok(Self {
             redis_url: var("REDIS_URL").map(SecretUrl),
             kafka_brokers: var("KAFKA_BROKERS"),
+            kafka_namespace: kafka_namespace(var("KAFKA_NAMESPACE"))?,
             mongodb_url: var("MONGODB_URL").map(SecretUrl),
             mongodb_database: var("MONGODB_DATABASE").unwrap_or_else(|| "confab".into()),
             s3: crate::s3::S3Config::from_env().transpose()?,
         })
     }
+}
+
+/// The default of `KAFKA_NAMESPACE`: the topic is `confab.events`, the groups `confab.*`.
+pub const DEFAULT_KAFKA_NAMESPACE: &str = "confab";
+
+/// `KAFKA_NAMESPACE`, checked: what a Kafka topic name may hold, with room for the suffixes.
+fn kafka_namespace(value: Option<String>) -> anyhow::Result<String> {
+    let Some(namespace) = value else {
+        return Ok(DEFAULT_KAFKA_NAMESPACE.to_owned());
+    };
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    anyhow::ensure!(
+        (1..=100).contains(&namespace.len()) && namespace.chars().all(legal),
+        "KAFKA_NAMESPACE must be 1 to 100 of a-z, A-Z, 0-9, '.', '_' and '-'"
+    );
+    Ok(namespace)
 }
 
 /// A connection URL that may carry a password: usable, but never printed.
@@ -168,6 +188,7 @@ impl Config {
             limits: Limits::default(),
             services: Services {
                 mongodb_database: "confab".into(),
+                kafka_namespace: DEFAULT_KAFKA_NAMESPACE.into(),
                 ..Services::default()
             },
         }
@@ -273,5 +294,17 @@ mod tests {
         assert_eq!(config.public_origin(), "http://127.0.0.1:3000");
         config.public_url = "https://chat.example.com/app".into();
         assert_eq!(config.public_origin(), "https://chat.example.com");
+    }
+
+    #[test]
+    fn a_kafka_namespace_is_what_a_topic_name_may_hold() {
+        assert_eq!(kafka_namespace(None).expect("default"), "confab");
+        assert_eq!(
+            kafka_namespace(Some("eu-1.confab_prod".into())).expect("legal"),
+            "eu-1.confab_prod"
+        );
+        for bad in ["", "two words", "slash/ed", &"n".repeat(101)] {
+            assert!(kafka_namespace(Some(bad.into())).is_err(), "{bad:?}");
+        }
     }
 }

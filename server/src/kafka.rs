@@ -27,8 +27,6 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use crate::ports::{BusEvent, EventBus, HealthCheck, StoreError, StoreResult, Subscription};
 
-/// The topic of stored-message events.
-pub const TOPIC: &str = "confab.events";
 /// Enough partitions for a handful of consumers per group to share the rooms.
 const PARTITIONS: i32 = 6;
 /// How long librdkafka keeps trying to deliver a queued event before giving up on it (the
@@ -37,6 +35,11 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct KafkaBus {
     brokers: String,
+    /// The prefix of the topic and of every consumer group, so that deployments (or test
+    /// clusters) sharing a broker never read each other's events.
+    namespace: String,
+    /// `{namespace}.events`: the stored-message events.
+    topic: String,
     producer: RwLock<FutureProducer>,
     /// Set by a delivery that failed fatally: the next publish builds a new producer.
     replace_producer: Arc<AtomicBool>,
@@ -57,17 +60,19 @@ fn new_producer(brokers: &str) -> anyhow::Result<FutureProducer> {
 
 impl KafkaBus {
     /// Connects the producer and makes sure the topic exists.
-    pub async fn connect(brokers: &str) -> anyhow::Result<Self> {
-        let bus = Self::new(brokers)?;
+    pub async fn connect(brokers: &str, namespace: &str) -> anyhow::Result<Self> {
+        let bus = Self::new(brokers, namespace)?;
         bus.ensure_topic().await?;
         Ok(bus)
     }
 
     /// The producer alone, without asking the broker anything: events published before the
     /// broker answers wait in the producer's queue (see `DELIVERY_TIMEOUT`).
-    pub fn new(brokers: &str) -> anyhow::Result<Self> {
+    pub fn new(brokers: &str, namespace: &str) -> anyhow::Result<Self> {
         Ok(Self {
             brokers: brokers.to_owned(),
+            namespace: namespace.to_owned(),
+            topic: format!("{namespace}.events"),
             producer: RwLock::new(new_producer(brokers)?),
             replace_producer: Arc::new(AtomicBool::new(false)),
         })
@@ -79,7 +84,7 @@ impl KafkaBus {
             .set("bootstrap.servers", &self.brokers)
             .create()
             .context("cannot create the Kafka admin client")?;
-        let topic = NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(1));
+        let topic = NewTopic::new(&self.topic, PARTITIONS, TopicReplication::Fixed(1));
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         let results = admin
             .create_topics(&[topic], &options)
@@ -113,7 +118,7 @@ impl KafkaBus {
 impl EventBus for KafkaBus {
     async fn publish(&self, event: &BusEvent) -> StoreResult<()> {
         let payload = serde_json::to_vec(event).map_err(|e| StoreError::Other(e.into()))?;
-        let record = FutureRecord::to(TOPIC).key(event.key()).payload(&payload);
+        let record = FutureRecord::to(&self.topic).key(event.key()).payload(&payload);
         let producer = self.producer()?;
         let delivery = producer.send_result(record).map_err(|(err, _)| {
             tracing::warn!(error = %err, "kafka publish refused");
@@ -138,13 +143,13 @@ impl EventBus for KafkaBus {
     }
 
     async fn subscribe(&self, group: &str) -> StoreResult<Box<dyn Subscription>> {
-        self.consumer(&format!("confab.{group}"), "earliest", true)
+        self.consumer(&format!("{}.{group}", self.namespace), "earliest", true)
     }
 
     /// A consumer group of its own (a fresh name per call), reading from the topic's end and
     /// committing nothing: the group is forgotten once it stops.
     async fn watch(&self) -> StoreResult<Box<dyn Subscription>> {
-        let group = format!("confab.watch.{}", uuid::Uuid::new_v4().simple());
+        let group = format!("{}.watch.{}", self.namespace, uuid::Uuid::new_v4().simple());
         self.consumer(&group, "latest", false)
     }
 }
@@ -168,10 +173,11 @@ impl KafkaBus {
             .create()
             .map_err(|e| StoreError::Other(anyhow::anyhow!("kafka consumer: {e}")))?;
         consumer
-            .subscribe(&[TOPIC])
+            .subscribe(&[self.topic.as_str()])
             .map_err(|e| StoreError::Other(anyhow::anyhow!("kafka subscribe: {e}")))?;
         Ok(Box::new(KafkaSubscription {
             consumer: Some(consumer),
+            topic: self.topic.clone(),
             handled: None,
         }))
     }
@@ -179,6 +185,7 @@ impl KafkaBus {
 
 struct KafkaSubscription {
     consumer: Option<StreamConsumer>,
+    topic: String,
     /// The last event handed out: (partition, offset), stored once the next is asked for.
     handled: Option<(i32, i64)>,
 }
@@ -188,7 +195,7 @@ impl Subscription for KafkaSubscription {
     async fn next(&mut self) -> Option<BusEvent> {
         let consumer = self.consumer.as_ref()?;
         if let Some((partition, offset)) = self.handled.take()
-            && let Err(err) = consumer.store_offset(TOPIC, partition, offset)
+            && let Err(err) = consumer.store_offset(&self.topic, partition, offset)
         {
             tracing::warn!(error = %err, "kafka offset not stored; the event may come again");
         }
@@ -226,11 +233,11 @@ impl Drop for KafkaSubscription {
 #[async_trait]
 impl HealthCheck for KafkaBus {
     async fn check(&self) -> StoreResult<()> {
-        let producer = self.producer()?;
+        let (producer, topic) = (self.producer()?, self.topic.clone());
         tokio::task::spawn_blocking(move || {
             producer
                 .client()
-                .fetch_metadata(Some(TOPIC), Duration::from_secs(2))
+                .fetch_metadata(Some(&topic), Duration::from_secs(2))
                 .map(drop)
         })
         .await

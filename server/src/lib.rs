@@ -133,7 +133,7 @@ pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks
     if let Some(brokers) = &services.kafka_brokers {
         // With Kafka down sends still work (events wait in the producer): the node serves
         // anyway, and creates the topic as soon as the broker answers.
-        let bus = Arc::new(kafka::KafkaBus::new(brokers)?);
+        let bus = Arc::new(kafka::KafkaBus::new(brokers, &services.kafka_namespace)?);
         let first = tokio::time::timeout(KAFKA_FIRST_TRY, bus.ensure_topic());
         if !matches!(first.await, Ok(Ok(()))) {
             let topic = Arc::clone(&bus);

@@ -29,10 +29,11 @@ impl Cluster {
         for var in ["REDIS_URL", "KAFKA_BROKERS", "MONGODB_URL"] {
             env.push((var.to_owned(), services::url(var)?));
         }
-        env.push((
-            "MONGODB_DATABASE".into(),
-            format!("confab_cluster_{}", uuid::Uuid::new_v4().simple()),
-        ));
+        // A database and a Kafka namespace of the cluster's own: clusters of tests running
+        // at once share the services, and must not consume each other's events.
+        let name = format!("confab_cluster_{}", uuid::Uuid::new_v4().simple());
+        env.push(("MONGODB_DATABASE".into(), name.clone()));
+        env.push(("KAFKA_NAMESPACE".into(), name));
         let data = tempfile::tempdir().expect("data folder");
         env.push(("CONFAB_DATA_DIR".into(), data.path().display().to_string()));
         Some(Cluster { env, _data: data })
