@@ -326,12 +326,15 @@ async fn serve<A: Adapter>(
             io.clone(),
             Arc::clone(&state.draining),
         );
+        // The heartbeat lists the namespace's sockets, which panics once it is closed.
+        let heartbeat = heartbeat.abort_handle();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
             draining.store(true, Ordering::Relaxed);
             stop.cancel();
             chat.drain(SHUTDOWN_GRACE).await;
+            heartbeat.abort();
             io.close().await;
         })
     };
