@@ -26,8 +26,10 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+#[cfg(feature = "services")]
 pub mod kafka;
 pub mod metrics;
+#[cfg(feature = "services")]
 pub mod mongo;
 pub mod passwords;
 pub mod ports;
@@ -63,9 +65,11 @@ use crate::realtime::fanout::SocketFanout;
 use crate::realtime::handshake::OriginPolicy;
 
 /// How long start-up waits for S3 before it serves without it (and keeps trying).
+#[cfg(feature = "services")]
 const S3_FIRST_TRY: Duration = Duration::from_secs(5);
 
 /// How long start-up waits for Kafka before it serves without it (and keeps trying).
+#[cfg(feature = "services")]
 const KAFKA_FIRST_TRY: Duration = Duration::from_secs(5);
 
 /// How long a shutdown waits for sends in progress.
@@ -76,6 +80,9 @@ pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks
     let services = &config.services;
     let mut checks: HealthChecks = Vec::new();
     let media: Arc<dyn MediaStorage> = match &services.s3 {
+        #[cfg(not(feature = "services"))]
+        Some(_) => return Err(without_adapter("S3_ENDPOINT")),
+        #[cfg(feature = "services")]
         Some(s3) => {
             let storage = Arc::new(s3::S3MediaStorage::new(s3));
             let mut origins = vec![config.public_origin().to_owned()];
@@ -107,6 +114,9 @@ pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks
         }
     };
     let mut ports = match &services.mongodb_url {
+        #[cfg(not(feature = "services"))]
+        Some(_) => return Err(without_adapter("MONGODB_URL")),
+        #[cfg(feature = "services")]
         Some(url) => {
             let store = Arc::new(
                 mongo::MongoStore::connect(url.expose(), &services.mongodb_database).await?,
@@ -130,6 +140,11 @@ pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks
         ports.cache = Arc::new(redis_adapters::RedisCache::new(redis.clone()));
         checks.push(("redis", Arc::new(redis)));
     }
+    #[cfg(not(feature = "services"))]
+    if services.kafka_brokers.is_some() {
+        return Err(without_adapter("KAFKA_BROKERS"));
+    }
+    #[cfg(feature = "services")]
     if let Some(brokers) = &services.kafka_brokers {
         // With Kafka down sends still work (events wait in the producer): the node serves
         // anyway, and creates the topic as soon as the broker answers.
@@ -143,6 +158,15 @@ pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks
         checks.push(("kafka", bus));
     }
     Ok((ports, checks))
+}
+
+/// The refusal to start of a build without the `services` feature that is pointed at one.
+#[cfg(not(feature = "services"))]
+fn without_adapter(variable: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{variable} is set, but this build of Confab has no adapters to the real services \
+         (it was built without the `services` feature)"
+    )
 }
 
 /// Serves Confab on an already bound `listener` until `shutdown` resolves, then stops
