@@ -175,6 +175,32 @@ pub struct Room {
     /// v1.1: the caller gets no `message` notifications from this room (mentions still).
     #[serde(default)]
     pub muted: bool,
+    /// Extension: how many members the room has. `members` lists the first 100, oldest
+    /// first, and the caller always; `GET /rooms/{id}/members` pages through all of them.
+    #[serde(default)]
+    pub member_count: u64,
+}
+
+/// Extension: `GET /rooms/{id}/members?offset=&limit=`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MemberPage {
+    pub members: Vec<Member>,
+    pub total: u64,
+}
+
+/// The query of `GET /rooms/{id}/members`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MemberPageQuery {
+    #[serde(default)]
+    pub offset: u32,
+    #[serde(default = "MemberPageQuery::default_limit")]
+    pub limit: u32,
+}
+
+impl MemberPageQuery {
+    fn default_limit() -> u32 {
+        100
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -485,6 +511,12 @@ pub struct UpdateMeRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub avatar_media_id: Option<Option<MediaId>>,
+}
+
+/// v1.1: `DELETE /me`, the account's password confirming it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeleteAccountRequest {
+    pub password: String,
 }
 
 /// v1.1: `POST /me/password`.

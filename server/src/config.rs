@@ -118,6 +118,10 @@ pub struct Limits {
     pub searches_per_user: u32,
     pub typing_per_user: u32,
     pub rooms_per_user: u32,
+    /// People one user may add to groups, and block, per `send_window`.
+    pub member_changes_per_user: u32,
+    /// The most members a group may have (`CONFAB_MAX_GROUP_MEMBERS`).
+    pub max_group_members: u32,
     /// Largest JSON body a REST request may carry.
     pub max_json_bytes: usize,
     /// Largest Socket.IO packet; beyond it the transport closes, so it sits well above any
@@ -155,6 +159,8 @@ impl Default for Limits {
             searches_per_user: 30,
             typing_per_user: 60,
             rooms_per_user: 20,
+            member_changes_per_user: 30,
+            max_group_members: 10_000,
             max_json_bytes: 64 * 1024,
             max_socket_payload: 256 * 1024,
             session_ttl: Duration::from_secs(30 * 24 * 3600),
@@ -237,6 +243,15 @@ impl Config {
             number("CONFAB_SEARCHES_PER_USER_PER_10S", limits.searches_per_user)?;
         limits.typing_per_user = number("CONFAB_TYPING_PER_USER_PER_10S", limits.typing_per_user)?;
         limits.rooms_per_user = number("CONFAB_ROOMS_PER_USER_PER_10S", limits.rooms_per_user)?;
+        limits.member_changes_per_user = number(
+            "CONFAB_MEMBER_CHANGES_PER_USER_PER_10S",
+            limits.member_changes_per_user,
+        )?;
+        limits.max_group_members = number("CONFAB_MAX_GROUP_MEMBERS", limits.max_group_members)?;
+        anyhow::ensure!(
+            limits.max_group_members >= 2,
+            "CONFAB_MAX_GROUP_MEMBERS must be at least 2"
+        );
         limits.uploads_per_user =
             number("CONFAB_UPLOADS_PER_USER_PER_MIN", limits.uploads_per_user)?;
         let grace = number(

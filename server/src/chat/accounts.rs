@@ -4,8 +4,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use app::protocol::{
-    ChangePasswordRequest, LoginRequest, RegisterRequest, SessionInfo, Timestamp, UpdateMeRequest,
-    User, UserId,
+    ChangePasswordRequest, LoginRequest, RegisterRequest, RoomKind, SessionInfo, Timestamp,
+    UpdateMeRequest, User, UserId,
 };
 
 use super::Chat;
@@ -213,21 +213,12 @@ impl Chat {
         self.limit("password", user, self.settings.limits.login_per_account)
             .await?;
         let new = Password::parse(request.new_password)?;
-        let me = self.me(user).await?;
-        let (_, stored) = self
-            .ports
-            .accounts
-            .credentials(&me.username)
-            .await?
-            .ok_or(Error::Unauthorized("the account is gone"))?;
-        let ok = self
-            .passwords
-            .verify(request.current_password, stored)
-            .await
-            .map_err(hash_error)?;
-        if !ok {
-            return Err(Error::Forbidden("the current password is not right"));
-        }
+        self.confirm_password(
+            user,
+            request.current_password,
+            "the current password is not right",
+        )
+        .await?;
         let hash = self
             .passwords
             .hash(new.expose().to_owned())
@@ -243,6 +234,110 @@ impl Chat {
         self.fanout.end_sessions(&ids).await;
         tracing::info!(user_id = %user, sessions_ended = ids.len(), "password changed");
         Ok(())
+    }
+
+    /// Deletes the caller's account, confirmed by its password (API.md v1.1 `DELETE /me`):
+    /// the user leaves every group (ownership passes on as for leaving), their media that
+    /// no message uses goes, the account becomes "Deleted user" with its username freed, and
+    /// every session ends, its sockets cut on every node. Messages stay, with their sender.
+    /// Direct rooms keep the deleted account as their second member, so the other person
+    /// keeps the conversation.
+    pub async fn delete_account(&self, user: &UserId, password: String) -> Result<()> {
+        self.limit("password", user, self.settings.limits.login_per_account)
+            .await?;
+        self.confirm_password(user, password, "the password is not right")
+            .await?;
+        let rooms = self.ports.rooms.rooms_of(user).await?;
+        for room in rooms.iter().filter(|r| r.kind == RoomKind::Group) {
+            self.leave(user, &room.id).await?;
+        }
+        let media = self.delete_unused_media_of(user).await?;
+        let ended = self
+            .ports
+            .accounts
+            .delete_user(user, Timestamp::now())
+            .await?;
+        let ids: Vec<String> = ended.iter().map(|h| secrets::session_id(h)).collect();
+        self.fanout.end_sessions(&ids).await;
+        for room in rooms.iter().filter(|r| r.kind == RoomKind::Direct) {
+            // The other member's list shows the new name.
+            self.members_changed(&room.id).await;
+            if let Err(err) = self.announce_room(room).await {
+                tracing::debug!(error = %err, "a direct room did not hear of a deletion");
+            }
+        }
+        tracing::info!(user_id = %user, sessions_ended = ids.len(), media_deleted = media,
+            "account deleted");
+        Ok(())
+    }
+
+    /// The caller blocks `other`: from now on `other` cannot start a direct room with the
+    /// caller nor add them to a group. Blocking again changes nothing.
+    pub async fn block(&self, me: &UserId, other: &UserId) -> Result<()> {
+        if me == other {
+            return Err(Error::BadRequest("you cannot block yourself".into()));
+        }
+        self.limit("blocks", me, self.settings.limits.member_changes_per_user)
+            .await?;
+        if self.ports.accounts.user(other).await?.is_none() {
+            return Err(Error::NotFound("user"));
+        }
+        if self
+            .ports
+            .accounts
+            .block(me, other, Timestamp::now())
+            .await?
+        {
+            tracing::info!(user_id = %me, blocked = %other, "user blocked");
+        }
+        Ok(())
+    }
+
+    /// The caller unblocks `other` (unblocking someone not blocked changes nothing).
+    pub async fn unblock(&self, me: &UserId, other: &UserId) -> Result<()> {
+        self.ports.accounts.unblock(me, other).await?;
+        Ok(())
+    }
+
+    /// Whom the caller has blocked, most recent first.
+    pub async fn blocked_users(&self, me: &UserId) -> Result<Vec<User>> {
+        let ids = self.ports.accounts.blocked_by(me).await?;
+        let mut users: std::collections::HashMap<UserId, User> = self
+            .ports
+            .accounts
+            .users(&ids)
+            .await?
+            .into_iter()
+            .map(|user| (user.id.clone(), user))
+            .collect();
+        Ok(ids.iter().filter_map(|id| users.remove(id)).collect())
+    }
+
+    /// Checks the caller's own password, for a change that needs more than a token; a wrong
+    /// one is `forbidden`, saying `refusal`.
+    async fn confirm_password(
+        &self,
+        user: &UserId,
+        password: String,
+        refusal: &'static str,
+    ) -> Result<()> {
+        let me = self.me(user).await?;
+        let (_, stored) = self
+            .ports
+            .accounts
+            .credentials(&me.username)
+            .await?
+            .ok_or(Error::Unauthorized("the account is gone"))?;
+        let ok = self
+            .passwords
+            .verify(password, stored)
+            .await
+            .map_err(hash_error)?;
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(refusal))
+        }
     }
 
     /// The user a bearer token belongs to.

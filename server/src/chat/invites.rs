@@ -94,6 +94,7 @@ impl Chat {
         if self.ports.rooms.member(&room.id, user).await?.is_some() {
             return self.room_view(room, user).await;
         }
+        self.check_room_for_one_more(&room.id).await?;
         let hash = secrets::token_hash(code);
         if self
             .ports

@@ -4,17 +4,33 @@
 use std::collections::{HashMap, HashSet};
 
 use app::protocol::{
-    LeftReason, Member, NotificationEvent, NotificationKind, Role, Room, RoomId, RoomKind,
-    RoomLeftEvent, Timestamp, UpdateRoomRequest, UserId,
+    LeftReason, Member, MemberPage, NotificationEvent, NotificationKind, Role, Room, RoomId,
+    RoomKind, RoomLeftEvent, Timestamp, UpdateRoomRequest, UserId,
 };
 
 use super::Chat;
 use crate::domain::{RoomName, RoomTopic, new_id};
 use crate::error::{Error, Result};
-use crate::ports::store::{MemberRecord, NewRoom, RoomRecord};
+use crate::ports::store::{MemberRecord, NewRoom, RoomRecord, is_deleted};
 
 /// The most people a group can be created with at once.
 const MAX_INITIAL_MEMBERS: usize = 256;
+
+/// How many members a `Room` lists (then `member_count` and `GET /rooms/{id}/members`
+/// tell the rest), so a big group's every `room:update` stays small. The viewer's own
+/// entry is always there.
+pub const LISTED_MEMBERS: usize = 100;
+
+/// The largest page of `GET /rooms/{id}/members`.
+const MEMBER_PAGE_MAX: u32 = 500;
+
+/// A room's view before it is anyone's: the shared part, and every member.
+struct SharedView {
+    room: Room,
+    everyone: Vec<Member>,
+    /// Who of them muted it (their own views say so).
+    muted: HashSet<UserId>,
+}
 
 impl Chat {
     /// The caller's rooms, most recent activity first.
@@ -42,14 +58,19 @@ impl Chat {
             .into_iter()
             .filter(|id| seen.insert(id.clone()))
             .collect();
-        if invited.len() > MAX_INITIAL_MEMBERS {
+        // The owner counts towards the group's cap, not towards the first batch.
+        let most = MAX_INITIAL_MEMBERS.min(self.settings.limits.max_group_members as usize - 1);
+        if invited.len() > most {
             return Err(Error::PayloadTooLarge(format!(
-                "a group starts with at most {MAX_INITIAL_MEMBERS} members"
+                "a group starts with at most {most} members besides its owner"
             )));
         }
-        if self.ports.accounts.users(&invited).await?.len() != invited.len() {
-            return Err(Error::NotFound("user"));
-        }
+        self.check_reachable(
+            owner,
+            &invited,
+            "someone you named does not accept being added by you",
+        )
+        .await?;
         let mut members = vec![(owner.clone(), Role::Owner)];
         members.extend(invited.iter().map(|id| (id.clone(), Role::Member)));
         let room = NewRoom {
@@ -77,9 +98,12 @@ impl Chat {
         }
         self.limit("rooms", me, self.settings.limits.rooms_per_user)
             .await?;
-        if self.ports.accounts.user(other).await?.is_none() {
-            return Err(Error::NotFound("user"));
-        }
+        self.check_reachable(
+            me,
+            std::slice::from_ref(other),
+            "this person does not accept direct messages from you",
+        )
+        .await?;
         if let Some(record) = self.ports.rooms.direct_room(me, other).await? {
             return Ok((self.room_view(record, me).await?, false));
         }
@@ -129,9 +153,22 @@ impl Chat {
                 "only the owner or an admin can add people",
             ));
         }
-        if self.ports.accounts.user(user).await?.is_none() {
-            return Err(Error::NotFound("user"));
+        self.limit(
+            "members",
+            actor,
+            self.settings.limits.member_changes_per_user,
+        )
+        .await?;
+        self.check_reachable(
+            actor,
+            std::slice::from_ref(user),
+            "this person does not accept being added by you",
+        )
+        .await?;
+        if self.ports.rooms.member(room, user).await?.is_some() {
+            return self.room_view(record, actor).await;
         }
+        self.check_room_for_one_more(room).await?;
         if self
             .ports
             .rooms
@@ -146,6 +183,39 @@ impl Chat {
             self.notify_added(&record, user, actor).await?;
         }
         self.room_view(record, actor).await
+    }
+
+    /// A group at `max_group_members` takes no one more (`409`).
+    pub(crate) async fn check_room_for_one_more(&self, room: &RoomId) -> Result<()> {
+        let cap = self.settings.limits.max_group_members as usize;
+        if self.member_ids(room).await?.len() >= cap {
+            return Err(Error::Conflict("this group is full"));
+        }
+        Ok(())
+    }
+
+    /// People `actor` may bring into a room: accounts that exist and are not deleted (else
+    /// `not_found`), none of whom has blocked `actor` (else `forbidden`, saying `blocked`).
+    async fn check_reachable(
+        &self,
+        actor: &UserId,
+        people: &[UserId],
+        blocked: &'static str,
+    ) -> Result<()> {
+        let found = self.ports.accounts.users(people).await?;
+        if found.len() != people.len() || found.iter().any(is_deleted) {
+            return Err(Error::NotFound("user"));
+        }
+        if !self
+            .ports
+            .accounts
+            .blockers_of(actor, people)
+            .await?
+            .is_empty()
+        {
+            return Err(Error::Forbidden(blocked));
+        }
+        Ok(())
     }
 
     /// A display name for a system message ("Deleted user" for an account that is gone).
@@ -375,14 +445,13 @@ impl Chat {
 
     /// The API's `Room` as `viewer` sees it (their unread count).
     pub(crate) async fn room_view(&self, record: RoomRecord, viewer: &UserId) -> Result<Room> {
-        let (shared, muted) = self.shared_view(record).await?;
-        self.viewed_by(shared, &muted, viewer).await
+        let shared = self.shared_view(record).await?;
+        self.viewed_by(&shared, viewer).await
     }
 
-    /// The part of a room's view that is the same for every member (unread count 0), and
-    /// who has muted it.
-    async fn shared_view(&self, record: RoomRecord) -> Result<(Room, HashSet<UserId>)> {
-        let records = self.ports.rooms.members(&record.id).await?;
+    /// Every member of a room with their user, oldest first, and who of them muted it.
+    async fn all_members(&self, room: &RoomId) -> Result<(Vec<Member>, HashSet<UserId>)> {
+        let records = self.ports.rooms.members(room).await?;
         let muted: HashSet<UserId> = records
             .iter()
             .filter(|m| m.muted)
@@ -409,6 +478,13 @@ impl Chat {
                 })
             })
             .collect();
+        Ok((members, muted))
+    }
+
+    /// The part of a room's view that is the same for every member (unread count 0, the
+    /// first `LISTED_MEMBERS` members), and every member, for what is each one's own.
+    async fn shared_view(&self, record: RoomRecord) -> Result<SharedView> {
+        let (everyone, muted) = self.all_members(&record.id).await?;
         let last_message = if record.last_seq == 0 {
             None
         } else {
@@ -425,26 +501,30 @@ impl Chat {
             last_seq: record.last_seq,
             last_message,
             unread_count: 0,
-            members,
+            members: everyone.iter().take(LISTED_MEMBERS).cloned().collect(),
+            member_count: everyone.len() as u64,
             topic: record.topic,
             muted: false,
         };
-        Ok((room, muted))
+        Ok(SharedView {
+            room,
+            everyone,
+            muted,
+        })
     }
 
-    /// A shared view completed with `viewer`'s unread count and mute.
-    async fn viewed_by(
-        &self,
-        mut room: Room,
-        muted: &HashSet<UserId>,
-        viewer: &UserId,
-    ) -> Result<Room> {
-        room.muted = muted.contains(viewer);
-        let last_read = room
-            .members
-            .iter()
-            .find(|m| &m.user.id == viewer)
-            .map_or(0, |m| m.last_read_seq);
+    /// A shared view completed with `viewer`'s unread count and mute, and their own member
+    /// entry when the list is too short to hold it.
+    async fn viewed_by(&self, shared: &SharedView, viewer: &UserId) -> Result<Room> {
+        let mut room = shared.room.clone();
+        let me = shared.everyone.iter().find(|m| &m.user.id == viewer);
+        room.muted = shared.muted.contains(viewer);
+        if let Some(me) = me
+            && !room.members.iter().any(|m| &m.user.id == viewer)
+        {
+            room.members.push(me.clone());
+        }
+        let last_read = me.map_or(0, |m| m.last_read_seq);
         room.unread_count = self
             .unread_count(&room.id, viewer, last_read, room.last_seq)
             .await?;
@@ -454,13 +534,37 @@ impl Chat {
     /// `room:update` to every member, each with their own view. The members, their users and
     /// the last message are read once for all of them; only the unread count is per member.
     pub(crate) async fn announce_room(&self, record: &RoomRecord) -> Result<()> {
-        let (shared, muted) = self.shared_view(record.clone()).await?;
-        let members: Vec<UserId> = shared.members.iter().map(|m| m.user.id.clone()).collect();
-        for member in members {
-            let view = self.viewed_by(shared.clone(), &muted, &member).await?;
-            self.fanout.room_update(&member, &view).await;
+        let shared = self.shared_view(record.clone()).await?;
+        for member in &shared.everyone {
+            let view = self.viewed_by(&shared, &member.user.id).await?;
+            self.fanout.room_update(&member.user.id, &view).await;
         }
         Ok(())
+    }
+
+    /// A page of a room's members for one of them (`GET /rooms/{id}/members`), in the
+    /// order `Room.members` begins with.
+    pub async fn room_members(
+        &self,
+        viewer: &UserId,
+        room: &RoomId,
+        offset: u32,
+        limit: u32,
+    ) -> Result<MemberPage> {
+        self.membership(viewer, room).await?;
+        if !(1..=MEMBER_PAGE_MAX).contains(&limit) {
+            return Err(Error::BadRequest(format!(
+                "limit is 1 to {MEMBER_PAGE_MAX}"
+            )));
+        }
+        let (everyone, _) = self.all_members(room).await?;
+        let total = everyone.len() as u64;
+        let members: Vec<Member> = everyone
+            .into_iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .collect();
+        Ok(MemberPage { members, total })
     }
 
     async fn notify_added(&self, room: &RoomRecord, user: &UserId, by: &UserId) -> Result<()> {

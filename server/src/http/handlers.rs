@@ -2,10 +2,10 @@
 
 use app::protocol::{
     AddMemberRequest, AuthResponse, ChangePasswordRequest, CreateDirectRequest, CreateGroupRequest,
-    CreateInviteRequest, CreateMediaRequest, CreatedMedia, HistoryQuery, Invite, InvitePreview,
-    LoginRequest, Media, MediaId, MessagePage, MuteRequest, RegisterRequest, Room, RoomId,
-    SearchQuery, SendMessageRequest, SessionInfo, SetRoleRequest, UpdateMeRequest,
-    UpdateRoomRequest, User, UserId,
+    CreateInviteRequest, CreateMediaRequest, CreatedMedia, DeleteAccountRequest, HistoryQuery,
+    Invite, InvitePreview, LoginRequest, Media, MediaId, MemberPage, MemberPageQuery, MessagePage,
+    MuteRequest, RegisterRequest, Room, RoomId, SearchQuery, SendMessageRequest, SessionInfo,
+    SetRoleRequest, UpdateMeRequest, UpdateRoomRequest, User, UserId,
 };
 use axum::Json;
 use axum::body::Body;
@@ -109,6 +109,62 @@ pub async fn change_password(
         .change_password(&caller.id, &caller.token, request)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Extension: `GET /rooms/{id}/members?offset=&limit=`, a page of a room's members.
+pub async fn room_members(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(room): ApiPath<RoomId>,
+    ApiQuery(query): ApiQuery<MemberPageQuery>,
+) -> Result<Json<MemberPage>> {
+    Ok(Json(
+        state
+            .chat
+            .room_members(&caller.id, &room, query.offset, query.limit)
+            .await?,
+    ))
+}
+
+/// v1.1: `DELETE /me`, with the password.
+pub async fn delete_account(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiJson(request): ApiJson<DeleteAccountRequest>,
+) -> Result<StatusCode> {
+    state
+        .chat
+        .delete_account(&caller.id, request.password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// v1.1: `POST /users/{id}/block`.
+pub async fn block_user(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<StatusCode> {
+    state.chat.block(&caller.id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// v1.1: `DELETE /users/{id}/block`.
+pub async fn unblock_user(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<StatusCode> {
+    state.chat.unblock(&caller.id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Extension: `GET /me/blocks`, whom the caller has blocked.
+pub async fn blocked_users(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> Result<Json<Vec<User>>> {
+    Ok(Json(state.chat.blocked_users(&caller.id).await?))
 }
 
 #[derive(Deserialize)]

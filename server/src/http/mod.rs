@@ -42,11 +42,21 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/register", post(handlers::register))
         .route("/auth/login", post(handlers::login))
         .route("/auth/logout", post(handlers::logout))
-        .route("/me", get(handlers::me).patch(handlers::update_me))
+        .route(
+            "/me",
+            get(handlers::me)
+                .patch(handlers::update_me)
+                .delete(handlers::delete_account),
+        )
+        .route("/me/blocks", get(handlers::blocked_users))
         .route("/me/sessions", get(handlers::my_sessions))
         .route("/me/sessions/{id}", delete(handlers::end_session))
         .route("/me/password", post(handlers::change_password))
         .route("/users", get(handlers::search_users))
+        .route(
+            "/users/{id}/block",
+            post(handlers::block_user).delete(handlers::unblock_user),
+        )
         .route("/search", get(handlers::search_messages))
         .route(
             "/rooms",
@@ -57,7 +67,10 @@ pub fn router(state: AppState) -> Router {
             "/rooms/{id}",
             get(handlers::get_room).patch(handlers::update_room),
         )
-        .route("/rooms/{id}/members", post(handlers::add_member))
+        .route(
+            "/rooms/{id}/members",
+            get(handlers::room_members).post(handlers::add_member),
+        )
         .route(
             "/rooms/{id}/members/me",
             delete(handlers::leave_room).patch(handlers::mute_room),

@@ -9,7 +9,7 @@ use mongodb::bson::{self, doc};
 use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, is_duplicate_key, store_error};
-use crate::ports::store::{AccountStore, SessionRecord};
+use crate::ports::store::{AccountStore, DELETED_USER_NAME, SessionRecord, deleted_username};
 use crate::ports::{StoreError, StoreResult};
 
 /// A document of `users`.
@@ -78,9 +78,27 @@ impl SessionDoc {
     }
 }
 
+/// A document of `blocks`: one per blocker and blocked user, keyed by both.
+#[derive(Serialize, Deserialize)]
+struct BlockDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    blocker: String,
+    blocked: String,
+    created_at: i64,
+}
+
+fn block_id(blocker: &UserId, blocked: &UserId) -> String {
+    format!("{blocker}:{blocked}")
+}
+
 impl MongoStore {
     fn users_collection(&self) -> mongodb::Collection<UserDoc> {
         self.collection("users")
+    }
+
+    fn blocks(&self) -> mongodb::Collection<BlockDoc> {
+        self.collection("blocks")
     }
 
     fn sessions(&self) -> mongodb::Collection<SessionDoc> {
@@ -93,7 +111,7 @@ impl MongoStore {
         // where an unanchored or case-insensitive regex would scan.
         let high = format!("{low}\u{10FFFF}");
         self.users_collection()
-            .find(doc! { field: { "$gte": low, "$lt": high } })
+            .find(doc! { field: { "$gte": low, "$lt": high }, "deleted_at": null })
             .sort(doc! { "username": 1 })
             .limit(i64::from(limit))
             .await
@@ -288,6 +306,81 @@ impl AccountStore for MongoStore {
             .await
             .map(drop)
             .map_err(store_error)
+    }
+
+    async fn block(&self, blocker: &UserId, blocked: &UserId, at: Timestamp) -> StoreResult<bool> {
+        let inserted = self
+            .blocks()
+            .insert_one(BlockDoc {
+                id: block_id(blocker, blocked),
+                blocker: blocker.0.clone(),
+                blocked: blocked.0.clone(),
+                created_at: at.as_millis(),
+            })
+            .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(err) if is_duplicate_key(&err) => Ok(false),
+            Err(err) => Err(store_error(err)),
+        }
+    }
+
+    async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> StoreResult<bool> {
+        self.blocks()
+            .delete_one(doc! { "_id": block_id(blocker, blocked) })
+            .await
+            .map(|deleted| deleted.deleted_count == 1)
+            .map_err(store_error)
+    }
+
+    async fn blocked_by(&self, blocker: &UserId) -> StoreResult<Vec<UserId>> {
+        self.blocks()
+            .find(doc! { "blocker": blocker.as_str() })
+            .sort(doc! { "created_at": -1, "blocked": 1 })
+            .await
+            .map_err(store_error)?
+            .map_ok(|block| UserId(block.blocked))
+            .try_collect()
+            .await
+            .map_err(store_error)
+    }
+
+    async fn blockers_of(&self, user: &UserId, among: &[UserId]) -> StoreResult<Vec<UserId>> {
+        if among.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = among
+            .iter()
+            .map(|blocker| block_id(blocker, user))
+            .collect();
+        self.blocks()
+            .find(doc! { "_id": { "$in": ids } })
+            .await
+            .map_err(store_error)?
+            .map_ok(|block| UserId(block.blocker))
+            .try_collect()
+            .await
+            .map_err(store_error)
+    }
+
+    async fn delete_user(&self, user: &UserId, now: Timestamp) -> StoreResult<Vec<String>> {
+        // The account first, so no password opens it while its sessions go.
+        self.users_collection()
+            .update_one(
+                doc! { "_id": user.as_str() },
+                doc! { "$set": {
+                    "username": deleted_username(user),
+                    "display_name": DELETED_USER_NAME,
+                    "display_lower": "",
+                    "avatar_url": bson::Bson::Null,
+                    // An empty hash is no hash any password verifies against.
+                    "password_hash": "",
+                    "deleted_at": now.as_millis(),
+                } },
+            )
+            .await
+            .map_err(store_error)?;
+        self.end_sessions(user, None).await
     }
 
     async fn set_password_hash(&self, user: &UserId, password_hash: &str) -> StoreResult<()> {

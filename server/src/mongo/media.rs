@@ -147,4 +147,25 @@ impl MediaStore for MongoStore {
             .await
             .map_err(store_error)
     }
+
+    async fn unused_media_of(
+        &self,
+        uploader: &UserId,
+        limit: u32,
+    ) -> StoreResult<Vec<MediaRecord>> {
+        if limit == 0 {
+            // MongoDB reads a limit of 0 as "no limit".
+            return Ok(Vec::new());
+        }
+        self.media_docs()
+            .find(doc! { "uploader": uploader.as_str(), "room_id": Bson::Null })
+            .sort(doc! { "created_at": 1 })
+            .limit(i64::from(limit))
+            .await
+            .map_err(store_error)?
+            .map_ok(MediaDoc::into_record)
+            .try_collect()
+            .await
+            .map_err(store_error)
+    }
 }

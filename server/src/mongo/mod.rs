@@ -144,15 +144,22 @@ impl MongoStore {
                 IndexOptions::builder().sparse(true).build(),
             ),
         ];
-        // The orphan collector's query: unused media, oldest first.
-        let media = [plain(doc! { "room_id": 1, "created_at": 1 })];
-        let collections: [(&str, &[IndexModel]); 6] = [
+        // The orphan collector's query (unused media, oldest first), and an account
+        // deletion's (its unused media).
+        let media = [
+            plain(doc! { "room_id": 1, "created_at": 1 }),
+            plain(doc! { "uploader": 1, "room_id": 1 }),
+        ];
+        // Who someone blocked (`_id` is blocker and blocked: the other lookup).
+        let blocks = [plain(doc! { "blocker": 1, "created_at": -1 })];
+        let collections: [(&str, &[IndexModel]); 7] = [
             ("users", &users),
             ("sessions", &sessions),
             ("rooms", &rooms),
             ("members", &members),
             ("messages", &messages),
             ("media", &media),
+            ("blocks", &blocks),
         ];
         for (name, indexes) in collections {
             self.db

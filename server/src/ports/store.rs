@@ -44,6 +44,33 @@ pub trait AccountStore: Send + Sync {
     async fn set_password_hash(&self, user: &UserId, password_hash: &str) -> StoreResult<()>;
     /// A new display name (found by user search from now on).
     async fn set_display_name(&self, user: &UserId, display_name: &str) -> StoreResult<()>;
+    /// Deletes the account at `now`, at once: every session ends (their token hashes are
+    /// returned), the username is freed (the row keeps [`deleted_username`]), the name
+    /// becomes [`DELETED_USER_NAME`], no password opens it and user search skips it. The
+    /// row stays, so the messages it sent keep a sender.
+    async fn delete_user(&self, user: &UserId, now: Timestamp) -> StoreResult<Vec<String>>;
+    /// `blocker` blocks `blocked`: true when it was not blocked before.
+    async fn block(&self, blocker: &UserId, blocked: &UserId, at: Timestamp) -> StoreResult<bool>;
+    /// True when it was blocked.
+    async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> StoreResult<bool>;
+    /// Who `blocker` has blocked, most recent first.
+    async fn blocked_by(&self, blocker: &UserId) -> StoreResult<Vec<UserId>>;
+    /// Those of `among` who have blocked `user`.
+    async fn blockers_of(&self, user: &UserId, among: &[UserId]) -> StoreResult<Vec<UserId>>;
+}
+
+/// The display name of a deleted account.
+pub const DELETED_USER_NAME: &str = "Deleted user";
+
+/// The username a deleted account keeps: unique, and no username anyone can register
+/// (those are letters, digits and `_`).
+pub fn deleted_username(user: &UserId) -> String {
+    format!("deleted:{user}")
+}
+
+/// Whether `user` is a deleted account (see [`deleted_username`]).
+pub fn is_deleted(user: &User) -> bool {
+    user.username.starts_with("deleted:")
 }
 
 /// A session as its user's session list shows it. Sessions made before these facts were
@@ -482,4 +509,7 @@ pub trait MediaStore: Send + Sync {
         created_before: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<MediaRecord>>;
+    /// Media of `uploader` that no message uses, oldest first.
+    async fn unused_media_of(&self, uploader: &UserId, limit: u32)
+    -> StoreResult<Vec<MediaRecord>>;
 }

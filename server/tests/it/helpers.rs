@@ -40,6 +40,7 @@ pub fn roomy_limits() -> Limits {
         syncs_per_user: 10_000,
         typing_per_user: 10_000,
         rooms_per_user: 10_000,
+        member_changes_per_user: 10_000,
         uploads_per_user: 10_000,
         ..Limits::default()
     }

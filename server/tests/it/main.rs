@@ -11,5 +11,6 @@ mod groups;
 mod helpers;
 mod media;
 mod metrics;
+mod people;
 mod sessions;
 mod socket;

@@ -30,6 +30,7 @@ fn room(id: &str, members: Vec<Member>) -> Room {
         last_seq: 0,
         last_message: None,
         unread_count: 0,
+        member_count: members.len() as u64,
         members,
         topic: None,
         muted: false,

@@ -557,6 +557,36 @@ impl Chat {
         }
     }
 
+    /// Deletes every media of `uploader` that no message uses (an account being deleted):
+    /// records first, then their objects. Media in messages stays with the messages.
+    pub(crate) async fn delete_unused_media_of(&self, uploader: &UserId) -> Result<usize> {
+        let mut deleted = 0;
+        loop {
+            let batch = self
+                .ports
+                .media_records
+                .unused_media_of(uploader, SWEEP_BATCH)
+                .await?;
+            let mut progressed = false;
+            for record in &batch {
+                // False: a message took it meanwhile, and it stays.
+                if self
+                    .ports
+                    .media_records
+                    .delete_unused_media(&record.id)
+                    .await?
+                {
+                    self.delete_objects(&record.id).await;
+                    deleted += 1;
+                    progressed = true;
+                }
+            }
+            if batch.len() < SWEEP_BATCH as usize || !progressed {
+                return Ok(deleted);
+            }
+        }
+    }
+
     /// Runs [`Chat::collect_unused_media`] every `every` until the chat shuts down.
     pub async fn sweep_unused_media(&self, every: Duration) {
         let mut ticks = tokio::time::interval(every);

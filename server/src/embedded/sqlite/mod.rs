@@ -22,8 +22,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ports::store::{
-    AccountStore, CheckedMedia, InviteRecord, InviteStore, MediaRecord, MediaStore, MemberRecord,
-    NewRoom, RoomRecord, RoomStore, SessionRecord,
+    AccountStore, CheckedMedia, DELETED_USER_NAME, InviteRecord, InviteStore, MediaRecord,
+    MediaStore, MemberRecord, NewRoom, RoomRecord, RoomStore, SessionRecord, deleted_username,
 };
 
 use super::group_commit::Writer;
@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS users (
     display_lower TEXT NOT NULL,
     avatar_url TEXT,
     password_hash TEXT NOT NULL,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    deleted_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS users_display_lower ON users (display_lower);
 CREATE TABLE IF NOT EXISTS sessions (
@@ -51,6 +52,13 @@ CREATE TABLE IF NOT EXISTS sessions (
     user_agent TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id);
+CREATE TABLE IF NOT EXISTS blocks (
+    blocker TEXT NOT NULL,
+    blocked TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (blocker, blocked)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blocks_blocked ON blocks (blocked);
 CREATE TABLE IF NOT EXISTS rooms (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -113,6 +121,7 @@ CREATE TABLE IF NOT EXISTS media (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS media_unused ON media (created_at) WHERE room_id IS NULL;
+CREATE INDEX IF NOT EXISTS media_unused_by_uploader ON media (uploader) WHERE room_id IS NULL;
 CREATE TABLE IF NOT EXISTS invites (
     code_hash TEXT PRIMARY KEY,
     room_id TEXT NOT NULL,
@@ -199,8 +208,9 @@ fn add_columns(conn: &Connection, table: &str, wanted: &[(&str, &str)]) -> rusql
 }
 
 /// Sessions gain what the session list shows (empty for old ones), rooms a topic, members
-/// a mute.
+/// a mute, users the moment their account was deleted.
 fn migrate_sessions(conn: &Connection) -> rusqlite::Result<()> {
+    add_columns(conn, "users", &[("deleted_at", "INTEGER")])?;
     add_columns(
         conn,
         "sessions",
@@ -414,8 +424,9 @@ impl AccountStore for SqliteStore {
         self.call(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {USER_COLUMNS} FROM users
-                 WHERE (username >= ?1 AND username < ?2)
-                    OR (display_lower >= ?1 AND display_lower < ?2)
+                 WHERE ((username >= ?1 AND username < ?2)
+                    OR (display_lower >= ?1 AND display_lower < ?2))
+                   AND deleted_at IS NULL
                  ORDER BY username LIMIT ?3"
             ))?;
             stmt.query_map(params![low, high, limit], user_row)?
@@ -554,6 +565,79 @@ impl AccountStore for SqliteStore {
                 params![user, hash],
             )
             .map(drop)
+        })
+        .await
+    }
+
+    async fn block(&self, blocker: &UserId, blocked: &UserId, at: Timestamp) -> StoreResult<bool> {
+        let (blocker, blocked) = (blocker.0.clone(), blocked.0.clone());
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO blocks (blocker, blocked, created_at) VALUES (?1, ?2, ?3)",
+                params![blocker, blocked, at.as_millis()],
+            )
+            .map(|inserted| inserted == 1)
+        })
+        .await
+    }
+
+    async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> StoreResult<bool> {
+        let (blocker, blocked) = (blocker.0.clone(), blocked.0.clone());
+        self.write(move |conn| {
+            conn.execute(
+                "DELETE FROM blocks WHERE blocker = ?1 AND blocked = ?2",
+                params![blocker, blocked],
+            )
+            .map(|deleted| deleted == 1)
+        })
+        .await
+    }
+
+    async fn blocked_by(&self, blocker: &UserId) -> StoreResult<Vec<UserId>> {
+        let blocker = blocker.0.clone();
+        self.call(move |conn| {
+            conn.prepare_cached(
+                "SELECT blocked FROM blocks WHERE blocker = ?1 ORDER BY created_at DESC, blocked",
+            )?
+            .query_map([blocker], |row| Ok(UserId(row.get(0)?)))?
+            .collect()
+        })
+        .await
+    }
+
+    async fn blockers_of(&self, user: &UserId, among: &[UserId]) -> StoreResult<Vec<UserId>> {
+        let (user, among) = (user.0.clone(), among.to_vec());
+        self.call(move |conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT 1 FROM blocks WHERE blocker = ?1 AND blocked = ?2")?;
+            let mut blockers = Vec::new();
+            for blocker in among {
+                if stmt.exists(params![blocker.0, user])? {
+                    blockers.push(blocker);
+                }
+            }
+            Ok(blockers)
+        })
+        .await
+    }
+
+    async fn delete_user(&self, user: &UserId, now: Timestamp) -> StoreResult<Vec<String>> {
+        let tombstone = deleted_username(user);
+        let user = user.0.clone();
+        self.write(move |conn| {
+            let ended: Vec<String> = conn
+                .prepare_cached("SELECT token_hash FROM sessions WHERE user_id = ?1")?
+                .query_map([&user], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            conn.execute("DELETE FROM sessions WHERE user_id = ?1", [&user])?;
+            // An empty hash is no hash any password verifies against.
+            conn.execute(
+                "UPDATE users SET username = ?2, display_name = ?3, display_lower = '',
+                   avatar_url = NULL, password_hash = '', deleted_at = ?4
+                 WHERE id = ?1",
+                params![user, tombstone, DELETED_USER_NAME, now.as_millis()],
+            )?;
+            Ok(ended)
         })
         .await
     }
@@ -962,6 +1046,24 @@ impl MediaStore for SqliteStore {
             ))?;
             statement
                 .query_map(params![created_before.as_millis(), limit], media_row)?
+                .collect()
+        })
+        .await
+    }
+
+    async fn unused_media_of(
+        &self,
+        uploader: &UserId,
+        limit: u32,
+    ) -> StoreResult<Vec<MediaRecord>> {
+        let uploader = uploader.0.clone();
+        self.call(move |conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {MEDIA_COLUMNS} FROM media
+                 WHERE room_id IS NULL AND uploader = ?1 ORDER BY created_at LIMIT ?2"
+            ))?;
+            statement
+                .query_map(params![uploader, limit], media_row)?
                 .collect()
         })
         .await

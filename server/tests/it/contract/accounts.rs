@@ -1,6 +1,7 @@
 //! The `AccountStore` contract: users, credentials, search and sessions.
 
 use app::protocol::{Timestamp, UserId};
+use server::ports::store::{DELETED_USER_NAME, deleted_username, is_deleted};
 use server::ports::{AccountStore, StoreError};
 
 use super::fixtures::{self, unique};
@@ -301,4 +302,122 @@ pub async fn lists_and_ends_sessions(store: &dyn AccountStore) {
         .expect("read")
         .expect("found");
     assert_eq!(hash, "new-hash");
+}
+
+/// A deleted account ends its sessions, frees its username for someone new, reads as
+/// "Deleted user", and is no longer found by search; its row stays for its messages.
+pub async fn deletes_a_user_and_frees_the_username(store: &dyn AccountStore) {
+    let tag = fixtures::tag();
+    let gone = fixtures::user_named(&format!("gone_{tag}"), &format!("Gone {tag}"));
+    store.create_user(&gone, "hash").await.expect("create user");
+    let now = Timestamp::now();
+    let (first, second) = (unique(), unique());
+    for hash in [&first, &second] {
+        store
+            .create_session(hash, &gone.id, now.plus_secs(60))
+            .await
+            .expect("create session");
+    }
+
+    let mut ended = store.delete_user(&gone.id, now).await.expect("delete");
+    ended.sort();
+    let mut expected = vec![first.clone(), second.clone()];
+    expected.sort();
+    assert_eq!(ended, expected, "every session ends");
+    for hash in [&first, &second] {
+        assert_eq!(store.session_user(hash, now).await.expect("read"), None);
+    }
+    let row = store
+        .user(&gone.id)
+        .await
+        .expect("read")
+        .expect("the row stays");
+    assert_eq!(row.display_name, DELETED_USER_NAME);
+    assert_eq!(row.username, deleted_username(&gone.id));
+    assert!(is_deleted(&row));
+    assert_eq!(row.avatar_url, None);
+    assert_eq!(
+        store.credentials(&gone.username).await.expect("read"),
+        None,
+        "no password opens it"
+    );
+    for prefix in [
+        format!("gone_{tag}"),
+        format!("gone {tag}"),
+        "deleted".into(),
+    ] {
+        let found = store.search_users(&prefix, 50).await.expect("search");
+        assert!(
+            found.iter().all(|u| u.id != gone.id),
+            "{prefix:?} found the deleted account"
+        );
+    }
+
+    let mut heir = fixtures::user();
+    heir.username.clone_from(&gone.username);
+    store
+        .create_user(&heir, "hash-new")
+        .await
+        .expect("the username is free again");
+}
+
+/// Blocks are one-way, kept once, listed newest first, and found among many.
+pub async fn blocks_and_unblocks(store: &dyn AccountStore) {
+    let (me, pest, other, stranger) = (
+        fixtures::user_id(),
+        fixtures::user_id(),
+        fixtures::user_id(),
+        fixtures::user_id(),
+    );
+    let now = Timestamp::now();
+    assert!(store.block(&me, &pest, now).await.expect("block"));
+    assert!(
+        !store.block(&me, &pest, now).await.expect("block again"),
+        "a second block is no new block"
+    );
+    assert!(
+        store
+            .block(&me, &other, now.plus_secs(1))
+            .await
+            .expect("block")
+    );
+    assert!(
+        store
+            .block(&stranger, &pest, now)
+            .await
+            .expect("someone else blocks")
+    );
+    assert_eq!(
+        store.blocked_by(&me).await.expect("list"),
+        vec![other.clone(), pest.clone()],
+        "newest first"
+    );
+    let mut blockers = store
+        .blockers_of(&pest, &[me.clone(), other.clone(), stranger.clone()])
+        .await
+        .expect("blockers");
+    blockers.sort();
+    let mut expected = vec![me.clone(), stranger.clone()];
+    expected.sort();
+    assert_eq!(blockers, expected);
+    assert_eq!(
+        store
+            .blockers_of(&me, std::slice::from_ref(&pest))
+            .await
+            .expect("blockers"),
+        Vec::<UserId>::new(),
+        "one way only"
+    );
+    assert_eq!(
+        store.blockers_of(&pest, &[]).await.expect("none asked"),
+        Vec::<UserId>::new()
+    );
+
+    assert!(store.unblock(&me, &pest).await.expect("unblock"));
+    assert!(!store.unblock(&me, &pest).await.expect("unblock again"));
+    assert_eq!(store.blocked_by(&me).await.expect("list"), vec![other]);
+    assert_eq!(
+        store.blockers_of(&pest, &[me]).await.expect("blockers"),
+        Vec::<UserId>::new()
+    );
 }

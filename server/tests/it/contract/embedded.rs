@@ -338,3 +338,21 @@ async fn embedded_store_a_message_keeps_its_media() {
     let (_dir, store) = sqlite();
     media_records::a_message_keeps_its_media(store.as_ref(), store.as_ref(), store.as_ref()).await;
 }
+
+#[tokio::test]
+async fn embedded_store_deletes_a_user_and_frees_the_username() {
+    let (_dir, store) = sqlite();
+    accounts::deletes_a_user_and_frees_the_username(store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn embedded_store_blocks_and_unblocks() {
+    let (_dir, store) = sqlite();
+    accounts::blocks_and_unblocks(store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn embedded_store_lists_one_uploaders_unused_media() {
+    let (_dir, store) = sqlite();
+    media_records::lists_one_uploaders_unused_media(store.as_ref()).await;
+}

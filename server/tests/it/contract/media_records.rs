@@ -241,6 +241,36 @@ pub async fn lists_unused_media_older_than_a_cutoff(store: &dyn MediaStore) {
     assert_eq!(first, [oldest.id]);
 }
 
+/// One uploader's unused media, oldest first: not another's, not what a room took.
+pub async fn lists_one_uploaders_unused_media(store: &dyn MediaStore) {
+    let now = Timestamp::now().as_millis();
+    let at = |ago_ms: i64| Timestamp::from_millis(now - ago_ms);
+    let uploader = fixtures::user_id();
+    let mine = |record: MediaRecord| MediaRecord {
+        uploader: uploader.clone(),
+        ..record
+    };
+    let (older, newer) = (mine(pending(at(60_000))), mine(pending(at(1_000))));
+    let mut used = mine(pending(at(90_000)));
+    used.ready = true;
+    used.room_id = Some(fixtures::room_id());
+    let someone_elses = pending(at(120_000));
+    for record in [&newer, &used, &someone_elses, &older] {
+        store.create_media(record).await.expect("create");
+    }
+
+    let ids = |records: Vec<MediaRecord>| records.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let listed = ids(store.unused_media_of(&uploader, 10).await.expect("list"));
+    assert_eq!(listed, [older.id.clone(), newer.id.clone()]);
+    let first = ids(store.unused_media_of(&uploader, 1).await.expect("list one"));
+    assert_eq!(first, [older.id]);
+    let none = store
+        .unused_media_of(&uploader, 0)
+        .await
+        .expect("list none");
+    assert!(none.is_empty());
+}
+
 /// A message keeps the media it was sent with.
 pub async fn a_message_keeps_its_media(
     messages: &dyn MessageStore,

@@ -472,3 +472,33 @@ async fn mongo_store_a_message_keeps_its_media() {
     media_records::a_message_keeps_its_media(store.as_ref(), store.as_ref(), store.as_ref()).await;
     db.drop().await;
 }
+
+#[tokio::test]
+async fn mongo_store_deletes_a_user_and_frees_the_username() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    accounts::deletes_a_user_and_frees_the_username(store.as_ref()).await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn mongo_store_blocks_and_unblocks() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    accounts::blocks_and_unblocks(store.as_ref()).await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn mongo_store_lists_one_uploaders_unused_media() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    media_records::lists_one_uploaders_unused_media(store.as_ref()).await;
+    db.drop().await;
+}
