@@ -118,7 +118,9 @@ impl KafkaBus {
 impl EventBus for KafkaBus {
     async fn publish(&self, event: &BusEvent) -> StoreResult<()> {
         let payload = serde_json::to_vec(event).map_err(|e| StoreError::Other(e.into()))?;
-        let record = FutureRecord::to(&self.topic).key(event.key()).payload(&payload);
+        let record = FutureRecord::to(&self.topic)
+            .key(event.key())
+            .payload(&payload);
         let producer = self.producer()?;
         let delivery = producer.send_result(record).map_err(|(err, _)| {
             tracing::warn!(error = %err, "kafka publish refused");

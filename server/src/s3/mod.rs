@@ -17,4 +17,3 @@ pub use config::{S3Config, SecretKey};
 mod storage;
 #[cfg(feature = "services")]
 pub use storage::S3MediaStorage;
-

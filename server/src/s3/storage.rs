@@ -17,10 +17,10 @@ use aws_sdk_s3::types::{
 };
 use bytes::Bytes;
 
+use super::S3Config;
+use super::config::DEFAULT_REGION;
 use crate::ports::media::{TooLarge, check_content_type, check_key};
 use crate::ports::{HealthCheck, MediaStorage, ObjectInfo, StoreError, StoreResult, UploadTarget};
-use super::config::DEFAULT_REGION;
-use super::S3Config;
 
 /// A refused connection fails fast; a slow but live service gets a while.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);

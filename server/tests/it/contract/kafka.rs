@@ -6,7 +6,11 @@ use super::{bus, services};
 
 async fn kafka() -> Option<KafkaBus> {
     let brokers = services::url("KAFKA_BROKERS")?;
-    Some(KafkaBus::connect(&brokers, server::config::DEFAULT_KAFKA_NAMESPACE).await.expect("connect to Kafka"))
+    Some(
+        KafkaBus::connect(&brokers, server::config::DEFAULT_KAFKA_NAMESPACE)
+            .await
+            .expect("connect to Kafka"),
+    )
 }
 
 #[tokio::test]
