@@ -1,5 +1,6 @@
 // One person signed in from two browsers: from the settings page of one, the other session
-// is signed out, and that browser shows the sign-in form at once; then a new password.
+// is signed out, and that browser shows the sign-in form at once; then a new password, a
+// new name, blocking someone and unblocking them, and deleting the account.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { baseUrl, createAccount, launchBrowser, uniqueName } from "./support.mjs";
@@ -63,6 +64,66 @@ test("a new display name shows at once", async () => {
   await pageA.getByRole("status").filter({ hasText: "Saved" }).waitFor();
   await pageA.goto(baseUrl);
   await pageA.locator(".who", { hasText: "Samantha" }).waitFor();
+});
+
+/** A REST call as a bot or a phone would make it. */
+async function api(method, path, token, body) {
+  const response = await fetch(`${baseUrl}/api/v1${path}`, {
+    method,
+    headers: {
+      "content-type": "application/json",
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+test("blocking someone from their direct room keeps them from starting one, until unblocked", async () => {
+  const pest = uniqueName("pest");
+  const registered = await api("POST", "/auth/register", null, {
+    username: pest,
+    password: "correct horse battery",
+    display_name: "Pest",
+  });
+  assert.equal(registered.status, 201);
+  const token = registered.body.token;
+  const [sam] = (await api("GET", `/users?q=${username}`, token)).body;
+  assert.equal((await api("POST", "/rooms/direct", token, { user_id: sam.id })).status, 201);
+
+  await pageA.goto(baseUrl);
+  await pageA.getByRole("navigation", { name: "Rooms" }).getByText("Pest").click();
+  pageA.once("dialog", (dialog) => dialog.accept());
+  await pageA.getByRole("button", { name: "Block" }).click();
+  await pageA.getByRole("status").filter({ hasText: "Pest is blocked." }).waitFor();
+  await pageA.getByRole("button", { name: "Unblock" }).waitFor();
+  const refused = await api("POST", "/rooms/direct", token, { user_id: sam.id });
+  assert.equal(refused.status, 403);
+
+  await pageA.goto(`${baseUrl}/settings`);
+  const blocked = pageA.getByRole("list", { name: "Blocked people" });
+  await blocked.getByRole("listitem").filter({ hasText: "Pest" }).getByRole("button", { name: "Unblock" }).click();
+  await pageA.getByText("Nobody. Block someone").waitFor();
+  assert.equal((await api("POST", "/rooms/direct", token, { user_id: sam.id })).status, 200);
+});
+
+test("deleting the account takes the password, signs every browser out and frees the name", async () => {
+  await pageA.goto(`${baseUrl}/settings`);
+  const form = pageA.locator("form", { has: pageA.getByRole("heading", { name: "Delete account" }) });
+  await form.getByText("This cannot be undone.").waitFor();
+  await form.getByLabel("Your password").fill("not the password");
+  await form.getByRole("button", { name: "Delete my account" }).click();
+  await form.getByRole("alert").filter({ hasText: "password is not right" }).waitFor();
+  await form.getByLabel("Your password").fill("another good password");
+  await form.getByRole("button", { name: "Delete my account" }).click();
+  await pageA.getByRole("button", { name: "Sign in" }).waitFor();
+  await pageB.getByRole("button", { name: "Sign in" }).waitFor();
+  const again = await api("POST", "/auth/register", null, {
+    username,
+    password: "correct horse battery",
+  });
+  assert.equal(again.status, 201, "the username is free again");
 });
 
 test("no page errors", () => {

@@ -6,9 +6,9 @@ use serde::de::DeserializeOwned;
 use super::browser::{self, FetchError};
 use crate::protocol::{
     AuthResponse, ChangePasswordRequest, CreateGroupRequest, CreateInviteRequest,
-    CreateMediaRequest, CreatedMedia, ErrorBody, ErrorCode, Invite, InvitePreview, LoginRequest,
-    Media, MediaId, MessagePage, RegisterRequest, Room, RoomId, SessionInfo, UpdateMeRequest, User,
-    UserId,
+    CreateMediaRequest, CreatedMedia, DeleteAccountRequest, ErrorBody, ErrorCode, Invite,
+    InvitePreview, LoginRequest, Media, MediaId, MessagePage, RegisterRequest, Room, RoomId,
+    SessionInfo, UpdateMeRequest, User, UserId,
 };
 
 /// A failed call: no answer at all, or the server's error body.
@@ -109,6 +109,22 @@ pub async fn end_session(id: &str) -> Result<(), ApiError> {
 /// A new password; every other session ends.
 pub async fn change_password(request: &ChangePasswordRequest) -> Result<(), ApiError> {
     call("POST", "/me/password", Some(request)).await
+}
+
+/// Deletes my account, confirmed by its password: every session ends.
+pub async fn delete_account(password: String) -> Result<(), ApiError> {
+    call("DELETE", "/me", Some(&DeleteAccountRequest { password })).await
+}
+
+/// Whom I have blocked, newest first.
+pub async fn blocked_users() -> Result<Vec<User>, ApiError> {
+    call("GET", "/me/blocks", NO_BODY).await
+}
+
+/// `blocked`: from now on `user` cannot start a direct room with me or add me to a group.
+pub async fn set_blocked(user: &UserId, blocked: bool) -> Result<(), ApiError> {
+    let path = format!("/users/{}/block", encode(user.as_str()));
+    call(if blocked { "POST" } else { "DELETE" }, &path, NO_BODY).await
 }
 
 /// Messages of my rooms holding every word of `query`, newest first.

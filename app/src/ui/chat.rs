@@ -3,13 +3,14 @@
 
 use leptos::html;
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 
 use super::invite::InviteControl;
 use super::media::{AttachPhoto, PhotoViewer, Viewer, Voice, VoiceRecorder};
 use super::{media, use_client};
-use crate::client::browser;
 use crate::client::model::{self, PendingMedia, RoomLog, Segment, Status};
-use crate::protocol::{Media, MessageId, MessageKind, Room, RoomId, RoomKind, UserId};
+use crate::client::{api, browser};
+use crate::protocol::{Media, MessageId, MessageKind, Room, RoomId, RoomKind, User, UserId};
 
 /// The emoji the reaction picker offers first (any other can be typed).
 const QUICK_REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "😮", "😢", "🎉"];
@@ -655,11 +656,19 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
                     .with(|p| p.get(&peer).copied().unwrap_or(false));
                 if online { "online" } else { "offline" }.to_owned()
             }
-            RoomKind::Group => match room.members.len() {
+            // A big group lists only its first members; the count is all of them.
+            RoomKind::Group => match room.member_count.max(room.members.len() as u64) {
                 1 => "1 member".to_owned(),
                 n => format!("{n} members"),
             },
         })
+    };
+    let peer = move || {
+        let room = room.get()?;
+        let me = client.me()?;
+        (room.kind == RoomKind::Direct)
+            .then(|| model::peer(&room, &me).cloned())
+            .flatten()
     };
     let can_invite = move || {
         let me = client.me();
@@ -771,6 +780,7 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
                 <Show when=can_invite>
                     <InviteControl room_id=id.get_value()/>
                 </Show>
+                {move || peer().map(|peer| view! { <BlockControl peer/> })}
             </header>
             <Show when=move || room.with(Option::is_none) && client.rooms_fetched.get()>
                 <p class="hint pad" role="status">"You are not a member of this conversation (any more)."</p>
@@ -796,6 +806,61 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
             <Composer room_id=id.get_value()/>
             <PhotoViewer/>
         </section>
+    }
+    .into_any()
+}
+
+/// Block or unblock the other person of a direct room: once blocked, they cannot start a
+/// direct room with the caller nor add them to a group.
+#[component]
+fn BlockControl(peer: User) -> AnyView {
+    let blocked = RwSignal::new(None::<bool>);
+    let note = RwSignal::new(None::<String>);
+    let peer = StoredValue::new(peer);
+    Effect::new(move |_| {
+        spawn_local(async move {
+            if let Ok(list) = api::blocked_users().await {
+                let id = peer.with_value(|p| p.id.clone());
+                blocked.set(Some(list.iter().any(|u| u.id == id)));
+            }
+        });
+    });
+    let toggle = move |_| {
+        let Some(now) = blocked.get_untracked() else {
+            return;
+        };
+        let (id, name) = peer.with_value(|p| (p.id.clone(), p.display_name.clone()));
+        if !now
+            && !browser::confirm(&format!(
+                "Block {name}? They will no longer be able to start a conversation with you \
+                 or add you to groups."
+            ))
+        {
+            return;
+        }
+        spawn_local(async move {
+            match api::set_blocked(&id, !now).await {
+                Ok(()) => {
+                    blocked.set(Some(!now));
+                    note.set(Some(if now {
+                        format!("{name} is unblocked.")
+                    } else {
+                        format!("{name} is blocked.")
+                    }));
+                }
+                Err(e) => note.set(Some(e.message())),
+            }
+        });
+    };
+    view! {
+        <div class="block-control">
+            {move || blocked.get().map(|now| view! {
+                <button type="button" class="link" on:click=toggle>
+                    {if now { "Unblock" } else { "Block" }}
+                </button>
+            })}
+            {move || note.get().map(|text| view! { <span class="hint" role="status">{text}</span> })}
+        </div>
     }
     .into_any()
 }

@@ -1,5 +1,6 @@
-//! `/settings`: the account's display name, its password and the places it is signed in,
-//! each of which can be signed out from here (its devices are disconnected at once).
+//! `/settings`: the account's display name, its password, the places it is signed in (each
+//! can be signed out from here; its devices are disconnected at once), the people it has
+//! blocked, and deleting it.
 
 use leptos::html;
 use leptos::prelude::*;
@@ -8,7 +9,7 @@ use leptos::task::spawn_local;
 use super::auth::AuthForm;
 use super::use_client;
 use crate::client::{Auth, api, browser};
-use crate::protocol::{ChangePasswordRequest, SessionInfo, UpdateMeRequest};
+use crate::protocol::{ChangePasswordRequest, SessionInfo, UpdateMeRequest, User};
 
 #[component]
 pub fn SettingsPage() -> AnyView {
@@ -26,6 +27,8 @@ pub fn SettingsPage() -> AnyView {
                 <ProfileForm/>
                 <PasswordForm/>
                 <Sessions/>
+                <BlockedPeople/>
+                <DeleteAccount/>
             </main>
         </Show>
     }
@@ -175,6 +178,94 @@ fn Sessions() -> AnyView {
                 }.into_any(),
             }}
         </section>
+    }
+    .into_any()
+}
+
+/// Whom the account has blocked, each with Unblock. (Blocking is done from a direct room.)
+#[component]
+fn BlockedPeople() -> AnyView {
+    let blocked = RwSignal::new(None::<Result<Vec<User>, String>>);
+    let load = move || {
+        spawn_local(async move {
+            blocked.set(Some(api::blocked_users().await.map_err(|e| e.message())));
+        });
+    };
+    Effect::new(move |_| load());
+    let unblock = move |user: User| {
+        spawn_local(async move {
+            match api::set_blocked(&user.id, false).await {
+                Ok(()) => load(),
+                Err(e) => blocked.set(Some(Err(e.message()))),
+            }
+        });
+    };
+    view! {
+        <section class="card" aria-labelledby="blocked-title">
+            <h2 id="blocked-title">"Blocked people"</h2>
+            {move || match blocked.get() {
+                None => view! { <p class="hint">"Loading…"</p> }.into_any(),
+                Some(Err(why)) => view! { <p class="error" role="alert">{why}</p> }.into_any(),
+                Some(Ok(list)) if list.is_empty() => view! {
+                    <p class="hint">"Nobody. Block someone from your direct conversation with them."</p>
+                }.into_any(),
+                Some(Ok(list)) => view! {
+                    <ul class="sessions" aria-label="Blocked people">
+                        {list.into_iter().map(|user| {
+                            let name = user.display_name.clone();
+                            let handle = format!("@{}", user.username);
+                            view! {
+                                <li>
+                                    <span class="session-what">{name}</span>
+                                    <span class="hint">{handle}</span>
+                                    <button type="button" on:click=move |_| unblock(user.clone())>"Unblock"</button>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any(),
+            }}
+        </section>
+    }
+    .into_any()
+}
+
+/// Deleting the account: a warning that says what goes and what stays, and the password.
+#[component]
+fn DeleteAccount() -> AnyView {
+    let client = use_client();
+    let password: NodeRef<html::Input> = NodeRef::new();
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let typed = password.get().map(|i| i.value()).unwrap_or_default();
+        busy.set(true);
+        spawn_local(async move {
+            let answer = api::delete_account(typed).await;
+            busy.set(false);
+            match answer {
+                Ok(()) => client.sign_out(),
+                Err(e) => error.set(Some(e.message())),
+            }
+        });
+    };
+    view! {
+        <form class="card danger-zone" on:submit=submit aria-labelledby="delete-title">
+            <h2 id="delete-title">"Delete account"</h2>
+            <p class="warning">
+                "This cannot be undone. You leave every group (an owner's groups pass to an admin \
+                 or the longest-standing member), every device is signed out, and your photos \
+                 and voice messages that were never sent are deleted. Messages you sent stay, \
+                 shown as from “Deleted user”, and your username becomes free for anyone."
+            </p>
+            <label>
+                "Your password"
+                <input node_ref=password type="password" autocomplete="current-password" required/>
+            </label>
+            {move || error.get().map(|text| view! { <p class="error" role="alert">{text}</p> })}
+            <button type="submit" class="danger" disabled=move || busy.get()>"Delete my account"</button>
+        </form>
     }
     .into_any()
 }
