@@ -663,13 +663,15 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
             },
         })
     };
-    let peer = move || {
+    // A memo, so the block control is made again only for another person, not with every
+    // change to the room.
+    let peer = Memo::new(move |_| {
         let room = room.get()?;
         let me = client.me()?;
         (room.kind == RoomKind::Direct)
             .then(|| model::peer(&room, &me).cloned())
             .flatten()
-    };
+    });
     let can_invite = move || {
         let me = client.me();
         room.get().is_some_and(|r| {
@@ -780,7 +782,7 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
                 <Show when=can_invite>
                     <InviteControl room_id=id.get_value()/>
                 </Show>
-                {move || peer().map(|peer| view! { <BlockControl peer/> })}
+                {move || peer.get().map(|peer| view! { <BlockControl peer/> })}
             </header>
             <Show when=move || room.with(Option::is_none) && client.rooms_fetched.get()>
                 <p class="hint pad" role="status">"You are not a member of this conversation (any more)."</p>
@@ -816,14 +818,13 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
 fn BlockControl(peer: User) -> AnyView {
     let blocked = RwSignal::new(None::<bool>);
     let note = RwSignal::new(None::<String>);
+    let id = peer.id.clone();
     let peer = StoredValue::new(peer);
-    Effect::new(move |_| {
-        spawn_local(async move {
-            if let Ok(list) = api::blocked_users().await {
-                let id = peer.with_value(|p| p.id.clone());
-                blocked.set(Some(list.iter().any(|u| u.id == id)));
-            }
-        });
+    // Nothing of the component is read after the await: it may be gone by then.
+    spawn_local(async move {
+        if let Ok(list) = api::blocked_users().await {
+            blocked.set(Some(list.iter().any(|u| u.id == id)));
+        }
     });
     let toggle = move |_| {
         let Some(now) = blocked.get_untracked() else {
