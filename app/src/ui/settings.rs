@@ -152,10 +152,7 @@ fn Sessions() -> AnyView {
     view! {
         <section class="card" aria-labelledby="sessions-title">
             <h2 id="sessions-title">"Where you're signed in"</h2>
-            {move || match sessions.get() {
-                None => view! { <p class="hint">"Loading…"</p> }.into_any(),
-                Some(Err(why)) => view! { <p class="error" role="alert">{why}</p> }.into_any(),
-                Some(Ok(list)) => view! {
+            {move || loaded(sessions.get(), |list| view! {
                     <ul class="sessions" aria-label="Sessions">
                         {list.into_iter().map(|session| {
                             let (day, time) = browser::local_time(session.last_seen_at.as_millis());
@@ -175,11 +172,19 @@ fn Sessions() -> AnyView {
                             }
                         }).collect_view()}
                     </ul>
-                }.into_any(),
-            }}
+                }.into_any())}
         </section>
     }
     .into_any()
+}
+
+/// A list being loaded, the reason it could not be, or what `show` makes of it.
+fn loaded<T>(state: Option<Result<T, String>>, show: impl FnOnce(T) -> AnyView) -> AnyView {
+    match state {
+        None => view! { <p class="hint">"Loading…"</p> }.into_any(),
+        Some(Err(why)) => view! { <p class="error" role="alert">{why}</p> }.into_any(),
+        Some(Ok(value)) => show(value),
+    }
 }
 
 /// Whom the account has blocked, each with Unblock. (Blocking is done from a direct room.)
@@ -203,13 +208,12 @@ fn BlockedPeople() -> AnyView {
     view! {
         <section class="card" aria-labelledby="blocked-title">
             <h2 id="blocked-title">"Blocked people"</h2>
-            {move || match blocked.get() {
-                None => view! { <p class="hint">"Loading…"</p> }.into_any(),
-                Some(Err(why)) => view! { <p class="error" role="alert">{why}</p> }.into_any(),
-                Some(Ok(list)) if list.is_empty() => view! {
+            {move || loaded(blocked.get(), |list| if list.is_empty() {
+                view! {
                     <p class="hint">"Nobody. Block someone from your direct conversation with them."</p>
-                }.into_any(),
-                Some(Ok(list)) => view! {
+                }.into_any()
+            } else {
+                view! {
                     <ul class="sessions" aria-label="Blocked people">
                         {list.into_iter().map(|user| {
                             let name = user.display_name.clone();
@@ -223,8 +227,8 @@ fn BlockedPeople() -> AnyView {
                             }
                         }).collect_view()}
                     </ul>
-                }.into_any(),
-            }}
+                }.into_any()
+            })}
         </section>
     }
     .into_any()

@@ -6,7 +6,7 @@ use app::protocol::{MediaId, MediaKind, RoomId, Timestamp, UserId};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use mongodb::Collection;
-use mongodb::bson::{Bson, doc};
+use mongodb::bson::{Bson, Document, doc};
 use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, store_error, to_i64, to_u64};
@@ -75,6 +75,25 @@ impl MongoStore {
     fn media_docs(&self) -> Collection<MediaDoc> {
         self.collection("media")
     }
+
+    /// Up to `limit` media no message uses that match `filter`, oldest first.
+    async fn unused(&self, mut filter: Document, limit: u32) -> StoreResult<Vec<MediaRecord>> {
+        if limit == 0 {
+            // MongoDB reads a limit of 0 as "no limit".
+            return Ok(Vec::new());
+        }
+        filter.insert("room_id", Bson::Null);
+        self.media_docs()
+            .find(filter)
+            .sort(doc! { "created_at": 1 })
+            .limit(i64::from(limit))
+            .await
+            .map_err(store_error)?
+            .map_ok(MediaDoc::into_record)
+            .try_collect()
+            .await
+            .map_err(store_error)
+    }
 }
 
 #[async_trait]
@@ -133,19 +152,8 @@ impl MediaStore for MongoStore {
         created_before: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<MediaRecord>> {
-        self.media_docs()
-            .find(doc! {
-                "room_id": Bson::Null,
-                "created_at": { "$lt": created_before.as_millis() },
-            })
-            .sort(doc! { "created_at": 1 })
-            .limit(i64::from(limit))
-            .await
-            .map_err(store_error)?
-            .map_ok(MediaDoc::into_record)
-            .try_collect()
-            .await
-            .map_err(store_error)
+        let filter = doc! { "created_at": { "$lt": created_before.as_millis() } };
+        self.unused(filter, limit).await
     }
 
     async fn unused_media_of(
@@ -153,19 +161,7 @@ impl MediaStore for MongoStore {
         uploader: &UserId,
         limit: u32,
     ) -> StoreResult<Vec<MediaRecord>> {
-        if limit == 0 {
-            // MongoDB reads a limit of 0 as "no limit".
-            return Ok(Vec::new());
-        }
-        self.media_docs()
-            .find(doc! { "uploader": uploader.as_str(), "room_id": Bson::Null })
-            .sort(doc! { "created_at": 1 })
-            .limit(i64::from(limit))
+        self.unused(doc! { "uploader": uploader.as_str() }, limit)
             .await
-            .map_err(store_error)?
-            .map_ok(MediaDoc::into_record)
-            .try_collect()
-            .await
-            .map_err(store_error)
     }
 }

@@ -532,41 +532,29 @@ impl Chat {
         let cutoff = Timestamp::from_millis(
             Timestamp::now().as_millis() - i64::try_from(grace.as_millis()).unwrap_or(i64::MAX),
         );
-        let mut collected = 0;
-        loop {
-            let batch = self
-                .ports
-                .media_records
-                .unused_media(cutoff, SWEEP_BATCH)
-                .await?;
-            let full = batch.len() == SWEEP_BATCH as usize;
-            for record in batch {
-                if self
-                    .ports
-                    .media_records
-                    .delete_unused_media(&record.id)
-                    .await?
-                {
-                    self.delete_objects(&record.id).await;
-                    collected += 1;
-                }
-            }
-            if !full {
-                return Ok(collected);
-            }
-        }
+        let records = &self.ports.media_records;
+        self.delete_unused_batches(|| records.unused_media(cutoff, SWEEP_BATCH))
+            .await
     }
 
     /// Deletes every media of `uploader` that no message uses (an account being deleted):
     /// records first, then their objects. Media in messages stays with the messages.
     pub(crate) async fn delete_unused_media_of(&self, uploader: &UserId) -> Result<usize> {
+        let records = &self.ports.media_records;
+        self.delete_unused_batches(|| records.unused_media_of(uploader, SWEEP_BATCH))
+            .await
+    }
+
+    /// Deletes, with their objects, the unused media of each batch `next` finds, until a
+    /// batch is not full (or nothing in it could go). Returns how many went.
+    async fn delete_unused_batches<'a, F, Fut>(&'a self, next: F) -> Result<usize>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = crate::ports::StoreResult<Vec<MediaRecord>>> + 'a,
+    {
         let mut deleted = 0;
         loop {
-            let batch = self
-                .ports
-                .media_records
-                .unused_media_of(uploader, SWEEP_BATCH)
-                .await?;
+            let batch = next().await?;
             let mut progressed = false;
             for record in &batch {
                 // False: a message took it meanwhile, and it stays.
