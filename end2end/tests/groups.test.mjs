@@ -1,8 +1,9 @@
-// A group changed by its owner: a rename shows as a system line to both people, and the
-// member who is removed sees a notice live and loses the room from the list.
+// A group changed by its owner: a rename shows as a system line to both people; from the
+// details panel the owner sets the topic and makes a member an admin, who adds a third
+// person; the member who is removed there sees a notice live and loses the room.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { baseUrl, createAccount, launchBrowser, uniqueName } from "./support.mjs";
+import { baseUrl, createAccount, launchBrowser, screenshotDir, uniqueName } from "./support.mjs";
 
 const TIMEOUT = 15_000;
 let browser, pageA, pageB, roomId, bob;
@@ -48,11 +49,45 @@ test("a rename reads as a system line for both", async () => {
   }
 });
 
-test("the removed member sees a notice and loses the room", async () => {
-  const removed = await pageA.request.delete(`${baseUrl}/api/v1/rooms/${roomId}/members/${bob.id}`, {
-    headers: csrf,
+test("from the details panel the owner sets the topic and makes Max an admin, who adds Nina", async () => {
+  const nina = uniqueName("nina");
+  const registered = await fetch(`${baseUrl}/api/v1/auth/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: nina, password: "correct horse battery", display_name: "Nina" }),
   });
-  assert.equal(removed.status(), 204);
+  assert.equal(registered.status, 201);
+
+  await pageA.getByRole("button", { name: "Details" }).click();
+  const panelA = pageA.getByRole("complementary", { name: "Group details" });
+  await panelA.getByLabel("Topic").fill("Novels, monthly");
+  await panelA.getByRole("button", { name: "Save" }).click();
+  for (const page of [pageA, pageB]) {
+    await page.locator(".system-line", { hasText: "Olga set the topic to “Novels, monthly”" }).waitFor();
+  }
+  const maxRow = panelA.getByRole("list", { name: "Group members" }).getByRole("listitem").filter({ hasText: "Max" });
+  await maxRow.getByRole("button", { name: "Make admin" }).click();
+  await maxRow.getByText("Admin").waitFor();
+  await pageB.locator(".system-line", { hasText: "Olga made Max an admin" }).waitFor();
+
+  await pageB.getByRole("button", { name: "Details" }).click();
+  const panelB = pageB.getByRole("complementary", { name: "Group details" });
+  await panelB.getByLabel("Topic").waitFor();
+  await panelB.getByLabel("Add people").fill(nina);
+  await panelB.getByRole("button", { name: new RegExp(`Add Nina \\(@${nina}\\)`) }).click();
+  for (const page of [pageA, pageB]) {
+    await page.locator(".system-line", { hasText: "Max added Nina" }).waitFor();
+  }
+  await panelA.getByRole("list", { name: "Group members" }).getByText("Nina", { exact: true }).waitFor();
+  await pageA.screenshot({ path: `${screenshotDir}/group-details.png` });
+  await pageA.getByRole("heading", { name: "Members (3)" }).waitFor();
+});
+
+test("the removed member sees a notice and loses the room", async () => {
+  const panelA = pageA.getByRole("complementary", { name: "Group details" });
+  const maxRow = panelA.getByRole("list", { name: "Group members" }).getByRole("listitem").filter({ hasText: "Max" });
+  pageA.once("dialog", (dialog) => dialog.accept());
+  await maxRow.getByRole("button", { name: "Remove" }).click();
   await pageB.getByText("You were removed from Book club").waitFor();
   await pageB.getByText("You are not a member of this conversation (any more).").waitFor();
   const rooms = pageB.getByRole("navigation", { name: "Rooms" });

@@ -5,10 +5,10 @@ use serde::de::DeserializeOwned;
 
 use super::browser::{self, FetchError};
 use crate::protocol::{
-    AuthResponse, ChangePasswordRequest, CreateGroupRequest, CreateInviteRequest,
+    AddMemberRequest, AuthResponse, ChangePasswordRequest, CreateGroupRequest, CreateInviteRequest,
     CreateMediaRequest, CreatedMedia, DeleteAccountRequest, ErrorBody, ErrorCode, Invite,
-    InvitePreview, LoginRequest, Media, MediaId, MessagePage, RegisterRequest, Room, RoomId,
-    SessionInfo, UpdateMeRequest, User, UserId,
+    InvitePreview, LoginRequest, Media, MediaId, MessagePage, MuteRequest, RegisterRequest, Role,
+    Room, RoomId, SessionInfo, SetRoleRequest, UpdateMeRequest, UpdateRoomRequest, User, UserId,
 };
 
 /// A failed call: no answer at all, or the server's error body.
@@ -140,6 +140,45 @@ pub async fn search(query: &str) -> Result<MessagePage, ApiError> {
 pub async fn create_group(name: String, member_ids: Vec<UserId>) -> Result<Room, ApiError> {
     let request = CreateGroupRequest { name, member_ids };
     call("POST", "/rooms", Some(&request)).await
+}
+
+/// The owner or an admin renames a group or sets its topic.
+pub async fn update_room(room: &RoomId, request: &UpdateRoomRequest) -> Result<Room, ApiError> {
+    call(
+        "PATCH",
+        &format!("/rooms/{}", encode(room.as_str())),
+        Some(request),
+    )
+    .await
+}
+
+/// The owner or an admin adds someone to a group.
+pub async fn add_member(room: &RoomId, user_id: UserId) -> Result<Room, ApiError> {
+    let path = format!("/rooms/{}/members", encode(room.as_str()));
+    call("POST", &path, Some(&AddMemberRequest { user_id })).await
+}
+
+/// The owner makes someone an admin, a member again, or the owner.
+pub async fn set_role(room: &RoomId, user: &UserId, role: Role) -> Result<Room, ApiError> {
+    let path = format!(
+        "/rooms/{}/members/{}",
+        encode(room.as_str()),
+        encode(user.as_str())
+    );
+    call("PATCH", &path, Some(&SetRoleRequest { role })).await
+}
+
+/// Removes someone from a group (`me`: leaves it).
+pub async fn remove_member(room: &RoomId, user: Option<&UserId>) -> Result<(), ApiError> {
+    let who = user.map_or("me", UserId::as_str);
+    let path = format!("/rooms/{}/members/{}", encode(room.as_str()), encode(who));
+    call("DELETE", &path, NO_BODY).await
+}
+
+/// Mutes or unmutes a room for me.
+pub async fn set_muted(room: &RoomId, muted: bool) -> Result<Room, ApiError> {
+    let path = format!("/rooms/{}/members/me", encode(room.as_str()));
+    call("PATCH", &path, Some(&MuteRequest { muted })).await
 }
 
 pub async fn open_direct(user_id: UserId) -> Result<Room, ApiError> {

@@ -5,6 +5,7 @@ use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use super::details::GroupDetails;
 use super::invite::InviteControl;
 use super::media::{AttachPhoto, PhotoViewer, Viewer, Voice, VoiceRecorder};
 use super::{media, use_client};
@@ -672,6 +673,8 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
             .then(|| model::peer(&room, &me).cloned())
             .flatten()
     });
+    let is_group = move || room.with(|r| r.as_ref().is_some_and(|r| r.kind == RoomKind::Group));
+    let details_open = RwSignal::new(false);
     let can_invite = move || {
         let me = client.me();
         room.get().is_some_and(|r| {
@@ -782,8 +785,19 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
                 <Show when=can_invite>
                     <InviteControl room_id=id.get_value()/>
                 </Show>
+                <Show when=is_group>
+                    <button
+                        type="button"
+                        class="link"
+                        aria-expanded=move || details_open.get().to_string()
+                        on:click=move |_| details_open.update(|open| *open = !*open)
+                    >"Details"</button>
+                </Show>
                 {move || peer.get().map(|peer| view! { <BlockControl peer/> })}
             </header>
+            <Show when=move || is_group() && details_open.get()>
+                <GroupDetails room_id=id.get_value() open=details_open/>
+            </Show>
             <Show when=move || room.with(Option::is_none) && client.rooms_fetched.get()>
                 <p class="hint pad" role="status">"You are not a member of this conversation (any more)."</p>
             </Show>

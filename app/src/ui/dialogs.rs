@@ -12,7 +12,7 @@ use crate::client::api;
 use crate::protocol::User;
 
 /// People whose name starts with the query (the server's prefix search), minus oneself.
-fn search_people(query: RwSignal<String>) -> LocalResource<Vec<User>> {
+pub(super) fn search_people(query: RwSignal<String>) -> LocalResource<Vec<User>> {
     let client = use_client();
     LocalResource::new(move || {
         let q = query.get().trim().to_owned();

@@ -15,6 +15,7 @@
 
 mod auth;
 mod chat;
+mod details;
 mod dialogs;
 mod invite;
 mod media;

@@ -1,0 +1,261 @@
+//! A group's details, beside its conversation: name and topic (editable by the owner and
+//! admins), mute, the members with their roles and presence, and what the caller's role
+//! allows with each (make admin or member, hand the group over, remove), adding people, and
+//! leaving. Every change comes back to every member as `room:update`, which redraws this.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::use_navigate;
+
+use super::dialogs::search_people;
+use super::use_client;
+use crate::client::{api, browser};
+use crate::protocol::{Member, Role, Room, RoomId, UpdateRoomRequest, UserId};
+
+/// A change the panel asks the server for: the room as it is now, when the answer has one.
+type Call = std::pin::Pin<Box<dyn Future<Output = Result<Option<Room>, api::ApiError>>>>;
+
+/// Whether a caller whose role is `mine` may remove a member whose role is `member`.
+fn may_remove(mine: Role, member: Role) -> bool {
+    mine == Role::Owner && member != Role::Owner || mine == Role::Admin && member == Role::Member
+}
+
+fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Owner => "Owner",
+        Role::Admin => "Admin",
+        Role::Member => "Member",
+    }
+}
+
+/// The panel for the group `room_id`; `open` closes it.
+#[component]
+pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
+    let client = use_client();
+    let id = StoredValue::new(room_id);
+    let room = Memo::new(move |_| client.room(&id.get_value()));
+    let me = move || client.me();
+    let my_role = Memo::new(move |_| {
+        let me = me()?;
+        room.get()?
+            .members
+            .iter()
+            .find(|m| m.user.id == me)
+            .map(|m| m.role)
+    });
+    let manages = move || my_role.get().is_some_and(Role::can_manage);
+    let note = RwSignal::new(None::<Result<String, String>>);
+    // Every action answers with a fresh `Room` (or none); the same one comes as
+    // `room:update` too, so the panel redraws from the client's list either way.
+    let act = move |what: &'static str, call: Call| {
+        spawn_local(async move {
+            match call.await {
+                Ok(Some(room)) => {
+                    client.add_room(room);
+                    note.set(Some(Ok(what.to_owned())));
+                }
+                Ok(None) => note.set(Some(Ok(what.to_owned()))),
+                Err(e) => note.set(Some(Err(e.message()))),
+            }
+        });
+    };
+
+    let name = RwSignal::new(String::new());
+    let topic = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        if let Some(room) = room.get() {
+            name.set(room.name.clone().unwrap_or_default());
+            topic.set(room.topic.clone().unwrap_or_default());
+        }
+    });
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let request = UpdateRoomRequest {
+            name: Some(name.get_untracked()),
+            topic: Some(Some(topic.get_untracked())),
+            avatar_media_id: None,
+        };
+        let room = id.get_value();
+        act(
+            "Saved.",
+            Box::pin(async move { api::update_room(&room, &request).await.map(Some) }),
+        );
+    };
+    let muted = move || room.get().is_some_and(|r| r.muted);
+    let toggle_mute = move |_| {
+        let (room, now) = (id.get_value(), muted());
+        let what = if now {
+            "Notifications are on."
+        } else {
+            "Muted: no notifications but mentions."
+        };
+        act(
+            what,
+            Box::pin(async move { api::set_muted(&room, !now).await.map(Some) }),
+        );
+    };
+
+    let query = RwSignal::new(String::new());
+    let results = search_people(query);
+    let add = move |user: UserId| {
+        let room = id.get_value();
+        query.set(String::new());
+        act(
+            "Added.",
+            Box::pin(async move { api::add_member(&room, user).await.map(Some) }),
+        );
+    };
+
+    let navigate = use_navigate();
+    let leave = move |_| {
+        let title = room
+            .get_untracked()
+            .and_then(|r| r.name)
+            .unwrap_or_default();
+        if !browser::confirm(&format!(
+            "Leave {title}? You will no longer see its messages."
+        )) {
+            return;
+        }
+        let (room, navigate) = (id.get_value(), navigate.clone());
+        spawn_local(async move {
+            match api::remove_member(&room, None).await {
+                Ok(()) => {
+                    open.set(false);
+                    navigate("/", NavigateOptions::default());
+                }
+                Err(e) => note.set(Some(Err(e.message()))),
+            }
+        });
+    };
+
+    let member_row = move |member: Member| {
+        let mine = my_role.get().unwrap_or(Role::Member);
+        let user = member.user.clone();
+        let is_me = me().as_ref() == Some(&user.id);
+        let online = client
+            .presence
+            .with(|p| p.get(&user.id).copied().unwrap_or(false));
+        let (uid, name) = (StoredValue::new(user.id.clone()), user.display_name.clone());
+        let set_role = move |role: Role, what: &'static str| {
+            let room = id.get_value();
+            let user = uid.get_value();
+            act(
+                what,
+                Box::pin(async move { api::set_role(&room, &user, role).await.map(Some) }),
+            );
+        };
+        let promote = (mine == Role::Owner && !is_me).then(|| {
+            let (role, label, what) = if member.role == Role::Admin {
+                (Role::Member, "Make member", "They are a member again.")
+            } else {
+                (Role::Admin, "Make admin", "They are an admin now.")
+            };
+            view! { <button type="button" class="link" on:click=move |_| set_role(role, what)>{label}</button> }
+        });
+        let hand_over = (mine == Role::Owner && !is_me).then(|| {
+            let name = name.clone();
+            view! {
+                <button type="button" class="link" on:click=move |_| {
+                    if browser::confirm(&format!("Make {name} the owner? You become an admin.")) {
+                        set_role(Role::Owner, "The group has a new owner.");
+                    }
+                }>"Make owner"</button>
+            }
+        });
+        let remove = (!is_me && may_remove(mine, member.role)).then(|| {
+            let name = name.clone();
+            view! {
+                <button type="button" class="link danger" on:click=move |_| {
+                    if browser::confirm(&format!("Remove {name} from the group?")) {
+                        let (room, user) = (id.get_value(), uid.get_value());
+                        act("Removed.", Box::pin(async move {
+                            api::remove_member(&room, Some(&user)).await.map(|()| None)
+                        }));
+                    }
+                }>"Remove"</button>
+            }
+        });
+        view! {
+            <li>
+                <span class={if online { "presence online" } else { "presence" }} aria-hidden="true"></span>
+                <span class="member-name">{name.clone()}{is_me.then_some(" (you)")}</span>
+                <span class="hint">"@"{user.username.clone()}</span>
+                <span class="role">{role_label(member.role)}</span>
+                <span class="member-actions">{promote}{hand_over}{remove}</span>
+            </li>
+        }
+    };
+
+    view! {
+        <aside class="details card" aria-label="Group details">
+            <header class="row">
+                <h2>"Group details"</h2>
+                <button type="button" class="link" aria-label="Close details" on:click=move |_| open.set(false)>"✕"</button>
+            </header>
+            <Show
+                when=manages
+                fallback=move || view! {
+                    <p class="details-topic">{move || room.get().and_then(|r| r.topic).unwrap_or_else(|| "No topic".into())}</p>
+                }
+            >
+                <form on:submit=save>
+                    <label>
+                        "Name"
+                        <input maxlength="100" required prop:value=name on:input=move |ev| name.set(event_target_value(&ev))/>
+                    </label>
+                    <label>
+                        "Topic"
+                        <textarea maxlength="300" rows="2" prop:value=topic on:input=move |ev| topic.set(event_target_value(&ev))></textarea>
+                    </label>
+                    <button type="submit" class="primary">"Save"</button>
+                </form>
+            </Show>
+            <label class="check">
+                <input type="checkbox" prop:checked=muted on:change=toggle_mute/>
+                "Mute notifications (mentions still come)"
+            </label>
+            {move || note.get().map(|n| match n {
+                Ok(text) => view! { <p class="hint" role="status">{text}</p> }.into_any(),
+                Err(text) => view! { <p class="error" role="alert">{text}</p> }.into_any(),
+            })}
+            <h3>{move || {
+                let count = room.get().map_or(0, |r| r.member_count.max(r.members.len() as u64));
+                format!("Members ({count})")
+            }}</h3>
+            <ul class="members" aria-label="Group members">
+                {move || room.get().map(|r| r.members.into_iter().map(member_row).collect_view())}
+            </ul>
+            <Show when=manages>
+                <label>
+                    "Add people"
+                    <input type="search" autocomplete="off" prop:value=query on:input=move |ev| query.set(event_target_value(&ev))/>
+                </label>
+                <ul class="results" aria-label="People to add">
+                    <Suspense>
+                        {move || results.get().map(|people| {
+                            let present: Vec<UserId> = room
+                                .get_untracked()
+                                .map(|r| r.members.into_iter().map(|m| m.user.id).collect())
+                                .unwrap_or_default();
+                            people
+                                .into_iter()
+                                .filter(|u| !present.contains(&u.id))
+                                .map(|user| {
+                                    let label = format!("Add {} (@{})", user.display_name, user.username);
+                                    let uid = user.id.clone();
+                                    view! {
+                                        <li><button type="button" class="result" on:click=move |_| add(uid.clone())>{label}</button></li>
+                                    }
+                                })
+                                .collect_view()
+                        })}
+                    </Suspense>
+                </ul>
+            </Show>
+            <button type="button" class="danger" on:click=leave>"Leave group"</button>
+        </aside>
+    }
+    .into_any()
+}
