@@ -516,8 +516,18 @@ impl Chat {
     /// A shared view completed with `viewer`'s unread count and mute, and their own member
     /// entry when the list is too short to hold it.
     async fn viewed_by(&self, shared: &SharedView, viewer: &UserId) -> Result<Room> {
-        let mut room = shared.room.clone();
         let me = shared.everyone.iter().find(|m| &m.user.id == viewer);
+        self.view_of(shared, viewer, me).await
+    }
+
+    /// [`Chat::viewed_by`], with the viewer's member entry (if they are one) at hand.
+    async fn view_of(
+        &self,
+        shared: &SharedView,
+        viewer: &UserId,
+        me: Option<&Member>,
+    ) -> Result<Room> {
+        let mut room = shared.room.clone();
         room.muted = shared.muted.contains(viewer);
         if let Some(me) = me
             && !room.members.iter().any(|m| &m.user.id == viewer)
@@ -536,8 +546,9 @@ impl Chat {
     pub(crate) async fn announce_room(&self, record: &RoomRecord) -> Result<()> {
         let shared = self.shared_view(record.clone()).await?;
         for member in &shared.everyone {
-            let view = self.viewed_by(&shared, &member.user.id).await?;
-            self.fanout.room_update(&member.user.id, &view).await;
+            let viewer = &member.user.id;
+            let view = self.view_of(&shared, viewer, Some(member)).await?;
+            self.fanout.room_update(viewer, &view).await;
         }
         Ok(())
     }
