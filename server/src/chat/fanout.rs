@@ -2,8 +2,8 @@
 //! catches up with `sync`, so a failure is logged by the implementation, not returned.
 
 use app::protocol::{
-    Message, NotificationEvent, PresenceEvent, ReceiptEvent, Room, RoomHeadEvent, RoomLeftEvent,
-    TypingEvent, UserId,
+    Message, NotificationEvent, PresenceEvent, ReceiptEvent, Room, RoomHeadEvent, RoomId,
+    RoomLeftEvent, TypingEvent, UserId,
 };
 use async_trait::async_trait;
 
@@ -25,6 +25,10 @@ pub trait Fanout: Send + Sync {
     /// Disconnects every device signed in with one of these sessions (by
     /// `secrets::session_id`), on every node: the sessions have ended.
     async fn end_sessions(&self, session_ids: &[String]);
-    /// `room:left` to every device of `user`.
+    /// `room:left` to every device of `user`, which from then on receive no event of the
+    /// room, even from a broadcast that began before the member list changed.
     async fn room_left(&self, user: &UserId, event: &RoomLeftEvent);
+    /// `user` (back) in `room`: undoes what `room_left` did to their devices. Call it after
+    /// the store has the member and before anything announces them.
+    async fn room_joined(&self, user: &UserId, room: &RoomId);
 }

@@ -114,6 +114,7 @@ impl Chat {
             .await?;
         self.members_changed(&room.id).await;
         if added {
+            self.fanout.room_joined(user, &room.id).await;
             let name = self.name_of(user).await;
             self.system_message(&room.id, user, format!("{name} joined with an invite link"))
                 .await;

@@ -210,6 +210,7 @@ mod tests {
         async fn room_head(&self, _: &[UserId], _: &app::protocol::RoomHeadEvent) {}
         async fn end_sessions(&self, _: &[String]) {}
         async fn room_left(&self, _: &UserId, _: &app::protocol::RoomLeftEvent) {}
+        async fn room_joined(&self, _: &UserId, _: &app::protocol::RoomId) {}
     }
 
     #[tokio::test]

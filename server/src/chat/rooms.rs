@@ -176,6 +176,7 @@ impl Chat {
             .await?
         {
             self.members_changed(room).await;
+            self.fanout.room_joined(user, room).await;
             let (by, added) = (self.name_of(actor).await, self.name_of(user).await);
             self.system_message(room, actor, format!("{by} added {added}"))
                 .await;

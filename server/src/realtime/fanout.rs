@@ -29,6 +29,16 @@ pub fn focus_room(room: &RoomId) -> String {
     format!("focus:{room}")
 }
 
+/// The Socket.IO room of the devices of users who left or were removed from `room` while
+/// they were connected. Every event of the room is broadcast except to it, so a send that
+/// read the member list just before a removal cannot reach the removed user after their
+/// `room:left`: the adapter applies the join and the broadcasts in one order on every node
+/// (one request channel), so a broadcast either precedes the join, and so the `room:left`
+/// that follows it, or misses the user.
+pub fn gone_room(room: &RoomId) -> String {
+    format!("gone:{room}")
+}
+
 pub struct SocketFanout<A: Adapter> {
     io: SocketIo<A>,
 }
@@ -38,8 +48,39 @@ impl<A: Adapter> SocketFanout<A> {
         Self { io }
     }
 
-    async fn to_users<T: Serialize + ?Sized>(&self, users: &[UserId], event: &str, data: &T) {
-        self.broadcast(users, None, event, data).await;
+    /// Emits an event of `room` to the devices of `users`, but not to those who left it.
+    async fn to_users<T: Serialize + ?Sized>(
+        &self,
+        users: &[UserId],
+        room: &RoomId,
+        event: &str,
+        data: &T,
+    ) {
+        self.broadcast(users, &[gone_room(room)], event, data).await;
+    }
+
+    /// Joins (or, `leave`, takes out of) the room `channel` every device of `user`, on every
+    /// node; on this node only when the others cannot be reached.
+    async fn move_devices(&self, user: &UserId, channel: String, leave: bool) {
+        let Some(ns) = self.io.of("/") else { return };
+        let to = || ns.clone().to(user_room(user));
+        let everywhere = if leave {
+            to().leave(channel.clone()).await
+        } else {
+            to().join(channel.clone()).await
+        };
+        if let Err(err) = everywhere {
+            crate::metrics::METRICS.adapter_errors.inc();
+            tracing::warn!(error = %err, channel, "devices on other nodes not moved");
+            let here = if leave {
+                to().local().leave(channel).await
+            } else {
+                to().local().join(channel).await
+            };
+            if let Err(err) = here {
+                tracing::debug!(error = %err, "local move failed");
+            }
+        }
     }
 
     /// Emits `event` to every device of `users` (but those in the room `except`), on every
@@ -49,7 +90,7 @@ impl<A: Adapter> SocketFanout<A> {
     async fn broadcast<T: Serialize + ?Sized>(
         &self,
         users: &[UserId],
-        except: Option<String>,
+        except: &[String],
         event: &str,
         data: &T,
     ) {
@@ -69,8 +110,8 @@ impl<A: Adapter> SocketFanout<A> {
         let operators = |local: bool| {
             // The namespace is gone once the server has closed (shutting down).
             let mut op = self.io.of("/")?.to(rooms.clone());
-            if let Some(except) = &except {
-                op = op.except(except.clone());
+            if !except.is_empty() {
+                op = op.except(except.to_vec());
             }
             Some(if local { op.local() } else { op })
         };
@@ -102,29 +143,38 @@ impl<A: Adapter> SocketFanout<A> {
 #[async_trait]
 impl<A: Adapter> Fanout for SocketFanout<A> {
     async fn message_new(&self, members: &[UserId], message: &Message) {
-        self.to_users(members, events::MESSAGE_NEW, message).await;
-    }
-
-    async fn receipt(&self, members: &[UserId], event: &ReceiptEvent) {
-        self.to_users(members, events::RECEIPT, event).await;
-    }
-
-    async fn typing(&self, recipients: &[UserId], event: &TypingEvent) {
-        self.to_users(recipients, events::TYPING, event).await;
-    }
-
-    async fn presence(&self, recipients: &[UserId], event: &PresenceEvent) {
-        self.to_users(recipients, events::PRESENCE, event).await;
-    }
-
-    async fn room_update(&self, user: &UserId, room: &Room) {
-        self.to_users(std::slice::from_ref(user), events::ROOM_UPDATE, room)
+        self.to_users(members, &message.room_id, events::MESSAGE_NEW, message)
             .await;
     }
 
+    async fn receipt(&self, members: &[UserId], event: &ReceiptEvent) {
+        self.to_users(members, &event.room_id, events::RECEIPT, event)
+            .await;
+    }
+
+    async fn typing(&self, recipients: &[UserId], event: &TypingEvent) {
+        self.to_users(recipients, &event.room_id, events::TYPING, event)
+            .await;
+    }
+
+    async fn presence(&self, recipients: &[UserId], event: &PresenceEvent) {
+        self.broadcast(recipients, &[], events::PRESENCE, event)
+            .await;
+    }
+
+    async fn room_update(&self, user: &UserId, room: &Room) {
+        self.to_users(
+            std::slice::from_ref(user),
+            &room.id,
+            events::ROOM_UPDATE,
+            room,
+        )
+        .await;
+    }
+
     async fn notify(&self, users: &[UserId], event: &NotificationEvent) {
-        let except = Some(focus_room(&event.room_id));
-        self.broadcast(users, except, events::NOTIFICATION, event)
+        let except = [focus_room(&event.room_id), gone_room(&event.room_id)];
+        self.broadcast(users, &except, events::NOTIFICATION, event)
             .await;
     }
 
@@ -134,14 +184,21 @@ impl<A: Adapter> Fanout for SocketFanout<A> {
         }
         let Some(ns) = self.io.of("/") else { return };
         let rooms: Vec<String> = members.iter().map(user_room).collect();
-        if let Err(err) = ns.to(rooms).local().emit(events::ROOM_HEAD, event).await {
+        let op = ns.to(rooms).except(gone_room(&event.room_id)).local();
+        if let Err(err) = op.emit(events::ROOM_HEAD, event).await {
             tracing::debug!(error = %err, "room head not announced");
         }
     }
 
     async fn room_left(&self, user: &UserId, event: &RoomLeftEvent) {
-        self.to_users(std::slice::from_ref(user), events::ROOM_LEFT, event)
+        self.move_devices(user, gone_room(&event.room_id), false)
             .await;
+        self.broadcast(std::slice::from_ref(user), &[], events::ROOM_LEFT, event)
+            .await;
+    }
+
+    async fn room_joined(&self, user: &UserId, room: &RoomId) {
+        self.move_devices(user, gone_room(room), true).await;
     }
 
     async fn end_sessions(&self, session_ids: &[String]) {

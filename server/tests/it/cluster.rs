@@ -34,6 +34,9 @@ impl Cluster {
         let name = format!("confab_cluster_{}", uuid::Uuid::new_v4().simple());
         env.push(("MONGODB_DATABASE".into(), name.clone()));
         env.push(("KAFKA_NAMESPACE".into(), name));
+        // Every cluster's nodes count sign-ups from 127.0.0.1 in the one shared Redis: the
+        // per-address limit would make tests fail by how many of them ran in a minute.
+        env.push(("CONFAB_AUTH_PER_IP_PER_MIN".into(), "100000".into()));
         let data = tempfile::tempdir().expect("data folder");
         env.push(("CONFAB_DATA_DIR".into(), data.path().display().to_string()));
         Some(Cluster { env, _data: data })
@@ -941,4 +944,72 @@ async fn logging_out_on_one_node_disconnects_the_sessions_devices_on_another() {
     other_on_b.send(r#"421["sync",{"rooms":{}}]"#).await;
     let answer = other_on_b.next_text().await.expect("an answer");
     assert!(answer.starts_with("431"), "another session stays: {answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_racing_a_removal_on_other_nodes_stop_at_the_removed_members_room_left() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let cluster = cluster
+        .with("CONFAB_SENDS_PER_USER_PER_10S", "10000")
+        .with("CONFAB_MEMBER_CHANGES_PER_USER_PER_10S", "10000");
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    crate::groups::race_sends_against_a_removal(&[&a.app, &b.app]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_deleted_on_one_node_is_gone_from_every_node() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    let alice = a.app.register("alice").await;
+    let bob = b.app.register("bob").await;
+    let group = a.app.group(&alice, "Club", &[&bob]).await;
+    let mut bobs_phone = crate::sessions::device(&b.app, &bob.token).await;
+    let alices_laptop = b.app.socket(&alice).await;
+    let (status, body) = a
+        .app
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/me",
+            Some(&bob.token),
+            Some(json!({"password": "correct horse battery"})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 204, "{body}");
+    assert!(
+        crate::sessions::is_disconnected(&mut bobs_phone).await,
+        "the deleted account's device on the other node is cut"
+    );
+    let update = alices_laptop
+        .next_where("room:update", |room| {
+            room["id"] == group.as_str() && room["member_count"] == 1
+        })
+        .await;
+    assert!(
+        update["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .all(|m| m["user"]["id"] != bob.id.as_str()),
+        "{update}"
+    );
+    let (status, _) = b.app.get("/api/v1/me", &bob.token).await;
+    assert_eq!(
+        status.as_u16(),
+        401,
+        "the old token opens nothing on the other node"
+    );
+    let (status, _) = b
+        .app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": bob.username, "password": "correct horse battery"})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 401, "the old password opens nothing");
 }

@@ -421,6 +421,16 @@ impl TestSocket {
         skipped.iter().any(|(name, v)| name == event && pred(v))
     }
 
+    /// Every event not yet taken, in the order of arrival, once none has come for `quiet`.
+    pub async fn events_until_quiet(&self, quiet: Duration) -> Vec<(String, Value)> {
+        let mut events = self.events.lock().await;
+        let mut all = std::mem::take(&mut *self.skipped.lock().await);
+        while let Ok(Some(next)) = tokio::time::timeout(quiet, events.recv()).await {
+            all.push(next);
+        }
+        all
+    }
+
     pub async fn disconnect(self) {
         let _ = self.client.disconnect().await;
     }
