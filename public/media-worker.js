@@ -2,7 +2,8 @@
 // 12-megapixel photo never freezes the page. A module worker:
 //   new Worker("/media-worker.js", { type: "module" })
 //
-// request  {id, file: Blob, maxEdge: 1600, quality: 78}   (maxEdge and quality optional)
+// request  {id, file: Blob, maxEdge: 1600, quality: 78, square: false}   (all but id and
+//          file optional; square: the middle square, for a picture of a person or group)
 // reply    {id, ok: true, blob: Blob (image/jpeg), width, height, millis,
 //           decoder: "browser" | "wasm"}
 //       or {id, ok: false, error: "<human readable>"}
@@ -22,7 +23,7 @@
 // metadata, whatever browser runs it, and its quality scale means the same everywhere.
 // Quality 78 rather than 80: at 80 the benchmark photo comes out at 309 KB (this encoder
 // does not subsample chroma), at 78 at 294 KB, with no difference visible at 1600 px.
-import init, { shrink_encoded, shrink_rgba } from "/pkg/media_worker.js";
+import init, { shrink_encoded, shrink_rgba, square_encoded } from "/pkg/media_worker.js";
 
 const DEFAULT_MAX_EDGE = 1600;
 const DEFAULT_QUALITY = 78;
@@ -31,7 +32,7 @@ const DEFAULT_QUALITY = 78;
 const ready = init();
 
 self.addEventListener("message", async (event) => {
-  const { id, file, maxEdge = DEFAULT_MAX_EDGE, quality = DEFAULT_QUALITY } = event.data ?? {};
+  const { id, file, maxEdge = DEFAULT_MAX_EDGE, quality = DEFAULT_QUALITY, square = false } = event.data ?? {};
   const started = performance.now();
   try {
     if (!(file instanceof Blob)) throw new Error("no file was given");
@@ -42,7 +43,8 @@ self.addEventListener("message", async (event) => {
     // A JPEG is at most 65535 pixels on a side.
     const edge = Math.min(Math.floor(maxEdge), 65535);
     const q = Math.round(quality);
-    const shrunk = (await shrinkDecodedByBrowser(file, edge, q)) ?? (await shrinkInWasm(file, edge, q));
+    const shrunk =
+      (await shrinkDecodedByBrowser(file, edge, q, square)) ?? (await shrinkInWasm(file, edge, q, square));
     const millis = Math.round(performance.now() - started);
     self.postMessage({ id, ok: true, ...shrunk, millis });
   } catch (error) {
@@ -54,7 +56,7 @@ self.addEventListener("message", async (event) => {
 // natively, applying the EXIF orientation and the colour profile (to sRGB) on the way, and
 // scales natively too; the WASM then only flattens and encodes the small picture. Resolves to
 // null when the browser cannot decode the file, so the caller can try the WASM decoder.
-async function shrinkDecodedByBrowser(file, maxEdge, quality) {
+async function shrinkDecodedByBrowser(file, maxEdge, quality, square) {
   if (typeof createImageBitmap !== "function" || typeof OffscreenCanvas !== "function") return null;
   let bitmap;
   try {
@@ -64,7 +66,7 @@ async function shrinkDecodedByBrowser(file, maxEdge, quality) {
   }
   let pixels;
   try {
-    bitmap = await scaledDown(bitmap, maxEdge);
+    bitmap = square ? await middleSquare(bitmap, maxEdge) : await scaledDown(bitmap, maxEdge);
     const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
     const context = canvas.getContext("2d", { willReadFrequently: true });
     context.drawImage(bitmap, 0, 0);
@@ -97,6 +99,22 @@ async function scaledDown(bitmap, maxEdge) {
   }
 }
 
+// The middle square of a decoded (upright) bitmap, at most maxEdge on a side, closing the
+// original. The cut and the scaling are one call.
+async function middleSquare(bitmap, maxEdge) {
+  const side = Math.min(bitmap.width, bitmap.height);
+  const out = Math.min(side, maxEdge);
+  const x = Math.floor((bitmap.width - side) / 2);
+  const y = Math.floor((bitmap.height - side) / 2);
+  const square = await createImageBitmap(bitmap, x, y, side, side, {
+    resizeWidth: out,
+    resizeHeight: out,
+    resizeQuality: "high",
+  });
+  bitmap.close();
+  return square;
+}
+
 // The size that fits within maxEdge on the long edge, never larger than the original.
 function fitWithin(width, height, maxEdge) {
   const long = Math.max(width, height);
@@ -107,9 +125,9 @@ function fitWithin(width, height, maxEdge) {
 
 // For what the browser cannot decode itself: the image crate reads JPEG, PNG and WebP, and
 // the EXIF orientation, in WASM.
-async function shrinkInWasm(file, maxEdge, quality) {
+async function shrinkInWasm(file, maxEdge, quality, square) {
   const bytes = new Uint8Array(await file.arrayBuffer());
-  const shrunk = shrink_encoded(bytes, maxEdge, quality);
+  const shrunk = (square ? square_encoded : shrink_encoded)(bytes, maxEdge, quality);
   return { ...jpegOf(shrunk), decoder: "wasm" };
 }
 

@@ -172,6 +172,9 @@ pub struct Room {
     /// v1.1: what the group is about.
     #[serde(default)]
     pub topic: Option<String>,
+    /// v1.1: the group's picture, a 256 px square JPEG (members only).
+    #[serde(default)]
+    pub avatar_url: Option<String>,
     /// v1.1: the caller gets no `message` notifications from this room (mentions still).
     #[serde(default)]
     pub muted: bool,

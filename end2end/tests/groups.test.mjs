@@ -3,7 +3,7 @@
 // person; the member who is removed there sees a notice live and loses the room.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { baseUrl, createAccount, launchBrowser, screenshotDir, uniqueName } from "./support.mjs";
+import { baseUrl, canvasJpeg, createAccount, launchBrowser, screenshotDir, uniqueName } from "./support.mjs";
 
 const TIMEOUT = 15_000;
 let browser, pageA, pageB, roomId, bob;
@@ -64,6 +64,15 @@ test("from the details panel the owner sets the topic and makes Max an admin, wh
   await panelA.getByRole("button", { name: "Save" }).click();
   for (const page of [pageA, pageB]) {
     await page.locator(".system-line", { hasText: "Olga set the topic to “Novels, monthly”" }).waitFor();
+  }
+  const photo = await canvasJpeg(pageA, 640, 480);
+  await panelA
+    .getByLabel("Change the group's picture")
+    .setInputFiles({ name: "club.jpg", mimeType: "image/jpeg", buffer: photo });
+  for (const page of [pageA, pageB]) {
+    await page.locator(".system-line", { hasText: "Olga changed the group's picture" }).waitFor();
+    const row = page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: /Book club/ });
+    await row.locator("img.picture").waitFor();
   }
   const maxRow = panelA.getByRole("list", { name: "Group members" }).getByRole("listitem").filter({ hasText: "Max" });
   await maxRow.getByRole("button", { name: "Make admin" }).click();

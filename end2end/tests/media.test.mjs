@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { baseUrl, createAccount, launchBrowser, screenshotDir, uniqueName } from "./support.mjs";
+import { baseUrl, canvasJpeg, createAccount, launchBrowser, screenshotDir, uniqueName } from "./support.mjs";
 
 const TIMEOUT = 15_000;
 // Three quick retries (1 s, 2 s, 4 s) plus the attempts themselves.
@@ -38,32 +38,6 @@ async function api(page, method, path, body) {
     },
     { method, path, body },
   );
-}
-
-// A JPEG drawn by the browser itself: `width` × `height`, colourful enough to have some size.
-async function canvasJpeg(page, width, height) {
-  const base64 = await page.evaluate(
-    async ({ width, height }) => {
-      const canvas = new OffscreenCanvas(width, height);
-      const g = canvas.getContext("2d");
-      const gradient = g.createLinearGradient(0, 0, width, height);
-      gradient.addColorStop(0, "#3454d1");
-      gradient.addColorStop(1, "#f5b041");
-      g.fillStyle = gradient;
-      g.fillRect(0, 0, width, height);
-      for (let i = 0; i < 600; i++) {
-        g.fillStyle = `hsl(${(i * 37) % 360} 70% ${30 + (i % 40)}%)`;
-        g.fillRect((i * 97) % width, (i * 61) % height, 20 + (i % 90), 15 + (i % 70));
-      }
-      const blob = await canvas.convertToBlob({ type: "image/jpeg", quality: 0.95 });
-      const bytes = new Uint8Array(await blob.arrayBuffer());
-      let text = "";
-      for (const byte of bytes) text += String.fromCharCode(byte);
-      return btoa(text);
-    },
-    { width, height },
-  );
-  return Buffer.from(base64, "base64");
 }
 
 // An EXIF APP1 segment whose only content is a GPS position (48°51'30" N, 2°17'40" E):

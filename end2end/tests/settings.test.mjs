@@ -3,7 +3,7 @@
 // new name, blocking someone and unblocking them, and deleting the account.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { baseUrl, createAccount, launchBrowser, uniqueName } from "./support.mjs";
+import { baseUrl, canvasJpeg, createAccount, launchBrowser, uniqueName } from "./support.mjs";
 
 const TIMEOUT = 15_000;
 let browser, pageA, pageB, username;
@@ -64,6 +64,56 @@ test("a new display name shows at once", async () => {
   await pageA.getByRole("status").filter({ hasText: "Saved" }).waitFor();
   await pageA.goto(baseUrl);
   await pageA.locator(".who", { hasText: "Samantha" }).waitFor();
+});
+
+test("a picture is cut square, shown to others, and can be removed", async () => {
+  await pageA.goto(`${baseUrl}/settings`);
+  const field = pageA.locator(".picture-field");
+  const photo = await canvasJpeg(pageA, 1200, 800);
+  await pageA.getByLabel("Change picture").setInputFiles({ name: "me.jpg", mimeType: "image/jpeg", buffer: photo });
+  await pageA.getByRole("status").filter({ hasText: "Your new picture is saved." }).waitFor();
+  const img = field.locator("img.picture");
+  await img.waitFor();
+  await pageA.waitForFunction((el) => el.complete && el.naturalWidth > 0, await img.elementHandle());
+  const size = await img.evaluate((el) => [el.naturalWidth, el.naturalHeight]);
+  assert.deepEqual(size, [256, 256], "the server keeps a 256 px square");
+
+  // Someone who shares a room sees it (in their room list); nobody else may fetch it.
+  const friendName = uniqueName("friend");
+  const friend = await api("POST", "/auth/register", null, {
+    username: friendName,
+    password: "correct horse battery",
+    display_name: "Friend",
+  });
+  const stranger = await api("POST", "/auth/register", null, {
+    username: uniqueName("stranger"),
+    password: "correct horse battery",
+  });
+  const [sam] = (await api("GET", `/users?q=${username}`, friend.body.token)).body;
+  const url = sam.avatar_url;
+  assert.ok(url, "search shows the picture");
+  const fetchAs = async (token) =>
+    (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).status;
+  assert.equal(await fetchAs(stranger.body.token), 403);
+  const direct = await api("POST", "/rooms/direct", friend.body.token, { user_id: sam.id });
+  assert.equal(direct.status, 201);
+  assert.equal(await fetchAs(friend.body.token), 200);
+  const friendPage = await (await browser.newContext()).newPage();
+  friendPage.on("pageerror", (error) => errors.push(`friend: ${error.message}`));
+  friendPage.setDefaultTimeout(TIMEOUT);
+  await friendPage.goto(baseUrl);
+  await friendPage.getByLabel("Username").fill(friendName);
+  await friendPage.getByLabel("Password").fill("correct horse battery");
+  await friendPage.getByRole("button", { name: "Sign in" }).click();
+  const row = friendPage.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: /Samantha/ });
+  await row.locator("img.picture").waitFor();
+  assert.equal(await row.locator("img.picture").getAttribute("src"), url);
+  await friendPage.context().close();
+
+  await field.getByRole("button", { name: "Remove picture" }).click();
+  await pageA.getByRole("status").filter({ hasText: "Your picture is removed." }).waitFor();
+  await img.waitFor({ state: "detached" });
+  assert.equal(await fetchAs(friend.body.token), 404, "the old picture is gone");
 });
 
 /** A REST call as a bot or a phone would make it. */

@@ -62,3 +62,29 @@ export async function sendMessage(page, text) {
   }
   await box.press("Enter");
 }
+
+// A JPEG drawn by the browser itself: `width` × `height`, colourful enough to have some size.
+export async function canvasJpeg(page, width, height) {
+  const base64 = await page.evaluate(
+    async ({ width, height }) => {
+      const canvas = new OffscreenCanvas(width, height);
+      const g = canvas.getContext("2d");
+      const gradient = g.createLinearGradient(0, 0, width, height);
+      gradient.addColorStop(0, "#3454d1");
+      gradient.addColorStop(1, "#f5b041");
+      g.fillStyle = gradient;
+      g.fillRect(0, 0, width, height);
+      for (let i = 0; i < 600; i++) {
+        g.fillStyle = `hsl(${(i * 37) % 360} 70% ${30 + (i % 40)}%)`;
+        g.fillRect((i * 97) % width, (i * 61) % height, 20 + (i % 90), 15 + (i % 70));
+      }
+      const blob = await canvas.convertToBlob({ type: "image/jpeg", quality: 0.95 });
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      let text = "";
+      for (const byte of bytes) text += String.fromCharCode(byte);
+      return btoa(text);
+    },
+    { width, height },
+  );
+  return Buffer.from(base64, "base64");
+}

@@ -108,6 +108,27 @@ pub fn shrink_file(bytes: &[u8], max_edge: u32, quality: u8) -> Result<Shrunk, S
     finish(small.into_rgb8(), quality)
 }
 
+/// Like [`shrink_file`], for a picture of a person or a group: the middle square of the
+/// upright image, at most `max_edge` on a side.
+pub fn square_file(bytes: &[u8], max_edge: u32, quality: u8) -> Result<Shrunk, ShrinkError> {
+    if max_edge == 0 {
+        return Err(ShrinkError::Empty);
+    }
+    let decoded = decode::decode(bytes)?;
+    let mut image = decoded.image;
+    image.apply_orientation(decoded.orientation);
+    let edge = image.width().min(image.height());
+    let square = image.crop_imm(
+        (image.width() - edge) / 2,
+        (image.height() - edge) / 2,
+        edge,
+        edge,
+    );
+    let side = edge.min(max_edge);
+    let rgb = encode::into_rgb_on_white(square);
+    finish(resize::downscale(rgb, side, side), quality)
+}
+
 fn finish(image: RgbImage, quality: u8) -> Result<Shrunk, ShrinkError> {
     Ok(Shrunk {
         jpeg: encode::encode_jpeg(&image, quality)?,

@@ -3,7 +3,7 @@
 
 use wasm_bindgen::prelude::{JsError, wasm_bindgen};
 
-use crate::{Shrunk, shrink_file, shrink_pixels};
+use crate::{Shrunk, shrink_file, shrink_pixels, square_file};
 
 /// Shrinks RGBA pixels the browser has decoded and turned upright; see
 /// [`crate::shrink_pixels`].
@@ -22,4 +22,11 @@ pub fn shrink_rgba(
 #[wasm_bindgen]
 pub fn shrink_encoded(bytes: &[u8], max_edge: u32, quality: u8) -> Result<Shrunk, JsError> {
     Ok(shrink_file(bytes, max_edge, quality)?)
+}
+
+/// Decodes, turns upright and cuts the middle square of a JPEG, PNG or WebP file, for a
+/// picture of a person or a group; see [`crate::square_file`].
+#[wasm_bindgen]
+pub fn square_encoded(bytes: &[u8], max_edge: u32, quality: u8) -> Result<Shrunk, JsError> {
+    Ok(square_file(bytes, max_edge, quality)?)
 }

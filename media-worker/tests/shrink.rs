@@ -3,7 +3,7 @@
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
 use image::{ExtendedColorType, ImageEncoder, Rgb, RgbImage, Rgba, RgbaImage};
-use media_worker::{ShrinkError, Shrunk, shrink_file, shrink_pixels};
+use media_worker::{ShrinkError, Shrunk, shrink_file, shrink_pixels, square_file};
 
 #[test]
 fn an_orientation_6_landscape_jpeg_comes_out_portrait_and_turned_clockwise() {
@@ -33,6 +33,34 @@ fn an_orientation_6_landscape_jpeg_comes_out_portrait_and_turned_clockwise() {
         "top left is {:?}",
         shown.get_pixel(4, 4)
     );
+}
+
+#[test]
+fn a_picture_is_the_upright_middle_square_capped_at_max_edge() {
+    // Stored landscape 96×32 with orientation 6: shown 32×96, tall. The stored middle
+    // third (blue) is the shown middle third, the rest red.
+    let stored = RgbImage::from_fn(96, 32, |x, _| {
+        if (32..64).contains(&x) {
+            Rgb([0, 0, 255])
+        } else {
+            Rgb([255, 0, 0])
+        }
+    });
+    let file = with_exif(&jpeg(&stored), &exif(6, false));
+
+    let square = square_file(&file, 16, 90).expect("a square");
+
+    assert_eq!((square.width(), square.height()), (16, 16));
+    let shown = decode(&square);
+    for (x, y) in [(1, 1), (14, 14), (8, 8)] {
+        assert!(
+            !is_red(shown.get_pixel(x, y)),
+            "{x},{y} is {:?}",
+            shown.get_pixel(x, y)
+        );
+    }
+    let small = square_file(&jpeg(&stored), 1600, 90).expect("a square");
+    assert_eq!((small.width(), small.height()), (32, 32), "never enlarged");
 }
 
 #[test]

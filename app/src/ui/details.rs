@@ -9,9 +9,10 @@ use leptos_router::NavigateOptions;
 use leptos_router::hooks::use_navigate;
 
 use super::dialogs::search_people;
+use super::picture::{Picture, PicturePicker};
 use super::use_client;
 use crate::client::{api, browser};
-use crate::protocol::{Member, Role, Room, RoomId, UpdateRoomRequest, UserId};
+use crate::protocol::{MediaId, Member, Role, Room, RoomId, UpdateRoomRequest, UserId};
 
 /// A change the panel asks the server for: the room as it is now, when the answer has one.
 type Call = std::pin::Pin<Box<dyn Future<Output = Result<Option<Room>, api::ApiError>>>>;
@@ -82,6 +83,25 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
             Box::pin(async move { api::update_room(&room, &request).await.map(Some) }),
         );
     };
+    let picture = Signal::derive(move || room.get().and_then(|r| r.avatar_url));
+    let title = Signal::derive(move || room.get().and_then(|r| r.name).unwrap_or_default());
+    let set_picture = Callback::new(move |media: Option<MediaId>| {
+        let what = if media.is_some() {
+            "The group has a new picture."
+        } else {
+            "The group's picture is removed."
+        };
+        let request = UpdateRoomRequest {
+            name: None,
+            topic: None,
+            avatar_media_id: Some(media),
+        };
+        let room = id.get_value();
+        act(
+            what,
+            Box::pin(async move { api::update_room(&room, &request).await.map(Some) }),
+        );
+    });
     let muted = move || room.get().is_some_and(|r| r.muted);
     let toggle_mute = move |_| {
         let (room, now) = (id.get_value(), muted());
@@ -179,7 +199,10 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
         });
         view! {
             <li>
-                <span class={if online { "presence online" } else { "presence" }} aria-hidden="true"></span>
+                <span class="avatar small" aria-hidden="true">
+                    <Picture url=user.avatar_url.clone() name=name.clone()/>
+                    <span class="dot" class:online=online></span>
+                </span>
                 <span class="member-name">{name.clone()}{is_me.then_some(" (you)")}</span>
                 <span class="hint">"@"{user.username.clone()}</span>
                 <span class="role">{role_label(member.role)}</span>
@@ -197,9 +220,13 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
             <Show
                 when=manages
                 fallback=move || view! {
+                    <span class="avatar large" aria-hidden="true">
+                        {move || view! { <Picture url=picture.get() name=title.get()/> }}
+                    </span>
                     <p class="details-topic">{move || room.get().and_then(|r| r.topic).unwrap_or_else(|| "No topic".into())}</p>
                 }
             >
+                <PicturePicker current=picture name=title label="Change the group's picture" set=set_picture/>
                 <form on:submit=save>
                     <label>
                         "Name"

@@ -11,6 +11,7 @@
 //!   composer's photo and microphone buttons.
 //! - [`invite`]: invite links (admins) and the `/invite/{code}` page.
 //! - [`notices`]: connection banner, toasts and the document title.
+//! - [`picture`]: pictures of people and groups, shown and picked.
 //! - [`settings`]: the password and the sessions of the account.
 
 mod auth;
@@ -20,6 +21,7 @@ mod dialogs;
 mod invite;
 mod media;
 mod notices;
+mod picture;
 mod rooms;
 mod settings;
 

@@ -6,6 +6,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use super::auth::AuthForm;
 use super::chat::ChatView;
 use super::dialogs::{NewGroupDialog, NewMessageDialog};
+use super::picture::Picture;
 use super::use_client;
 use crate::client::{Auth, api, browser, model};
 use crate::protocol::{Message, Room, RoomId, RoomKind, UserId};
@@ -269,12 +270,7 @@ fn RoomList(room_id: Memo<Option<RoomId>>) -> AnyView {
 fn RoomRow(room: Room, me: UserId, current: bool) -> impl IntoView {
     let client = use_client();
     let title = model::room_title(&room, &me);
-    let initial = title
-        .chars()
-        .next()
-        .unwrap_or('#')
-        .to_uppercase()
-        .to_string();
+    let picture = model::room_picture(&room, &me);
     let describe = format!("room-{}-about", room.id);
     let preview = room.last_message.as_ref().map(|m| {
         let who = if m.sender_id == me {
@@ -325,7 +321,7 @@ fn RoomRow(room: Room, me: UserId, current: bool) -> impl IntoView {
                 aria-describedby=about
             >
                 <span class="avatar" aria-hidden="true">
-                    {initial}
+                    <Picture url=picture name=title.clone()/>
                     {is_direct.then(|| view! { <span class="dot" class:online=online></span> })}
                 </span>
                 <span class="room-main">

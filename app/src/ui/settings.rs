@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::auth::AuthForm;
+use super::picture::PicturePicker;
 use super::use_client;
 use crate::client::{Auth, api, browser};
 use crate::protocol::{ChangePasswordRequest, SessionInfo, UpdateMeRequest, User};
@@ -35,7 +36,7 @@ pub fn SettingsPage() -> AnyView {
     .into_any()
 }
 
-/// The name others see.
+/// The name and picture others see.
 #[component]
 fn ProfileForm() -> AnyView {
     let client = use_client();
@@ -45,6 +46,29 @@ fn ProfileForm() -> AnyView {
         Auth::SignedIn(user) => user.display_name,
         _ => String::new(),
     };
+    let picture = Signal::derive(move || match client.auth.get() {
+        Auth::SignedIn(user) => user.avatar_url,
+        _ => None,
+    });
+    let set_picture = Callback::new(move |media: Option<crate::protocol::MediaId>| {
+        let request = UpdateMeRequest {
+            display_name: None,
+            avatar_media_id: Some(media.clone()),
+        };
+        spawn_local(async move {
+            outcome.set(Some(match api::update_me(&request).await {
+                Ok(user) => {
+                    client.auth.set(Auth::SignedIn(user));
+                    Ok(if media.is_some() {
+                        "Your new picture is saved.".into()
+                    } else {
+                        "Your picture is removed.".into()
+                    })
+                }
+                Err(e) => Err(e.message()),
+            }));
+        });
+    });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let display_name = name.get().map(|i| i.value()).unwrap_or_default();
@@ -65,6 +89,7 @@ fn ProfileForm() -> AnyView {
     view! {
         <form class="card" on:submit=submit>
             <h2>"Profile"</h2>
+            <PicturePicker current=picture name=Signal::derive(current) label="Change picture" set=set_picture/>
             <label>
                 "Display name"
                 <input node_ref=name autocomplete="name" maxlength="64" required prop:value=current/>

@@ -9,6 +9,7 @@ use app::protocol::{
 };
 
 use super::Chat;
+use super::avatars::Owner;
 use crate::domain::{DisplayName, Password, Username, new_id};
 use crate::error::{Error, Result};
 use crate::passwords::HashError;
@@ -124,7 +125,10 @@ impl Chat {
         if let Some(agent) = user_agent(agent) {
             accounts.touch_session(&hash, now, Some(&agent)).await?;
         }
-        Ok(Session { user, token })
+        Ok(Session {
+            user: self.user_view(user),
+            token,
+        })
     }
 
     /// A device connected with the session of `token_hash`: "last seen", written at most
@@ -252,6 +256,8 @@ impl Chat {
             self.leave(user, &room.id).await?;
         }
         let media = self.delete_unused_media_of(user).await?;
+        let picture = self.ports.accounts.set_avatar(user, None).await?;
+        self.drop_avatar(picture).await;
         let ended = self
             .ports
             .accounts
@@ -310,7 +316,11 @@ impl Chat {
             .into_iter()
             .map(|user| (user.id.clone(), user))
             .collect();
-        Ok(ids.iter().filter_map(|id| users.remove(id)).collect())
+        Ok(ids
+            .iter()
+            .filter_map(|id| users.remove(id))
+            .map(|user| self.user_view(user))
+            .collect())
     }
 
     /// Checks the caller's own password, for a change that needs more than a token; a wrong
@@ -360,21 +370,39 @@ impl Chat {
         Ok(())
     }
 
-    /// The caller changes their display name; the rooms they are in hear of it
-    /// (`room:update`), so every member's list shows the new name.
+    /// The caller changes their display name or picture; the rooms they are in hear of it
+    /// (`room:update`), so every member's list shows the change.
     pub async fn update_me(&self, user: &UserId, request: UpdateMeRequest) -> Result<User> {
-        // Clearing (`null`) is fine: there is no avatar to clear yet.
-        if matches!(request.avatar_media_id, Some(Some(_))) {
-            return Err(Error::BadRequest("avatars are not supported yet".into()));
-        }
-        let Some(name) = request.display_name.as_deref() else {
+        let name = request
+            .display_name
+            .as_deref()
+            .map(DisplayName::parse)
+            .transpose()?;
+        if name.is_none() && request.avatar_media_id.is_none() {
             return self.me(user).await;
+        }
+        // The picture first: it is what can fail on bad input, and then nothing changed.
+        let avatar = match &request.avatar_media_id {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(media)) => Some(Some(
+                self.make_avatar(user, Owner::User(user), media).await?,
+            )),
         };
-        let name = DisplayName::parse(name)?;
-        self.ports
-            .accounts
-            .set_display_name(user, name.as_str())
-            .await?;
+        if let Some(name) = &name {
+            self.ports
+                .accounts
+                .set_display_name(user, name.as_str())
+                .await?;
+        }
+        if let Some(avatar) = avatar {
+            let replaced = self
+                .ports
+                .accounts
+                .set_avatar(user, avatar.as_deref())
+                .await?;
+            self.drop_avatar(replaced).await;
+        }
         for room in self.ports.rooms.rooms_of(user).await? {
             // Cached names of the room's members go with the version.
             self.members_changed(&room.id).await;
@@ -386,11 +414,13 @@ impl Chat {
     }
 
     pub async fn me(&self, user: &UserId) -> Result<User> {
-        self.ports
+        let me = self
+            .ports
             .accounts
             .user(user)
             .await?
-            .ok_or(Error::Unauthorized("the account is gone"))
+            .ok_or(Error::Unauthorized("the account is gone"))?;
+        Ok(self.user_view(me))
     }
 
     /// People whose username or display name starts with `query`.
@@ -402,11 +432,12 @@ impl Chat {
         if query.chars().count() > 64 {
             return Err(Error::BadRequest("q must be at most 64 characters".into()));
         }
-        Ok(self
+        let found = self
             .ports
             .accounts
             .search_users(query, SEARCH_LIMIT)
-            .await?)
+            .await?;
+        Ok(found.into_iter().map(|user| self.user_view(user)).collect())
     }
 
     async fn limit_auth_by_address(&self, client: IpAddr) -> Result<()> {

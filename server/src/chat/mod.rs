@@ -2,6 +2,7 @@
 //!
 //! - [`accounts`]: registration, sign-in, sessions, user search.
 //! - [`rooms`]: groups and direct rooms, membership and its authorisation, room views.
+//! - `avatars`: pictures of people and groups, cut from an uploaded image.
 //! - [`messages`]: sending (sequencing, idempotency), history, sync, receipts.
 //! - `delivery`: hands a room's stored messages to live delivery in `seq` order.
 //! - [`media`]: photo and voice uploads: checked, thumbnailed, shared, collected.
@@ -19,6 +20,7 @@
 //! rules of their own.
 
 pub mod accounts;
+mod avatars;
 mod delivery;
 pub mod fanout;
 mod hot;

@@ -9,6 +9,7 @@ use app::protocol::{
 };
 
 use super::Chat;
+use super::avatars::Owner;
 use crate::domain::{RoomName, RoomTopic, new_id};
 use crate::error::{Error, Result};
 use crate::ports::store::{MemberRecord, NewRoom, RoomRecord, is_deleted};
@@ -238,17 +239,12 @@ impl Chat {
         let (record, me) = self.membership(actor, room).await?;
         if record.kind == RoomKind::Direct {
             return Err(Error::BadRequest(
-                "a direct room has no name or topic".into(),
+                "a direct room has no name, topic or picture".into(),
             ));
         }
         if !me.role.can_manage() {
             return Err(Error::Forbidden(
                 "only the owner or an admin can change the group",
-            ));
-        }
-        if matches!(request.avatar_media_id, Some(Some(_))) {
-            return Err(Error::BadRequest(
-                "group avatars are not supported yet".into(),
             ));
         }
         let name = request
@@ -265,13 +261,30 @@ impl Chat {
             Some(Some(text)) => Some(Some(RoomTopic::parse(&text)?.into_string())),
         }
         .filter(|topic| *topic != record.topic);
-        if name.is_none() && topic.is_none() {
+        let avatar = match &request.avatar_media_id {
+            None => None,
+            Some(None) => record.avatar.is_some().then_some(None),
+            Some(Some(media)) => Some(Some(
+                self.make_avatar(actor, Owner::Room(room), media).await?,
+            )),
+        };
+        if name.is_none() && topic.is_none() && avatar.is_none() {
             return self.room_view(record, actor).await;
         }
-        self.ports
-            .rooms
-            .update_room(room, name.as_deref(), topic.as_ref().map(Option::as_deref))
-            .await?;
+        if name.is_some() || topic.is_some() {
+            self.ports
+                .rooms
+                .update_room(room, name.as_deref(), topic.as_ref().map(Option::as_deref))
+                .await?;
+        }
+        if let Some(avatar) = &avatar {
+            let replaced = self
+                .ports
+                .rooms
+                .set_room_avatar(room, avatar.as_deref())
+                .await?;
+            self.drop_avatar(replaced).await;
+        }
         let by = self.name_of(actor).await;
         if let Some(name) = &name {
             self.system_message(room, actor, format!("{by} renamed the group to “{name}”"))
@@ -284,6 +297,17 @@ impl Chat {
             }
             Some(None) => {
                 self.system_message(room, actor, format!("{by} removed the topic"))
+                    .await
+            }
+            None => {}
+        }
+        match &avatar {
+            Some(Some(_)) => {
+                self.system_message(room, actor, format!("{by} changed the group's picture"))
+                    .await
+            }
+            Some(None) => {
+                self.system_message(room, actor, format!("{by} removed the group's picture"))
                     .await
             }
             None => {}
@@ -471,7 +495,7 @@ impl Chat {
             .into_iter()
             .filter_map(|m| {
                 Some(Member {
-                    user: users.remove(&m.user_id)?,
+                    user: self.user_view(users.remove(&m.user_id)?),
                     role: m.role,
                     joined_at: m.joined_at,
                     last_delivered_seq: m.last_delivered_seq,
@@ -505,6 +529,7 @@ impl Chat {
             members: everyone.iter().take(LISTED_MEMBERS).cloned().collect(),
             member_count: everyone.len() as u64,
             topic: record.topic,
+            avatar_url: record.avatar.map(|path| self.absolute_url(&path)),
             muted: false,
         };
         Ok(SharedView {

@@ -437,6 +437,28 @@ pub async fn media_thumbnail(
     media_response(&state, &caller, &id, Rendition::Thumbnail, &headers).await
 }
 
+/// `GET /users/{id}/avatar/{token}`: a person's picture, for whoever shares a room with them.
+pub async fn user_avatar(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath((user, token)): ApiPath<(UserId, String)>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let content = state.chat.user_avatar(&caller.id, &user, &token).await?;
+    Ok(content_response(content, &headers))
+}
+
+/// `GET /rooms/{id}/avatar/{token}`: a group's picture, for its members.
+pub async fn room_avatar(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath((room, token)): ApiPath<(RoomId, String)>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let content = state.chat.room_avatar(&caller.id, &room, &token).await?;
+    Ok(content_response(content, &headers))
+}
+
 /// The bytes, or a redirect to a signed URL. Media never changes, but who may see it can,
 /// so only the caller's own browser caches it. The bytes were checked to be the declared
 /// type; the headers make sure a browser treats them as nothing else.
@@ -447,7 +469,12 @@ async fn media_response(
     rendition: Rendition,
     request: &HeaderMap,
 ) -> Result<Response> {
-    let response = match state.chat.media_content(&caller.id, id, rendition).await? {
+    let content = state.chat.media_content(&caller.id, id, rendition).await?;
+    Ok(content_response(content, request))
+}
+
+fn content_response(content: MediaContent, request: &HeaderMap) -> Response {
+    match content {
         MediaContent::Redirect(url) => (
             StatusCode::FOUND,
             [
@@ -460,8 +487,7 @@ async fn media_response(
             content_type,
             bytes,
         } => bytes_response(content_type, bytes, request),
-    };
-    Ok(response)
+    }
 }
 
 /// Media bytes served by this node, whole or the one range a player asked for.

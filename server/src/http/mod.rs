@@ -53,6 +53,8 @@ pub fn router(state: AppState) -> Router {
         .route("/me/sessions/{id}", delete(handlers::end_session))
         .route("/me/password", post(handlers::change_password))
         .route("/users", get(handlers::search_users))
+        .route("/users/{id}/avatar/{token}", get(handlers::user_avatar))
+        .route("/rooms/{id}/avatar/{token}", get(handlers::room_avatar))
         .route(
             "/users/{id}/block",
             post(handlers::block_user).delete(handlers::unblock_user),

@@ -294,6 +294,11 @@ impl AccountStore for MongoStore {
         Ok(ended)
     }
 
+    async fn set_avatar(&self, user: &UserId, avatar: Option<&str>) -> StoreResult<Option<String>> {
+        let collection = self.users_collection().clone_with_type::<bson::Document>();
+        super::replace_avatar(&collection, user.as_str(), avatar).await
+    }
+
     async fn set_display_name(&self, user: &UserId, display_name: &str) -> StoreResult<()> {
         self.users_collection()
             .update_one(

@@ -224,6 +224,25 @@ fn store_error(err: mongodb::error::Error) -> StoreError {
 }
 
 /// Sequence numbers and counters are stored as BSON int64, MongoDB's widest integer.
+/// Sets `avatar_url` of document `id` (a user or a room), answering the value before: one
+/// atomic find-and-modify, so two changes at once each free the picture they replaced.
+async fn replace_avatar(
+    collection: &Collection<Document>,
+    id: &str,
+    avatar: Option<&str>,
+) -> StoreResult<Option<String>> {
+    let before = collection
+        .find_one_and_update(
+            doc! { "_id": id },
+            doc! { "$set": { "avatar_url": avatar } },
+        )
+        .projection(doc! { "avatar_url": 1 })
+        .return_document(mongodb::options::ReturnDocument::Before)
+        .await
+        .map_err(store_error)?;
+    Ok(before.and_then(|doc| doc.get_str("avatar_url").ok().map(str::to_owned)))
+}
+
 fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }

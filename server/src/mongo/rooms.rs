@@ -27,6 +27,8 @@ pub(super) struct RoomDoc {
     direct_key: Option<String>,
     #[serde(default)]
     topic: Option<String>,
+    #[serde(default)]
+    avatar_url: Option<String>,
 }
 
 impl RoomDoc {
@@ -39,6 +41,7 @@ impl RoomDoc {
             last_seq: to_u64(self.last_seq),
             last_activity_at: Timestamp::from_millis(self.last_activity_at),
             topic: self.topic,
+            avatar: self.avatar_url,
         }
     }
 }
@@ -130,6 +133,7 @@ impl MongoStore {
                 last_activity_at: created_at,
                 direct_key: key,
                 topic: None,
+                avatar_url: None,
             })
             .session(&mut *session)
             .await?;
@@ -284,6 +288,15 @@ impl RoomStore for MongoStore {
             .await
             .map(drop)
             .map_err(store_error)
+    }
+
+    async fn set_room_avatar(
+        &self,
+        room: &RoomId,
+        avatar: Option<&str>,
+    ) -> StoreResult<Option<String>> {
+        let collection = self.rooms_collection().clone_with_type::<bson::Document>();
+        super::replace_avatar(&collection, room.as_str(), avatar).await
     }
 
     async fn set_muted(&self, room: &RoomId, user: &UserId, muted: bool) -> StoreResult<()> {

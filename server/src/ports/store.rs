@@ -44,6 +44,9 @@ pub trait AccountStore: Send + Sync {
     async fn set_password_hash(&self, user: &UserId, password_hash: &str) -> StoreResult<()>;
     /// A new display name (found by user search from now on).
     async fn set_display_name(&self, user: &UserId, display_name: &str) -> StoreResult<()>;
+    /// Sets (or, `None`, clears) the user's `avatar_url` as stored (a path on this API; the
+    /// view makes it absolute), answering the one it replaced, so its object can go.
+    async fn set_avatar(&self, user: &UserId, avatar: Option<&str>) -> StoreResult<Option<String>>;
     /// Deletes the account at `now`, at once: every session ends (their token hashes are
     /// returned), the username is freed (the row keeps [`deleted_username`]), the name
     /// becomes [`DELETED_USER_NAME`], no password opens it and user search skips it. The
@@ -95,6 +98,8 @@ pub struct RoomRecord {
     /// When the room last had a message (or was created): the room list's order.
     pub last_activity_at: Timestamp,
     pub topic: Option<String>,
+    /// The group's picture, as a path on this API (see `AccountStore::set_avatar`).
+    pub avatar: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,6 +157,12 @@ pub trait RoomStore: Send + Sync {
         topic: Option<Option<&str>>,
     ) -> StoreResult<()>;
     async fn set_muted(&self, room: &RoomId, user: &UserId, muted: bool) -> StoreResult<()>;
+    /// Sets (or clears) the room's picture, answering the one it replaced.
+    async fn set_room_avatar(
+        &self,
+        room: &RoomId,
+        avatar: Option<&str>,
+    ) -> StoreResult<Option<String>>;
     /// Moves a member's delivered or read marker forward to `seq` (never back; read also
     /// moves delivered). True when the asked marker moved.
     async fn advance_marker(

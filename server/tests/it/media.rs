@@ -820,3 +820,190 @@ async fn starting_and_checking_uploads_are_rate_limited_per_user() {
     }
     assert_error(&complete(&app, &alice, &ids[0]).await, 429, "rate_limited");
 }
+
+async fn patch_as(app: &TestApp, path: &str, user: &TestUser, body: Value) -> (StatusCode, Value) {
+    app.call(Method::PATCH, path, Some(&user.token), Some(body))
+        .await
+}
+
+/// The token at the end of a picture URL.
+fn picture_token(url: &str) -> &str {
+    url.rsplit('/').next().expect("a token")
+}
+
+#[tokio::test]
+async fn pictures_of_people_and_groups_are_squares_for_those_who_share_a_room() {
+    let app = spawn_app().await;
+    let (alice, bob, eve) = (
+        app.register("alice").await,
+        app.register("bob").await,
+        app.register("eve").await,
+    );
+    let room = app.group(&alice, "Club", &[&bob]).await;
+
+    let photo_media = upload_photo(&app, &alice, 900, 600).await;
+    let (status, me) = patch_as(
+        &app,
+        "/api/v1/me",
+        &alice,
+        json!({"avatar_media_id": photo_media["id"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let url = me["avatar_url"].as_str().expect("a picture URL").to_owned();
+    assert!(
+        url.starts_with(&app.url(&format!("/api/v1/users/{}/avatar/", alice.id))),
+        "{url}"
+    );
+    let (status, content_type, bytes) = fetch(&app, &alice, &url).await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (StatusCode::OK, "image/jpeg")
+    );
+    let picture = image::load_from_memory(&bytes).expect("a JPEG");
+    assert_eq!(
+        (picture.width(), picture.height()),
+        (256, 256),
+        "a 256 px square"
+    );
+    assert_eq!(
+        fetch(&app, &bob, &url).await.0,
+        StatusCode::OK,
+        "bob shares a room"
+    );
+    assert_eq!(
+        fetch(&app, &eve, &url).await.0,
+        StatusCode::FORBIDDEN,
+        "eve does not"
+    );
+    let (_, view) = app.get(&format!("/api/v1/rooms/{room}"), &bob.token).await;
+    let listed = view["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["user"]["id"] == alice.id.as_str())
+        .expect("alice listed");
+    assert_eq!(listed["user"]["avatar_url"], url.as_str(), "rooms show it");
+
+    // Bad input changes nothing.
+    let eves = upload_photo(&app, &eve, 64, 64).await;
+    assert_error(
+        &patch_as(
+            &app,
+            "/api/v1/me",
+            &alice,
+            json!({"avatar_media_id": eves["id"]}),
+        )
+        .await,
+        404,
+        "not_found",
+    );
+    let recorded = recording("ogg", 20_000);
+    let request = json!({"kind": "voice", "content_type": "audio/ogg",
+        "bytes": recorded.len(), "duration_ms": 3_500});
+    let voice = upload(&app, &alice, request, recorded).await;
+    assert_error(
+        &patch_as(
+            &app,
+            "/api/v1/me",
+            &alice,
+            json!({"avatar_media_id": voice["id"]}),
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    let (_, unchanged) = app.get("/api/v1/me", &alice.token).await;
+    assert_eq!(unchanged["avatar_url"], url.as_str());
+
+    // A new picture has a new URL; the old one and its object are gone.
+    let second = upload_photo(&app, &alice, 300, 500).await;
+    let (_, me) = patch_as(
+        &app,
+        "/api/v1/me",
+        &alice,
+        json!({"avatar_media_id": second["id"]}),
+    )
+    .await;
+    let new_url = me["avatar_url"].as_str().expect("a picture URL").to_owned();
+    assert_ne!(new_url, url);
+    assert_eq!(fetch(&app, &bob, &url).await.0, StatusCode::NOT_FOUND);
+    assert!(
+        stored_files(&app, picture_token(&url)).is_empty(),
+        "old object deleted"
+    );
+    assert_eq!(fetch(&app, &bob, &new_url).await.0, StatusCode::OK);
+    let (status, me) = patch_as(&app, "/api/v1/me", &alice, json!({"avatar_media_id": null})).await;
+    assert_eq!((status, &me["avatar_url"]), (StatusCode::OK, &Value::Null));
+    assert_eq!(fetch(&app, &alice, &new_url).await.0, StatusCode::NOT_FOUND);
+    assert!(stored_files(&app, picture_token(&new_url)).is_empty());
+
+    // A group's picture: set by its owner or admins, seen by its members.
+    let group_photo = upload_photo(&app, &bob, 400, 400).await;
+    let room_path = format!("/api/v1/rooms/{room}");
+    assert_error(
+        &patch_as(
+            &app,
+            &room_path,
+            &bob,
+            json!({"avatar_media_id": group_photo["id"]}),
+        )
+        .await,
+        403,
+        "forbidden",
+    );
+    let group_photo = upload_photo(&app, &alice, 400, 400).await;
+    let (status, view) = patch_as(
+        &app,
+        &room_path,
+        &alice,
+        json!({"avatar_media_id": group_photo["id"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let group_url = view["avatar_url"]
+        .as_str()
+        .expect("a group picture")
+        .to_owned();
+    assert!(
+        group_url.starts_with(&app.url(&format!("{room_path}/avatar/"))),
+        "{group_url}"
+    );
+    assert_eq!(fetch(&app, &bob, &group_url).await.0, StatusCode::OK);
+    assert_eq!(fetch(&app, &eve, &group_url).await.0, StatusCode::FORBIDDEN);
+    let (_, history) = app.get(&format!("{room_path}/messages"), &bob.token).await;
+    assert!(
+        history["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .any(|m| m["kind"] == "system" && m["body"] == "alice changed the group's picture"),
+        "{history}"
+    );
+    let (status, view) = patch_as(&app, &room_path, &alice, json!({"avatar_media_id": null})).await;
+    assert_eq!(
+        (status, &view["avatar_url"]),
+        (StatusCode::OK, &Value::Null)
+    );
+    assert_eq!(fetch(&app, &bob, &group_url).await.0, StatusCode::NOT_FOUND);
+
+    let (_, direct) = app
+        .post(
+            "/api/v1/rooms/direct",
+            &alice.token,
+            json!({"user_id": eve.id}),
+        )
+        .await;
+    let direct_photo = upload_photo(&app, &alice, 64, 64).await;
+    assert_error(
+        &app.call(
+            Method::PATCH,
+            &format!("/api/v1/rooms/{}", direct["id"].as_str().expect("id")),
+            Some(&alice.token),
+            Some(json!({"avatar_media_id": direct_photo["id"]})),
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+}

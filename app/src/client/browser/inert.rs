@@ -84,6 +84,9 @@ pub async fn sleep(_ms: u32) {}
 pub async fn shrink_photo(_key: &BlobKey) -> Result<Shrunk, String> {
     Err("no photo tool on the server".into())
 }
+pub async fn shrink_picture(_key: &BlobKey) -> Result<Shrunk, String> {
+    Err("no photo tool on the server".into())
+}
 pub async fn upload(
     _url: &str,
     _headers: &BTreeMap<String, String>,

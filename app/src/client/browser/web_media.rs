@@ -17,6 +17,7 @@ use super::{BlobKey, FetchError, Recording, Shrunk};
 /// public/media-worker.js).
 const WORKER_URL: &str = "/media-worker.js";
 const MAX_EDGE: u32 = 1600;
+const PICTURE_EDGE: u32 = 512;
 const JPEG_QUALITY: u32 = 78;
 /// A photo that takes longer than this to shrink is given up on (the worker may be stuck).
 const SHRINK_TIMEOUT_MS: i32 = 60_000;
@@ -181,14 +182,25 @@ fn field(value: &JsValue, name: &str) -> JsValue {
 /// Shrinks a photo in the worker: long edge at most 1600 px, JPEG, orientation applied and
 /// every piece of metadata gone.
 pub async fn shrink_photo(key: &BlobKey) -> Result<Shrunk, String> {
+    shrink(key, MAX_EDGE, false).await
+}
+
+/// A picture of a person or a group, made in the worker: the middle square of the photo,
+/// at most 512 px (the server keeps 256), JPEG, upright, without metadata.
+pub async fn shrink_picture(key: &BlobKey) -> Result<Shrunk, String> {
+    shrink(key, PICTURE_EDGE, true).await
+}
+
+async fn shrink(key: &BlobKey, max_edge: u32, square: bool) -> Result<Shrunk, String> {
     let file = blob(key).ok_or("The photo is no longer available.")?;
     let (worker, waiting) = photo_worker()?;
     let id = next_id();
     let request = Object::new();
     let _ = Reflect::set(&request, &"id".into(), &(id as f64).into());
     let _ = Reflect::set(&request, &"file".into(), &file);
-    let _ = Reflect::set(&request, &"maxEdge".into(), &MAX_EDGE.into());
+    let _ = Reflect::set(&request, &"maxEdge".into(), &max_edge.into());
     let _ = Reflect::set(&request, &"quality".into(), &JPEG_QUALITY.into());
+    let _ = Reflect::set(&request, &"square".into(), &square.into());
     let promise = Promise::new(&mut |resolve, reject| {
         let timeout = reject.clone();
         waiting.borrow_mut().insert(id, (resolve, reject));

@@ -371,3 +371,36 @@ impl Client {
         }
     }
 }
+
+/// A picture of a person or a group, from a picked photo: cut to its middle square and
+/// shrunk in the photo worker, uploaded and completed. Answers the media id to name in
+/// `PATCH /me` or `PATCH /rooms/{id}`, or what went wrong, in words for the page. Nothing
+/// here outlives the page: a picture that fails is simply picked again.
+pub async fn upload_picture(file: BlobKey) -> Result<crate::protocol::MediaId, String> {
+    let shrunk = browser::shrink_picture(&file).await;
+    browser::forget_blob(&file);
+    let shrunk = shrunk?;
+    let key = shrunk.blob;
+    let request = crate::protocol::CreateMediaRequest {
+        kind: MediaKind::Image,
+        content_type: "image/jpeg".into(),
+        bytes: browser::blob_size(&key),
+        width: Some(shrunk.width),
+        height: Some(shrunk.height),
+        duration_ms: None,
+    };
+    let outcome = async {
+        let created = api::create_media(&request).await.map_err(|e| e.message())?;
+        let upload = &created.upload;
+        browser::upload(&upload.url, &upload.headers, &key, |_| {})
+            .await
+            .map_err(|_| "The picture could not be uploaded; try again.".to_string())?;
+        api::complete_media(&created.media.id)
+            .await
+            .map_err(|e| e.message())?;
+        Ok(created.media.id)
+    }
+    .await;
+    browser::forget_blob(&key);
+    outcome
+}

@@ -271,6 +271,15 @@ pub fn peer<'a>(room: &'a Room, me: &UserId) -> Option<&'a User> {
     room.members.iter().map(|m| &m.user).find(|u| &u.id != me)
 }
 
+/// The picture a room shows in the list: the group's, or for a direct room the other
+/// person's.
+pub fn room_picture(room: &Room, me: &UserId) -> Option<String> {
+    match room.kind {
+        RoomKind::Group => room.avatar_url.clone(),
+        RoomKind::Direct => peer(room, me)?.avatar_url.clone(),
+    }
+}
+
 /// What a room is called in the list: its name, or for a direct room the other person.
 pub fn room_title(room: &Room, me: &UserId) -> String {
     match (&room.name, room.kind) {

@@ -33,6 +33,7 @@ fn room(id: &str, members: Vec<Member>) -> Room {
         member_count: members.len() as u64,
         members,
         topic: None,
+        avatar_url: None,
         muted: false,
     }
 }

@@ -18,6 +18,10 @@ const THUMBNAIL_QUALITY: u8 = 78;
 /// picture in a few hundred bytes.
 const PLACEHOLDER_EDGE: u32 = 16;
 const PLACEHOLDER_QUALITY: u8 = 50;
+/// The edge of a user's or a group's picture: a square, sharp in a 128 px circle on a
+/// high-density screen.
+pub const AVATAR_EDGE: u32 = 256;
+const AVATAR_QUALITY: u8 = 85;
 
 /// The types Confab accepts, as base media types (no parameters).
 pub const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/webp", "image/gif"];
@@ -89,6 +93,55 @@ pub fn inspect_image(
     base: &str,
     max_pixels: u64,
 ) -> Result<ImageFacts, ImageProblem> {
+    let Decoded {
+        image,
+        orientation,
+        name,
+    } = decode(bytes, base, max_pixels)?;
+    let thumbnail = fit(&image, THUMBNAIL_EDGE);
+    let placeholder = fit(&thumbnail, PLACEHOLDER_EDGE);
+    let placeholder = base64::engine::general_purpose::STANDARD.encode(
+        jpeg(placeholder, PLACEHOLDER_QUALITY).map_err(|_| ImageProblem::Unreadable(name))?,
+    );
+    // What cannot be looked through is refused rather than kept as it came.
+    let stripped =
+        strip_metadata(bytes, base, orientation.to_exif()).ok_or(ImageProblem::Opaque)?;
+    Ok(ImageFacts {
+        stripped,
+        width: image.width(),
+        height: image.height(),
+        thumbnail: jpeg(thumbnail, THUMBNAIL_QUALITY)
+            .map_err(|_| ImageProblem::Unreadable(name))?,
+        placeholder: format!("data:image/jpeg;base64,{placeholder}"),
+    })
+}
+
+/// A user's or a group's picture made of an image of type `base`: the middle square (as
+/// displayed, after the EXIF orientation), at most [`AVATAR_EDGE`] on a side, as a
+/// metadata-free JPEG.
+pub fn square_avatar(bytes: &[u8], base: &str, max_pixels: u64) -> Result<Vec<u8>, ImageProblem> {
+    let Decoded { image, name, .. } = decode(bytes, base, max_pixels)?;
+    let edge = image.width().min(image.height());
+    let square = image.crop_imm(
+        (image.width() - edge) / 2,
+        (image.height() - edge) / 2,
+        edge,
+        edge,
+    );
+    jpeg(fit(&square, AVATAR_EDGE), AVATAR_QUALITY).map_err(|_| ImageProblem::Unreadable(name))
+}
+
+/// An image decoded, as displayed.
+struct Decoded {
+    image: DynamicImage,
+    orientation: image::metadata::Orientation,
+    /// The format's name, for errors.
+    name: &'static str,
+}
+
+/// Decodes an image of type `base`, refusing more than `max_pixels` from its header, and
+/// turns it as its EXIF orientation says.
+fn decode(bytes: &[u8], base: &str, max_pixels: u64) -> Result<Decoded, ImageProblem> {
     let (format, name) = match base {
         "image/jpeg" => (ImageFormat::Jpeg, "JPEG"),
         "image/png" => (ImageFormat::Png, "PNG"),
@@ -121,21 +174,10 @@ pub fn inspect_image(
     let orientation = decoder.orientation().map_err(unreadable)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(unreadable)?;
     image.apply_orientation(orientation);
-    let thumbnail = fit(&image, THUMBNAIL_EDGE);
-    let placeholder = fit(&thumbnail, PLACEHOLDER_EDGE);
-    let placeholder = base64::engine::general_purpose::STANDARD.encode(
-        jpeg(placeholder, PLACEHOLDER_QUALITY).map_err(|_| ImageProblem::Unreadable(name))?,
-    );
-    // What cannot be looked through is refused rather than kept as it came.
-    let stripped =
-        strip_metadata(bytes, base, orientation.to_exif()).ok_or(ImageProblem::Opaque)?;
-    Ok(ImageFacts {
-        stripped,
-        width: image.width(),
-        height: image.height(),
-        thumbnail: jpeg(thumbnail, THUMBNAIL_QUALITY)
-            .map_err(|_| ImageProblem::Unreadable(name))?,
-        placeholder: format!("data:image/jpeg;base64,{placeholder}"),
+    Ok(Decoded {
+        image,
+        orientation,
+        name,
     })
 }
 
@@ -189,6 +231,52 @@ mod tests {
         assert_eq!(sniff(b"\0\0\0\x20ftypM4A "), Some("audio/mp4"));
         assert_eq!(sniff(b"<html><script>"), None);
         assert_eq!(sniff(b""), None);
+    }
+
+    #[test]
+    fn an_avatar_is_the_middle_square_at_most_256_pixels() {
+        // Red left and right thirds, blue middle: the square is all blue.
+        let wide = DynamicImage::ImageRgb8(ImageBuffer::from_fn(900, 300, |x, _| {
+            if (300..600).contains(&x) {
+                Rgb([0, 0, 255])
+            } else {
+                Rgb([255, 0, 0])
+            }
+        }));
+        let avatar =
+            square_avatar(&encoded(wide, ImageFormat::Png), "image/png", 1 << 20).expect("avatar");
+        let avatar = image::load_from_memory(&avatar).expect("a JPEG").to_rgb8();
+        assert_eq!(avatar.dimensions(), (AVATAR_EDGE, AVATAR_EDGE));
+        for (x, y) in [(0, 0), (255, 255), (0, 255), (128, 128)] {
+            let [r, _, b] = avatar.get_pixel(x, y).0;
+            assert!(b > 200 && r < 60, "pixel {x},{y} is {r},{b}");
+        }
+        let small = square_avatar(
+            &encoded(gradient(40, 90), ImageFormat::Png),
+            "image/png",
+            1 << 20,
+        )
+        .expect("avatar");
+        assert_eq!(
+            image::load_from_memory(&small)
+                .expect("a JPEG")
+                .to_rgb8()
+                .dimensions(),
+            (40, 40),
+            "a small picture is not upscaled"
+        );
+        assert_eq!(
+            square_avatar(
+                &encoded(gradient(100, 100), ImageFormat::Png),
+                "image/png",
+                99
+            ),
+            Err(ImageProblem::TooManyPixels {
+                width: 100,
+                height: 100,
+                max: 99
+            })
+        );
     }
 
     #[test]

@@ -63,7 +63,7 @@ fn upload_key(id: &MediaId) -> String {
     format!("uploads/{id}")
 }
 
-fn original_key(id: &MediaId) -> String {
+pub(crate) fn original_key(id: &MediaId) -> String {
     format!("media/{id}")
 }
 
@@ -590,7 +590,7 @@ impl Chat {
     }
 
     /// The caller's own media, or `not_found` (someone else's media is not revealed).
-    async fn own_media(&self, caller: &UserId, id: &MediaId) -> Result<MediaRecord> {
+    pub(crate) async fn own_media(&self, caller: &UserId, id: &MediaId) -> Result<MediaRecord> {
         self.ports
             .media_records
             .media(id)

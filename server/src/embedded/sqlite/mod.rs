@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS rooms (
     last_seq INTEGER NOT NULL DEFAULT 0,
     last_activity_at INTEGER NOT NULL,
     direct_key TEXT UNIQUE,
-    topic TEXT
+    topic TEXT,
+    avatar_url TEXT
 );
 CREATE TABLE IF NOT EXISTS members (
     room_id TEXT NOT NULL,
@@ -207,7 +208,8 @@ fn add_columns(conn: &Connection, table: &str, wanted: &[(&str, &str)]) -> rusql
     Ok(())
 }
 
-/// Sessions gain what the session list shows (empty for old ones), rooms a topic, members
+/// Sessions gain what the session list shows (empty for old ones), rooms a topic and a
+/// picture, members
 /// a mute, users the moment their account was deleted.
 fn migrate_sessions(conn: &Connection) -> rusqlite::Result<()> {
     add_columns(conn, "users", &[("deleted_at", "INTEGER")])?;
@@ -220,8 +222,31 @@ fn migrate_sessions(conn: &Connection) -> rusqlite::Result<()> {
             ("user_agent", "TEXT"),
         ],
     )?;
-    add_columns(conn, "rooms", &[("topic", "TEXT")])?;
+    add_columns(conn, "rooms", &[("topic", "TEXT"), ("avatar_url", "TEXT")])?;
     add_columns(conn, "members", &[("muted", "INTEGER NOT NULL DEFAULT 0")])
+}
+
+/// Sets `avatar_url` of row `id` of `table` (users or rooms), answering the value before.
+/// One writer runs batches one at a time, so nothing comes between the read and the write.
+fn replace_avatar(
+    conn: &Connection,
+    table: &str,
+    id: &str,
+    avatar: Option<&str>,
+) -> rusqlite::Result<Option<String>> {
+    let before: Option<String> = conn
+        .query_row(
+            &format!("SELECT avatar_url FROM {table} WHERE id = ?1"),
+            [id],
+            |row| row.get(0),
+        )
+        .optional()?
+        .flatten();
+    conn.execute(
+        &format!("UPDATE {table} SET avatar_url = ?2 WHERE id = ?1"),
+        params![id, avatar],
+    )?;
+    Ok(before)
 }
 
 fn is_unique_violation(err: &rusqlite::Error) -> bool {
@@ -267,7 +292,8 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-const ROOM_COLUMNS: &str = "id, kind, name, created_at, last_seq, last_activity_at, topic";
+const ROOM_COLUMNS: &str =
+    "id, kind, name, created_at, last_seq, last_activity_at, topic, avatar_url";
 
 fn room_row(row: &Row<'_>) -> rusqlite::Result<RoomRecord> {
     Ok(RoomRecord {
@@ -278,6 +304,7 @@ fn room_row(row: &Row<'_>) -> rusqlite::Result<RoomRecord> {
         last_seq: seq_from(row.get(4)?),
         last_activity_at: Timestamp::from_millis(row.get(5)?),
         topic: row.get(6)?,
+        avatar: row.get(7)?,
     })
 }
 
@@ -557,6 +584,12 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn set_avatar(&self, user: &UserId, avatar: Option<&str>) -> StoreResult<Option<String>> {
+        let (user, avatar) = (user.0.clone(), avatar.map(str::to_owned));
+        self.write(move |conn| replace_avatar(conn, "users", &user, avatar.as_deref()))
+            .await
+    }
+
     async fn set_password_hash(&self, user: &UserId, password_hash: &str) -> StoreResult<()> {
         let (user, hash) = (user.0.clone(), password_hash.to_owned());
         self.write(move |conn| {
@@ -721,7 +754,8 @@ impl RoomStore for SqliteStore {
         let user = user.0.clone();
         self.call(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT r.id, r.kind, r.name, r.created_at, r.last_seq, r.last_activity_at, r.topic
+                "SELECT r.id, r.kind, r.name, r.created_at, r.last_seq, r.last_activity_at, r.topic,
+                     r.avatar_url
                  FROM rooms r JOIN members m ON m.room_id = r.id
                  WHERE m.user_id = ?1
                  ORDER BY r.last_activity_at DESC, r.id DESC",
@@ -806,6 +840,16 @@ impl RoomStore for SqliteStore {
             .map(drop)
         })
         .await
+    }
+
+    async fn set_room_avatar(
+        &self,
+        room: &RoomId,
+        avatar: Option<&str>,
+    ) -> StoreResult<Option<String>> {
+        let (room, avatar) = (room.0.clone(), avatar.map(str::to_owned));
+        self.write(move |conn| replace_avatar(conn, "rooms", &room, avatar.as_deref()))
+            .await
     }
 
     async fn set_muted(&self, room: &RoomId, user: &UserId, muted: bool) -> StoreResult<()> {

@@ -287,6 +287,28 @@ pub async fn lists_and_ends_sessions(store: &dyn AccountStore) {
         .expect("rename");
     let renamed = store.user(&user.id).await.expect("read").expect("found");
     assert_eq!(renamed.display_name, "Renamed Person");
+    let before = store
+        .set_avatar(&user.id, Some("/pictures/1"))
+        .await
+        .expect("set a picture");
+    assert_eq!(before, None);
+    let before = store
+        .set_avatar(&user.id, Some("/pictures/2"))
+        .await
+        .expect("replace it");
+    assert_eq!(before.as_deref(), Some("/pictures/1"));
+    let pictured = store.user(&user.id).await.expect("read").expect("found");
+    assert_eq!(
+        (
+            pictured.avatar_url.as_deref(),
+            pictured.display_name.as_str()
+        ),
+        (Some("/pictures/2"), "Renamed Person")
+    );
+    let before = store.set_avatar(&user.id, None).await.expect("clear it");
+    assert_eq!(before.as_deref(), Some("/pictures/2"));
+    let cleared = store.user(&user.id).await.expect("read").expect("found");
+    assert_eq!(cleared.avatar_url, None);
     let found = store.search_users("renamed p", 10).await.expect("search");
     assert!(
         found.iter().any(|u| u.id == user.id),

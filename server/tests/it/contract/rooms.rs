@@ -28,6 +28,7 @@ pub async fn creates_a_group_with_its_members(rooms: &dyn RoomStore) {
         last_seq: 0,
         last_activity_at: created_at,
         topic: None,
+        avatar: None,
     };
     assert_eq!(
         rooms.room(&new.id).await.expect("read room"),
@@ -378,7 +379,8 @@ async fn member_list(rooms: &dyn RoomStore, room: &RoomId) -> Vec<(UserId, Role)
     members.into_iter().map(|m| (m.user_id, m.role)).collect()
 }
 
-/// A room's name and topic change as asked (a topic can be cleared), and a member's mute.
+/// A room's name, topic and picture change as asked (a topic or picture can be cleared),
+/// and a member's mute.
 pub async fn renames_and_mutes(rooms: &dyn RoomStore) {
     let (owner, amy) = (fixtures::user_id(), fixtures::user_id());
     let room = fixtures::stored_group(rooms, &[owner.clone(), amy.clone()]).await;
@@ -403,6 +405,27 @@ pub async fn renames_and_mutes(rooms: &dyn RoomStore) {
         .expect("clear the topic");
     let now = read().await;
     assert_eq!((now.name.as_deref(), now.topic), (Some("New name"), None));
+
+    // A picture replaced answers the one before, so its object can go.
+    let replaced = rooms
+        .set_room_avatar(&room, Some("/pictures/a"))
+        .await
+        .expect("set a picture");
+    assert_eq!(replaced, None);
+    assert_eq!(read().await.avatar.as_deref(), Some("/pictures/a"));
+    let replaced = rooms
+        .set_room_avatar(&room, Some("/pictures/b"))
+        .await
+        .expect("replace it");
+    assert_eq!(replaced.as_deref(), Some("/pictures/a"));
+    let replaced = rooms.set_room_avatar(&room, None).await.expect("clear it");
+    assert_eq!(replaced.as_deref(), Some("/pictures/b"));
+    let now = read().await;
+    assert_eq!(
+        (now.avatar, now.name.as_deref()),
+        (None, Some("New name")),
+        "only the picture changed"
+    );
 
     rooms.set_muted(&room, &amy, true).await.expect("mute");
     let room = &room;
