@@ -1013,3 +1013,58 @@ async fn an_account_deleted_on_one_node_is_gone_from_every_node() {
         .await;
     assert_eq!(status.as_u16(), 401, "the old password opens nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_revoked_or_a_password_changed_on_one_node_cuts_devices_on_another() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    let alice = a.app.register("alice").await;
+    let laptop = crate::sessions::sign_in_again(&b.app, &alice, "Laptop").await;
+    let tablet = crate::sessions::sign_in_again(&b.app, &alice, "Tablet").await;
+    let mut laptop_on_b = crate::sessions::device(&b.app, &laptop).await;
+    let mut tablet_on_b = crate::sessions::device(&b.app, &tablet).await;
+    let mut mine_on_b = crate::sessions::device(&b.app, &alice.token).await;
+
+    // Revoked from node A: only the laptop's device on node B goes.
+    let (_, list) = a.app.get("/api/v1/me/sessions", &alice.token).await;
+    let laptop_session = list
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .find(|s| s["user_agent"] == "Laptop")
+        .expect("the laptop's session")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (status, _) = a
+        .app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/me/sessions/{laptop_session}"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status.as_u16(), 204);
+    assert!(crate::sessions::is_disconnected(&mut laptop_on_b).await);
+
+    // A new password set through node A: every other session's device on node B goes.
+    let (status, body) = a
+        .app
+        .post(
+            "/api/v1/me/password",
+            &alice.token,
+            json!({"current_password": "correct horse battery", "new_password": "a brand new secret"}),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 204, "{body}");
+    assert!(crate::sessions::is_disconnected(&mut tablet_on_b).await);
+    mine_on_b.send(r#"421["sync",{"rooms":{}}]"#).await;
+    let answer = mine_on_b.next_text().await.expect("an answer");
+    assert!(
+        answer.starts_with("431"),
+        "the session that changed it stays: {answer}"
+    );
+}
