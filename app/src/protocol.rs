@@ -503,6 +503,29 @@ pub struct SessionInfo {
     pub current: bool,
 }
 
+/// v1.1: `POST /push/subscriptions`: where a push service reaches this device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum PushSubscriptionRequest {
+    /// A browser's or installed PWA's `PushSubscription`, as `toJSON()` gives it.
+    Webpush { endpoint: String, keys: WebPushKeys },
+    /// An Expo push token (`ExponentPushToken[…]`).
+    Expo { token: String },
+}
+
+/// The keys of a Web Push subscription, base64url.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebPushKeys {
+    pub p256dh: String,
+    pub auth: String,
+}
+
+/// v1.1: the answer to `POST /push/subscriptions`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushSubscriptionCreated {
+    pub id: String,
+}
+
 /// v1.1: `PATCH /me`. A field left out stays as it is.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct UpdateMeRequest {

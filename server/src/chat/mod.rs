@@ -9,6 +9,7 @@
 //! - [`invites`]: invite links with expiry and use limits.
 //! - [`typing`]: typing indicators that stop by themselves.
 //! - [`presence`]: coming online and going offline.
+//! - [`push`]: push subscriptions, registered per session (sending is still to come).
 //! - [`outbox`]: every stored message's event reaches the bus, however long it is down.
 //! - [`notify`]: the bus consumer that turns stored messages into notifications.
 //! - [`unread`]: the bus consumer that keeps members' unread counters current.
@@ -31,6 +32,7 @@ pub mod notify;
 pub mod outbox;
 pub mod positions;
 pub mod presence;
+pub mod push;
 pub mod rooms;
 pub mod search;
 pub mod typing;

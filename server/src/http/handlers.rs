@@ -4,8 +4,9 @@ use app::protocol::{
     AddMemberRequest, AuthResponse, ChangePasswordRequest, CreateDirectRequest, CreateGroupRequest,
     CreateInviteRequest, CreateMediaRequest, CreatedMedia, DeleteAccountRequest, HistoryQuery,
     Invite, InvitePreview, LoginRequest, Media, MediaId, MemberPage, MemberPageQuery, MessagePage,
-    MuteRequest, RegisterRequest, Room, RoomId, SearchQuery, SendMessageRequest, SessionInfo,
-    SetRoleRequest, UpdateMeRequest, UpdateRoomRequest, User, UserId,
+    MuteRequest, PushSubscriptionCreated, PushSubscriptionRequest, RegisterRequest, Room, RoomId,
+    SearchQuery, SendMessageRequest, SessionInfo, SetRoleRequest, UpdateMeRequest,
+    UpdateRoomRequest, User, UserId,
 };
 use axum::Json;
 use axum::body::Body;
@@ -616,4 +617,32 @@ mod tests {
             );
         }
     }
+}
+
+/// `POST /push/subscriptions`: `201 {id}`, or `200` with the same id for a device already
+/// registered.
+pub async fn register_push(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiJson(request): ApiJson<PushSubscriptionRequest>,
+) -> Result<(StatusCode, Json<PushSubscriptionCreated>)> {
+    let (id, created) = state
+        .chat
+        .register_push(&caller.id, &caller.token, request)
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(PushSubscriptionCreated { id })))
+}
+
+pub async fn unregister_push(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode> {
+    state.chat.unregister_push(&caller.id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -91,6 +91,11 @@ pub fn router(state: AppState) -> Router {
             get(handlers::preview_invite).delete(handlers::revoke_invite),
         )
         .route("/invites/{code}/accept", post(handlers::accept_invite))
+        .route("/push/subscriptions", post(handlers::register_push))
+        .route(
+            "/push/subscriptions/{id}",
+            delete(handlers::unregister_push),
+        )
         .route("/media", post(handlers::create_media))
         .route(
             "/media/{id}",

@@ -9,7 +9,10 @@ use mongodb::bson::{self, doc};
 use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, is_duplicate_key, store_error};
-use crate::ports::store::{AccountStore, DELETED_USER_NAME, SessionRecord, deleted_username};
+use crate::ports::store::{
+    AccountStore, DELETED_USER_NAME, PushSubscriptionRecord, PushTarget, SessionRecord,
+    deleted_username,
+};
 use crate::ports::{StoreError, StoreResult};
 
 /// A document of `users`.
@@ -88,6 +91,48 @@ struct BlockDoc {
     created_at: i64,
 }
 
+/// A document of `push_subscriptions` (`address`, the endpoint or token, is unique).
+#[derive(Serialize, Deserialize)]
+struct PushDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    user_id: String,
+    session: String,
+    kind: String,
+    address: String,
+    #[serde(default)]
+    p256dh: Option<String>,
+    #[serde(default)]
+    auth: Option<String>,
+    created_at: i64,
+}
+
+impl PushDoc {
+    fn new(record: &PushSubscriptionRecord) -> Self {
+        let (p256dh, auth) = record.target.keys().unzip();
+        PushDoc {
+            id: record.id.clone(),
+            user_id: record.user_id.0.clone(),
+            session: record.session.clone(),
+            kind: record.target.kind().to_owned(),
+            address: record.target.address().to_owned(),
+            p256dh: p256dh.map(str::to_owned),
+            auth: auth.map(str::to_owned),
+            created_at: record.created_at.as_millis(),
+        }
+    }
+
+    fn into_record(self) -> Option<PushSubscriptionRecord> {
+        Some(PushSubscriptionRecord {
+            target: PushTarget::from_parts(&self.kind, self.address, self.p256dh, self.auth)?,
+            id: self.id,
+            user_id: UserId(self.user_id),
+            session: self.session,
+            created_at: Timestamp::from_millis(self.created_at),
+        })
+    }
+}
+
 fn block_id(blocker: &UserId, blocked: &UserId) -> String {
     format!("{blocker}:{blocked}")
 }
@@ -103,6 +148,24 @@ impl MongoStore {
 
     fn sessions(&self) -> mongodb::Collection<SessionDoc> {
         self.collection("sessions")
+    }
+
+    fn push_subscriptions_collection(&self) -> mongodb::Collection<PushDoc> {
+        self.collection("push_subscriptions")
+    }
+
+    /// The user's subscription of `address` moved to `record`'s session and keys; its id.
+    async fn refresh_push(&self, record: &PushSubscriptionRecord) -> StoreResult<Option<String>> {
+        let (p256dh, auth) = record.target.keys().unzip();
+        let found = self
+            .push_subscriptions_collection()
+            .find_one_and_update(
+                doc! { "address": record.target.address(), "user_id": record.user_id.as_str() },
+                doc! { "$set": { "session": &record.session, "p256dh": p256dh, "auth": auth } },
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(found.map(|doc| doc.id))
     }
 
     /// Up to `limit` users whose `field` starts with `low`, by username.
@@ -237,6 +300,12 @@ impl AccountStore for MongoStore {
         self.sessions()
             .delete_one(doc! { "_id": token_hash })
             .await
+            .map_err(store_error)?;
+        // Left behind by a crash here, a subscription is still never answered: its session
+        // is gone.
+        self.push_subscriptions_collection()
+            .delete_many(doc! { "session": token_hash })
+            .await
             .map(drop)
             .map_err(store_error)
     }
@@ -291,7 +360,79 @@ impl AccountStore for MongoStore {
             .delete_many(filter)
             .await
             .map_err(store_error)?;
+        self.push_subscriptions_collection()
+            .delete_many(doc! {
+                "user_id": user.as_str(),
+                "session": { "$ne": keep.unwrap_or_default() },
+            })
+            .await
+            .map_err(store_error)?;
         Ok(ended)
+    }
+
+    async fn save_push_subscription(
+        &self,
+        record: &PushSubscriptionRecord,
+    ) -> StoreResult<(String, bool)> {
+        if let Some(id) = self.refresh_push(record).await? {
+            return Ok((id, false));
+        }
+        // The device was someone else's (signed out there, in here): it is ours now.
+        let subscriptions = self.push_subscriptions_collection();
+        subscriptions
+            .delete_many(doc! { "address": record.target.address() })
+            .await
+            .map_err(store_error)?;
+        match subscriptions.insert_one(PushDoc::new(record)).await {
+            Ok(_) => Ok((record.id.clone(), true)),
+            // The same device registered at the same moment: the one stored first stays.
+            Err(err) if is_duplicate_key(&err) => match self.refresh_push(record).await? {
+                Some(id) => Ok((id, false)),
+                None => Err(StoreError::Conflict("this device was registered meanwhile")),
+            },
+            Err(err) => Err(store_error(err)),
+        }
+    }
+
+    async fn delete_push_subscription(&self, user: &UserId, id: &str) -> StoreResult<bool> {
+        let deleted = self
+            .push_subscriptions_collection()
+            .delete_one(doc! { "_id": id, "user_id": user.as_str() })
+            .await
+            .map_err(store_error)?;
+        Ok(deleted.deleted_count == 1)
+    }
+
+    async fn push_subscriptions(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<PushSubscriptionRecord>> {
+        let mut subscriptions: Vec<PushDoc> = self
+            .push_subscriptions_collection()
+            .find(doc! { "user_id": user.as_str() })
+            .await
+            .map_err(store_error)?
+            .try_collect()
+            .await
+            .map_err(store_error)?;
+        subscriptions.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let sessions: Vec<&str> = subscriptions.iter().map(|s| s.session.as_str()).collect();
+        let now = bson::DateTime::from_millis(now.as_millis());
+        let live: HashSet<String> = self
+            .sessions()
+            .find(doc! { "_id": { "$in": sessions }, "expires_at": { "$gt": now } })
+            .await
+            .map_err(store_error)?
+            .map_ok(|s| s.token_hash)
+            .try_collect()
+            .await
+            .map_err(store_error)?;
+        Ok(subscriptions
+            .into_iter()
+            .filter(|s| live.contains(&s.session))
+            .filter_map(PushDoc::into_record)
+            .collect())
     }
 
     async fn set_avatar(&self, user: &UserId, avatar: Option<&str>) -> StoreResult<Option<String>> {

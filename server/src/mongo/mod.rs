@@ -152,7 +152,12 @@ impl MongoStore {
         ];
         // Who someone blocked (`_id` is blocker and blocked: the other lookup).
         let blocks = [plain(doc! { "blocker": 1, "created_at": -1 })];
-        let collections: [(&str, &[IndexModel]); 7] = [
+        let push_subscriptions = [
+            with(doc! { "address": 1 }, unique()),
+            plain(doc! { "user_id": 1 }),
+            plain(doc! { "session": 1 }),
+        ];
+        let collections: [(&str, &[IndexModel]); 8] = [
             ("users", &users),
             ("sessions", &sessions),
             ("rooms", &rooms),
@@ -160,6 +165,7 @@ impl MongoStore {
             ("messages", &messages),
             ("media", &media),
             ("blocks", &blocks),
+            ("push_subscriptions", &push_subscriptions),
         ];
         for (name, indexes) in collections {
             self.db

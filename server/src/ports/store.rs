@@ -60,6 +60,24 @@ pub trait AccountStore: Send + Sync {
     async fn blocked_by(&self, blocker: &UserId) -> StoreResult<Vec<UserId>>;
     /// Those of `among` who have blocked `user`.
     async fn blockers_of(&self, user: &UserId, among: &[UserId]) -> StoreResult<Vec<UserId>>;
+    /// Keeps a device's push subscription. Its `address` (the Web Push endpoint or the Expo
+    /// token) names one device: if the same user has it already, that one is kept, moved to
+    /// `record.session` with the new keys, and its id answered with `false`; if another user
+    /// had it, theirs goes. Otherwise `record` is stored and its id answered with `true`.
+    async fn save_push_subscription(
+        &self,
+        record: &PushSubscriptionRecord,
+    ) -> StoreResult<(String, bool)>;
+    /// Deletes one of `user`'s subscriptions: true when there was one.
+    async fn delete_push_subscription(&self, user: &UserId, id: &str) -> StoreResult<bool>;
+    /// The user's subscriptions whose session is live at `now`, oldest first. A session's
+    /// subscriptions end with it: every method above that ends sessions deletes theirs, and
+    /// one whose session expired is never answered.
+    async fn push_subscriptions(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<PushSubscriptionRecord>>;
 }
 
 /// The display name of a deleted account.
@@ -74,6 +92,75 @@ pub fn deleted_username(user: &UserId) -> String {
 /// Whether `user` is a deleted account (see [`deleted_username`]).
 pub fn is_deleted(user: &User) -> bool {
     user.username.starts_with("deleted:")
+}
+
+/// Where a push service reaches one device of a user (API.md v1.1 "Push notifications").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushSubscriptionRecord {
+    pub id: String,
+    pub user_id: UserId,
+    /// The hash of the session's token that registered it: it ends with that session.
+    pub session: String,
+    pub target: PushTarget,
+    pub created_at: Timestamp,
+}
+
+/// A push service and the device's address there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PushTarget {
+    /// Web Push (RFC 8030): the endpoint, and the keys that encrypt payloads for it (RFC
+    /// 8291), base64url as the browser gave them.
+    WebPush {
+        endpoint: String,
+        p256dh: String,
+        auth: String,
+    },
+    /// An Expo push token (`ExponentPushToken[…]`), for React Native apps.
+    Expo { token: String },
+}
+
+impl PushTarget {
+    /// The stored kind's name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PushTarget::WebPush { .. } => "webpush",
+            PushTarget::Expo { .. } => "expo",
+        }
+    }
+
+    /// What names the device: the endpoint or the token.
+    pub fn address(&self) -> &str {
+        match self {
+            PushTarget::WebPush { endpoint, .. } => endpoint,
+            PushTarget::Expo { token } => token,
+        }
+    }
+
+    /// The Web Push keys, `None` for Expo.
+    pub fn keys(&self) -> Option<(&str, &str)> {
+        match self {
+            PushTarget::WebPush { p256dh, auth, .. } => Some((p256dh, auth)),
+            PushTarget::Expo { .. } => None,
+        }
+    }
+
+    /// Rebuilds a target from its stored columns; `None` for an unknown kind.
+    pub fn from_parts(
+        kind: &str,
+        address: String,
+        p256dh: Option<String>,
+        auth: Option<String>,
+    ) -> Option<PushTarget> {
+        match kind {
+            "webpush" => Some(PushTarget::WebPush {
+                endpoint: address,
+                p256dh: p256dh?,
+                auth: auth?,
+            }),
+            "expo" => Some(PushTarget::Expo { token: address }),
+            _ => None,
+        }
+    }
 }
 
 /// A session as its user's session list shows it. Sessions made before these facts were

@@ -12,5 +12,6 @@ mod helpers;
 mod media;
 mod metrics;
 mod people;
+mod push;
 mod sessions;
 mod socket;

@@ -23,7 +23,8 @@ use serde::de::DeserializeOwned;
 
 use crate::ports::store::{
     AccountStore, CheckedMedia, DELETED_USER_NAME, InviteRecord, InviteStore, MediaRecord,
-    MediaStore, MemberRecord, NewRoom, RoomRecord, RoomStore, SessionRecord, deleted_username,
+    MediaStore, MemberRecord, NewRoom, PushSubscriptionRecord, PushTarget, RoomRecord, RoomStore,
+    SessionRecord, deleted_username,
 };
 
 use super::group_commit::Writer;
@@ -59,6 +60,18 @@ CREATE TABLE IF NOT EXISTS blocks (
     PRIMARY KEY (blocker, blocked)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS blocks_blocked ON blocks (blocked);
+CREATE TABLE IF NOT EXISTS push_subscriptions (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    session TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    address TEXT NOT NULL UNIQUE,
+    p256dh TEXT,
+    auth TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS push_subscriptions_user ON push_subscriptions (user_id);
+CREATE INDEX IF NOT EXISTS push_subscriptions_session ON push_subscriptions (session);
 CREATE TABLE IF NOT EXISTS rooms (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -507,7 +520,8 @@ impl AccountStore for SqliteStore {
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
         let hash = token_hash.to_owned();
         self.write(move |conn| {
-            conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [hash])
+            conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [&hash])?;
+            conn.execute("DELETE FROM push_subscriptions WHERE session = ?1", [&hash])
                 .map(drop)
         })
         .await
@@ -565,6 +579,10 @@ impl AccountStore for SqliteStore {
                 .collect::<Result<_, _>>()?;
             conn.execute(
                 "DELETE FROM sessions WHERE user_id = ?1 AND token_hash <> ?2",
+                params![user, keep],
+            )?;
+            conn.execute(
+                "DELETE FROM push_subscriptions WHERE user_id = ?1 AND session <> ?2",
                 params![user, keep],
             )?;
             Ok(ended)
@@ -654,6 +672,99 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn save_push_subscription(
+        &self,
+        record: &PushSubscriptionRecord,
+    ) -> StoreResult<(String, bool)> {
+        let record = record.clone();
+        self.write(move |conn| {
+            let address = record.target.address();
+            let (p256dh, auth) = record.target.keys().unzip();
+            let mine: Option<String> = conn
+                .query_row(
+                    "SELECT id FROM push_subscriptions WHERE address = ?1 AND user_id = ?2",
+                    params![address, record.user_id.0],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if let Some(id) = mine {
+                conn.execute(
+                    "UPDATE push_subscriptions SET session = ?2, p256dh = ?3, auth = ?4
+                     WHERE id = ?1",
+                    params![id, record.session, p256dh, auth],
+                )?;
+                return Ok((id, false));
+            }
+            // The device was someone else's (signed out there, in here): it is ours now.
+            conn.execute(
+                "DELETE FROM push_subscriptions WHERE address = ?1",
+                [address],
+            )?;
+            conn.execute(
+                "INSERT INTO push_subscriptions
+                     (id, user_id, session, kind, address, p256dh, auth, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    record.id,
+                    record.user_id.0,
+                    record.session,
+                    record.target.kind(),
+                    address,
+                    p256dh,
+                    auth,
+                    record.created_at.as_millis()
+                ],
+            )?;
+            Ok((record.id.clone(), true))
+        })
+        .await
+    }
+
+    async fn delete_push_subscription(&self, user: &UserId, id: &str) -> StoreResult<bool> {
+        let (user, id) = (user.0.clone(), id.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "DELETE FROM push_subscriptions WHERE id = ?1 AND user_id = ?2",
+                params![id, user],
+            )
+            .map(|deleted| deleted == 1)
+        })
+        .await
+    }
+
+    async fn push_subscriptions(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<PushSubscriptionRecord>> {
+        let user = user.0.clone();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT p.id, p.user_id, p.session, p.kind, p.address, p.p256dh, p.auth,
+                        p.created_at
+                 FROM push_subscriptions p JOIN sessions s ON s.token_hash = p.session
+                 WHERE p.user_id = ?1 AND s.expires_at > ?2
+                 ORDER BY p.created_at, p.id",
+            )?;
+            let rows = stmt.query_map(params![user, now.as_millis()], |row| {
+                let kind: String = row.get(3)?;
+                let target = PushTarget::from_parts(&kind, row.get(4)?, row.get(5)?, row.get(6)?);
+                let (id, user_id, session) = (row.get(0)?, row.get(1)?, row.get(2)?);
+                let created_at = Timestamp::from_millis(row.get(7)?);
+                // A kind this version does not know is skipped, not an error.
+                Ok(target.map(|target| PushSubscriptionRecord {
+                    id,
+                    user_id: UserId(user_id),
+                    session,
+                    target,
+                    created_at,
+                }))
+            })?;
+            rows.filter_map(Result::transpose).collect()
+        })
+        .await
+    }
+
     async fn delete_user(&self, user: &UserId, now: Timestamp) -> StoreResult<Vec<String>> {
         let tombstone = deleted_username(user);
         let user = user.0.clone();
@@ -663,6 +774,7 @@ impl AccountStore for SqliteStore {
                 .query_map([&user], |row| row.get(0))?
                 .collect::<Result<_, _>>()?;
             conn.execute("DELETE FROM sessions WHERE user_id = ?1", [&user])?;
+            conn.execute("DELETE FROM push_subscriptions WHERE user_id = ?1", [&user])?;
             // An empty hash is no hash any password verifies against.
             conn.execute(
                 "UPDATE users SET username = ?2, display_name = ?3, display_lower = '',

@@ -1,7 +1,9 @@
 //! The `AccountStore` contract: users, credentials, search and sessions.
 
 use app::protocol::{Timestamp, UserId};
-use server::ports::store::{DELETED_USER_NAME, deleted_username, is_deleted};
+use server::ports::store::{
+    DELETED_USER_NAME, PushSubscriptionRecord, PushTarget, deleted_username, is_deleted,
+};
 use server::ports::{AccountStore, StoreError};
 
 use super::fixtures::{self, unique};
@@ -441,5 +443,185 @@ pub async fn blocks_and_unblocks(store: &dyn AccountStore) {
     assert_eq!(
         store.blockers_of(&pest, &[me]).await.expect("blockers"),
         Vec::<UserId>::new()
+    );
+}
+
+fn subscription(user: &UserId, session: &str, target: PushTarget) -> PushSubscriptionRecord {
+    PushSubscriptionRecord {
+        id: unique(),
+        user_id: user.clone(),
+        session: session.to_owned(),
+        target,
+        created_at: Timestamp::now(),
+    }
+}
+
+fn web_push(endpoint: &str, auth: &str) -> PushTarget {
+    PushTarget::WebPush {
+        endpoint: endpoint.to_owned(),
+        p256dh: "key".into(),
+        auth: auth.to_owned(),
+    }
+}
+
+/// Push subscriptions: one per device address (a repeat keeps its id, a device that
+/// changes hands moves), deleted by their owner only, and ended with their session by
+/// every way a session ends.
+pub async fn keeps_push_subscriptions_per_session(store: &dyn AccountStore) {
+    let (alice, bob) = (fixtures::user(), fixtures::user());
+    for user in [&alice, &bob] {
+        store.create_user(user, "hash").await.expect("create user");
+    }
+    let now = Timestamp::now();
+    let later = now.plus_secs(3600);
+    let (phone, laptop, bobs, expired) = (unique(), unique(), unique(), unique());
+    for (hash, user, expires) in [
+        (&phone, &alice, later),
+        (&laptop, &alice, later),
+        (&bobs, &bob, later),
+        (
+            &expired,
+            &alice,
+            Timestamp::from_millis(now.as_millis() - 1),
+        ),
+    ] {
+        store
+            .create_session(hash, &user.id, expires)
+            .await
+            .expect("create session");
+    }
+    let endpoint = format!("https://push.example/{}", unique());
+    let first = subscription(&alice.id, &phone, web_push(&endpoint, "a1"));
+    let (id, created) = store.save_push_subscription(&first).await.expect("save");
+    assert_eq!((id.as_str(), created), (first.id.as_str(), true));
+    // The same device again, from a new session with new keys: the same id, moved.
+    let again = subscription(&alice.id, &laptop, web_push(&endpoint, "a2"));
+    let (id, created) = store.save_push_subscription(&again).await.expect("save");
+    assert_eq!((id.as_str(), created), (first.id.as_str(), false));
+    let expo = subscription(
+        &alice.id,
+        &phone,
+        PushTarget::Expo {
+            token: format!("ExponentPushToken[{}]", unique()),
+        },
+    );
+    store.save_push_subscription(&expo).await.expect("save");
+    let stale = subscription(
+        &alice.id,
+        &expired,
+        web_push(&format!("https://x/{}", unique()), "s"),
+    );
+    store.save_push_subscription(&stale).await.expect("save");
+    let listed = store
+        .push_subscriptions(&alice.id, now)
+        .await
+        .expect("list");
+    let summary: Vec<(&str, &str, Option<(&str, &str)>)> = listed
+        .iter()
+        .map(|s| (s.id.as_str(), s.session.as_str(), s.target.keys()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (first.id.as_str(), laptop.as_str(), Some(("key", "a2"))),
+            (expo.id.as_str(), phone.as_str(), None),
+        ],
+        "oldest first, the moved one on its new session, none of an expired session"
+    );
+
+    // Bob may not delete Alice's; ending the laptop's session ends its subscription.
+    assert!(
+        !store
+            .delete_push_subscription(&bob.id, &expo.id)
+            .await
+            .expect("delete")
+    );
+    store.delete_session(&laptop).await.expect("end the laptop");
+    let left: Vec<String> = store
+        .push_subscriptions(&alice.id, now)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(left, vec![expo.id.clone()]);
+
+    // The device changes hands: it is Bob's now, and no longer Alice's.
+    let bobs_device = subscription(&bob.id, &bobs, expo.target.clone());
+    let (id, created) = store
+        .save_push_subscription(&bobs_device)
+        .await
+        .expect("save");
+    assert_eq!((id.as_str(), created), (bobs_device.id.as_str(), true));
+    assert_eq!(
+        store
+            .push_subscriptions(&bob.id, now)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .push_subscriptions(&alice.id, now)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        !store
+            .delete_push_subscription(&alice.id, &expo.id)
+            .await
+            .expect("delete")
+    );
+    assert!(
+        store
+            .delete_push_subscription(&bob.id, &bobs_device.id)
+            .await
+            .expect("delete")
+    );
+
+    // Other sessions ending (a password change) and deleting the account end theirs.
+    let mine = subscription(
+        &alice.id,
+        &phone,
+        web_push(&format!("https://y/{}", unique()), "m"),
+    );
+    store.save_push_subscription(&mine).await.expect("save");
+    let kept = store
+        .end_sessions(&alice.id, Some(&phone))
+        .await
+        .expect("end others");
+    assert!(!kept.contains(&phone));
+    assert_eq!(
+        store
+            .push_subscriptions(&alice.id, now)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    store
+        .delete_user(&alice.id, now)
+        .await
+        .expect("delete alice");
+    assert!(
+        store
+            .push_subscriptions(&alice.id, now)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    store
+        .create_session(&phone, &alice.id, later)
+        .await
+        .expect("a session again");
+    assert!(
+        store
+            .push_subscriptions(&alice.id, now)
+            .await
+            .expect("list")
+            .is_empty(),
+        "deleted, not merely hidden behind its session"
     );
 }

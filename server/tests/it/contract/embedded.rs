@@ -29,6 +29,12 @@ async fn embedded_store_lists_and_ends_sessions() {
 }
 
 #[tokio::test]
+async fn embedded_store_keeps_push_subscriptions_per_session() {
+    let (_dir, store) = sqlite();
+    accounts::keeps_push_subscriptions_per_session(store.as_ref()).await;
+}
+
+#[tokio::test]
 async fn embedded_store_refuses_a_taken_username() {
     let (_dir, store) = sqlite();
     accounts::refuses_a_taken_username(store.as_ref()).await;

@@ -267,6 +267,16 @@ async fn mongo_store_lists_and_ends_sessions() {
 }
 
 #[tokio::test]
+async fn mongo_store_keeps_push_subscriptions_per_session() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    accounts::keeps_push_subscriptions_per_session(store.as_ref()).await;
+    db.drop().await;
+}
+
+#[tokio::test]
 async fn mongo_store_numbers_each_room_from_one() {
     let Some(db) = TestDb::create().await else {
         return;
