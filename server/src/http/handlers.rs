@@ -586,6 +586,34 @@ pub async fn no_such_endpoint(uri: Uri) -> Error {
     Error::NotFound("endpoint")
 }
 
+/// `POST /push/subscriptions`: `201 {id}`, or `200` with the same id for a device already
+/// registered.
+pub async fn register_push(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiJson(request): ApiJson<PushSubscriptionRequest>,
+) -> Result<(StatusCode, Json<PushSubscriptionCreated>)> {
+    let (id, created) = state
+        .chat
+        .register_push(&caller.id, &caller.token, request)
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(PushSubscriptionCreated { id })))
+}
+
+pub async fn unregister_push(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode> {
+    state.chat.unregister_push(&caller.id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -617,32 +645,4 @@ mod tests {
             );
         }
     }
-}
-
-/// `POST /push/subscriptions`: `201 {id}`, or `200` with the same id for a device already
-/// registered.
-pub async fn register_push(
-    State(state): State<AppState>,
-    caller: AuthUser,
-    ApiJson(request): ApiJson<PushSubscriptionRequest>,
-) -> Result<(StatusCode, Json<PushSubscriptionCreated>)> {
-    let (id, created) = state
-        .chat
-        .register_push(&caller.id, &caller.token, request)
-        .await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(PushSubscriptionCreated { id })))
-}
-
-pub async fn unregister_push(
-    State(state): State<AppState>,
-    caller: AuthUser,
-    ApiPath(id): ApiPath<String>,
-) -> Result<StatusCode> {
-    state.chat.unregister_push(&caller.id, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

@@ -516,7 +516,8 @@ pub async fn keeps_push_subscriptions_per_session(store: &dyn AccountStore) {
         .push_subscriptions(&alice.id, now)
         .await
         .expect("list");
-    let summary: Vec<(&str, &str, Option<(&str, &str)>)> = listed
+    type Summary<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
+    let summary: Vec<Summary> = listed
         .iter()
         .map(|s| (s.id.as_str(), s.session.as_str(), s.target.keys()))
         .collect();
