@@ -117,16 +117,21 @@ pub fn square_file(bytes: &[u8], max_edge: u32, quality: u8) -> Result<Shrunk, S
     let decoded = decode::decode(bytes)?;
     let mut image = decoded.image;
     image.apply_orientation(decoded.orientation);
+    let square = middle_square(&image);
+    let side = square.width().min(max_edge);
+    let rgb = encode::into_rgb_on_white(square);
+    finish(resize::downscale(rgb, side, side), quality)
+}
+
+/// The largest square in the middle of `image` (the server cuts pictures the same way).
+pub fn middle_square(image: &DynamicImage) -> DynamicImage {
     let edge = image.width().min(image.height());
-    let square = image.crop_imm(
+    image.crop_imm(
         (image.width() - edge) / 2,
         (image.height() - edge) / 2,
         edge,
         edge,
-    );
-    let side = edge.min(max_edge);
-    let rgb = encode::into_rgb_on_white(square);
-    finish(resize::downscale(rgb, side, side), quality)
+    )
 }
 
 fn finish(image: RgbImage, quality: u8) -> Result<Shrunk, ShrinkError> {

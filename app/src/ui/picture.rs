@@ -9,7 +9,7 @@ use crate::client::{browser, media};
 use crate::protocol::MediaId;
 
 /// The first letter of `name`, for a circle with no picture.
-pub fn initial(name: &str) -> String {
+fn initial(name: &str) -> String {
     name.chars()
         .next()
         .unwrap_or('#')

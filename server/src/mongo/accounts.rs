@@ -150,6 +150,18 @@ impl MongoStore {
         self.collection("sessions")
     }
 
+    /// The token hashes of the sessions `filter` matches.
+    async fn session_hashes(&self, filter: bson::Document) -> StoreResult<Vec<String>> {
+        self.sessions()
+            .find(filter)
+            .await
+            .map_err(store_error)?
+            .map_ok(|s| s.token_hash)
+            .try_collect()
+            .await
+            .map_err(store_error)
+    }
+
     fn push_subscriptions_collection(&self) -> mongodb::Collection<PushDoc> {
         self.collection("push_subscriptions")
     }
@@ -347,15 +359,7 @@ impl AccountStore for MongoStore {
             "user_id": user.as_str(),
             "_id": { "$ne": keep.unwrap_or_default() },
         };
-        let ended: Vec<String> = self
-            .sessions()
-            .find(filter.clone())
-            .await
-            .map_err(store_error)?
-            .map_ok(|s| s.token_hash)
-            .try_collect()
-            .await
-            .map_err(store_error)?;
+        let ended = self.session_hashes(filter.clone()).await?;
         self.sessions()
             .delete_many(filter)
             .await
@@ -408,26 +412,22 @@ impl AccountStore for MongoStore {
         user: &UserId,
         now: Timestamp,
     ) -> StoreResult<Vec<PushSubscriptionRecord>> {
-        let mut subscriptions: Vec<PushDoc> = self
+        let subscriptions: Vec<PushDoc> = self
             .push_subscriptions_collection()
             .find(doc! { "user_id": user.as_str() })
+            .sort(doc! { "created_at": 1, "_id": 1 })
             .await
             .map_err(store_error)?
             .try_collect()
             .await
             .map_err(store_error)?;
-        subscriptions.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         let sessions: Vec<&str> = subscriptions.iter().map(|s| s.session.as_str()).collect();
         let now = bson::DateTime::from_millis(now.as_millis());
         let live: HashSet<String> = self
-            .sessions()
-            .find(doc! { "_id": { "$in": sessions }, "expires_at": { "$gt": now } })
-            .await
-            .map_err(store_error)?
-            .map_ok(|s| s.token_hash)
-            .try_collect()
-            .await
-            .map_err(store_error)?;
+            .session_hashes(doc! { "_id": { "$in": sessions }, "expires_at": { "$gt": now } })
+            .await?
+            .into_iter()
+            .collect();
         Ok(subscriptions
             .into_iter()
             .filter(|s| live.contains(&s.session))

@@ -316,8 +316,9 @@ async fn a_new_display_name_shows_in_every_room_and_search() {
 /// Sends from three members race the removal of a fourth while a fifth is typing. Each of
 /// the removed member's devices gets `room:left`, and after it no event of the room at all,
 /// though the sends went on and the typing indicator expired after the removal. (Without
-/// the `gone:{room}` exclusion the expiry reaches the removed member every time.) Members take turns on `apps` (one node, or several on the real services, see
-/// `cluster`), so the removal and the sends happen on different nodes.
+/// the `gone:{room}` exclusion the expiry reaches the removed member every time.) Members
+/// take turns on `apps` (one node, or several on the real services, see `cluster`), so the
+/// removal and the sends happen on different nodes.
 pub async fn race_sends_against_a_removal(apps: &[&TestApp]) {
     let at = |i: usize| apps[i % apps.len()];
     let owner = at(0).register("Olga").await;
@@ -337,6 +338,7 @@ pub async fn race_sends_against_a_removal(apps: &[&TestApp]) {
     // whoever was a member when it started, Max included, unless the removal keeps it from
     // him. That part of the race is certain; the sends' part is down to timing.
     let typists_socket = at(0).socket(&typist).await;
+    let owners_socket = at(0).socket(&owner).await;
     let typing = typists_socket
         .ack("typing", json!({"room_id": room, "active": true}))
         .await;
@@ -352,8 +354,9 @@ pub async fn race_sends_against_a_removal(apps: &[&TestApp]) {
             .enumerate()
             .map(|(i, sender)| send_many(at(i), sender, &room)),
     );
+    // The removal goes in once the sends are reaching Max.
     let removing = async {
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        devices[0].next("message:new").await;
         let path = format!("/api/v1/rooms/{room}/members/{}", removed.id);
         delete(at(0), &path, &owner).await
     };
@@ -385,7 +388,13 @@ pub async fn race_sends_against_a_removal(apps: &[&TestApp]) {
         "sends went on after the removal ({last_seq:?} after {removal_seq:?})"
     );
     let of_the_room = |value: &Value| value["room_id"] == room || value["id"] == room;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The indicator's expiry reaches the owner; whatever it sent Max has arrived by the time
+    // his devices are quiet.
+    owners_socket
+        .next_where("typing", |t| {
+            t["user_id"] == typist.id.as_str() && t["active"] == false
+        })
+        .await;
     for device in &devices {
         let events = device.events_until_quiet(Duration::from_millis(700)).await;
         let left = events

@@ -121,13 +121,7 @@ pub fn inspect_image(
 /// metadata-free JPEG.
 pub fn square_avatar(bytes: &[u8], base: &str, max_pixels: u64) -> Result<Vec<u8>, ImageProblem> {
     let Decoded { image, name, .. } = decode(bytes, base, max_pixels)?;
-    let edge = image.width().min(image.height());
-    let square = image.crop_imm(
-        (image.width() - edge) / 2,
-        (image.height() - edge) / 2,
-        edge,
-        edge,
-    );
+    let square = media_worker::middle_square(&image);
     jpeg(fit(&square, AVATAR_EDGE), AVATAR_QUALITY).map_err(|_| ImageProblem::Unreadable(name))
 }
 

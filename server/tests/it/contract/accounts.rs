@@ -537,15 +537,15 @@ pub async fn keeps_push_subscriptions_per_session(store: &dyn AccountStore) {
             .await
             .expect("delete")
     );
+    let ids_of = |user: &UserId| {
+        let user = user.clone();
+        async move {
+            let listed = store.push_subscriptions(&user, now).await.expect("list");
+            listed.into_iter().map(|s| s.id).collect::<Vec<String>>()
+        }
+    };
     store.delete_session(&laptop).await.expect("end the laptop");
-    let left: Vec<String> = store
-        .push_subscriptions(&alice.id, now)
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
-    assert_eq!(left, vec![expo.id.clone()]);
+    assert_eq!(ids_of(&alice.id).await, vec![expo.id.clone()]);
 
     // The device changes hands: it is Bob's now, and no longer Alice's.
     let bobs_device = subscription(&bob.id, &bobs, expo.target.clone());
@@ -554,21 +554,8 @@ pub async fn keeps_push_subscriptions_per_session(store: &dyn AccountStore) {
         .await
         .expect("save");
     assert_eq!((id.as_str(), created), (bobs_device.id.as_str(), true));
-    assert_eq!(
-        store
-            .push_subscriptions(&bob.id, now)
-            .await
-            .expect("list")
-            .len(),
-        1
-    );
-    assert!(
-        store
-            .push_subscriptions(&alice.id, now)
-            .await
-            .expect("list")
-            .is_empty()
-    );
+    assert_eq!(ids_of(&bob.id).await, vec![bobs_device.id.clone()]);
+    assert!(ids_of(&alice.id).await.is_empty());
     assert!(
         !store
             .delete_push_subscription(&alice.id, &expo.id)
@@ -594,35 +581,18 @@ pub async fn keeps_push_subscriptions_per_session(store: &dyn AccountStore) {
         .await
         .expect("end others");
     assert!(!kept.contains(&phone));
-    assert_eq!(
-        store
-            .push_subscriptions(&alice.id, now)
-            .await
-            .expect("list")
-            .len(),
-        1
-    );
+    assert_eq!(ids_of(&alice.id).await, vec![mine.id.clone()]);
     store
         .delete_user(&alice.id, now)
         .await
         .expect("delete alice");
-    assert!(
-        store
-            .push_subscriptions(&alice.id, now)
-            .await
-            .expect("list")
-            .is_empty()
-    );
+    assert!(ids_of(&alice.id).await.is_empty());
     store
         .create_session(&phone, &alice.id, later)
         .await
         .expect("a session again");
     assert!(
-        store
-            .push_subscriptions(&alice.id, now)
-            .await
-            .expect("list")
-            .is_empty(),
+        ids_of(&alice.id).await.is_empty(),
         "deleted, not merely hidden behind its session"
     );
 }
