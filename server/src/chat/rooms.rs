@@ -439,6 +439,10 @@ impl Chat {
                     .rooms
                     .set_role(room, &heir.user_id, Role::Owner)
                     .await?;
+                self.members_changed(room).await;
+                let heir_name = self.name_of(&heir.user_id).await;
+                self.system_message(room, user, format!("{heir_name} is now the owner"))
+                    .await;
             }
         }
         self.announce_room(&record).await

@@ -139,6 +139,19 @@ async fn the_owner_names_admins_who_add_and_remove_members_and_hands_the_group_o
         403,
         "forbidden",
     );
+    // His device is still connected, but the room refuses it, cached member list or not.
+    let send =
+        json!({"room_id": room, "client_id": new_client_id(), "kind": "text", "body": "hey"});
+    let typing = json!({"room_id": room, "active": true});
+    let receipt = json!({"room_id": room, "kind": "read", "seq": 1});
+    for (event, payload) in [
+        ("message:send", send),
+        ("typing", typing),
+        ("receipt", receipt),
+    ] {
+        let ack = max_socket.ack(event, payload).await;
+        assert_eq!(ack["error"]["code"], "forbidden", "{event}: {ack}");
+    }
     app.send_text(&owner, &room, "after Max left").await;
     assert!(
         !max_socket
@@ -210,6 +223,64 @@ async fn leaving_tells_the_leaver_and_the_room() {
         json!({"room_id": room, "reason": "left"})
     );
     assert_eq!(system_lines(&app, &owner, &room).await, vec!["Max left"]);
+}
+
+#[tokio::test]
+async fn an_owner_who_leaves_hands_the_group_to_the_oldest_admin_and_says_so() {
+    let app = spawn_app_with(roomy_limits()).await;
+    let (owner, member, admin) = (
+        app.register("Olga").await,
+        app.register("Max").await,
+        app.register("Ada").await,
+    );
+    // Max joined before Ada, but an admin comes before any plain member.
+    let room = app.group(&owner, "Club", &[&member, &admin]).await;
+    let (status, _) = patch(
+        &app,
+        &format!("/api/v1/rooms/{room}/members/{}", admin.id),
+        &owner,
+        json!({"role": "admin"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let ada_socket = app.socket(&admin).await;
+    let (status, _) = delete(&app, &format!("/api/v1/rooms/{room}/members/me"), &owner).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let update = ada_socket.next("room:update").await;
+    let roles: Vec<(String, String)> = update["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| {
+            let name = m["user"]["display_name"].as_str().unwrap_or_default();
+            (
+                name.to_owned(),
+                m["role"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert!(roles.contains(&("Ada".into(), "owner".into())), "{roles:?}");
+    assert!(
+        roles.contains(&("Max".into(), "member".into())),
+        "{roles:?}"
+    );
+    assert_eq!(
+        system_lines(&app, &admin, &room).await,
+        vec![
+            "Olga made Ada an admin",
+            "Olga left",
+            "Ada is now the owner"
+        ]
+    );
+    // The new owner runs the group: she can make Max an admin.
+    let (status, _) = patch(
+        &app,
+        &format!("/api/v1/rooms/{room}/members/{}", member.id),
+        &admin,
+        json!({"role": "admin"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
