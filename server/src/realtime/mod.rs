@@ -77,14 +77,16 @@ async fn authenticate<A: Adapter>(
     let token = match handshake::credential(auth.as_ref(), &socket.req_parts().headers, origins)? {
         Credential::Token(token) | Credential::Cookie(token) => token,
     };
+    // Ending the session (logout, a revoke, a password change) disconnects this device. The
+    // device joins the session's room before the session is checked: a session ended after
+    // the check then finds the device in its room, and one ended before fails the check.
+    let token_hash = crate::secrets::token_hash(&token);
+    socket.join(session_room(&crate::secrets::session_id(&token_hash)));
     let user = chat
         .authenticate(&token)
         .await
         .map_err(|err| Refusal(err.body()))?;
     socket.extensions.insert(SocketUser(user.clone()));
-    // Ending the session (logout, a revoke, a password change) disconnects this device.
-    let token_hash = crate::secrets::token_hash(&token);
-    socket.join(session_room(&crate::secrets::session_id(&token_hash)));
     let agent = socket
         .req_parts()
         .headers
