@@ -458,8 +458,18 @@ async fn changes_travel_live_and_through_sync_in_stream_order() {
     assert_eq!(live["relates_to"], message["id"]);
     assert_eq!(live["body"], "🔥");
 
-    // Bob is away while Alice edits and deletes; sync brings the changes in order.
+    // Bob is away while Alice reacts and takes it back, edits and deletes; sync brings
+    // the changes in order.
     bob_socket.disconnect().await;
+    let clap = alice_socket.ack("message:send", react("👏")).await;
+    assert_eq!(clap["ok"], true, "{clap}");
+    let unclap = alice_socket
+        .ack(
+            "message:send",
+            json!({"room_id": room, "client_id": new_client_id(), "kind": "delete", "relates_to": clap["message"]["id"]}),
+        )
+        .await;
+    assert_eq!(unclap["ok"], true, "{unclap}");
     let edit = alice_socket
         .ack(
             "message:send",
@@ -486,9 +496,17 @@ async fn changes_travel_live_and_through_sync_in_stream_order() {
         .iter()
         .map(|m| m["kind"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(kinds, vec!["edit", "delete"]);
+    assert_eq!(kinds, vec!["reaction", "delete", "edit", "delete"]);
+    assert_eq!(messages[0]["id"], clap["message"]["id"]);
     assert!(
-        messages[0]["body"].is_null(),
+        messages[0]["deleted_at"].is_string(),
+        "the reaction shows as taken back: {}",
+        messages[0]
+    );
+    assert_eq!(messages[1]["relates_to"], clap["message"]["id"]);
+    assert_eq!(messages[3]["relates_to"], message["id"]);
+    assert!(
+        messages[2]["body"].is_null(),
         "the edit's text went with the deleted message"
     );
 }
@@ -518,4 +536,114 @@ async fn a_mention_notifies_the_member_named() {
             .receives_within("notification", std::time::Duration::from_millis(500))
             .await
     );
+}
+
+/// A change `user` may not make: refused over REST with `status` and `code`, and over
+/// Socket.IO (a fresh `client_id` each time) with the same code, storing nothing.
+async fn refused_both_ways(
+    app: &TestApp,
+    user: &TestUser,
+    room: &str,
+    (kind, target, body): (&str, &Value, Option<&str>),
+    (status, code): (u16, &str),
+) {
+    let what = format!("{kind} of {} by {}", target["kind"], user.username);
+    let rest = change(app, user, room, kind, target, body).await;
+    assert_eq!(rest.0.as_u16(), status, "{what} over REST: {}", rest.1);
+    assert_eq!(
+        rest.1["error"]["code"], code,
+        "{what} over REST: {}",
+        rest.1
+    );
+    let socket = app.socket(user).await;
+    let mut send = json!({"room_id": room, "client_id": new_client_id(), "kind": kind,
+        "relates_to": target["id"]});
+    if let Some(body) = body {
+        send["body"] = json!(body);
+    }
+    let ack = socket.ack("message:send", send).await;
+    assert_eq!(ack["ok"], false, "{what} over Socket.IO: {ack}");
+    assert_eq!(ack["error"]["code"], code, "{what} over Socket.IO: {ack}");
+    socket.disconnect().await;
+}
+
+#[tokio::test]
+async fn every_refused_change_is_refused_alike_over_rest_and_socket_io() {
+    let app = spawn_app_with(roomy_limits()).await;
+    let (olga, ada, max) = (
+        app.register("olga").await,
+        app.register("ada").await,
+        app.register("max").await,
+    );
+    let room = app.group(&olga, "Rules", &[&ada, &max]).await;
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/rooms/{room}/members/{}", ada.id),
+            Some(&olga.token),
+            Some(json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let system = history(&app, &olga, &room)
+        .await
+        .into_iter()
+        .find(|m| m["kind"] == "system")
+        .expect("a system message");
+    let olgas = app.send_text(&olga, &room, "from the owner").await;
+    let maxs = app.send_text(&max, &room, "from a member").await;
+    let (_, edit) = change(&app, &max, &room, "edit", &maxs, Some("from a member!")).await;
+    let (_, reaction) = change(&app, &olga, &room, "reaction", &maxs, Some("👍")).await;
+    let withdrawn = app.send_text(&max, &room, "soon gone").await;
+    let (status, _) = change(&app, &max, &room, "delete", &withdrawn, None).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let forbidden = (403, "forbidden");
+    let bad = (400, "bad_request");
+    // Who may: the sender edits; the sender, an owner or an admin deletes.
+    refused_both_ways(&app, &ada, &room, ("edit", &olgas, Some("x")), forbidden).await;
+    refused_both_ways(&app, &max, &room, ("delete", &olgas, None), forbidden).await;
+    refused_both_ways(&app, &max, &room, ("delete", &reaction, None), forbidden).await;
+    // What may be changed: not a system message, not a change, not a deleted message.
+    refused_both_ways(&app, &olga, &room, ("edit", &system, Some("x")), bad).await;
+    refused_both_ways(&app, &olga, &room, ("reaction", &system, Some("👍")), bad).await;
+    refused_both_ways(&app, &max, &room, ("edit", &edit, Some("x")), bad).await;
+    refused_both_ways(&app, &max, &room, ("delete", &edit, None), bad).await;
+    refused_both_ways(&app, &max, &room, ("reaction", &reaction, Some("👍")), bad).await;
+    refused_both_ways(&app, &max, &room, ("edit", &withdrawn, Some("x")), bad).await;
+    refused_both_ways(
+        &app,
+        &olga,
+        &room,
+        ("reaction", &withdrawn, Some("👍")),
+        bad,
+    )
+    .await;
+    // What a change carries: one emoji; an edit's text under the text rules.
+    refused_both_ways(&app, &ada, &room, ("reaction", &maxs, Some("👍👍")), bad).await;
+    refused_both_ways(&app, &ada, &room, ("reaction", &maxs, None), bad).await;
+    let long = "x".repeat(5000);
+    let too_long = (413, "payload_too_large");
+    refused_both_ways(&app, &max, &room, ("edit", &maxs, Some(&long)), too_long).await;
+    refused_both_ways(
+        &app,
+        &olga,
+        &room,
+        ("reaction", &maxs, Some("👍")),
+        (409, "conflict"),
+    )
+    .await;
+
+    // None of it was stored; an admin may delete a member's message.
+    let before = history(&app, &olga, &room).await.len();
+    let (status, deleted) = change(&app, &ada, &room, "delete", &maxs, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{deleted}");
+    let page = history(&app, &olga, &room).await;
+    assert_eq!(page.len(), before + 1, "only the admin's delete was stored");
+    let target = by_id(&page, &maxs["id"]);
+    assert!(
+        target["deleted_at"].is_string() && target["body"].is_null(),
+        "{target}"
+    );
+    assert_eq!(target["reactions"], json!([]));
 }

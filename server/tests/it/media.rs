@@ -1007,3 +1007,55 @@ async fn pictures_of_people_and_groups_are_squares_for_those_who_share_a_room() 
         "bad_request",
     );
 }
+
+#[tokio::test]
+async fn a_deleted_account_takes_its_unused_uploads_and_its_picture_along() {
+    let app = spawn_app().await;
+    let (alice, bob) = (app.register("alice").await, app.register("bob").await);
+    let room = app.group(&alice, "Club", &[&bob]).await;
+    let sent = upload_photo(&app, &alice, 20, 20).await;
+    let sent_id = sent["id"].as_str().expect("id");
+    assert_eq!(
+        send_media(&app, &alice, &room, "image", sent_id).await.0,
+        StatusCode::CREATED
+    );
+    let unused = upload_photo(&app, &alice, 20, 20).await;
+    let unused_id = unused["id"].as_str().expect("id");
+    let source = upload_photo(&app, &alice, 64, 64).await;
+    let (status, me) = patch_as(
+        &app,
+        "/api/v1/me",
+        &alice,
+        json!({"avatar_media_id": source["id"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let picture = me["avatar_url"].as_str().expect("a picture URL").to_owned();
+    assert_eq!(fetch(&app, &bob, &picture).await.0, StatusCode::OK);
+    assert!(!stored_files(&app, picture_token(&picture)).is_empty());
+    assert!(!stored_files(&app, unused_id).is_empty());
+
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            "/api/v1/me",
+            Some(&alice.token),
+            Some(json!({"password": "correct horse battery"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    assert_eq!(
+        stored_files(&app, unused_id),
+        Vec::<String>::new(),
+        "an upload no message uses goes with the account"
+    );
+    assert_eq!(fetch(&app, &bob, &picture).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        stored_files(&app, picture_token(&picture)),
+        Vec::<String>::new(),
+        "the picture's object goes too"
+    );
+    let (status, _, _) = fetch(&app, &bob, sent["url"].as_str().expect("url")).await;
+    assert_eq!(status, StatusCode::OK, "a photo sent to the room stays");
+}

@@ -362,3 +362,9 @@ async fn embedded_store_lists_one_uploaders_unused_media() {
     let (_dir, store) = sqlite();
     media_records::lists_one_uploaders_unused_media(store.as_ref()).await;
 }
+
+#[tokio::test]
+async fn embedded_store_applies_a_retried_change_once() {
+    let (_dir, store) = sqlite();
+    messages::applies_a_retried_change_once(store.as_ref(), store.as_ref()).await;
+}

@@ -402,6 +402,58 @@ fn refusal(result: StoreResult<Appended>) -> ChangeRefusal {
     }
 }
 
+/// A change sent again with its `client_id` (a client retrying after a lost ack) answers
+/// with the change stored the first time and changes its target no further: not a second
+/// edit, not a duplicate reaction refused, not a delete of what is already deleted.
+pub async fn applies_a_retried_change_once(messages: &dyn MessageStore, rooms: &dyn RoomStore) {
+    let (amy, bob) = (fixtures::user_id(), fixtures::user_id());
+    let room = fixtures::stored_group(rooms, &[amy.clone(), bob.clone()]).await;
+    let target = append_many(messages, &room, &amy, 1).await.remove(0);
+    let retried = |first: &NewMessage| NewMessage {
+        id: fixtures::text(&room, &amy, "").id,
+        created_at: Timestamp::now(),
+        ..first.clone()
+    };
+    let read = || async {
+        messages
+            .message(&target.id)
+            .await
+            .expect("read")
+            .expect("stored")
+    };
+
+    for change in [
+        change_of(&target, &amy, MessageKind::Edit, Some("edited once")),
+        change_of(&target, &bob, MessageKind::Reaction, Some("👍")),
+        change_of(&target, &amy, MessageKind::Delete, None),
+    ] {
+        let first = match messages.append(&change).await.expect("first") {
+            Appended::Created(message) => message,
+            other => panic!("{:?}: expected a new change, got {other:?}", change.kind),
+        };
+        let before = read().await;
+        match messages.append(&retried(&change)).await {
+            Ok(Appended::Existing(again)) => assert_eq!(again.id, first.id, "{:?}", change.kind),
+            other => panic!(
+                "{:?} retried: expected the first, got {other:?}",
+                change.kind
+            ),
+        }
+        assert_eq!(read().await, before, "{:?} applied twice", change.kind);
+    }
+    let stored = read().await;
+    assert!(stored.deleted_at.is_some() && stored.body.is_none());
+    let (page, _) = messages
+        .page(&room, Cursor::Latest, 50)
+        .await
+        .expect("page");
+    assert_eq!(
+        seqs(&page),
+        vec![1, 2, 3, 4],
+        "three changes stored, once each"
+    );
+}
+
 /// Edits, deletions and reactions change their target in the same step as they are
 /// appended, by the rules of API.md v1.1, and a refused change stores nothing.
 pub async fn applies_changes_to_their_targets(messages: &dyn MessageStore, rooms: &dyn RoomStore) {

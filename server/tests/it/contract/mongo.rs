@@ -512,3 +512,13 @@ async fn mongo_store_lists_one_uploaders_unused_media() {
     media_records::lists_one_uploaders_unused_media(store.as_ref()).await;
     db.drop().await;
 }
+
+#[tokio::test]
+async fn mongo_store_applies_a_retried_change_once() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    messages::applies_a_retried_change_once(store.as_ref(), store.as_ref()).await;
+    db.drop().await;
+}
