@@ -108,6 +108,9 @@ test("alice edits her message in place and bob sees the new text", async () => {
   await box.press("Enter");
   const edited = bubble(pageB, "Lunch at one?");
   await edited.getByText("edited").waitFor();
+  // After a reload too: the page from the server holds the edit.
+  await pageB.reload();
+  await bubble(pageB, "Lunch at one?").getByText("edited").waitFor();
   await pageA.screenshot({ path: join(screenshotDir, "edited.png") });
 });
 
@@ -131,6 +134,9 @@ test("bob replies with a quote and a mention that stands out for alice", async (
   await act(pageA, "count me in", "React");
   await bubble(pageA, "count me in").getByRole("button", { name: "React with 🎉" }).click();
   await bubble(pageB, "count me in").locator(".chip", { hasText: "🎉 1" }).waitFor();
+  await pageB.reload();
+  await bubble(pageB, "count me in").locator(".chip", { hasText: "🎉 1" }).waitFor();
+  await bubble(pageB, "count me in").locator(".quote", { hasText: "Lunch at one?" }).waitFor();
   await pageA.mouse.move(0, 0);
   await pageA.screenshot({ path: join(screenshotDir, "reply-reaction.png") });
   await reply.locator(".quote").click();
@@ -140,6 +146,9 @@ test("bob replies with a quote and a mention that stands out for alice", async (
 test("alice deletes her message and it is gone for bob, live and after a reload", async () => {
   await act(pageA, "Lunch at one?", "Delete");
   await log(pageB).getByText("Message deleted").waitFor();
+  // The reply quoting it drops the quote at once, for the one who sees it live too.
+  await bubble(pageA, "count me in").locator(".quote").waitFor({ state: "detached" });
+  await bubble(pageB, "count me in").locator(".quote").waitFor({ state: "detached" });
   await pageB.reload();
   await log(pageB).getByText("Message deleted").waitFor();
   await bubble(pageB, "count me in").waitFor();

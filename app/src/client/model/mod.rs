@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
-    CreatedMedia, MediaKind, Message, MessageId, MessageKind, ReceiptEvent, ReceiptKind, Room,
-    RoomId, RoomKind, User, UserId,
+    CreatedMedia, MediaKind, Message, MessageId, MessageKind, ReceiptEvent, ReceiptKind,
+    ReplyPreview, Room, RoomId, RoomKind, User, UserId,
 };
 
 /// What the client holds of one room's history: messages by `seq`, so a message that arrives
@@ -75,7 +75,8 @@ impl RoomLog {
         self.messages.get_mut(&seq)
     }
 
-    /// Applies one change to its target, if the target is held.
+    /// Applies one change to its target, if the target is held; replies held here then
+    /// quote the target as it is now (edited, or gone).
     fn fold(&mut self, change: &Message) {
         let Some(target_id) = &change.relates_to else {
             return;
@@ -88,17 +89,28 @@ impl RoomLog {
             return;
         };
         target.apply(change);
-        if change.kind == MessageKind::Delete && target.kind == MessageKind::Reaction {
-            let (on, emoji, user) = (
-                target.relates_to.clone(),
-                target.body.clone(),
-                target.sender_id.clone(),
-            );
-            if let (Some(on), Some(emoji)) = (on, emoji)
-                && let Some(reacted) = self.get_mut(&on)
-            {
-                reacted.remove_reaction(&emoji, &user);
+        let taken_back = (change.kind == MessageKind::Delete
+            && target.kind == MessageKind::Reaction)
+            .then(|| {
+                (
+                    target.relates_to.clone(),
+                    target.body.clone(),
+                    target.sender_id.clone(),
+                )
+            });
+        let requote = matches!(change.kind, MessageKind::Edit | MessageKind::Delete)
+            .then(|| ReplyPreview::of(target));
+        if let Some(preview) = requote {
+            for reply in self.messages.values_mut() {
+                if reply.reply_to.as_ref() == Some(target_id) {
+                    reply.reply_preview.clone_from(&preview);
+                }
             }
+        }
+        if let Some((Some(on), Some(emoji), user)) = taken_back
+            && let Some(reacted) = self.get_mut(&on)
+        {
+            reacted.remove_reaction(&emoji, &user);
         }
     }
 

@@ -355,3 +355,30 @@ fn typing_an_at_offers_the_members_it_could_name() {
     complete_mention(&mut text, "alice");
     assert_eq!(text, "thanks @alice ");
 }
+
+#[test]
+fn a_reply_quotes_its_original_as_edited_and_drops_the_quote_once_it_is_deleted() {
+    let original = message("r", 1, "a", 1);
+    let mut reply = message("r", 2, "b", 2);
+    reply.reply_to = Some(original.id.clone());
+    reply.reply_preview = ReplyPreview::of(&original);
+    let mut log = RoomLog::default();
+    log.merge([original.clone(), reply.clone()]);
+
+    log.merge([change(
+        3,
+        "a",
+        MessageKind::Edit,
+        &original,
+        Some("hi, fixed"),
+    )]);
+    let quote = log.get(&reply.id).and_then(|m| m.reply_preview.clone());
+    assert_eq!(quote.and_then(|q| q.body).as_deref(), Some("hi, fixed"));
+
+    log.merge([change(4, "a", MessageKind::Delete, &original, None)]);
+    assert_eq!(
+        log.get(&reply.id).expect("held").reply_preview,
+        None,
+        "a withdrawn message is quoted nowhere"
+    );
+}
