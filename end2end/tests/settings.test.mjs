@@ -144,6 +144,12 @@ test("blocking someone from their direct room keeps them from starting one, unti
 
   await pageA.goto(baseUrl);
   await pageA.getByRole("navigation", { name: "Rooms" }).getByText("Pest").click();
+  // A direct room mutes from its header.
+  await pageA.getByRole("button", { name: "Mute", exact: true }).click();
+  await pageA.getByRole("button", { name: "Unmute", exact: true }).waitFor();
+  const rooms = await (await pageA.request.get(`${baseUrl}/api/v1/rooms`)).json();
+  const withPest = rooms.find((r) => r.kind === "direct" && r.members.some((m) => m.user.display_name === "Pest"));
+  assert.equal(withPest.muted, true);
   pageA.once("dialog", (dialog) => dialog.accept());
   await pageA.getByRole("button", { name: "Block" }).click();
   await pageA.getByRole("status").filter({ hasText: "Pest is blocked." }).waitFor();

@@ -7,8 +7,9 @@ use super::browser::{self, FetchError};
 use crate::protocol::{
     AddMemberRequest, AuthResponse, ChangePasswordRequest, CreateGroupRequest, CreateInviteRequest,
     CreateMediaRequest, CreatedMedia, DeleteAccountRequest, ErrorBody, ErrorCode, Invite,
-    InvitePreview, LoginRequest, Media, MediaId, MessagePage, MuteRequest, RegisterRequest, Role,
-    Room, RoomId, SessionInfo, SetRoleRequest, UpdateMeRequest, UpdateRoomRequest, User, UserId,
+    InvitePreview, LoginRequest, Media, MediaId, MemberPage, MessagePage, MuteRequest,
+    RegisterRequest, Role, Room, RoomId, SessionInfo, SetRoleRequest, UpdateMeRequest,
+    UpdateRoomRequest, User, UserId,
 };
 
 /// A failed call: no answer at all, or the server's error body.
@@ -173,6 +174,15 @@ pub async fn remove_member(room: &RoomId, user: Option<&UserId>) -> Result<(), A
     let who = user.map_or("me", UserId::as_str);
     let path = format!("/rooms/{}/members/{}", encode(room.as_str()), encode(who));
     call("DELETE", &path, NO_BODY).await
+}
+
+/// A page of a room's members, oldest first (a `Room` lists only the first ones).
+pub async fn members(room: &RoomId, offset: usize, limit: usize) -> Result<MemberPage, ApiError> {
+    let path = format!(
+        "/rooms/{}/members?offset={offset}&limit={limit}",
+        encode(room.as_str())
+    );
+    call("GET", &path, NO_BODY).await
 }
 
 /// Mutes or unmutes a room for me.

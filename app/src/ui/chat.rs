@@ -793,7 +793,10 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
                         on:click=move |_| details_open.update(|open| *open = !*open)
                     >"Details"</button>
                 </Show>
-                {move || peer.get().map(|peer| view! { <BlockControl peer/> })}
+                {move || peer.get().map(|peer| view! {
+                    <MuteControl room_id=id.get_value()/>
+                    <BlockControl peer/>
+                })}
             </header>
             <Show when=move || is_group() && details_open.get()>
                 <GroupDetails room_id=id.get_value() open=details_open/>
@@ -822,6 +825,41 @@ pub fn ChatView(room_id: RoomId) -> AnyView {
             <Composer room_id=id.get_value()/>
             <PhotoViewer/>
         </section>
+    }
+    .into_any()
+}
+
+/// Mute or unmute a direct room (a group's details panel has its own): no `message`
+/// notifications while muted; mentions still come.
+#[component]
+fn MuteControl(room_id: RoomId) -> AnyView {
+    let client = use_client();
+    let id = StoredValue::new(room_id);
+    let muted = Memo::new(move |_| client.room(&id.get_value()).is_some_and(|r| r.muted));
+    let failed = RwSignal::new(None::<String>);
+    let toggle = move |_| {
+        let (room, now) = (id.get_value(), muted.get_untracked());
+        spawn_local(async move {
+            match api::set_muted(&room, !now).await {
+                Ok(room) => {
+                    failed.set(None);
+                    client.add_room(room);
+                }
+                Err(e) => failed.set(Some(e.message())),
+            }
+        });
+    };
+    view! {
+        <button
+            type="button"
+            class="link"
+            aria-pressed=move || muted.get().to_string()
+            title="Mentions still come while muted"
+            on:click=toggle
+        >
+            {move || if muted.get() { "Unmute" } else { "Mute" }}
+        </button>
+        {move || failed.get().map(|text| view! { <span class="error" role="alert">{text}</span> })}
     }
     .into_any()
 }

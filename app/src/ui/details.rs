@@ -14,6 +14,10 @@ use super::use_client;
 use crate::client::{api, browser};
 use crate::protocol::{MediaId, Member, Role, Room, RoomId, UpdateRoomRequest, UserId};
 
+/// Members read per "Show more": as many as a `Room` lists (the server's `LISTED_MEMBERS`),
+/// so page `n` starts at `n * MEMBER_PAGE`.
+const MEMBER_PAGE: usize = 100;
+
 /// A change the panel asks the server for: the room as it is now, when the answer has one.
 type Call = std::pin::Pin<Box<dyn Future<Output = Result<Option<Room>, api::ApiError>>>>;
 
@@ -114,6 +118,42 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
             what,
             Box::pin(async move { api::set_muted(&room, !now).await.map(Some) }),
         );
+    };
+
+    // A `Room` lists its first members only; "Show more" reads the rest a page at a time,
+    // read again whenever the room changes, so roles and removals stay right.
+    let extra_pages = RwSignal::new(0_usize);
+    let more = LocalResource::new(move || {
+        let (room, pages) = (room.get(), extra_pages.get());
+        async move {
+            let Some(room) = room else {
+                return Vec::new();
+            };
+            let mut members = Vec::new();
+            for page in 1..=pages {
+                match api::members(&room.id, page * MEMBER_PAGE, MEMBER_PAGE).await {
+                    Ok(found) => members.extend(found.members),
+                    Err(_) => break,
+                }
+            }
+            members
+        }
+    });
+    let listed = move || {
+        let Some(room) = room.get() else {
+            return Vec::new();
+        };
+        let mut members = room.members;
+        for member in more.get().unwrap_or_default() {
+            if !members.iter().any(|m| m.user.id == member.user.id) {
+                members.push(member);
+            }
+        }
+        members
+    };
+    let unlisted = move || {
+        let count = room.get().map_or(0, |r| r.member_count);
+        count.saturating_sub(listed().len() as u64)
     };
 
     let query = RwSignal::new(String::new());
@@ -252,8 +292,13 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
                 format!("Members ({count})")
             }}</h3>
             <ul class="members" aria-label="Group members">
-                {move || room.get().map(|r| r.members.into_iter().map(member_row).collect_view())}
+                {move || listed().into_iter().map(member_row).collect_view()}
             </ul>
+            <Show when=move || unlisted() != 0>
+                <button type="button" class="link" on:click=move |_| extra_pages.update(|p| *p += 1)>
+                    {move || format!("Show more members ({} not shown)", unlisted())}
+                </button>
+            </Show>
             <Show when=manages>
                 <label>
                     "Add people"
@@ -262,10 +307,8 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
                 <ul class="results" aria-label="People to add">
                     <Suspense>
                         {move || results.get().map(|people| {
-                            let present: Vec<UserId> = room
-                                .get_untracked()
-                                .map(|r| r.members.into_iter().map(|m| m.user.id).collect())
-                                .unwrap_or_default();
+                            let present: Vec<UserId> =
+                                untrack(listed).into_iter().map(|m| m.user.id).collect();
                             people
                                 .into_iter()
                                 .filter(|u| !present.contains(&u.id))
