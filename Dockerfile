@@ -4,7 +4,7 @@
 
 FROM rust:1.95-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends cmake libcurl4-openssl-dev \
-      nodejs npm \
+      nodejs npm brotli \
     && rm -rf /var/lib/apt/lists/*
 ENV CONFAB_CACHE=/opt/confab-cache CARGO_TARGET_DIR=/opt/confab-cache/target
 WORKDIR /src

@@ -35,14 +35,14 @@ run: tools-run
 	  LEPTOS_SITE_ROOT=$(RELEASE_SITE) CONFAB_SITE_ROOT=$(RELEASE_SITE) exec $$server
 
 tools-run:
-	$(TOOLCHAIN) system-deps kafka-build wasm-target wasm-bindgen wasm-opt
+	$(TOOLCHAIN) system-deps kafka-build wasm-target wasm-bindgen wasm-opt brotli
 
 ## test: everything CI runs.
 test: tools-test unit fuzz e2e dist-test
 
 tools-test:
 	$(TOOLCHAIN) system-deps kafka-build compose kubernetes-validate wasm-target wasm-bindgen \
-	  wasm-opt cargo-fuzz chromium playwright
+	  wasm-opt brotli cargo-fuzz chromium playwright
 
 ## dist: a versioned tarball of the release build (bin/confab, site/, .env.example, a
 ## systemd unit) in $(CARGO_TARGET_DIR)/dist.

@@ -27,3 +27,19 @@ scripts/build-media-worker.sh "$site_root" "$profile"
 cp style/main.css "$site_root/pkg/confab.css"
 scripts/vendor-js.sh
 cp -R public/. "$site_root/"
+
+# Every static asset also as .br and .gz beside it, which the server sends to a browser that
+# accepts them (leptos_axum's file handler serves precompressed files), so the first load
+# is the smallest brotli makes it and no request compresses on the fly. The release build
+# takes brotli's best (-q 11, a few seconds for the WASM); the tests' debug build a quick
+# level. A file compressed already and unchanged since is skipped.
+level=5
+[ "$profile" = release ] && level=11
+find "$site_root" -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.mjs' -o -name '*.css' \
+  -o -name '*.svg' -o -name '*.webmanifest' -o -name '*.json' -o -name '*.html' \) -print0 \
+  | while IFS= read -r -d '' file; do
+      if [ ! "$file.br" -nt "$file" ] || [ ! "$file.gz" -nt "$file" ]; then
+        brotli -f -q "$level" -o "$file.br" "$file"
+        gzip -9 -n -f -k "$file"
+      fi
+    done

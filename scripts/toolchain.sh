@@ -112,6 +112,11 @@ ensure_compose() {
     || { say "installing docker-compose"; apt_install docker-compose; }
 }
 
+# The site ships its assets precompressed (scripts/build-site.sh): brotli's command line.
+ensure_brotli() {
+  command -v brotli >/dev/null || { say "installing brotli"; apt_install brotli; }
+}
+
 ensure_chromium() {
   command -v chromium >/dev/null || { say "installing Debian's chromium"; apt_install chromium; }
 }
