@@ -11,9 +11,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use app::protocol::{Message, RoomId};
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 
 use super::Chat;
 use crate::error::Result;
@@ -28,16 +29,23 @@ const COUNTERS_AT_ONCE: usize = 64;
 /// room's messages instead of once per message.
 const BATCH: usize = 256;
 
+/// How long a batch gathers after its first event. A counter is read by the room list of a
+/// member who is not looking at the room, so a few milliseconds late is invisible, while
+/// reading the room's members and moving their counters once per message was a store read
+/// and a read and write per member for every send (5% of the CPU at 1000 msg/s, by perf).
+const GATHER: Duration = Duration::from_millis(20);
+
 /// Consumes until the bus closes.
 pub async fn run(chat: Arc<Chat>, mut subscription: Box<dyn Subscription>) {
     while let Some(first) = subscription.next().await {
-        // Whatever else is already waiting joins the batch. (Asking for more marks the
+        // What else comes within GATHER joins the batch. (Asking for more marks the
         // earlier ones handled; a crash then skips them, which costs only a recount.)
         let mut batch = vec![first];
+        let until = tokio::time::Instant::now() + GATHER;
         while batch.len() < BATCH {
-            match subscription.next().now_or_never() {
-                Some(Some(event)) => batch.push(event),
-                _ => break,
+            match tokio::time::timeout_at(until, subscription.next()).await {
+                Ok(Some(event)) => batch.push(event),
+                Ok(None) | Err(_) => break,
             }
         }
         let mut rooms: BTreeMap<RoomId, Vec<Message>> = BTreeMap::new();
