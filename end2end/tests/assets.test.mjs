@@ -78,3 +78,14 @@ test("every asset the pages lead to is in the site", async () => {
     assert.ok(seen.has(expected), `${expected} is reached from the page (reached: ${[...seen].join(", ")})`);
   }
 });
+
+test("the big files of the first load come precompressed, brotli first", async () => {
+  for (const path of ["/pkg/confab_bg.wasm", "/pkg/confab.js", "/vendor/socket.io.min.js", "/pkg/confab.css"]) {
+    const br = await fetch(new URL(path, baseUrl), { headers: { "accept-encoding": "br, gzip" } });
+    assert.equal(br.status, 200, path);
+    assert.equal(br.headers.get("content-encoding"), "br", `${path} for a client that takes brotli`);
+    const gz = await fetch(new URL(path, baseUrl), { headers: { "accept-encoding": "gzip" } });
+    assert.equal(gz.headers.get("content-encoding"), "gzip", `${path} for a client that takes gzip only`);
+    await Promise.all([br.arrayBuffer(), gz.arrayBuffer()]);
+  }
+});

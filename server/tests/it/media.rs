@@ -1059,3 +1059,45 @@ async fn a_deleted_account_takes_its_unused_uploads_and_its_picture_along() {
     let (status, _, _) = fetch(&app, &bob, sent["url"].as_str().expect("url")).await;
     assert_eq!(status, StatusCode::OK, "a photo sent to the room stays");
 }
+
+#[tokio::test]
+async fn a_deleted_photo_message_takes_its_media_with_it() {
+    let mut limits = roomy_limits();
+    limits.media_grace = Duration::from_secs(1);
+    limits.media_sweep_every = Duration::from_millis(200);
+    let app = spawn_app_with(limits).await;
+    let (alice, bob) = (app.register("alice").await, app.register("bob").await);
+    let room = app.group(&alice, "Photos", &[&bob]).await;
+    let media = upload_photo(&app, &alice, 20, 20).await;
+    let id = media["id"].as_str().expect("id");
+    let (status, sent) = send_media(&app, &alice, &room, "image", id).await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    let url = sent["message"]["media"]["url"]
+        .as_str()
+        .or_else(|| sent["media"]["url"].as_str())
+        .expect("the photo's URL")
+        .to_owned();
+    assert_eq!(fetch(&app, &bob, &url).await.0, StatusCode::OK);
+
+    let (status, deleted) = app
+        .post(
+            &format!("/api/v1/rooms/{room}/messages"),
+            &alice.token,
+            json!({"client_id": new_client_id(), "kind": "delete", "relates_to": sent["id"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{deleted}");
+    assert_eq!(
+        fetch(&app, &bob, &url).await.0,
+        StatusCode::NOT_FOUND,
+        "the photo of a deleted message is not served"
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !stored_files(&app, id).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the deleted message's media was not collected"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
