@@ -4,9 +4,6 @@ use anyhow::Context;
 use server::config::Config;
 use tokio::net::TcpListener;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
