@@ -139,7 +139,9 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
             members
         }
     });
-    let listed = move || {
+    // Worked out once per change of the room or the pages, for the list, the count of those
+    // not shown and the people search.
+    let listed = Memo::new(move |_| {
         let Some(room) = room.get() else {
             return Vec::new();
         };
@@ -150,10 +152,10 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
             }
         }
         members
-    };
+    });
     let unlisted = move || {
         let count = room.get().map_or(0, |r| r.member_count);
-        count.saturating_sub(listed().len() as u64)
+        count.saturating_sub(listed.with(Vec::len) as u64)
     };
 
     let query = RwSignal::new(String::new());
@@ -292,7 +294,7 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
                 format!("Members ({count})")
             }}</h3>
             <ul class="members" aria-label="Group members">
-                {move || listed().into_iter().map(member_row).collect_view()}
+                {move || listed.get().into_iter().map(member_row).collect_view()}
             </ul>
             <Show when=move || unlisted() != 0>
                 <button type="button" class="link" on:click=move |_| extra_pages.update(|p| *p += 1)>
@@ -308,7 +310,7 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
                     <Suspense>
                         {move || results.get().map(|people| {
                             let present: Vec<UserId> =
-                                untrack(listed).into_iter().map(|m| m.user.id).collect();
+                                listed.with_untracked(|l| l.iter().map(|m| m.user.id.clone()).collect());
                             people
                                 .into_iter()
                                 .filter(|u| !present.contains(&u.id))

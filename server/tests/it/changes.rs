@@ -576,15 +576,7 @@ async fn every_refused_change_is_refused_alike_over_rest_and_socket_io() {
         app.register("max").await,
     );
     let room = app.group(&olga, "Rules", &[&ada, &max]).await;
-    let (status, _) = app
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/rooms/{room}/members/{}", ada.id),
-            Some(&olga.token),
-            Some(json!({"role": "admin"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    app.set_role(&room, &olga, &ada, "admin").await;
     let system = history(&app, &olga, &room)
         .await
         .into_iter()

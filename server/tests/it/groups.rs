@@ -15,13 +15,6 @@ async fn patch(app: &TestApp, path: &str, user: &TestUser, body: Value) -> (Stat
         .await
 }
 
-/// `by` gives `user` the `role` in `room`; the answer must be 200.
-async fn set_role(app: &TestApp, room: &str, by: &TestUser, user: &TestUser, role: &str) {
-    let path = format!("/api/v1/rooms/{room}/members/{}", user.id);
-    let (status, body) = patch(app, &path, by, json!({ "role": role })).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-}
-
 async fn delete(app: &TestApp, path: &str, user: &TestUser) -> (StatusCode, Value) {
     app.call(Method::DELETE, path, Some(&user.token), None)
         .await
@@ -242,7 +235,7 @@ async fn an_owner_who_leaves_hands_the_group_to_the_oldest_admin_and_says_so() {
     );
     // Max joined before Ada, but an admin comes before any plain member.
     let room = app.group(&owner, "Club", &[&member, &admin]).await;
-    set_role(&app, &room, &owner, &admin, "admin").await;
+    app.set_role(&room, &owner, &admin, "admin").await;
     let ada_socket = app.socket(&admin).await;
     let (status, _) = delete(&app, &format!("/api/v1/rooms/{room}/members/me"), &owner).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -273,7 +266,7 @@ async fn an_owner_who_leaves_hands_the_group_to_the_oldest_admin_and_says_so() {
         ]
     );
     // The new owner runs the group: she can make Max an admin.
-    set_role(&app, &room, &admin, &member, "admin").await;
+    app.set_role(&room, &admin, &member, "admin").await;
 }
 
 #[tokio::test]

@@ -201,6 +201,20 @@ impl TestApp {
         }
     }
 
+    /// `by` gives `user` the `role` in `room`; the answer must be 200.
+    pub async fn set_role(&self, room: &str, by: &TestUser, user: &TestUser, role: &str) {
+        let path = format!("/api/v1/rooms/{room}/members/{}", user.id);
+        let (status, body) = self
+            .call(
+                Method::PATCH,
+                &path,
+                Some(&by.token),
+                Some(json!({ "role": role })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     /// A group owned by `owner` with `members`; returns the room id.
     pub async fn group(&self, owner: &TestUser, name: &str, members: &[&TestUser]) -> String {
         let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();

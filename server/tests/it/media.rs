@@ -1035,14 +1035,12 @@ async fn a_deleted_account_takes_its_unused_uploads_and_its_picture_along() {
     assert!(!stored_files(&app, picture_token(&picture)).is_empty());
     assert!(!stored_files(&app, unused_id).is_empty());
 
-    let (status, body) = app
-        .call(
-            Method::DELETE,
-            "/api/v1/me",
-            Some(&alice.token),
-            Some(json!({"password": "correct horse battery"})),
-        )
-        .await;
+    let (status, body) = crate::people::delete_me(
+        &app,
+        &alice.token,
+        json!({"password": "correct horse battery"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 
     assert_eq!(

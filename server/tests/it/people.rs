@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, TestUser, assert_error, roomy_limits, spawn_app, spawn_app_with};
 use crate::sessions::{device, is_disconnected};
 
-async fn delete_me(app: &TestApp, token: &str, body: Value) -> (StatusCode, Value) {
+/// `DELETE /me` with `body` (the password, or not).
+pub async fn delete_me(app: &TestApp, token: &str, body: Value) -> (StatusCode, Value) {
     app.call(Method::DELETE, "/api/v1/me", Some(token), Some(body))
         .await
 }
