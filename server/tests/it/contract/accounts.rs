@@ -446,13 +446,24 @@ pub async fn blocks_and_unblocks(store: &dyn AccountStore) {
     );
 }
 
+/// A subscription made a millisecond after the one before (two in the same millisecond
+/// have no order to be listed in).
 fn subscription(user: &UserId, session: &str, target: PushTarget) -> PushSubscriptionRecord {
+    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let now = Timestamp::now().as_millis();
+    let at = LAST
+        .fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |last| Some(now.max(last + 1)),
+        )
+        .map_or(now, |last| now.max(last + 1));
     PushSubscriptionRecord {
         id: unique(),
         user_id: user.clone(),
         session: session.to_owned(),
         target,
-        created_at: Timestamp::now(),
+        created_at: Timestamp::from_millis(at),
     }
 }
 
