@@ -769,6 +769,18 @@ pub enum NotificationKind {
     AddedToRoom,
 }
 
+impl NotificationKind {
+    /// The wire name (as serde writes it), for logs and metric labels.
+    pub fn as_label(self) -> &'static str {
+        match self {
+            NotificationKind::Message => "message",
+            NotificationKind::Mention => "mention",
+            NotificationKind::InviteAccepted => "invite_accepted",
+            NotificationKind::AddedToRoom => "added_to_room",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationEvent {
     pub kind: NotificationKind,
@@ -913,6 +925,17 @@ mod tests {
             assert_eq!(
                 serde_json::to_value(code).expect("serialises"),
                 code.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn notification_kind_labels_are_the_wire_names() {
+        use NotificationKind::*;
+        for kind in [Message, Mention, InviteAccepted, AddedToRoom] {
+            assert_eq!(
+                serde_json::to_value(kind).expect("serialises"),
+                kind.as_label()
             );
         }
     }

@@ -19,11 +19,12 @@ use anyhow::Context;
 use async_trait::async_trait;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::statistics::Statistics;
 
 use crate::ports::{BusEvent, EventBus, HealthCheck, StoreError, StoreResult, Subscription};
 
@@ -145,25 +146,38 @@ impl EventBus for KafkaBus {
     }
 
     async fn subscribe(&self, group: &str) -> StoreResult<Box<dyn Subscription>> {
-        self.consumer(&format!("{}.{group}", self.namespace), "earliest", true)
+        self.consumer(
+            &format!("{}.{group}", self.namespace),
+            group,
+            "earliest",
+            true,
+        )
     }
 
     /// A consumer group of its own (a fresh name per call), reading from the topic's end and
     /// committing nothing: the group is forgotten once it stops.
     async fn watch(&self) -> StoreResult<Box<dyn Subscription>> {
         let group = format!("{}.watch.{}", self.namespace, uuid::Uuid::new_v4().simple());
-        self.consumer(&group, "latest", false)
+        self.consumer(&group, "watch", "latest", false)
     }
 }
 
 impl KafkaBus {
+    /// A consumer in `group`, its lag reported under `label` (a name without the namespace
+    /// or a watcher's unique part, so the metric keeps a handful of series).
     fn consumer(
         &self,
         group: &str,
+        label: &str,
         start: &str,
         commit: bool,
     ) -> StoreResult<Box<dyn Subscription>> {
-        let consumer: StreamConsumer = ClientConfig::new()
+        let lag = LagContext {
+            lag: crate::metrics::METRICS
+                .consumer_lag
+                .with_label_values(&[label]),
+        };
+        let consumer: StreamConsumer<LagContext> = ClientConfig::new()
             .set("bootstrap.servers", &self.brokers)
             .set("group.id", group)
             .set("auto.offset.reset", start)
@@ -172,7 +186,8 @@ impl KafkaBus {
             // Short sessions: a dead consumer's partitions move on quickly.
             .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "1000")
-            .create()
+            .set("statistics.interval.ms", "5000")
+            .create_with_context(lag)
             .map_err(|e| StoreError::Other(anyhow::anyhow!("kafka consumer: {e}")))?;
         consumer
             .subscribe(&[self.topic.as_str()])
@@ -186,11 +201,33 @@ impl KafkaBus {
 }
 
 struct KafkaSubscription {
-    consumer: Option<StreamConsumer>,
+    consumer: Option<StreamConsumer<LagContext>>,
     topic: String,
     /// The last event handed out: (partition, offset), stored once the next is asked for.
     handled: Option<(i32, i64)>,
 }
+
+/// Reports its group's consumer lag, as librdkafka works it out (the partitions' high
+/// watermarks less the offsets taken) in the statistics it hands over every few seconds.
+struct LagContext {
+    lag: prometheus::IntGauge,
+}
+
+impl ClientContext for LagContext {
+    fn stats(&self, statistics: Statistics) {
+        let behind = statistics
+            .topics
+            .values()
+            .flat_map(|topic| topic.partitions.values())
+            // -1 is librdkafka's internal partition, and a lag of -1 is not known yet.
+            .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+            .map(|p| p.consumer_lag)
+            .sum();
+        self.lag.set(behind);
+    }
+}
+
+impl ConsumerContext for LagContext {}
 
 #[async_trait]
 impl Subscription for KafkaSubscription {

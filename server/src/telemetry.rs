@@ -14,18 +14,132 @@ use tracing_subscriber::EnvFilter;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Installs the global subscriber; `RUST_LOG` overrides the default `info` level.
-pub fn init(json: bool) {
+/// Installs the global subscriber; `RUST_LOG` overrides the default `info` level. With
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set, the spans
+/// (each REST request, each socket and each socket event) are also exported to that
+/// collector over OTLP/HTTP in protobuf, in batches from a thread of their own; the
+/// standard `OTEL_*` variables tune it. Call it outside the async runtime (the exporter's
+/// HTTP client runs its own) and keep the answer until the end: dropping it sends what is
+/// left.
+pub fn init(json: bool) -> anyhow::Result<Tracing> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let exporting = otlp::provider()?;
+    let spans = exporting.as_ref().map(otlp::layer);
+    let registry = tracing_subscriber::registry().with(filter).with(spans);
+    let lines = tracing_subscriber::fmt::layer();
     if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
+        registry
+            .with(lines.json().flatten_event(true).with_current_span(true))
             .init();
     } else {
-        builder.init();
+        registry.with(lines).init();
+    }
+    Ok(Tracing(exporting))
+}
+
+/// The span exporter, when there is one: sends what it holds when dropped.
+pub struct Tracing(Option<otlp::Provider>);
+
+impl Drop for Tracing {
+    fn drop(&mut self) {
+        if let Some(provider) = self.0.take() {
+            otlp::shutdown(provider);
+        }
+    }
+}
+
+#[cfg(feature = "otel")]
+mod otlp {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::{Protocol, WithExportConfig};
+    use opentelemetry_sdk::Resource;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use tracing_subscriber::Layer;
+
+    pub type Provider = SdkTracerProvider;
+
+    fn configured(name: &str) -> bool {
+        std::env::var_os(name).is_some_and(|value| !value.is_empty())
+    }
+
+    pub fn provider() -> anyhow::Result<Option<Provider>> {
+        let endpoints = [
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ];
+        let Some(endpoint) = endpoints
+            .iter()
+            .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
+        else {
+            return Ok(None);
+        };
+        // The exporter speaks plain HTTP: spans go to a collector beside the node (an agent
+        // or a sidecar), which forwards them over TLS if it must.
+        if !endpoint.starts_with("http://") {
+            anyhow::bail!(
+                "OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// URL of a collector beside the \
+                 node (such as http://127.0.0.1:4318); TLS to a remote collector is the \
+                 collector agent's job"
+            );
+        }
+        // The endpoint, headers, timeout and batching come from the standard variables.
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .build()?;
+        let mut resource = Resource::builder();
+        if !configured("OTEL_SERVICE_NAME") {
+            resource = resource.with_service_name("confab");
+        }
+        Ok(Some(
+            SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(resource.build())
+                .build(),
+        ))
+    }
+
+    pub fn layer<S>(provider: &Provider) -> impl Layer<S> + use<S>
+    where
+        S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+    {
+        tracing_opentelemetry::layer().with_tracer(provider.tracer("confab"))
+    }
+
+    pub fn shutdown(provider: Provider) {
+        if let Err(err) = provider.shutdown() {
+            eprintln!("spans not all exported: {err}");
+        }
+    }
+}
+
+/// A build without the `otel` feature refuses an OTLP endpoint rather than ignore it.
+#[cfg(not(feature = "otel"))]
+mod otlp {
+    pub enum Provider {}
+
+    pub fn provider() -> anyhow::Result<Option<Provider>> {
+        let set = |name| std::env::var_os(name).is_some_and(|value| !value.is_empty());
+        if set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            anyhow::bail!(
+                "OTEL_EXPORTER_OTLP_ENDPOINT is set, but this build of Confab has no span \
+                 exporter (it was built without the `otel` feature)"
+            );
+        }
+        Ok(None)
+    }
+
+    pub fn layer<S: tracing::Subscriber>(
+        provider: &Provider,
+    ) -> tracing_subscriber::layer::Identity {
+        match *provider {}
+    }
+
+    pub fn shutdown(provider: Provider) {
+        match provider {}
     }
 }
 

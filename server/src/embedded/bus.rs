@@ -96,6 +96,9 @@ impl EventBus for LocalBus {
             rx,
             group: group.to_owned(),
             groups: Arc::clone(&self.groups),
+            lag: crate::metrics::METRICS
+                .consumer_lag
+                .with_label_values(&[group]),
         }))
     }
 }
@@ -116,12 +119,17 @@ struct LocalSubscription {
     rx: mpsc::UnboundedReceiver<BusEvent>,
     group: String,
     groups: Groups,
+    /// The events queued behind the one just taken.
+    lag: prometheus::IntGauge,
 }
 
 #[async_trait]
 impl Subscription for LocalSubscription {
     async fn next(&mut self) -> Option<BusEvent> {
-        self.rx.recv().await
+        let event = self.rx.recv().await;
+        self.lag
+            .set(i64::try_from(self.rx.len()).unwrap_or(i64::MAX));
+        event
     }
 }
 

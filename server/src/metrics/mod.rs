@@ -12,12 +12,18 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
+
+mod timed;
+
+pub use timed::Timed;
 
 pub struct Metrics {
     registry: Registry,
+    /// The full name of every metric registered (`confab_…`).
+    names: Vec<String>,
     /// Sockets connected to this node.
     pub sockets: IntGauge,
     /// Socket events handled, by event and outcome (`ok` or the error code).
@@ -28,10 +34,20 @@ pub struct Metrics {
     pub fanned_out: IntCounterVec,
     /// Broadcasts the adapter (Redis) refused, delivered on this node only.
     pub adapter_errors: IntCounter,
+    /// Times the adapter's Redis connection dropped (it reconnects and resubscribes).
+    pub adapter_reconnects: IntCounter,
     /// Events the broker refused or did not confirm (the outbox keeps them).
     pub kafka_publish_errors: IntCounter,
     /// Stored messages whose event the outbox found still owed at its last look.
     pub outbox_owed: IntGauge,
+    /// Events on the bus that a consumer group of this node has yet to take, by group, as
+    /// of its last take (Kafka: the partition's high watermark less the next offset; the
+    /// embedded bus: the group's queue).
+    pub consumer_lag: IntGaugeVec,
+    /// Notifications sent, by kind (`message` or `mention`), counted per user addressed.
+    pub notifications: IntCounterVec,
+    /// Store calls (messages and rooms), by operation.
+    pub store_seconds: HistogramVec,
     /// REST requests, by route template, method and status; and their durations.
     pub http_requests: IntCounterVec,
     pub http_seconds: HistogramVec,
@@ -48,38 +64,47 @@ pub struct Hot {
     pub message_new: IntCounter,
 }
 
+/// From 50 µs (a store read on SQLite) to 10 s (a send waiting out a stalled store).
 const LATENCY_BUCKETS: &[f64] = &[
-    0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0,
 ];
 
 impl Metrics {
     fn new() -> Self {
-        let registry = Registry::new_custom(Some("confab".into()), None).expect("a registry");
-        // Each metric is made, registered, and kept: one way for every kind.
-        fn kept<M: Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
-            registry
-                .register(Box::new(metric.clone()))
-                .expect("registered once");
+        const PREFIX: &str = "confab";
+        let registry = Registry::new_custom(Some(PREFIX.into()), None).expect("a registry");
+        let names = std::cell::RefCell::new(Vec::new());
+        // Each metric is made, registered, named and kept: one way for every kind.
+        let kept = |metric: Box<dyn Collector>| {
+            names.borrow_mut().extend(
+                metric
+                    .desc()
+                    .iter()
+                    .map(|d| format!("{PREFIX}_{}", d.fq_name)),
+            );
+            registry.register(metric).expect("registered once");
+        };
+        fn keep<M: Collector + Clone + 'static>(kept: &dyn Fn(Box<dyn Collector>), metric: M) -> M {
+            kept(Box::new(metric.clone()));
             metric
         }
         let counter = |name: &str, help: &str, labels: &[&str]| {
-            kept(
-                &registry,
-                IntCounterVec::new(Opts::new(name, help), labels).expect("a metric"),
-            )
+            let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("a metric");
+            keep(&kept, metric)
         };
         let histogram = |name: &str, help: &str, labels: &[&str]| {
             let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
-            kept(
-                &registry,
-                HistogramVec::new(opts, labels).expect("a metric"),
-            )
+            keep(&kept, HistogramVec::new(opts, labels).expect("a metric"))
+        };
+        let gauges = |name: &str, help: &str, labels: &[&str]| {
+            let metric = IntGaugeVec::new(Opts::new(name, help), labels).expect("a metric");
+            keep(&kept, metric)
         };
         let gauge =
-            |name: &str, help: &str| kept(&registry, IntGauge::new(name, help).expect("a metric"));
-        let single = |name: &str, help: &str| {
-            kept(&registry, IntCounter::new(name, help).expect("a metric"))
-        };
+            |name: &str, help: &str| keep(&kept, IntGauge::new(name, help).expect("a metric"));
+        let single =
+            |name: &str, help: &str| keep(&kept, IntCounter::new(name, help).expect("a metric"));
         Self {
             sockets: gauge("sockets_connected", "Sockets connected to this node"),
             socket_events: counter(
@@ -101,6 +126,10 @@ impl Metrics {
                 "adapter_errors_total",
                 "Broadcasts the Redis adapter refused, delivered on this node only",
             ),
+            adapter_reconnects: single(
+                "adapter_reconnects_total",
+                "Times the Redis adapter's connection dropped and was made again",
+            ),
             kafka_publish_errors: single(
                 "kafka_publish_errors_total",
                 "Events the broker refused or did not confirm",
@@ -108,6 +137,21 @@ impl Metrics {
             outbox_owed: gauge(
                 "outbox_owed",
                 "Stored messages whose event was still owed at the outbox's last look",
+            ),
+            consumer_lag: gauges(
+                "consumer_lag",
+                "Bus events a consumer group has yet to take, as of its last take",
+                &["group"],
+            ),
+            notifications: counter(
+                "notifications_total",
+                "Notifications sent, by kind, per user addressed",
+                &["kind"],
+            ),
+            store_seconds: histogram(
+                "store_seconds",
+                "Store calls of the message and room stores, by operation",
+                &["op"],
             ),
             http_requests: counter(
                 "http_requests_total",
@@ -129,8 +173,14 @@ impl Metrics {
                 "Media checks, by outcome",
                 &["outcome"],
             ),
+            names: names.take(),
             registry,
         }
+    }
+
+    /// The full name of every metric (`confab_…`), registered or not yet set.
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     /// The registry in Prometheus' text format.
@@ -187,4 +237,44 @@ pub async fn scrape() -> Response {
         METRICS.render(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::METRICS;
+
+    /// The metric names `deploy/grafana/confab.json` queries (`_bucket`, `_count` and
+    /// `_sum` belong to their histogram).
+    fn on_the_dashboard() -> std::collections::BTreeSet<String> {
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../../deploy/grafana/confab.json"))
+                .expect("the dashboard is JSON");
+        let mut names = std::collections::BTreeSet::new();
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            for target in panel["targets"].as_array().expect("targets") {
+                let expr = target["expr"].as_str().expect("an expression");
+                for (at, _) in expr.match_indices("confab_") {
+                    let name: String = expr[at..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    let name = ["_bucket", "_count", "_sum"]
+                        .iter()
+                        .find_map(|suffix| name.strip_suffix(suffix))
+                        .map_or(name.clone(), str::to_owned);
+                    names.insert(name);
+                }
+            }
+        }
+        names
+    }
+
+    /// The dashboard cannot drift from the code: it queries only metrics that exist, and
+    /// every metric has a panel.
+    #[test]
+    fn the_dashboard_shows_every_metric_and_only_those() {
+        let registered: std::collections::BTreeSet<String> =
+            METRICS.names().iter().cloned().collect();
+        assert_eq!(on_the_dashboard(), registered);
+    }
 }

@@ -176,6 +176,10 @@ impl<A: Adapter> Fanout for SocketFanout<A> {
         let except = [focus_room(&event.room_id), gone_room(&event.room_id)];
         self.broadcast(users, &except, events::NOTIFICATION, event)
             .await;
+        crate::metrics::METRICS
+            .notifications
+            .with_label_values(&[event.kind.as_label()])
+            .inc_by(users.len() as u64);
     }
 
     async fn room_head(&self, members: &[UserId], event: &RoomHeadEvent) {

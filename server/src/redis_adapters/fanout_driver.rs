@@ -40,6 +40,11 @@ impl ReconnectingDriver {
 
 /// Hands a published message to the adapter's stream for its channel.
 fn deliver(push: PushInfo, handlers: &Handlers) {
+    if push.kind == PushKind::Disconnection {
+        // The manager reconnects (and resubscribes) on the next command.
+        crate::metrics::METRICS.adapter_reconnects.inc();
+        return;
+    }
     if !matches!(push.kind, PushKind::Message | PushKind::SMessage) {
         return;
     }
