@@ -18,6 +18,15 @@
 //! - [`error`]: the one error type of the edges.
 //! - [`telemetry`]: logging and the shutdown signal.
 
+// Pages are rendered with Leptos's view types erased, as the browser's WASM hydrates them
+// (see .cargo/config.toml): a server built otherwise serves pages the app cannot take over.
+// (cargo-fuzz's builds set their own flags, and render no page.)
+#[cfg(not(any(erase_components, fuzzing)))]
+compile_error!(
+    "build with `--cfg erase_components`: .cargo/config.toml sets it, and a RUSTFLAGS of \
+     your own replaces that list (add the flag to it)"
+);
+
 pub mod chat;
 pub mod config;
 pub mod domain;
