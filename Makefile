@@ -41,8 +41,8 @@ tools-run:
 test: tools-test unit fuzz e2e dist-test
 
 tools-test:
-	$(TOOLCHAIN) system-deps kafka-build compose kubernetes-validate wasm-target wasm-bindgen \
-	  wasm-opt brotli cargo-fuzz chromium playwright
+	$(TOOLCHAIN) system-deps kafka-build compose nginx kubernetes-validate wasm-target \
+	  wasm-bindgen wasm-opt brotli cargo-fuzz chromium playwright
 
 ## dist: a versioned tarball of the release build (bin/confab, site/, .env.example, a
 ## systemd unit) in $(CARGO_TARGET_DIR)/dist.

@@ -3,7 +3,7 @@
 # clone so a fresh clone on a known machine reuses them. Sourced by the Makefile's recipes:
 #   scripts/toolchain.sh <tool>...   tools: system-deps kafka-build wasm-target wasm-bindgen wasm-opt
 #                                    cargo-leptos cargo-fuzz kubernetes-validate chromium
-#                                    playwright
+#                                    playwright brotli compose nginx
 # Prints nothing but progress on stderr; fails loudly.
 set -euo pipefail
 
@@ -110,6 +110,20 @@ ensure_kubernetes_validate() {
 ensure_compose() {
   docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null \
     || { say "installing docker-compose"; apt_install docker-compose; }
+}
+
+# The compose file's reverse proxy, run for real by the deployment tests (its stickiness).
+# Debian's smallest nginx; the package's own service is not started.
+ensure_nginx() {
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] && return
+  say "installing nginx-light"
+  # Its package would start a system nginx on port 80: policy-rc.d says no while it installs.
+  local policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+    trap 'rm -f /usr/sbin/policy-rc.d' RETURN
+  fi
+  apt_install nginx-light
 }
 
 # The site ships its assets precompressed (scripts/build-site.sh): brotli's command line.

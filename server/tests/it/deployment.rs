@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 /// `docker compose` (v2) or, failing that, `docker-compose` (v1).
 fn compose() -> Option<Command> {
@@ -175,4 +176,191 @@ fn the_kubernetes_schema_check_refuses_a_broken_manifest() {
     .replace("replicas: 2", "replicas: two\n  replicaz: 2");
     std::fs::write(&broken, deployment).expect("write");
     assert!(!validate(&[broken]).status.success());
+}
+
+/// nginx, or `None` (skip) when this run does not require the deployment tools.
+fn nginx() -> Option<&'static str> {
+    let found = |path: &str| {
+        std::process::Command::new(path)
+            .arg("-v")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if let Some(path) = ["nginx", "/usr/sbin/nginx"].into_iter().find(|p| found(p)) {
+        return Some(path);
+    }
+    assert_ne!(
+        std::env::var("CONFAB_REQUIRE_SERVICES").as_deref(),
+        Ok("1"),
+        "no nginx (scripts/toolchain.sh nginx installs it)"
+    );
+    eprintln!("skipped: no nginx");
+    None
+}
+
+/// The compose file's proxy, run for real: `deploy/nginx.conf` with its two upstreams on
+/// two Confab nodes that share nothing (so a request reaching the wrong one is refused).
+/// Each client gets a random route cookie on its first response, and with it every
+/// long-polling request of its Socket.IO session reaches the node that holds the session;
+/// clients spread over both nodes, where `ip_hash` put everyone from one address on one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_keeps_each_session_on_one_node_by_cookie_and_spreads_clients() {
+    use crate::cluster::{Node, free_port};
+
+    let Some(nginx) = nginx() else {
+        return;
+    };
+    let embedded = |data: &std::path::Path| {
+        [
+            ("CONFAB_DATA_DIR", data.display().to_string()),
+            ("REDIS_URL", String::new()),
+            ("KAFKA_BROKERS", String::new()),
+            ("MONGODB_URL", String::new()),
+            ("S3_ENDPOINT", String::new()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+    };
+    let (data_a, data_b) = (
+        tempfile::tempdir().expect("a"),
+        tempfile::tempdir().expect("b"),
+    );
+    let (a, b) = (
+        Node::start(&embedded(data_a.path())).await,
+        Node::start(&embedded(data_b.path())).await,
+    );
+
+    let dir = tempfile::tempdir().expect("nginx's folder");
+    let port = free_port();
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/nginx.conf"))
+            .expect("deploy/nginx.conf");
+    // Only the addresses change: the compose network's names become the two nodes.
+    let mut site = shipped.clone();
+    for (from, to) in [
+        ("server confab-1:3000", format!("server {}", a.app.addr)),
+        ("server confab-2:3000", format!("server {}", b.app.addr)),
+        ("listen 80;", format!("listen 127.0.0.1:{port};")),
+    ] {
+        assert!(site.contains(from), "deploy/nginx.conf has `{from}`");
+        site = site.replace(from, &to);
+    }
+    let d = dir.path().display();
+    std::fs::write(dir.path().join("confab.conf"), site).expect("write");
+    std::fs::write(
+        dir.path().join("nginx.conf"),
+        format!(
+            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{}}\nhttp {{\n  log_format routed '$upstream_addr $request_uri';\n  \
+             access_log {d}/access.log routed;\n  client_body_temp_path {d}/body;\n  \
+             proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  \
+             uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  \
+             include {d}/confab.conf;\n}}\n"
+        ),
+    )
+    .expect("write");
+    let mut proxy = Proxy(
+        std::process::Command::new(nginx)
+            .args(["-p", &d.to_string(), "-c", &format!("{d}/nginx.conf")])
+            .spawn()
+            .expect("start nginx"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while reqwest::get(format!("{base}/healthz")).await.is_err() {
+        if let Ok(Some(status)) = proxy.0.try_wait() {
+            let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
+            panic!("nginx exited ({status}): {log}");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nginx does not answer"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    const CLIENTS: usize = 16;
+    let polling = format!("{base}/socket.io/?EIO=4&transport=polling");
+    for client in 0..CLIENTS {
+        // One browser: it keeps the cookies it is given.
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .expect("a client");
+        let open = http.get(&polling).send().await.expect("handshake");
+        assert_eq!(open.status().as_u16(), 200, "client {client}");
+        let route = open
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("confab_route="))
+            .map(str::to_owned);
+        let route = route.unwrap_or_else(|| panic!("client {client}: no route cookie"));
+        assert!(route.contains("HttpOnly"), "{route}");
+        let body = open.text().await.expect("the handshake");
+        let sid = body
+            .split("\"sid\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no sid in {body}"))
+            .to_owned();
+        let session = format!("{polling}&sid={sid}");
+        // Several requests of the session (engine.io pongs, then the namespace's connect):
+        // each must reach the node that made it (the other answers 400, "Session ID
+        // unknown").
+        for (round, packet) in ["3", "3", "3", "40"].into_iter().enumerate() {
+            let post = http.post(&session).body(packet).send().await.expect("post");
+            assert_eq!(
+                post.status().as_u16(),
+                200,
+                "client {client}, request {round}: it went to another node than its session"
+            );
+            assert!(
+                post.headers().get("set-cookie").is_none(),
+                "the route cookie is set again"
+            );
+        }
+        // The answer to the connect (refused: no token) waits on the same node.
+        let poll = http.get(&session).send().await.expect("poll");
+        assert_eq!(poll.status().as_u16(), 200, "client {client}");
+        let answer = poll.text().await.expect("an answer");
+        // Packets are separated by a record separator; a ping may come first.
+        assert!(
+            answer
+                .split('\u{1e}')
+                .any(|packet| packet.starts_with("44")),
+            "client {client}: {answer}"
+        );
+    }
+
+    // Where each client's handshake went.
+    let log = std::fs::read_to_string(dir.path().join("access.log")).expect("the access log");
+    let handshakes: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("transport=polling") && !line.contains("sid="))
+        .filter_map(|line| line.split(' ').next())
+        .collect();
+    assert_eq!(handshakes.len(), CLIENTS, "{log}");
+    let on_a = handshakes
+        .iter()
+        .filter(|up| **up == a.app.addr.to_string())
+        .count();
+    assert!(
+        on_a > 0 && on_a < CLIENTS,
+        "{on_a} of {CLIENTS} clients on one node: not spread\n{log}"
+    );
+    drop(proxy);
+}
+
+/// nginx in the foreground, stopped as its own signals say: SIGTERM ends the master and
+/// its workers (a SIGKILL would leave the workers running).
+struct Proxy(std::process::Child);
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
 }
