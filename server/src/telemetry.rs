@@ -132,9 +132,7 @@ mod otlp {
         Ok(None)
     }
 
-    pub fn layer<S: tracing::Subscriber>(
-        provider: &Provider,
-    ) -> tracing_subscriber::layer::Identity {
+    pub fn layer(provider: &Provider) -> tracing_subscriber::layer::Identity {
         match *provider {}
     }
 
