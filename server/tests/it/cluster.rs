@@ -418,6 +418,20 @@ impl PrivateServices {
     }
 }
 
+/// A node's environment on the embedded defaults, whatever services this run has (their
+/// variables set empty), its data in `data`, with `extra` on top.
+pub(crate) fn embedded_env(
+    data: &std::path::Path,
+    extra: &[(&str, String)],
+) -> Vec<(String, String)> {
+    let empty = ["REDIS_URL", "KAFKA_BROKERS", "MONGODB_URL", "S3_ENDPOINT"];
+    std::iter::once(("CONFAB_DATA_DIR", data.display().to_string()))
+        .chain(empty.into_iter().map(|name| (name, String::new())))
+        .chain(extra.iter().cloned())
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+}
+
 pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()

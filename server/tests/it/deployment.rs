@@ -205,28 +205,18 @@ fn nginx() -> Option<&'static str> {
 /// clients spread over both nodes, where `ip_hash` put everyone from one address on one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_keeps_each_session_on_one_node_by_cookie_and_spreads_clients() {
-    use crate::cluster::{Node, free_port};
+    use crate::cluster::{Node, embedded_env, free_port};
 
     let Some(nginx) = nginx() else {
         return;
-    };
-    let embedded = |data: &std::path::Path| {
-        [
-            ("CONFAB_DATA_DIR", data.display().to_string()),
-            ("REDIS_URL", String::new()),
-            ("KAFKA_BROKERS", String::new()),
-            ("MONGODB_URL", String::new()),
-            ("S3_ENDPOINT", String::new()),
-        ]
-        .map(|(k, v)| (k.to_owned(), v))
     };
     let (data_a, data_b) = (
         tempfile::tempdir().expect("a"),
         tempfile::tempdir().expect("b"),
     );
     let (a, b) = (
-        Node::start(&embedded(data_a.path())).await,
-        Node::start(&embedded(data_b.path())).await,
+        Node::start(&embedded_env(data_a.path(), &[])).await,
+        Node::start(&embedded_env(data_b.path(), &[])).await,
     );
 
     let dir = tempfile::tempdir().expect("nginx's folder");

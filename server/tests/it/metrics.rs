@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::cluster::{Node, free_port};
+use crate::cluster::{Node, embedded_env, free_port};
 use crate::helpers::new_client_id;
 
 /// The samples of a Prometheus text page: `name{labels}` to value.
@@ -24,16 +24,10 @@ fn samples(page: &str) -> HashMap<String, f64> {
 async fn metrics_count_sockets_events_sends_deliveries_notifications_store_calls_and_requests() {
     let data = tempfile::tempdir().expect("a data folder");
     let metrics_port = free_port();
-    let env = [
-        ("CONFAB_DATA_DIR", data.path().display().to_string()),
-        ("CONFAB_METRICS_ADDR", format!("127.0.0.1:{metrics_port}")),
-        // The embedded defaults, whatever services this run has.
-        ("REDIS_URL", String::new()),
-        ("KAFKA_BROKERS", String::new()),
-        ("MONGODB_URL", String::new()),
-        ("S3_ENDPOINT", String::new()),
-    ]
-    .map(|(k, v)| (k.to_owned(), v));
+    let env = embedded_env(
+        data.path(),
+        &[("CONFAB_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))],
+    );
     let node = Node::start(&env).await;
     let app = &node.app;
     let scrape = || async {
@@ -172,20 +166,17 @@ async fn spans_are_exported_to_an_otlp_collector() {
     tokio::spawn(async move { axum::serve(listener, collector).await });
 
     let data = tempfile::tempdir().expect("a data folder");
-    let env = [
-        ("CONFAB_DATA_DIR", data.path().display().to_string()),
-        (
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("http://{collector_addr}"),
-        ),
-        // Batches every 200 ms instead of every 5 s.
-        ("OTEL_BSP_SCHEDULE_DELAY", "200".to_owned()),
-        ("REDIS_URL", String::new()),
-        ("KAFKA_BROKERS", String::new()),
-        ("MONGODB_URL", String::new()),
-        ("S3_ENDPOINT", String::new()),
-    ]
-    .map(|(k, v)| (k.to_owned(), v));
+    let env = embedded_env(
+        data.path(),
+        &[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://{collector_addr}"),
+            ),
+            // Batches every 200 ms instead of every 5 s.
+            ("OTEL_BSP_SCHEDULE_DELAY", "200".to_owned()),
+        ],
+    );
     let node = Node::start(&env).await;
     let app = &node.app;
     let alice = app.register("alice").await;
