@@ -51,6 +51,18 @@ impl Drop for Tracing {
     }
 }
 
+/// A variable that is set and not empty.
+fn configured(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// The collector spans go to, if one is configured (the traces-only variable first, as the
+/// OpenTelemetry specification orders them).
+fn otlp_endpoint() -> Option<String> {
+    configured("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .or_else(|| configured("OTEL_EXPORTER_OTLP_ENDPOINT"))
+}
+
 #[cfg(feature = "otel")]
 mod otlp {
     use opentelemetry::trace::TracerProvider as _;
@@ -59,21 +71,12 @@ mod otlp {
     use opentelemetry_sdk::trace::SdkTracerProvider;
     use tracing_subscriber::Layer;
 
+    use super::{configured, otlp_endpoint};
+
     pub type Provider = SdkTracerProvider;
 
-    fn configured(name: &str) -> bool {
-        std::env::var_os(name).is_some_and(|value| !value.is_empty())
-    }
-
     pub fn provider() -> anyhow::Result<Option<Provider>> {
-        let endpoints = [
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-        ];
-        let Some(endpoint) = endpoints
-            .iter()
-            .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
-        else {
+        let Some(endpoint) = otlp_endpoint() else {
             return Ok(None);
         };
         // The exporter speaks plain HTTP: spans go to a collector beside the node (an agent
@@ -91,7 +94,7 @@ mod otlp {
             .with_protocol(Protocol::HttpBinary)
             .build()?;
         let mut resource = Resource::builder();
-        if !configured("OTEL_SERVICE_NAME") {
+        if configured("OTEL_SERVICE_NAME").is_none() {
             resource = resource.with_service_name("confab");
         }
         Ok(Some(
@@ -122,8 +125,7 @@ mod otlp {
     pub enum Provider {}
 
     pub fn provider() -> anyhow::Result<Option<Provider>> {
-        let set = |name| std::env::var_os(name).is_some_and(|value| !value.is_empty());
-        if set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+        if super::otlp_endpoint().is_some() {
             anyhow::bail!(
                 "OTEL_EXPORTER_OTLP_ENDPOINT is set, but this build of Confab has no span \
                  exporter (it was built without the `otel` feature)"

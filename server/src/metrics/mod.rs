@@ -64,6 +64,26 @@ pub struct Hot {
     pub message_new: IntCounter,
 }
 
+const PREFIX: &str = "confab";
+
+/// Registers each metric as it is made, and remembers its full name: one way for every kind.
+struct Registrar {
+    registry: Registry,
+    names: std::cell::RefCell<Vec<String>>,
+}
+
+impl Registrar {
+    fn keep<M: Collector + Clone + 'static>(&self, metric: M) -> M {
+        let descs = metric.desc();
+        let names = descs.iter().map(|d| format!("{PREFIX}_{}", d.fq_name));
+        self.names.borrow_mut().extend(names);
+        self.registry
+            .register(Box::new(metric.clone()))
+            .expect("registered once");
+        metric
+    }
+}
+
 /// From 50 µs (a store read on SQLite) to 10 s (a send waiting out a stalled store).
 const LATENCY_BUCKETS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -72,39 +92,26 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 impl Metrics {
     fn new() -> Self {
-        const PREFIX: &str = "confab";
-        let registry = Registry::new_custom(Some(PREFIX.into()), None).expect("a registry");
-        let names = std::cell::RefCell::new(Vec::new());
-        // Each metric is made, registered, named and kept: one way for every kind.
-        let kept = |metric: Box<dyn Collector>| {
-            names.borrow_mut().extend(
-                metric
-                    .desc()
-                    .iter()
-                    .map(|d| format!("{PREFIX}_{}", d.fq_name)),
-            );
-            registry.register(metric).expect("registered once");
+        let kept = Registrar {
+            registry: Registry::new_custom(Some(PREFIX.into()), None).expect("a registry"),
+            names: std::cell::RefCell::new(Vec::new()),
         };
-        fn keep<M: Collector + Clone + 'static>(kept: &dyn Fn(Box<dyn Collector>), metric: M) -> M {
-            kept(Box::new(metric.clone()));
-            metric
-        }
         let counter = |name: &str, help: &str, labels: &[&str]| {
             let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("a metric");
-            keep(&kept, metric)
+            kept.keep(metric)
         };
         let histogram = |name: &str, help: &str, labels: &[&str]| {
             let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
-            keep(&kept, HistogramVec::new(opts, labels).expect("a metric"))
+            kept.keep(HistogramVec::new(opts, labels).expect("a metric"))
         };
         let gauges = |name: &str, help: &str, labels: &[&str]| {
             let metric = IntGaugeVec::new(Opts::new(name, help), labels).expect("a metric");
-            keep(&kept, metric)
+            kept.keep(metric)
         };
         let gauge =
-            |name: &str, help: &str| keep(&kept, IntGauge::new(name, help).expect("a metric"));
+            |name: &str, help: &str| kept.keep(IntGauge::new(name, help).expect("a metric"));
         let single =
-            |name: &str, help: &str| keep(&kept, IntCounter::new(name, help).expect("a metric"));
+            |name: &str, help: &str| kept.keep(IntCounter::new(name, help).expect("a metric"));
         Self {
             sockets: gauge("sockets_connected", "Sockets connected to this node"),
             socket_events: counter(
@@ -173,8 +180,8 @@ impl Metrics {
                 "Media checks, by outcome",
                 &["outcome"],
             ),
-            names: names.take(),
-            registry,
+            names: kept.names.take(),
+            registry: kept.registry,
         }
     }
 
