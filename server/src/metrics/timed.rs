@@ -97,6 +97,9 @@ impl<S: RoomStore + ?Sized> RoomStore for Timed<S> {
     async fn members(&self, room: &RoomId) -> StoreResult<Vec<MemberRecord>> {
         timed!("members", self.0.members(room))
     }
+    async fn members_relaxed(&self, room: &RoomId) -> StoreResult<Vec<MemberRecord>> {
+        timed!("members_relaxed", self.0.members_relaxed(room))
+    }
     async fn member(&self, room: &RoomId, user: &UserId) -> StoreResult<Option<MemberRecord>> {
         timed!("member", self.0.member(room, user))
     }

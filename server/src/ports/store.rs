@@ -224,6 +224,12 @@ pub trait RoomStore: Send + Sync {
     async fn rooms_of(&self, user: &UserId) -> StoreResult<Vec<RoomRecord>>;
     /// Members of a room, oldest first.
     async fn members(&self, room: &RoomId) -> StoreResult<Vec<MemberRecord>>;
+    /// [`RoomStore::members`] for work that may miss the newest marker moves of the last
+    /// fraction of a second (the unread counters): a store may answer it without first
+    /// making its newest writes visible to reads, as the embedded store must for `members`.
+    async fn members_relaxed(&self, room: &RoomId) -> StoreResult<Vec<MemberRecord>> {
+        self.members(room).await
+    }
     async fn member(&self, room: &RoomId, user: &UserId) -> StoreResult<Option<MemberRecord>>;
     /// Adds a member; false when they already were one (nothing changes then).
     async fn add_member(
@@ -295,8 +301,9 @@ pub trait InviteStore: Send + Sync {
     async fn revoke(&self, code_hash: &str) -> StoreResult<()>;
 }
 
-/// A message to append; the store gives it its `seq`.
-#[derive(Clone, Debug)]
+/// A message to append; the store gives it its `seq`. (Serialised by the embedded store's
+/// journal, which replays appends after a crash.)
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct NewMessage {
     pub id: MessageId,
     pub room_id: RoomId,

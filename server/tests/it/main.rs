@@ -6,6 +6,7 @@ mod changes;
 mod chaos;
 mod cluster;
 mod contract;
+mod crash;
 mod deployment;
 mod groups;
 mod helpers;

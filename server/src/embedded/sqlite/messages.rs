@@ -12,7 +12,7 @@ use app::protocol::{Message, MessageId, MessageKind, Reaction, RoomId, Timestamp
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::{SqliteStore, enum_from, enum_text, seq_from, seq_to};
+use super::{SqliteStore, enum_from, enum_text, journaled, seq_from, seq_to};
 use crate::ports::store::{
     Appended, ChangeRefusal, Cursor, MEDIA_UNAVAILABLE, MessageStore, NewMessage, SearchFrom,
     SearchTerms, SideEffect, apply_change, search_words, searchable_text,
@@ -108,7 +108,7 @@ pub(super) fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
 
 /// Why one `append` transaction stored nothing. Every refusal comes before its first
 /// write, so nothing needs rolling back.
-enum Refusal {
+pub(super) enum Refusal {
     NoRoom,
     MediaUnavailable,
     Change(ChangeRefusal),
@@ -226,11 +226,12 @@ fn apply(conn: &Connection, m: &NewMessage) -> rusqlite::Result<Result<(), Refus
     Ok(Ok(()))
 }
 
-fn append_in(
+/// Appends `m` inside the writer's transaction: the live write and its replay.
+pub(super) fn append_in(
     conn: &Connection,
     m: &NewMessage,
-    media_json: Option<&str>,
 ) -> rusqlite::Result<Result<Appended, Refusal>> {
+    let media_json = m.media.as_ref().map(json_text);
     // Cached statements: a send parses no SQL.
     let existing = conn
         .prepare_cached(&format!(
@@ -284,7 +285,7 @@ fn append_in(
         m.client_id,
         enum_text(&m.kind),
         m.body,
-        media_json,
+        media_json.as_deref(),
         m.reply_to.as_ref().map(|r| r.0.clone()),
         m.created_at.as_millis(),
         m.relates_to.as_ref().map(|r| r.0.clone()),
@@ -331,15 +332,18 @@ fn match_expression(terms: &SearchTerms) -> String {
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn append(&self, message: &NewMessage) -> StoreResult<Appended> {
+        let record = journaled::Op::Append {
+            message: Box::new(message.clone()),
+        }
+        .record()?;
         let m = message.clone();
-        let media_json = match &m.media {
-            Some(media) => {
-                Some(serde_json::to_string(media).map_err(|e| StoreError::Other(e.into()))?)
-            }
-            None => None,
-        };
         let appended = self
-            .write(move |conn| append_in(conn, &m, media_json.as_deref()))
+            .writer
+            .write_journaled(record, move |conn| {
+                let appended = append_in(conn, &m)?;
+                let stored = matches!(appended, Ok(Appended::Created(_)));
+                Ok((appended, stored))
+            })
             .await?;
         match appended {
             Ok(appended) => Ok(appended),
@@ -499,14 +503,13 @@ impl MessageStore for SqliteStore {
             return Ok(());
         }
         let ids: Vec<String> = ids.iter().map(|id| id.0.clone()).collect();
-        self.write(move |conn| {
-            let mut stmt = conn.prepare_cached("DELETE FROM outbox WHERE message_id = ?1")?;
-            for id in &ids {
-                stmt.execute([id])?;
-            }
-            Ok(())
-        })
-        .await
+        let record = journaled::Op::Published { ids: ids.clone() }.record()?;
+        self.writer
+            .write_journaled(record, move |conn| {
+                let cleared = journaled::clear_outbox(conn, &ids)?;
+                Ok(((), cleared))
+            })
+            .await
     }
 }
 
