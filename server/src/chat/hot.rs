@@ -12,7 +12,9 @@
 //! changes, and a newer message only adds the count of the range after it. If the cache
 //! fails, the store answers.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use app::protocol::{Message, RoomId, User, UserId};
 use serde::Serialize;
@@ -27,9 +29,45 @@ const USERS_TTL: Duration = Duration::from_secs(60);
 const PAGE_TTL: Duration = Duration::from_secs(600);
 const UNREAD_TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// Rooms whose member lists the memo holds at most; past that it starts again empty.
+const MEMO_ROOMS: usize = 50_000;
+
+/// This node's last read of each room's member lists, typed, with the version of the list
+/// they were read at: in front of the cache, so a send does not decode the same JSON list
+/// again and again (two lists per send, a twentieth of its instructions). It answers only
+/// for the version the cache says is current, so it is exactly as fresh as the cache.
+#[derive(Default)]
+pub(crate) struct Memo {
+    members: ByRoom<(u64, Arc<[UserId]>)>,
+    muted: ByRoom<(u64, Arc<[UserId]>)>,
+    /// With when they were read: a renamed user may show under the old name for at most
+    /// `USERS_TTL`, as in the cache.
+    users: ByRoom<(u64, Instant, Arc<[User]>)>,
+}
+
+/// One memorised list per room.
+type ByRoom<V> = Mutex<HashMap<RoomId, V>>;
+
+fn recall<V: Clone>(
+    memo: &ByRoom<V>,
+    room: &RoomId,
+    fresh: impl Fn(&V) -> bool,
+) -> Option<V> {
+    let memo = memo.lock().unwrap_or_else(|p| p.into_inner());
+    memo.get(room).filter(|entry| fresh(entry)).cloned()
+}
+
+fn memorise<V>(memo: &ByRoom<V>, room: &RoomId, entry: V) {
+    let mut memo = memo.lock().unwrap_or_else(|p| p.into_inner());
+    if memo.len() >= MEMO_ROOMS && !memo.contains_key(room) {
+        memo.clear();
+    }
+    memo.insert(room.clone(), entry);
+}
+
 impl Chat {
     /// Ids of a room's members.
-    pub(crate) async fn member_ids(&self, room: &RoomId) -> Result<Vec<UserId>> {
+    pub(crate) async fn member_ids(&self, room: &RoomId) -> Result<Arc<[UserId]>> {
         let version = self.members_version(room).await;
         self.member_ids_at(room, version).await
     }
@@ -44,20 +82,35 @@ impl Chat {
             .ok()
     }
 
-    async fn member_ids_at(&self, room: &RoomId, version: Option<u64>) -> Result<Vec<UserId>> {
+    async fn member_ids_at(&self, room: &RoomId, version: Option<u64>) -> Result<Arc<[UserId]>> {
         self.members_kept(room, version, "members", |_| true).await
     }
 
-    /// Ids of the room's members that `keep` keeps, cached as `{what}:{room}:{version}`.
+    /// Ids of the room's members that `keep` keeps: from the memo, else cached as
+    /// `{what}:{room}:{version}`, else from the store.
     async fn members_kept(
         &self,
         room: &RoomId,
         version: Option<u64>,
         what: &str,
         keep: impl Fn(&MemberRecord) -> bool,
-    ) -> Result<Vec<UserId>> {
+    ) -> Result<Arc<[UserId]>> {
+        let memo = if what == "muted" {
+            &self.memo.muted
+        } else {
+            &self.memo.members
+        };
+        if let Some(v) = version
+            && let Some((_, ids)) = recall(memo, room, |(at, _)| *at == v)
+        {
+            return Ok(ids);
+        }
         let key = version.map(|v| format!("{what}:{room}:{v}"));
-        if let Some(ids) = self.cached(key.as_deref()).await {
+        if let Some(ids) = self.cached::<Vec<UserId>>(key.as_deref()).await {
+            let ids: Arc<[UserId]> = ids.into();
+            if let Some(v) = version {
+                memorise(memo, room, (v, Arc::clone(&ids)));
+            }
             return Ok(ids);
         }
         let ids: Vec<UserId> = self
@@ -70,25 +123,46 @@ impl Chat {
             .map(|m| m.user_id)
             .collect();
         self.remember(key.as_deref(), &ids, MEMBERS_TTL).await;
+        let ids: Arc<[UserId]> = ids.into();
+        if let Some(v) = version {
+            memorise(memo, room, (v, Arc::clone(&ids)));
+        }
         Ok(ids)
     }
 
     /// A room's members as users (names for notifications), under the member list's version.
     /// A renamed user shows under the old name for at most `USERS_TTL`.
-    pub(crate) async fn member_users(&self, room: &RoomId) -> Result<Vec<User>> {
+    pub(crate) async fn member_users(&self, room: &RoomId) -> Result<Arc<[User]>> {
         let version = self.members_version(room).await;
-        let key = version.map(|v| format!("users:{room}:{v}"));
-        if let Some(users) = self.cached(key.as_deref()).await {
+        if let Some(v) = version
+            && let Some((_, _, users)) = recall(&self.memo.users, room, |(at, read, _)| {
+                *at == v && read.elapsed() < USERS_TTL
+            })
+        {
             return Ok(users);
         }
-        let ids = self.member_ids_at(room, version).await?;
-        let users = self.ports.accounts.users(&ids).await?;
-        self.remember(key.as_deref(), &users, USERS_TTL).await;
+        let key = version.map(|v| format!("users:{room}:{v}"));
+        let users: Arc<[User]> = match self.cached::<Vec<User>>(key.as_deref()).await {
+            Some(users) => users.into(),
+            None => {
+                let ids = self.member_ids_at(room, version).await?;
+                let users = self.ports.accounts.users(&ids).await?;
+                self.remember(key.as_deref(), &users, USERS_TTL).await;
+                users.into()
+            }
+        };
+        if let Some(v) = version {
+            memorise(
+                &self.memo.users,
+                room,
+                (v, Instant::now(), Arc::clone(&users)),
+            );
+        }
         Ok(users)
     }
 
     /// Members who muted the room, under the member list's version (a mute bumps it).
-    pub(crate) async fn muted_members(&self, room: &RoomId) -> Result<Vec<UserId>> {
+    pub(crate) async fn muted_members(&self, room: &RoomId) -> Result<Arc<[UserId]>> {
         let version = self.members_version(room).await;
         self.members_kept(room, version, "muted", |m| m.muted).await
     }
@@ -209,5 +283,5 @@ impl Chat {
 }
 
 fn members_version_key(room: &RoomId) -> String {
-    format!("members:{room}")
+    crate::domain::key("members:", &room.0)
 }

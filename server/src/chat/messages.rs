@@ -112,7 +112,7 @@ impl From<ChangeRefusal> for Error {
 
 /// The cache version holding the highest `seq` of a room handed to live delivery.
 fn stream_position_key(room: &RoomId) -> String {
-    format!("delivered:{room}")
+    crate::domain::key("delivered:", &room.0)
 }
 
 impl Chat {
@@ -145,7 +145,7 @@ impl Chat {
     ) -> Result<(Message, bool)> {
         let received = std::time::Instant::now();
         let limits = &self.settings.limits;
-        let key = format!("send:user:{sender}");
+        let key = crate::domain::key("send:user:", &sender.0);
         if let Some(wait) = self
             .ports
             .limiter
@@ -160,7 +160,7 @@ impl Chat {
         }
         let client_id = ClientId::parse(&request.client_id)?;
         let body = checked_body(&request)?;
-        self.check_sender(sender, room).await?;
+        self.check_member(sender, room).await?;
         let reply_preview = match &request.reply_to {
             Some(reply_to) => self.check_reply_target(room, reply_to).await?,
             None => None,
@@ -376,16 +376,6 @@ impl Chat {
             }
             Err(err) => tracing::warn!(error = %err, "no live delivery for a stored message"),
         }
-    }
-
-    /// Refuses a sender who is not a member of `room`. Asks the cached member list (one
-    /// cache read, no store round trip, on every send); only a refusal asks the store, for
-    /// the precise answer (no such room, or not a member).
-    async fn check_sender(&self, sender: &UserId, room: &RoomId) -> Result<()> {
-        if self.member_ids(room).await?.contains(sender) {
-            return Ok(());
-        }
-        self.membership(sender, room).await.map(drop)
     }
 
     /// The quote of the message a reply answers, which must be a message of this room (not

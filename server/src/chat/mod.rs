@@ -98,6 +98,8 @@ pub struct Chat {
     passwords: PasswordHashers,
     /// A hash of no one's password, for sign-ins with an unknown username.
     decoy: OnceCell<String>,
+    /// Member lists as this node last read them (see `hot`).
+    memo: hot::Memo,
     /// Events the bus confirmed, for the outbox drain to mark.
     confirmations: outbox::Confirmations,
     /// The drain's end of `confirmations`, until it starts.
@@ -118,6 +120,7 @@ impl Chat {
             delivery: Arc::default(),
             passwords: PasswordHashers::new(),
             decoy: OnceCell::new(),
+            memo: hot::Memo::default(),
             confirmations,
             confirmed: std::sync::Mutex::new(Some(confirmed)),
         }

@@ -464,6 +464,16 @@ impl Chat {
         Ok((record, member))
     }
 
+    /// Refuses a user who is not a member of `room` (sending, typing). Asks the cached member
+    /// list (no store round trip, on every send); only a refusal asks the store, for the
+    /// precise answer (no such room, or not a member).
+    pub(crate) async fn check_member(&self, user: &UserId, room: &RoomId) -> Result<()> {
+        if self.member_ids(room).await?.contains(user) {
+            return Ok(());
+        }
+        self.membership(user, room).await.map(drop)
+    }
+
     async fn existing_room(&self, room: &RoomId) -> Result<RoomRecord> {
         self.ports
             .rooms

@@ -52,12 +52,13 @@ impl Chat {
     pub async fn typing(&self, user: &UserId, request: TypingRequest) -> Result<()> {
         self.limit("typing", user, self.settings.limits.typing_per_user)
             .await?;
-        self.membership(user, &request.room_id).await?;
+        self.check_member(user, &request.room_id).await?;
         let others: Vec<UserId> = self
             .member_ids(&request.room_id)
             .await?
-            .into_iter()
-            .filter(|id| id != user)
+            .iter()
+            .filter(|id| *id != user)
+            .cloned()
             .collect();
         let key = (request.room_id.clone(), user.clone());
         if request.active {

@@ -30,10 +30,12 @@ const COUNTERS_AT_ONCE: usize = 64;
 const BATCH: usize = 256;
 
 /// How long a batch gathers after its first event. A counter is read by the room list of a
-/// member who is not looking at the room, so a few milliseconds late is invisible, while
-/// reading the room's members and moving their counters once per message was a store read
-/// and a read and write per member for every send (5% of the CPU at 1000 msg/s, by perf).
-const GATHER: Duration = Duration::from_millis(20);
+/// member who is not looking at the room, so a tenth of a second late is invisible (and the
+/// room list extends a counter that is behind), while reading the room's members and moving
+/// their counters once per message was a store read and a read and write per member for
+/// every send (5% of the CPU at 1000 msg/s, by perf). A busy room sends tens of messages a
+/// second: 100 ms moves each counter once for several of them.
+const GATHER: Duration = Duration::from_millis(100);
 
 /// Consumes until the bus closes.
 pub async fn run(chat: Arc<Chat>, mut subscription: Box<dyn Subscription>) {

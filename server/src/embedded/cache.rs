@@ -18,6 +18,11 @@ const MAX_ENTRIES: usize = 200_000;
 #[derive(Default)]
 pub struct LocalCache {
     entries: Mutex<Entries>,
+    /// Claims apart from the entries: a consumer claims every message it handles, and at a
+    /// thousand messages a second the claims alone filled the entries' bound every few
+    /// minutes, dropping the member lists and pages with them. When the claims fill their
+    /// own bound, only claims are forgotten (at worst a redelivered event is handled twice).
+    claims: Mutex<Entries>,
     versions: Mutex<HashMap<String, u64>>,
 }
 
@@ -75,23 +80,22 @@ impl Cache for LocalCache {
 
     async fn claim(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
         let now = Instant::now();
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let key = format!("claim:{key}");
-        if entries
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        if claims
             .map
-            .get(&key)
+            .get(key)
             .is_some_and(|(expires, _)| now < *expires)
         {
             return Ok(false);
         }
-        entries.make_room(now);
-        entries.map.insert(key, (now + ttl, Vec::new()));
+        claims.make_room(now);
+        claims.map.insert(key.to_owned(), (now + ttl, Vec::new()));
         Ok(true)
     }
 
     async fn release(&self, key: &str) -> StoreResult<()> {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.map.remove(&format!("claim:{key}"));
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        claims.map.remove(key);
         Ok(())
     }
 

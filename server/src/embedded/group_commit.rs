@@ -63,6 +63,10 @@ pub const JOURNAL_BYTES: u64 = 128 << 20;
 /// back commit.
 pub type Replay = fn(&Connection, &[u8]) -> rusqlite::Result<()>;
 
+/// Work the store does in every transaction just before it commits (the search index of
+/// the messages the transaction stored).
+pub type BeforeCommit = fn(&Connection) -> rusqlite::Result<()>;
+
 /// How a write becomes durable.
 enum Durability {
     /// By a durable SQLite commit before it is answered.
@@ -181,8 +185,13 @@ impl Writer {
     /// `journal`, made durable by `replay` after a crash) writes submitted with
     /// [`Writer::write_journaled`] are journaled; without one they commit like any write.
     /// The journal's records past the position SQLite holds are replayed first.
-    pub fn start(conn: Connection, journal: Option<(&Path, Replay)>) -> anyhow::Result<Self> {
-        Self::start_with(conn, journal, COMMIT_EVERY)
+    /// `before_commit` runs in every transaction just before it commits.
+    pub fn start(
+        conn: Connection,
+        journal: Option<(&Path, Replay)>,
+        before_commit: BeforeCommit,
+    ) -> anyhow::Result<Self> {
+        Self::start_with(conn, journal, before_commit, COMMIT_EVERY)
     }
 
     /// [`Writer::start`] with journaled writes committed in SQLite every `commit_every`
@@ -190,12 +199,13 @@ impl Writer {
     fn start_with(
         conn: Connection,
         journal: Option<(&Path, Replay)>,
+        before_commit: BeforeCommit,
         commit_every: Duration,
     ) -> anyhow::Result<Self> {
         let wal = wal_file(&conn)?;
         let checkpoints = start_checkpointer(&conn)?;
         let journal = match journal {
-            Some((path, replay)) => Some(recover(&conn, &wal, path, replay)?),
+            Some((path, replay)) => Some(recover(&conn, &wal, path, replay, before_commit)?),
             None => None,
         };
         let (queue, jobs) = mpsc::channel();
@@ -204,6 +214,7 @@ impl Writer {
         let state = State {
             conn,
             wal,
+            before_commit,
             journal,
             commit_every,
             in_transaction: false,
@@ -361,6 +372,7 @@ fn recover(
     wal: &File,
     path: &Path,
     replay: Replay,
+    before_commit: BeforeCommit,
 ) -> anyhow::Result<(Journal, Replay)> {
     let applied = applied_position(conn)?;
     let (journal, records) = Journal::open(path, JOURNAL_BYTES, applied)
@@ -375,6 +387,7 @@ fn recover(
             );
         }
     }
+    before_commit(conn)?;
     record_position(conn, journal.position())?;
     conn.execute_batch("COMMIT")?;
     wal.sync_data()?;
@@ -412,6 +425,7 @@ fn wal_file(conn: &Connection) -> anyhow::Result<File> {
 /// The writer thread's state.
 struct State {
     conn: Connection,
+    before_commit: BeforeCommit,
     /// Synced after a durable commit (see `wal_file`).
     wal: File,
     journal: Option<(Journal, Replay)>,
@@ -556,6 +570,7 @@ impl State {
             None => Position::default(),
         };
         let committed = (|| {
+            (self.before_commit)(&self.conn)?;
             if self.journal.is_some() {
                 record_position(&self.conn, position)?;
             }
@@ -640,7 +655,8 @@ mod tests {
             .expect("schema");
         let reader = Connection::open(&path).expect("opens");
         let journal = dir.join("t.journal");
-        let writer = Writer::start(conn, Some((&journal, replay_insert))).expect("starts");
+        let writer =
+            Writer::start(conn, Some((&journal, replay_insert)), |_| Ok(())).expect("starts");
         (writer, reader)
     }
 
@@ -735,6 +751,7 @@ mod tests {
             let writer = Writer::start_with(
                 conn,
                 Some((&journal, replay_insert)),
+                |_| Ok(()),
                 Duration::from_secs(3600),
             )
             .expect("starts");
@@ -759,7 +776,8 @@ mod tests {
             .expect("counts");
         assert_eq!(before, 0, "SQLite had committed none of them");
         let journal = dir.path().join("crashed-t.journal");
-        let writer = Writer::start(conn, Some((&journal, replay_insert))).expect("restarts");
+        let writer =
+            Writer::start(conn, Some((&journal, replay_insert)), |_| Ok(())).expect("restarts");
         let reader = Connection::open(&crashed).expect("opens");
         assert_eq!(count(&reader), 20);
         drop(writer);

@@ -16,17 +16,17 @@ use crate::chat::Fanout;
 
 /// The Socket.IO room holding every device of `user`.
 pub fn user_room(user: &UserId) -> String {
-    format!("user:{user}")
+    crate::domain::key("user:", &user.0)
 }
 
 /// The Socket.IO room of the devices signed in with one session (by `secrets::session_id`).
 pub fn session_room(session_id: &str) -> String {
-    format!("session:{session_id}")
+    crate::domain::key("session:", session_id)
 }
 
 /// The Socket.IO room of devices that are looking at `room` (see the `focus` event).
 pub fn focus_room(room: &RoomId) -> String {
-    format!("focus:{room}")
+    crate::domain::key("focus:", &room.0)
 }
 
 /// The Socket.IO room of the devices of users who left or were removed from `room` while
@@ -36,7 +36,7 @@ pub fn focus_room(room: &RoomId) -> String {
 /// (one request channel), so a broadcast either precedes the join, and so the `room:left`
 /// that follows it, or misses the user.
 pub fn gone_room(room: &RoomId) -> String {
-    format!("gone:{room}")
+    crate::domain::key("gone:", &room.0)
 }
 
 pub struct SocketFanout<A: Adapter> {

@@ -17,7 +17,7 @@ use app::protocol::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
@@ -114,7 +114,7 @@ fn register<A: Adapter>(socket: &SocketRef<A>, chat: &Weak<Chat>, user: &UserId)
         user,
         |cx, send: SocketSend| async move {
             let (message, _) = cx.chat.send(&cx.user, &send.room_id, send.message).await?;
-            Ok(json!({ "message": message }))
+            Ok(SentAck { message })
         },
     );
     on_event(
@@ -219,19 +219,22 @@ fn on_event<A, T, R, F, Fut>(
                     .socket_events
                     .with_label_values(&[event, label])
                     .inc();
-                let reply = match outcome {
-                    Ok(result) => ok_ack(&result),
-                    Err(err) => {
-                        tracing::info!(code = ?err.code(), "event refused");
-                        err.ack()
-                    }
-                };
                 if event == events::MESSAGE_SEND {
                     crate::metrics::HOT
                         .acked
                         .observe(crate::metrics::seconds(received.elapsed()));
                 }
-                if let Err(err) = ack.send(&reply) {
+                let sent = match outcome {
+                    Ok(result) => ack.send(&OkAck {
+                        ok: true,
+                        result: &result,
+                    }),
+                    Err(err) => {
+                        tracing::info!(code = ?err.code(), "event refused");
+                        ack.send(&err.ack())
+                    }
+                };
+                if let Err(err) = sent {
                     tracing::debug!(error = %err, "ack not sent");
                 }
             }
@@ -244,10 +247,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
     data: Result<Value, impl std::fmt::Display>,
 ) -> Result<T, Error> {
     let value = data.map_err(|err| Error::BadRequest(format!("unreadable payload: {err}")))?;
-    let size = serde_json::to_vec(&value)
-        .map(|bytes| bytes.len())
-        .unwrap_or(usize::MAX);
-    if size > MAX_EVENT_BYTES {
+    if json_size(&value) > MAX_EVENT_BYTES {
         return Err(Error::PayloadTooLarge(format!(
             "an event payload may be at most {MAX_EVENT_BYTES} bytes"
         )));
@@ -256,14 +256,38 @@ pub(crate) fn decode<T: DeserializeOwned>(
         .map_err(|err| Error::BadRequest(format!("invalid payload: {err}")))
 }
 
-/// `{"ok": true}` merged with the result's fields.
-fn ok_ack<R: Serialize>(result: &R) -> Value {
-    let mut reply = match serde_json::to_value(result) {
-        Ok(Value::Object(fields)) => fields,
-        _ => serde_json::Map::new(),
-    };
-    reply.insert("ok".into(), Value::Bool(true));
-    Value::Object(reply)
+/// The length of `value` as JSON, counted as it is written out, without keeping it.
+fn json_size(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+/// `{"ok": true}` with the result's fields, serialised straight into the ack (the result
+/// is a struct, or `()` for none).
+#[derive(Serialize)]
+struct OkAck<'a, R> {
+    ok: bool,
+    #[serde(flatten)]
+    result: &'a R,
+}
+
+/// The answer to `message:send`: the message as stored.
+#[derive(Serialize)]
+struct SentAck {
+    message: app::protocol::Message,
 }
 
 /// `focus`: the device says which room it is looking at, so notifications for that room
