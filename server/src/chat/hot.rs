@@ -48,11 +48,7 @@ pub(crate) struct Memo {
 /// One memorised list per room.
 type ByRoom<V> = Mutex<HashMap<RoomId, V>>;
 
-fn recall<V: Clone>(
-    memo: &ByRoom<V>,
-    room: &RoomId,
-    fresh: impl Fn(&V) -> bool,
-) -> Option<V> {
+fn recall<V: Clone>(memo: &ByRoom<V>, room: &RoomId, fresh: impl Fn(&V) -> bool) -> Option<V> {
     let memo = memo.lock().unwrap_or_else(|p| p.into_inner());
     memo.get(room).filter(|entry| fresh(entry)).cloned()
 }
