@@ -128,10 +128,23 @@ impl Chat {
         room: &RoomId,
         request: SendMessageRequest,
     ) -> Result<(Message, bool)> {
+        self.send_then(sender, room, request, |_| {}).await
+    }
+
+    /// [`Chat::send`], calling `stored` with the message as soon as it is durable (the new
+    /// one, or the one a repeat finds), before live delivery: a socket acknowledges there,
+    /// so its ack and its own `message:new` leave together.
+    pub async fn send_then(
+        self: &Arc<Self>,
+        sender: &UserId,
+        room: &RoomId,
+        request: SendMessageRequest,
+        stored: impl FnOnce(&Message) + Send + 'static,
+    ) -> Result<(Message, bool)> {
         let (chat, sender, room) = (Arc::clone(self), sender.clone(), room.clone());
         let send = self
             .inflight
-            .track_future(async move { chat.send_tracked(&sender, &room, request).await });
+            .track_future(async move { chat.send_tracked(&sender, &room, request, stored).await });
         tokio::spawn(send)
             .await
             .map_err(|e| Error::Internal(anyhow::anyhow!("send task failed: {e}")))?
@@ -142,6 +155,7 @@ impl Chat {
         sender: &UserId,
         room: &RoomId,
         request: SendMessageRequest,
+        stored: impl FnOnce(&Message),
     ) -> Result<(Message, bool)> {
         let received = std::time::Instant::now();
         let limits = &self.settings.limits;
@@ -208,6 +222,7 @@ impl Chat {
                     .durable
                     .observe(crate::metrics::seconds(received.elapsed()));
                 message.reply_preview = reply_preview;
+                stored(&message);
                 ticket.stored(message.clone());
                 self.deliver_ready(room).await;
                 self.publish_stored(&message);
@@ -218,6 +233,7 @@ impl Chat {
             )),
             Ok(Appended::Existing(message)) => {
                 let message = self.quoted(vec![message]).await?.remove(0);
+                stored(&message);
                 self.deliver_if_missed(&message).await;
                 Ok((message, false))
             }
