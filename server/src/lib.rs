@@ -348,7 +348,8 @@ async fn serve<A: Adapter>(
                 DefaultPredicate::new().and(NotForContentType::const_new("audio/")),
             ),
         )
-        .layer(socket_layer);
+        .layer(socket_layer)
+        .layer(axum::middleware::map_request(realtime::own_handshake_parts));
     let app = telemetry::http_layers(app);
 
     let stop_accepting = CancellationToken::new();
