@@ -26,10 +26,15 @@ const MARK_EVERY: Duration = Duration::from_millis(200);
 const MARK_BATCH: usize = 512;
 /// How often the drain looks for events still owed.
 const REDRIVE_EVERY: Duration = Duration::from_secs(2);
-/// How old an owed event must be before the drain publishes it again: longer than a healthy
-/// publish takes, so the drain does not race the send's own. With `REDRIVE_EVERY`, a
-/// message its node never broadcast reaches connected members within 7 s.
-const REDRIVE_AFTER: Duration = Duration::from_secs(5);
+/// How old an owed event must be before the drain publishes it again and, if the room's
+/// stream position is below it, delivers it live: longer than a send can take from making
+/// its message to handing it to the fan-out (the store's append deadline of 5 s, a wait of
+/// the same bound for the earlier sends of its room, and 250 ms for another node's), so
+/// the drain never delivers a message its own node is still about to deliver. At 5 s it
+/// did, under a MongoDB at its limit: each such message arrived twice and out of order.
+/// With `REDRIVE_EVERY`, a message its node never broadcast (the node died) reaches
+/// connected members within 17 s, or at once when the device syncs.
+const REDRIVE_AFTER: Duration = Duration::from_secs(15);
 /// Events published again per round at most.
 const REDRIVE_BATCH: u32 = 500;
 
