@@ -73,9 +73,15 @@ pub struct Client {
     /// Media messages whose upload is running, so none runs twice.
     uploading: StoredValue<HashSet<String>>,
     next_toast: StoredValue<u64>,
+    /// Room changes applied one by one (a `room:update`, a room left, a room an action
+    /// returned), counted so a room list fetched meanwhile is known to be possibly older.
+    room_changes: StoredValue<u64>,
 }
 
 const USER_KEY: &str = "confab.user";
+
+/// How many times a room list is fetched while room changes keep arriving during the fetch.
+const ROOM_LIST_TRIES: u32 = 3;
 
 fn rooms_key(user: &UserId) -> String {
     format!("confab.rooms.{user}")
@@ -107,6 +113,7 @@ impl Client {
             flushing: StoredValue::new(false),
             uploading: StoredValue::new(HashSet::new()),
             next_toast: StoredValue::new(0),
+            room_changes: StoredValue::new(0),
         }
     }
 
@@ -193,12 +200,29 @@ impl Client {
     /// have moved while away).
     pub fn refresh_rooms(self) {
         spawn_local(async move {
-            match api::rooms().await {
-                Ok(rooms) => self.set_rooms(rooms),
-                Err(e) if e.is_unauthorized() => self.auth.set(Auth::SignedOut),
-                Err(_) => {}
+            // A list read before a change this device has already shown (a rename that
+            // came over the socket while the list was on its way) would undo it: such a
+            // list is fetched again, and taken as it is only after a few tries.
+            for attempt in 1..=ROOM_LIST_TRIES {
+                let changes = self.room_changes.get_value();
+                match api::rooms().await {
+                    Ok(rooms)
+                        if attempt == ROOM_LIST_TRIES
+                            || self.room_changes.get_value() == changes =>
+                    {
+                        return self.set_rooms(rooms);
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.is_unauthorized() => return self.auth.set(Auth::SignedOut),
+                    Err(_) => return,
+                }
             }
         });
+    }
+
+    /// Counts a room change applied on its own (see `room_changes`).
+    pub(super) fn room_changed(self) {
+        self.room_changes.update_value(|n| *n += 1);
     }
 
     fn set_rooms(self, mut rooms: Vec<Room>) {
@@ -239,6 +263,7 @@ impl Client {
 
     /// Adds a room the user just created or joined, and shows it.
     pub fn add_room(self, room: Room) {
+        self.room_changed();
         self.rooms.update(|rooms| model::upsert_room(rooms, room));
         self.save_rooms();
     }

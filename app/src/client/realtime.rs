@@ -198,6 +198,7 @@ impl Client {
     /// Removed from a room, or left it on another device: it goes from the list, and an
     /// open view of it shows a notice instead (see `ChatView`).
     fn left_room(self, left: RoomLeftEvent) {
+        self.room_changed();
         let name = self
             .room(&left.room_id)
             .and_then(|r| r.name)
