@@ -1,7 +1,7 @@
 //! Several server processes sharing the real services (`make test` starts them): clients on
 //! different nodes share conversations, and a node killed mid-stream loses no acked message.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::contract::services;
-use crate::helpers::{TestApp, new_client_id};
+use crate::helpers::{TestApp, assert_whole_stream, new_client_id};
 
 /// The environment nodes share: the services of this run, and one data folder (used only
 /// by what has no shared service).
@@ -287,20 +287,7 @@ async fn a_node_killed_mid_stream_loses_no_acked_message_and_repeats_none() {
         .as_array()
         .expect("messages")
         .clone();
-    let seqs: Vec<u64> = messages
-        .iter()
-        .map(|m| m["seq"].as_u64().expect("seq"))
-        .collect();
-    assert_eq!(
-        seqs,
-        (1..=15).collect::<Vec<_>>(),
-        "in order, no gap, nothing twice"
-    );
-    let client_ids: HashSet<&str> = messages
-        .iter()
-        .map(|m| m["client_id"].as_str().expect("client id"))
-        .collect();
-    assert_eq!(client_ids.len(), 15);
+    assert_whole_stream(&messages, 15);
     for (_, acked) in &sent {
         let acked = acked.as_ref().expect("every send acked in the end");
         assert_eq!(

@@ -1,13 +1,11 @@
 //! The embedded store under a crash: a node on the embedded defaults SIGKILLed while sends
 //! and receipts stream in starts again with every acknowledged write, from its journal.
 
-use std::collections::HashSet;
-
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use crate::cluster::{Node, embedded_env};
-use crate::helpers::new_client_id;
+use crate::helpers::{assert_whole_stream, new_client_id};
 
 fn send(room: &str, body: &str) -> Value {
     json!({"room_id": room, "client_id": new_client_id(), "kind": "text", "body": body})
@@ -97,20 +95,7 @@ async fn an_embedded_node_killed_mid_stream_keeps_every_acked_send_and_receipt()
             break;
         }
     }
-    let seqs: Vec<u64> = messages
-        .iter()
-        .map(|m| m["seq"].as_u64().expect("seq"))
-        .collect();
-    assert_eq!(
-        seqs,
-        (1..=205).collect::<Vec<_>>(),
-        "in order, no gap, nothing twice"
-    );
-    let client_ids: HashSet<&str> = messages
-        .iter()
-        .map(|m| m["client_id"].as_str().expect("client id"))
-        .collect();
-    assert_eq!(client_ids.len(), 205);
+    assert_whole_stream(&messages, 205);
     let (_, members) = node
         .app
         .get(&format!("/api/v1/rooms/{room}"), &alice.token)

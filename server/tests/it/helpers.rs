@@ -299,6 +299,25 @@ pub fn unique(name: &str) -> String {
     )
 }
 
+/// Asserts that `messages` are a room's whole stream of `count`: `seq` 1 to `count` in
+/// order, no gap, nothing twice, each with a `client_id` of its own.
+pub fn assert_whole_stream(messages: &[Value], count: u64) {
+    let seqs: Vec<u64> = messages
+        .iter()
+        .map(|m| m["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=count).collect::<Vec<_>>(),
+        "in order, no gap, nothing twice"
+    );
+    let client_ids: std::collections::HashSet<&str> = messages
+        .iter()
+        .map(|m| m["client_id"].as_str().expect("client id"))
+        .collect();
+    assert_eq!(client_ids.len() as u64, count, "a client_id per message");
+}
+
 pub fn new_client_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
