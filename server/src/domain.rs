@@ -217,7 +217,6 @@ pub fn mentioned_usernames(body: &str) -> Vec<String> {
 /// The most members one message may mention.
 pub const MAX_MENTIONS: usize = 50;
 
-/// A new server-made id: a UUIDv7, so ids sort by creation time.
 /// `prefix` and `id` as one string (a room, cache or limiter key), built without the
 /// formatting machinery: keys are made several times per send, and `format!` cost ten
 /// times the allocation it needs.
@@ -228,6 +227,7 @@ pub fn key(prefix: &str, id: &str) -> String {
     key
 }
 
+/// A new server-made id: a UUIDv7, so ids sort by creation time.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }

@@ -48,6 +48,38 @@ pub(crate) struct Memo {
 /// One memorised list per room.
 type ByRoom<V> = Mutex<HashMap<RoomId, V>>;
 
+impl Memo {
+    fn ids(&self, list: List) -> &ByRoom<(u64, Arc<[UserId]>)> {
+        match list {
+            List::Members => &self.members,
+            List::Muted => &self.muted,
+        }
+    }
+}
+
+/// The lists of member ids kept per room: its name in cache keys, and who is on it.
+#[derive(Clone, Copy)]
+enum List {
+    Members,
+    Muted,
+}
+
+impl List {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Members => "members",
+            Self::Muted => "muted",
+        }
+    }
+
+    fn keeps(self, member: &MemberRecord) -> bool {
+        match self {
+            Self::Members => true,
+            Self::Muted => member.muted,
+        }
+    }
+}
+
 fn recall<V: Clone>(memo: &ByRoom<V>, room: &RoomId, fresh: impl Fn(&V) -> bool) -> Option<V> {
     let memo = memo.lock().unwrap_or_else(|p| p.into_inner());
     memo.get(room).filter(|entry| fresh(entry)).cloned()
@@ -79,47 +111,40 @@ impl Chat {
     }
 
     async fn member_ids_at(&self, room: &RoomId, version: Option<u64>) -> Result<Arc<[UserId]>> {
-        self.members_kept(room, version, "members", |_| true).await
+        self.members_kept(room, version, List::Members).await
     }
 
-    /// Ids of the room's members that `keep` keeps: from the memo, else cached as
-    /// `{what}:{room}:{version}`, else from the store.
+    /// Ids of the room's members that `list` keeps: from the memo, else cached as
+    /// `{list}:{room}:{version}`, else from the store.
     async fn members_kept(
         &self,
         room: &RoomId,
         version: Option<u64>,
-        what: &str,
-        keep: impl Fn(&MemberRecord) -> bool,
+        list: List,
     ) -> Result<Arc<[UserId]>> {
-        let memo = if what == "muted" {
-            &self.memo.muted
-        } else {
-            &self.memo.members
-        };
+        let memo = self.memo.ids(list);
         if let Some(v) = version
             && let Some((_, ids)) = recall(memo, room, |(at, _)| *at == v)
         {
             return Ok(ids);
         }
-        let key = version.map(|v| format!("{what}:{room}:{v}"));
-        if let Some(ids) = self.cached::<Vec<UserId>>(key.as_deref()).await {
-            let ids: Arc<[UserId]> = ids.into();
-            if let Some(v) = version {
-                memorise(memo, room, (v, Arc::clone(&ids)));
+        let key = version.map(|v| format!("{}:{room}:{v}", list.name()));
+        let ids: Arc<[UserId]> = match self.cached::<Vec<UserId>>(key.as_deref()).await {
+            Some(ids) => ids.into(),
+            None => {
+                let ids: Vec<UserId> = self
+                    .ports
+                    .rooms
+                    .members(room)
+                    .await?
+                    .into_iter()
+                    .filter(|m| list.keeps(m))
+                    .map(|m| m.user_id)
+                    .collect();
+                self.remember(key.as_deref(), &ids, MEMBERS_TTL).await;
+                ids.into()
             }
-            return Ok(ids);
-        }
-        let ids: Vec<UserId> = self
-            .ports
-            .rooms
-            .members(room)
-            .await?
-            .into_iter()
-            .filter(|m| keep(m))
-            .map(|m| m.user_id)
-            .collect();
-        self.remember(key.as_deref(), &ids, MEMBERS_TTL).await;
-        let ids: Arc<[UserId]> = ids.into();
+        };
         if let Some(v) = version {
             memorise(memo, room, (v, Arc::clone(&ids)));
         }
@@ -160,7 +185,7 @@ impl Chat {
     /// Members who muted the room, under the member list's version (a mute bumps it).
     pub(crate) async fn muted_members(&self, room: &RoomId) -> Result<Arc<[UserId]>> {
         let version = self.members_version(room).await;
-        self.members_kept(room, version, "muted", |m| m.muted).await
+        self.members_kept(room, version, List::Muted).await
     }
 
     /// Called after a room's membership (or a member's mute) changed in the store.
