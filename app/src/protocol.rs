@@ -526,6 +526,13 @@ pub struct PushSubscriptionCreated {
     pub id: String,
 }
 
+/// v1.1: the answer to `GET /push/vapid-public-key`: the application server key browsers
+/// subscribe with (an uncompressed P-256 point, base64url).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VapidPublicKey {
+    pub key: String,
+}
+
 /// v1.1: `PATCH /me`. A field left out stays as it is.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct UpdateMeRequest {

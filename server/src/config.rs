@@ -33,6 +33,82 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     pub limits: Limits,
     pub services: Services,
+    pub push: PushConfig,
+}
+
+/// Push notifications (API.md v1.1): the VAPID key and contact, the Expo push service.
+#[derive(Clone)]
+pub struct PushConfig {
+    /// `CONFAB_VAPID_PRIVATE_KEY`: the application server's P-256 private key, 32 bytes in
+    /// base64url. Unset, one is made at first start and kept in the store, so every node
+    /// of a deployment signs with the same key. Changing it orphans every browser's
+    /// subscription.
+    pub vapid_private_key: Option<String>,
+    /// `CONFAB_VAPID_SUBJECT`: a `mailto:` or `https:` contact for push services (RFC 8292
+    /// `sub`). Default: the public URL.
+    pub vapid_subject: Option<String>,
+    /// `CONFAB_EXPO_PUSH_URL`: the Expo push service's send endpoint.
+    pub expo_url: String,
+    /// `CONFAB_EXPO_ACCESS_TOKEN`: sent as a bearer token when the Expo project requires
+    /// one.
+    pub expo_access_token: Option<String>,
+    /// `CONFAB_PUSH_ALLOW_LOCAL`: accept and contact `http` endpoints and those on loopback
+    /// or private addresses (a push service on this machine, for development and tests).
+    /// Off, such endpoints are refused at registration and never contacted.
+    pub allow_local: bool,
+}
+
+/// The Expo push service's send endpoint.
+pub const EXPO_PUSH_URL: &str = "https://exp.host/--/api/v2/push/send";
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            vapid_private_key: None,
+            vapid_subject: None,
+            expo_url: EXPO_PUSH_URL.into(),
+            expo_access_token: None,
+            allow_local: false,
+        }
+    }
+}
+
+impl PushConfig {
+    fn from_env() -> anyhow::Result<Self> {
+        let subject = var("CONFAB_VAPID_SUBJECT");
+        if let Some(subject) = &subject {
+            anyhow::ensure!(
+                subject.starts_with("mailto:") || subject.starts_with("https://"),
+                "CONFAB_VAPID_SUBJECT must be a mailto: or https: address"
+            );
+        }
+        Ok(Self {
+            vapid_private_key: var("CONFAB_VAPID_PRIVATE_KEY"),
+            vapid_subject: subject,
+            expo_url: var("CONFAB_EXPO_PUSH_URL").unwrap_or_else(|| EXPO_PUSH_URL.into()),
+            expo_access_token: var("CONFAB_EXPO_ACCESS_TOKEN"),
+            allow_local: flag("CONFAB_PUSH_ALLOW_LOCAL")?,
+        })
+    }
+}
+
+/// Keys and tokens stay out of logs.
+impl std::fmt::Debug for PushConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushConfig")
+            .field(
+                "vapid_private_key",
+                &self.vapid_private_key.as_ref().map(|_| "<set>"),
+            )
+            .field("vapid_subject", &self.vapid_subject)
+            .field("expo_url", &self.expo_url)
+            .field(
+                "expo_access_token",
+                &self.expo_access_token.as_ref().map(|_| "<set>"),
+            )
+            .field("allow_local", &self.allow_local)
+            .finish()
+    }
 }
 
 /// The real services to run on. Each one set replaces its embedded twin; none set is the
@@ -197,6 +273,7 @@ impl Config {
                 kafka_namespace: DEFAULT_KAFKA_NAMESPACE.into(),
                 ..Services::default()
             },
+            push: PushConfig::default(),
         }
     }
 
@@ -231,6 +308,7 @@ impl Config {
             .transpose()
             .context("CONFAB_METRICS_ADDR must be host:port")?;
         config.services = Services::from_env()?;
+        config.push = PushConfig::from_env()?;
         let limits = &mut config.limits;
         limits.auth_per_ip = number("CONFAB_AUTH_PER_IP_PER_MIN", limits.auth_per_ip)?;
         limits.login_per_account = number(

@@ -12,6 +12,7 @@
 //!   [`redis_adapters`] (presence, rate limits) and [`kafka`] (the event bus): the real ones.
 //! - [`mongo`]: the store ports on MongoDB, for more than one node.
 //! - [`s3`]: the media storage port on S3 or any S3-compatible service.
+//! - [`push`]: the push port on Web Push and the Expo push service.
 //! - [`http`], [`realtime`]: the edges.
 //! - [`secrets`]: tokens, keys and their hashes; [`passwords`]: password hashing on a
 //!   bounded pool.
@@ -42,6 +43,7 @@ pub mod metrics;
 pub mod mongo;
 pub mod passwords;
 pub mod ports;
+pub mod push;
 pub mod realtime;
 pub mod redis_adapters;
 pub mod s3;
@@ -55,6 +57,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::serve::ListenerExt;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -68,7 +71,8 @@ use crate::chat::{Chat, Ports, Settings};
 use crate::config::Config;
 use crate::http::AppState;
 use crate::ports::{
-    AccountStore, HealthChecks, InviteStore, MediaStorage, MediaStore, MessageStore, RoomStore,
+    AccountStore, HealthChecks, InviteStore, MediaStorage, MediaStore, MessageStore, PushGateway,
+    RoomStore,
 };
 use crate::realtime::fanout::SocketFanout;
 use crate::realtime::handshake::OriginPolicy;
@@ -81,6 +85,10 @@ const S3_FIRST_TRY: Duration = Duration::from_secs(5);
 #[cfg(feature = "services")]
 const KAFKA_FIRST_TRY: Duration = Duration::from_secs(5);
 
+/// How long start-up waits for the store to answer the VAPID key before it serves without
+/// (and keeps asking).
+const VAPID_FIRST_TRY: Duration = Duration::from_secs(5);
+
 /// How long a shutdown waits for sends in progress.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -88,6 +96,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks)> {
     let services = &config.services;
     let mut checks: HealthChecks = Vec::new();
+    let push = Arc::new(push::HttpPushGateway::new(&config.push)?);
     let media: Arc<dyn MediaStorage> = match &services.s3 {
         #[cfg(not(feature = "services"))]
         Some(_) => return Err(without_adapter("S3_ENDPOINT")),
@@ -131,12 +140,12 @@ pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks
                 mongo::MongoStore::connect(url.expose(), &services.mongodb_database).await?,
             );
             checks.push(("mongodb", store.clone()));
-            stores(store, media)
+            stores(store, media, push.clone())
         }
         None => {
             let store = Arc::new(embedded::SqliteStore::open(&config.data_dir)?);
             checks.push(("store", store.clone()));
-            stores(store, media)
+            stores(store, media, push.clone())
         }
     };
     if let Some(url) = &services.redis_url {
@@ -166,8 +175,37 @@ pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks
         ports.bus = bus.clone();
         checks.push(("kafka", bus));
     }
+    // A key given in the environment is checked now; one kept in the store is read (or
+    // made) as soon as the store answers, and Web Push waits for it meanwhile.
+    let subject = config.push.vapid_subject.clone();
+    let subject = subject.unwrap_or_else(|| config.public_url.clone());
+    if let Some(secret) = &config.push.vapid_private_key {
+        push.set_vapid(push::Vapid::new(secret, &subject).context("CONFAB_VAPID_PRIVATE_KEY")?);
+    } else {
+        let accounts = Arc::clone(&ports.accounts);
+        let load = move || {
+            let (accounts, subject) = (Arc::clone(&accounts), subject.clone());
+            async move {
+                let candidate = push::Vapid::generate_secret();
+                let secret = accounts
+                    .keep_server_secret(VAPID_SECRET, &candidate)
+                    .await?;
+                push::Vapid::new(&secret, &subject)
+            }
+        };
+        match tokio::time::timeout(VAPID_FIRST_TRY, load()).await {
+            Ok(Ok(vapid)) => push.set_vapid(vapid),
+            _ => {
+                let push = Arc::clone(&push);
+                tokio::spawn(async move { push.set_vapid(until_up("vapid key", load).await) });
+            }
+        }
+    }
     Ok((ports, checks))
 }
+
+/// The name the VAPID private key is kept under in the store.
+const VAPID_SECRET: &str = "vapid_private_key";
 
 /// The refusal to start of a build without the `services` feature that is pointed at one.
 #[cfg(not(feature = "services"))]
@@ -250,7 +288,7 @@ where
 }
 
 /// Ports on one store implementing every store trait; in-process everything else.
-fn stores<S>(store: Arc<S>, media: Arc<dyn MediaStorage>) -> Ports
+fn stores<S>(store: Arc<S>, media: Arc<dyn MediaStorage>, push: Arc<dyn PushGateway>) -> Ports
 where
     S: AccountStore + RoomStore + InviteStore + MessageStore + MediaStore + 'static,
 {
@@ -265,6 +303,7 @@ where
         presence: Arc::new(embedded::LocalPresence::new()),
         limiter: Arc::new(embedded::LocalLimiter::new()),
         cache: Arc::new(embedded::LocalCache::new()),
+        push,
     }
 }
 
@@ -286,6 +325,7 @@ fn new_chat<A: Adapter>(config: &Config, ports: Ports, io: &SocketIo<A>) -> Arc<
     let settings = Settings {
         limits: config.limits.clone(),
         public_url: config.public_url.clone(),
+        push_allow_local: config.push.allow_local,
     };
     Arc::new(Chat::new(
         ports,

@@ -139,6 +139,10 @@ impl Chat {
         self.fanout
             .notify(std::slice::from_ref(&invite.created_by), &event)
             .await;
+        let creator = std::slice::from_ref(&invite.created_by);
+        if let Err(err) = self.push_to_absent(creator, &event, &joiner).await {
+            tracing::warn!(error = %err, "pushes not started");
+        }
         self.room_view(room, user).await
     }
 

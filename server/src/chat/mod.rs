@@ -9,7 +9,7 @@
 //! - [`invites`]: invite links with expiry and use limits.
 //! - [`typing`]: typing indicators that stop by themselves.
 //! - [`presence`]: coming online and going offline.
-//! - [`push`]: push subscriptions, registered per session (sending is still to come).
+//! - [`push`]: push subscriptions, registered per session, and the pushes sent to them.
 //! - [`outbox`]: every stored message's event reaches the bus, however long it is down.
 //! - [`notify`]: the bus consumer that turns stored messages into notifications.
 //! - [`unread`]: the bus consumer that keeps members' unread counters current.
@@ -53,7 +53,7 @@ use crate::error::{Error, Result};
 use crate::passwords::PasswordHashers;
 use crate::ports::{
     AccountStore, Cache, EventBus, InviteStore, MediaStorage, MediaStore, MessageStore, Presence,
-    RateLimiter, RoomStore,
+    PushGateway, RateLimiter, RoomStore,
 };
 
 /// Everything the core talks to, as trait objects chosen at start-up.
@@ -71,6 +71,8 @@ pub struct Ports {
     pub media_records: Arc<dyn MediaStore>,
     /// Media bytes.
     pub media: Arc<dyn MediaStorage>,
+    /// The push services, for devices with no live socket.
+    pub push: Arc<dyn PushGateway>,
 }
 
 /// The settings the rules depend on.
@@ -79,6 +81,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Base of invite links (`{public_url}/invite/{code}`).
     pub public_url: String,
+    /// Push endpoints on this machine's networks are taken (`CONFAB_PUSH_ALLOW_LOCAL`).
+    pub push_allow_local: bool,
 }
 
 /// The chat service: one per node, shared by every request and socket.
@@ -105,6 +109,8 @@ pub struct Chat {
     /// The drain's end of `confirmations`, until it starts.
     confirmed:
         std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<app::protocol::MessageId>>>,
+    /// Pushes to devices with no live socket, on their way.
+    pushes: push::Pushes,
 }
 
 impl Chat {
@@ -123,6 +129,7 @@ impl Chat {
             memo: hot::Memo::default(),
             confirmations,
             confirmed: std::sync::Mutex::new(Some(confirmed)),
+            pushes: push::Pushes::new(),
         }
     }
 

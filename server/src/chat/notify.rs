@@ -1,5 +1,6 @@
 //! The notification worker: consumes stored messages from the bus and tells each member who
-//! is not looking at the room. Runs as consumer group `notifications`.
+//! is not looking at the room, by push those with no device connected. Runs as consumer
+//! group `notifications`, so each message is handled once in the cluster.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,6 +85,12 @@ impl Chat {
             };
             let ids: Vec<UserId> = group.iter().map(|u| u.id.clone()).collect();
             self.fanout.notify(&ids, &event).await;
+            // Those with no device connected anywhere hear of it by push. A push that cannot
+            // start now is lost, not retried with the whole message: a repeat of the
+            // socket notifications would be worse than one push missed.
+            if let Err(err) = self.push_to_absent(&ids, &event, sender_name).await {
+                tracing::warn!(error = %err, message_id = %message.id, "pushes not started");
+            }
         }
         Ok(())
     }

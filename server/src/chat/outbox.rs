@@ -237,10 +237,15 @@ mod tests {
             presence: Arc::new(embedded::LocalPresence::new()),
             limiter: Arc::new(embedded::LocalLimiter::new()),
             cache: Arc::new(embedded::LocalCache::new()),
+            push: Arc::new(
+                crate::push::HttpPushGateway::new(&crate::config::PushConfig::default())
+                    .expect("push gateway"),
+            ),
         };
         let settings = Settings {
             limits: crate::config::Limits::default(),
             public_url: "http://localhost".into(),
+            push_allow_local: false,
         };
         let devices = Arc::new(Devices::default());
         let chat = Arc::new(Chat::new(ports, devices.clone(), settings));

@@ -1,20 +1,39 @@
-//! Push subscriptions (API.md v1.1 "Push notifications"): where a push service reaches a
-//! device that has no live socket, registered by the device with its session and ended
-//! with it (logout, a revoke, a password change, account deletion).
+//! Push notifications (API.md v1.1): subscriptions, registered by a device with its
+//! session and ended with it (logout, a revoke, a password change, account deletion), and
+//! the pushes sent to them.
 //!
-//! Only registration lives here so far. Nothing is pushed yet: sending (Web Push payloads
-//! encrypted per RFC 8291 with VAPID per RFC 8292, and the Expo push service) is still to
-//! come, and so is `GET /push/vapid-public-key`.
+//! A notification for a user with no live socket on any node goes to each of their
+//! subscriptions through the push port. The notification worker that decides it runs once
+//! per cluster (a consumer group), so each push goes out once. Pushes never hold up what
+//! asked for them: each runs as a task of its own, a bounded number at a time, retried
+//! with backoff when the push service asks for it, and dropped (and counted) when the node
+//! already has too many waiting. A push service that says the device is gone (`404`,
+//! `410`, Expo's `DeviceNotRegistered`) deletes the subscription.
 
-use app::protocol::{PushSubscriptionRequest, Timestamp, UserId};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use app::protocol::{NotificationEvent, PushSubscriptionRequest, RoomKind, Timestamp, UserId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tokio::sync::Semaphore;
 
 use super::Chat;
 use crate::domain::new_id;
 use crate::error::{Error, Result};
-use crate::ports::store::{PushSubscriptionRecord, PushTarget};
+use crate::ports::store::{PushSubscriptionRecord, PushTarget, RoomRecord};
+use crate::ports::{AccountStore, Delivery, PushGateway, PushPayload};
 use crate::secrets;
+
+/// Pushes on their way or waiting to retry, on this node. Beyond it new pushes are dropped:
+/// a push service that is down must not grow the node without bound.
+const MAX_PENDING: usize = 10_000;
+/// Requests to push services at once.
+const AT_ONCE: usize = 64;
+/// Tries of one push: the first, then retries after 2, 8 and 32 seconds.
+const TRIES: u32 = 4;
+const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 
 /// The most subscriptions one user keeps (devices and browsers together).
 pub const MAX_SUBSCRIPTIONS_PER_USER: usize = 20;
@@ -22,7 +41,178 @@ pub const MAX_SUBSCRIPTIONS_PER_USER: usize = 20;
 const MAX_ENDPOINT_LEN: usize = 1024;
 const MAX_EXPO_TOKEN_LEN: usize = 256;
 
+/// This node's pushes in progress.
+pub(super) struct Pushes {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    slots: Semaphore,
+    pending: AtomicUsize,
+}
+
+impl Pushes {
+    pub(super) fn new() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                slots: Semaphore::new(AT_ONCE),
+                pending: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Sends `payload` to `subscription` in a task of its own; false when too many pushes
+    /// are pending already and this one is dropped.
+    fn start(
+        &self,
+        gateway: Arc<dyn PushGateway>,
+        accounts: Arc<dyn AccountStore>,
+        subscription: PushSubscriptionRecord,
+        payload: Arc<PushPayload>,
+    ) -> bool {
+        let inner = Arc::clone(&self.inner);
+        if inner.pending.fetch_add(1, Ordering::Relaxed) >= MAX_PENDING {
+            inner.pending.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        tokio::spawn(async move {
+            let outcome = inner
+                .deliver(gateway.as_ref(), &subscription.target, &payload)
+                .await;
+            let kind = subscription.target.kind();
+            crate::metrics::METRICS
+                .pushes
+                .with_label_values(&[kind, outcome.label()])
+                .inc();
+            match outcome {
+                Delivery::Accepted => {}
+                Delivery::Gone => {
+                    let deleted = accounts
+                        .delete_push_subscription(&subscription.user_id, &subscription.id)
+                        .await;
+                    if let Err(err) = deleted {
+                        tracing::warn!(error = %err, "a gone push subscription was not deleted");
+                    }
+                }
+                Delivery::Retry(why) | Delivery::Refused(why) => {
+                    tracing::warn!(kind, reason = %why, subscription = %subscription.id, "push not delivered");
+                }
+            }
+            inner.pending.fetch_sub(1, Ordering::Relaxed);
+        });
+        true
+    }
+}
+
+impl Inner {
+    /// Tries until the push service takes the push, says no for good, or the tries run out.
+    async fn deliver(
+        &self,
+        gateway: &dyn PushGateway,
+        target: &PushTarget,
+        payload: &PushPayload,
+    ) -> Delivery {
+        let mut pause = FIRST_BACKOFF;
+        let mut tries = 0;
+        loop {
+            let outcome = {
+                let Ok(_slot) = self.slots.acquire().await else {
+                    return Delivery::Refused("shutting down".into());
+                };
+                gateway.send(target, payload).await
+            };
+            tries += 1;
+            match outcome {
+                Delivery::Retry(_) if tries < TRIES => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 4;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+}
+
+impl Delivery {
+    fn label(&self) -> &'static str {
+        match self {
+            Delivery::Accepted => "accepted",
+            Delivery::Gone => "gone",
+            Delivery::Retry(_) => "failed",
+            Delivery::Refused(_) => "refused",
+        }
+    }
+}
+
 impl Chat {
+    /// Pushes `event` to each subscription of those of `users` with no live socket on any
+    /// node. `actor` is who caused it (the sender, the one who added them): a direct room
+    /// is titled with their name, a group with its own. Returns once the pushes are started.
+    pub(super) async fn push_to_absent(
+        &self,
+        users: &[UserId],
+        event: &NotificationEvent,
+        actor: &str,
+    ) -> Result<()> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        let absent = self.ports.presence.offline_among(users).await?;
+        if absent.is_empty() {
+            return Ok(());
+        }
+        let subscriptions = self
+            .ports
+            .accounts
+            .push_subscriptions(&absent, Timestamp::now())
+            .await?;
+        if subscriptions.is_empty() {
+            return Ok(());
+        }
+        let room = self.ports.rooms.room(&event.room_id).await?;
+        let title = match room {
+            Some(RoomRecord {
+                kind: RoomKind::Group,
+                name: Some(name),
+                ..
+            }) => name,
+            _ => actor.to_owned(),
+        };
+        let payload = Arc::new(PushPayload {
+            kind: event.kind.as_label(),
+            room_id: event.room_id.0.clone(),
+            message_id: event.message.as_ref().map(|m| m.id.0.clone()),
+            title,
+            text: event.text.clone(),
+        });
+        for subscription in subscriptions {
+            let kind = subscription.target.kind();
+            let started = self.pushes.start(
+                Arc::clone(&self.ports.push),
+                Arc::clone(&self.ports.accounts),
+                subscription,
+                Arc::clone(&payload),
+            );
+            if !started {
+                crate::metrics::METRICS
+                    .pushes
+                    .with_label_values(&[kind, "dropped"])
+                    .inc();
+                tracing::warn!(kind, "too many pushes pending: one dropped");
+            }
+        }
+        Ok(())
+    }
+
+    /// `GET /push/vapid-public-key`: the key browsers subscribe with.
+    pub fn vapid_public_key(&self) -> Result<String> {
+        self.ports
+            .push
+            .vapid_public_key()
+            .map(str::to_owned)
+            .ok_or(Error::Unavailable("push"))
+    }
+
     /// `POST /push/subscriptions` from the session of `token`: the subscription's id, and
     /// whether it is new (a repeat of the same endpoint or token answers the same id).
     pub async fn register_push(
@@ -31,10 +221,12 @@ impl Chat {
         token: &str,
         request: PushSubscriptionRequest,
     ) -> Result<(String, bool)> {
-        let target = checked_target(request)?;
+        let target = checked_target(request, self.settings.push_allow_local)?;
         let now = Timestamp::now();
         let accounts = &self.ports.accounts;
-        let existing = accounts.push_subscriptions(user, now).await?;
+        let existing = accounts
+            .push_subscriptions(std::slice::from_ref(user), now)
+            .await?;
         let known = existing
             .iter()
             .any(|s| s.target.address() == target.address());
@@ -71,13 +263,17 @@ impl Chat {
 /// The request's target, if it is one a push could reach: an `https` endpoint of at most
 /// [`MAX_ENDPOINT_LEN`] characters with a P-256 public key (65 bytes, uncompressed) and a
 /// 16-byte secret, or an Expo push token.
-fn checked_target(request: PushSubscriptionRequest) -> Result<PushTarget> {
+fn checked_target(request: PushSubscriptionRequest, allow_local: bool) -> Result<PushTarget> {
     let bad = |why: &str| Error::BadRequest(why.to_owned());
     match request {
         PushSubscriptionRequest::Webpush { endpoint, keys } => {
             let url = url::Url::parse(&endpoint).map_err(|_| bad("endpoint must be a URL"))?;
-            if url.scheme() != "https" || url.host_str().is_none_or(str::is_empty) {
-                return Err(bad("endpoint must be an https URL"));
+            if url.host_str().is_none_or(str::is_empty)
+                || !crate::push::endpoint_allowed(&url, allow_local)
+            {
+                return Err(bad(
+                    "endpoint must be an https URL of a push service on the internet",
+                ));
             }
             if endpoint.len() > MAX_ENDPOINT_LEN {
                 return Err(bad("endpoint must be at most 1024 characters"));
@@ -138,26 +334,33 @@ mod tests {
         let key = URL_SAFE_NO_PAD.encode([[4u8].as_slice(), &[7; 64]].concat());
         let auth = URL_SAFE_NO_PAD.encode([9u8; 16]);
         let endpoint = "https://push.example.com/send/abc";
-        assert!(checked_target(web(endpoint, &key, &auth)).is_ok());
+        assert!(checked_target(web(endpoint, &key, &auth), false).is_ok());
         for (endpoint, key, auth) in [
             ("http://push.example.com/x", key.as_str(), auth.as_str()),
             ("not a url", &key, &auth),
+            ("https://127.0.0.1/x", &key, &auth),
+            ("https://localhost:8443/x", &key, &auth),
             (endpoint, "AAAA", &auth),
             (endpoint, &key, "AAAA"),
         ] {
             assert!(
-                checked_target(web(endpoint, key, auth)).is_err(),
+                checked_target(web(endpoint, key, auth), false).is_err(),
                 "{endpoint} {key} {auth}"
             );
         }
         let long = format!("https://push.example.com/{}", "a".repeat(1100));
-        assert!(checked_target(web(&long, &key, &auth)).is_err());
-        let expo = |token: &str| PushSubscriptionRequest::Expo {
-            token: token.into(),
+        assert!(checked_target(web(&long, &key, &auth), false).is_err());
+        let checked_target_expo = |token: &str| {
+            checked_target(
+                PushSubscriptionRequest::Expo {
+                    token: token.into(),
+                },
+                false,
+            )
         };
-        assert!(checked_target(expo("ExponentPushToken[xxxxxxxxxxxxxxxxxxxxxx]")).is_ok());
-        assert!(checked_target(expo("ExponentPushToken[]")).is_err());
-        assert!(checked_target(expo("ExponentPushToken[<script>]")).is_err());
-        assert!(checked_target(expo("whatever")).is_err());
+        assert!(checked_target_expo("ExponentPushToken[xxxxxxxxxxxxxxxxxxxxxx]").is_ok());
+        assert!(checked_target_expo("ExponentPushToken[]").is_err());
+        assert!(checked_target_expo("ExponentPushToken[<script>]").is_err());
+        assert!(checked_target_expo("whatever").is_err());
     }
 }

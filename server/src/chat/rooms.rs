@@ -634,6 +634,12 @@ impl Chat {
             text: format!("{by_name} added you to {room_name}"),
         };
         self.fanout.notify(std::slice::from_ref(user), &event).await;
+        if let Err(err) = self
+            .push_to_absent(std::slice::from_ref(user), &event, &by_name)
+            .await
+        {
+            tracing::warn!(error = %err, "pushes not started");
+        }
         Ok(())
     }
 }

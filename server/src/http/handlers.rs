@@ -6,7 +6,7 @@ use app::protocol::{
     Invite, InvitePreview, LoginRequest, Media, MediaId, MemberPage, MemberPageQuery, MessagePage,
     MuteRequest, PushSubscriptionCreated, PushSubscriptionRequest, RegisterRequest, Room, RoomId,
     SearchQuery, SendMessageRequest, SessionInfo, SetRoleRequest, UpdateMeRequest,
-    UpdateRoomRequest, User, UserId,
+    UpdateRoomRequest, User, UserId, VapidPublicKey,
 };
 use axum::Json;
 use axum::body::Body;
@@ -584,6 +584,13 @@ pub(crate) fn byte_range(
 pub async fn no_such_endpoint(uri: Uri) -> Error {
     tracing::debug!(path = uri.path(), "no such endpoint");
     Error::NotFound("endpoint")
+}
+
+/// `GET /push/vapid-public-key`: `{key}`, for `pushManager.subscribe`. Public: the key is
+/// in every push the server sends.
+pub async fn vapid_public_key(State(state): State<AppState>) -> Result<Json<VapidPublicKey>> {
+    let key = state.chat.vapid_public_key()?;
+    Ok(Json(VapidPublicKey { key }))
 }
 
 /// `POST /push/subscriptions`: `201 {id}`, or `200` with the same id for a device already

@@ -91,6 +91,7 @@ pub fn router(state: AppState) -> Router {
             get(handlers::preview_invite).delete(handlers::revoke_invite),
         )
         .route("/invites/{code}/accept", post(handlers::accept_invite))
+        .route("/push/vapid-public-key", get(handlers::vapid_public_key))
         .route("/push/subscriptions", post(handlers::register_push))
         .route(
             "/push/subscriptions/{id}",

@@ -46,6 +46,9 @@ pub struct Metrics {
     pub consumer_lag: IntGaugeVec,
     /// Notifications sent, by kind (`message` or `mention`), counted per user addressed.
     pub notifications: IntCounterVec,
+    /// Pushes to devices with no live socket, by service (`webpush`, `expo`) and outcome
+    /// (`accepted`, `gone`, `failed` after every retry, `refused`, `dropped` unsent).
+    pub pushes: IntCounterVec,
     /// Store calls (messages and rooms), by operation.
     pub store_seconds: HistogramVec,
     /// REST requests, by route template, method and status; and their durations.
@@ -154,6 +157,11 @@ impl Metrics {
                 "notifications_total",
                 "Notifications sent, by kind, per user addressed",
                 &["kind"],
+            ),
+            pushes: counter(
+                "pushes_total",
+                "Pushes to devices with no live socket, by service and outcome",
+                &["service", "outcome"],
             ),
             store_seconds: histogram(
                 "store_seconds",

@@ -91,6 +91,12 @@ struct BlockDoc {
     created_at: i64,
 }
 
+/// A document of `server_secrets`: `_id` is the secret's name.
+#[derive(Serialize, Deserialize)]
+struct SecretDoc {
+    value: String,
+}
+
 /// A document of `push_subscriptions` (`address`, the endpoint or token, is unique).
 #[derive(Serialize, Deserialize)]
 struct PushDoc {
@@ -407,14 +413,42 @@ impl AccountStore for MongoStore {
         Ok(deleted.deleted_count == 1)
     }
 
+    async fn keep_server_secret(&self, name: &str, candidate: &str) -> StoreResult<String> {
+        let secrets = self.collection::<SecretDoc>("server_secrets");
+        let kept = secrets
+            .update_one(
+                doc! { "_id": name },
+                doc! { "$setOnInsert": { "value": candidate } },
+            )
+            .upsert(true)
+            .await;
+        // Two nodes inserting at once: one wins, the other's upsert is a duplicate key, and
+        // both read the winner's value below.
+        match kept {
+            Ok(_) => {}
+            Err(err) if is_duplicate_key(&err) => {}
+            Err(err) => return Err(store_error(err)),
+        }
+        secrets
+            .find_one(doc! { "_id": name })
+            .await
+            .map_err(store_error)?
+            .map(|doc| doc.value)
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("server secret {name} vanished")))
+    }
+
     async fn push_subscriptions(
         &self,
-        user: &UserId,
+        users: &[UserId],
         now: Timestamp,
     ) -> StoreResult<Vec<PushSubscriptionRecord>> {
-        let subscriptions: Vec<PushDoc> = self
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = users.iter().map(UserId::as_str).collect();
+        let mut subscriptions: Vec<PushDoc> = self
             .push_subscriptions_collection()
-            .find(doc! { "user_id": user.as_str() })
+            .find(doc! { "user_id": { "$in": &ids } })
             .sort(doc! { "created_at": 1, "_id": 1 })
             .await
             .map_err(store_error)?
@@ -428,6 +462,8 @@ impl AccountStore for MongoStore {
             .await?
             .into_iter()
             .collect();
+        // By user in the order asked; the sort is stable, so each user's stay oldest first.
+        subscriptions.sort_by_key(|s| ids.iter().position(|id| *id == s.user_id));
         Ok(subscriptions
             .into_iter()
             .filter(|s| live.contains(&s.session))

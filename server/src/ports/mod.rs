@@ -9,12 +9,14 @@
 //! - [`limiter`]: rate-limit counters shared by every node.
 //! - [`cache`]: hot reads (room membership, the newest page of a room).
 //! - [`media`]: the bytes of uploaded media, and where clients upload and download them.
+//! - [`push`]: the push services that reach devices with no live socket.
 
 pub mod bus;
 pub mod cache;
 pub mod limiter;
 pub mod media;
 pub mod presence;
+pub mod push;
 pub mod store;
 
 pub use bus::{BusEvent, EventBus, Subscription};
@@ -22,6 +24,7 @@ pub use cache::Cache;
 pub use limiter::RateLimiter;
 pub use media::{MediaStorage, ObjectInfo, UploadTarget};
 pub use presence::Presence;
+pub use push::{Delivery, PushGateway, PushPayload};
 pub use store::{AccountStore, InviteStore, MediaStore, MessageStore, RoomStore};
 
 /// What a port can report besides success.

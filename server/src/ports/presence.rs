@@ -25,6 +25,17 @@ pub trait Presence: Send + Sync {
         at: Timestamp,
     ) -> StoreResult<bool>;
     async fn status(&self, user: &UserId) -> StoreResult<Status>;
+    /// Those of `users` with no live connection anywhere, in their order. Stores on a
+    /// network answer the whole list in one round trip.
+    async fn offline_among(&self, users: &[UserId]) -> StoreResult<Vec<UserId>> {
+        let mut offline = Vec::new();
+        for user in users {
+            if !self.status(user).await?.online {
+                offline.push(user.clone());
+            }
+        }
+        Ok(offline)
+    }
     /// Tells the store these connections of this node are still alive. Stores whose
     /// connections can outlive their node (shared ones) expire those not refreshed; an
     /// in-process store needs none of this.

@@ -70,14 +70,18 @@ pub trait AccountStore: Send + Sync {
     ) -> StoreResult<(String, bool)>;
     /// Deletes one of `user`'s subscriptions: true when there was one.
     async fn delete_push_subscription(&self, user: &UserId, id: &str) -> StoreResult<bool>;
-    /// The user's subscriptions whose session is live at `now`, oldest first. A session's
-    /// subscriptions end with it: every method above that ends sessions deletes theirs, and
-    /// one whose session expired is never answered.
+    /// The subscriptions of `users` whose session is live at `now`, by user in their order,
+    /// each user's oldest first. A session's subscriptions end with it: every method above
+    /// that ends sessions deletes theirs, and one whose session expired is never answered.
     async fn push_subscriptions(
         &self,
-        user: &UserId,
+        users: &[UserId],
         now: Timestamp,
     ) -> StoreResult<Vec<PushSubscriptionRecord>>;
+    /// The deployment's secret named `name`: the one stored, or else `candidate`, stored now.
+    /// Every node that asks gets the same value, however many ask at once (the VAPID key
+    /// that every push subscription was made with).
+    async fn keep_server_secret(&self, name: &str, candidate: &str) -> StoreResult<String>;
 }
 
 /// The display name of a deleted account.

@@ -121,6 +121,29 @@ impl Presence for RedisPresence {
         })
     }
 
+    async fn offline_among(&self, users: &[UserId]) -> StoreResult<Vec<UserId>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Connections that lapsed still sit in the set until a script sweeps them: count
+        // only those whose time has not passed.
+        let now = Timestamp::now().as_millis();
+        let mut pipe = redis::pipe();
+        for user in users {
+            pipe.zcount(self.connections_key(user), format!("({now}"), "+inf");
+        }
+        let live: Vec<u64> = pipe
+            .query_async(&mut self.redis.conn()?)
+            .await
+            .map_err(|err| self.redis.failed(err))?;
+        Ok(users
+            .iter()
+            .zip(live)
+            .filter(|(_, live)| *live == 0)
+            .map(|(user, _)| user.clone())
+            .collect())
+    }
+
     async fn heartbeat(&self, connections: &[(UserId, String)]) -> StoreResult<()> {
         if connections.is_empty() {
             return Ok(());

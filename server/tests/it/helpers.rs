@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use rust_socketio::asynchronous::{Client, ClientBuilder};
 use rust_socketio::{Payload, TransportType};
 use serde_json::{Value, json};
-use server::config::{Config, Limits};
+use server::config::{Config, Limits, PushConfig};
 use server::s3::S3Config;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -27,6 +27,7 @@ pub struct TestApp {
     _temp: Option<tempfile::TempDir>,
     limits: Limits,
     s3: Option<S3Config>,
+    push: PushConfig,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -51,7 +52,12 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(limits: Limits) -> TestApp {
-    spawn(limits, None).await
+    spawn(limits, None, PushConfig::default()).await
+}
+
+/// A server that pushes with `push` (a push service on loopback, say).
+pub async fn spawn_app_with_push(push: PushConfig) -> TestApp {
+    spawn(roomy_limits(), None, push).await
 }
 
 /// A server whose media lives in the S3 store that `S3_ENDPOINT` names; `None` (skip) when
@@ -67,18 +73,23 @@ pub async fn spawn_app_on_s3() -> Option<TestApp> {
         "confab-test-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     );
-    Some(spawn(roomy_limits(), Some(config)).await)
+    Some(spawn(roomy_limits(), Some(config), PushConfig::default()).await)
 }
 
-async fn spawn(limits: Limits, s3: Option<S3Config>) -> TestApp {
+async fn spawn(limits: Limits, s3: Option<S3Config>, push: PushConfig) -> TestApp {
     let temp = tempfile::tempdir().expect("temp dir");
     let data_dir = temp.path().to_path_buf();
-    let mut app = start(data_dir, limits, s3).await;
+    let mut app = start(data_dir, limits, s3, push).await;
     app._temp = Some(temp);
     app
 }
 
-async fn start(data_dir: PathBuf, limits: Limits, s3: Option<S3Config>) -> TestApp {
+async fn start(
+    data_dir: PathBuf,
+    limits: Limits,
+    s3: Option<S3Config>,
+    push: PushConfig,
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -86,6 +97,7 @@ async fn start(data_dir: PathBuf, limits: Limits, s3: Option<S3Config>) -> TestA
     let mut config = Config::embedded(addr, data_dir.clone());
     config.limits = limits.clone();
     config.services.s3 = s3.clone();
+    config.push = push.clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server::run(listener, config, async {
         let _ = stopped.await;
@@ -97,6 +109,7 @@ async fn start(data_dir: PathBuf, limits: Limits, s3: Option<S3Config>) -> TestA
         _temp: None,
         limits,
         s3,
+        push,
         stop: Some(stop),
         task: Some(task),
     }
@@ -113,6 +126,7 @@ impl TestApp {
             _temp: None,
             limits: roomy_limits(),
             s3: None,
+            push: PushConfig::default(),
             stop: None,
             task: None,
         }
@@ -143,7 +157,13 @@ impl TestApp {
     /// Stops the server and starts a new one on the same data folder (a new port).
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
-        let mut next = start(self.data_dir.clone(), self.limits.clone(), self.s3.clone()).await;
+        let mut next = start(
+            self.data_dir.clone(),
+            self.limits.clone(),
+            self.s3.clone(),
+            self.push.clone(),
+        )
+        .await;
         next._temp = self._temp.take();
         next
     }

@@ -75,6 +75,10 @@ CREATE TABLE IF NOT EXISTS push_subscriptions (
 );
 CREATE INDEX IF NOT EXISTS push_subscriptions_user ON push_subscriptions (user_id);
 CREATE INDEX IF NOT EXISTS push_subscriptions_session ON push_subscriptions (session);
+CREATE TABLE IF NOT EXISTS server_secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rooms (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -771,12 +775,31 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn keep_server_secret(&self, name: &str, candidate: &str) -> StoreResult<String> {
+        let (name, candidate) = (name.to_owned(), candidate.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO server_secrets (name, value) VALUES (?1, ?2)",
+                params![name, candidate],
+            )?;
+            conn.query_row(
+                "SELECT value FROM server_secrets WHERE name = ?1",
+                [name],
+                |row| row.get(0),
+            )
+        })
+        .await
+    }
+
     async fn push_subscriptions(
         &self,
-        user: &UserId,
+        users: &[UserId],
         now: Timestamp,
     ) -> StoreResult<Vec<PushSubscriptionRecord>> {
-        let user = user.0.clone();
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let users = users.to_vec();
         self.call(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT p.id, p.user_id, p.session, p.kind, p.address, p.p256dh, p.auth,
@@ -785,21 +808,28 @@ impl AccountStore for SqliteStore {
                  WHERE p.user_id = ?1 AND s.expires_at > ?2
                  ORDER BY p.created_at, p.id",
             )?;
-            let rows = stmt.query_map(params![user, now.as_millis()], |row| {
-                let kind: String = row.get(3)?;
-                let target = PushTarget::from_parts(&kind, row.get(4)?, row.get(5)?, row.get(6)?);
-                let (id, user_id, session) = (row.get(0)?, row.get(1)?, row.get(2)?);
-                let created_at = Timestamp::from_millis(row.get(7)?);
-                // A kind this version does not know is skipped, not an error.
-                Ok(target.map(|target| PushSubscriptionRecord {
-                    id,
-                    user_id: UserId(user_id),
-                    session,
-                    target,
-                    created_at,
-                }))
-            })?;
-            rows.filter_map(Result::transpose).collect()
+            let mut found = Vec::new();
+            for user in users {
+                let rows = stmt.query_map(params![user.0, now.as_millis()], |row| {
+                    let kind: String = row.get(3)?;
+                    let target =
+                        PushTarget::from_parts(&kind, row.get(4)?, row.get(5)?, row.get(6)?);
+                    let (id, user_id, session) = (row.get(0)?, row.get(1)?, row.get(2)?);
+                    let created_at = Timestamp::from_millis(row.get(7)?);
+                    // A kind this version does not know is skipped, not an error.
+                    Ok(target.map(|target| PushSubscriptionRecord {
+                        id,
+                        user_id: UserId(user_id),
+                        session,
+                        target,
+                        created_at,
+                    }))
+                })?;
+                for row in rows {
+                    found.extend(row?);
+                }
+            }
+            Ok(found)
         })
         .await
     }

@@ -475,6 +475,26 @@ fn web_push(endpoint: &str, auth: &str) -> PushTarget {
     }
 }
 
+/// A server secret is made once: the first candidate stays, whatever later callers offer.
+pub async fn keeps_the_first_server_secret(store: &dyn AccountStore) {
+    let name = format!("secret-{}", unique());
+    let first = store
+        .keep_server_secret(&name, "first")
+        .await
+        .expect("keep");
+    assert_eq!(first, "first");
+    let again = store
+        .keep_server_secret(&name, "second")
+        .await
+        .expect("keep again");
+    assert_eq!(again, "first");
+    let other = store
+        .keep_server_secret(&format!("{name}-other"), "other")
+        .await
+        .expect("another name");
+    assert_eq!(other, "other");
+}
+
 /// Push subscriptions: one per device address (a repeat keeps its id, a device that
 /// changes hands moves), deleted by their owner only, and ended with their session by
 /// every way a session ends.
@@ -524,7 +544,7 @@ pub async fn keeps_push_subscriptions_per_session(store: &dyn AccountStore) {
     );
     store.save_push_subscription(&stale).await.expect("save");
     let listed = store
-        .push_subscriptions(&alice.id, now)
+        .push_subscriptions(std::slice::from_ref(&alice.id), now)
         .await
         .expect("list");
     type Summary<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
@@ -551,7 +571,7 @@ pub async fn keeps_push_subscriptions_per_session(store: &dyn AccountStore) {
     let ids_of = |user: &UserId| {
         let user = user.clone();
         async move {
-            let listed = store.push_subscriptions(&user, now).await.expect("list");
+            let listed = store.push_subscriptions(&[user], now).await.expect("list");
             listed.into_iter().map(|s| s.id).collect::<Vec<String>>()
         }
     };
@@ -587,6 +607,22 @@ pub async fn keeps_push_subscriptions_per_session(store: &dyn AccountStore) {
         web_push(&format!("https://y/{}", unique()), "m"),
     );
     store.save_push_subscription(&mine).await.expect("save");
+    // Several users at once: by user in the order asked, whatever the order of creation.
+    let bobs_laptop = subscription(
+        &bob.id,
+        &bobs,
+        web_push(&format!("https://z/{}", unique()), "b"),
+    );
+    store
+        .save_push_subscription(&bobs_laptop)
+        .await
+        .expect("save");
+    let both = store
+        .push_subscriptions(&[bob.id.clone(), alice.id.clone()], now)
+        .await
+        .expect("list both");
+    let both: Vec<&str> = both.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(both, vec![bobs_laptop.id.as_str(), mine.id.as_str()]);
     let kept = store
         .end_sessions(&alice.id, Some(&phone))
         .await

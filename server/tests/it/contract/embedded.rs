@@ -35,6 +35,12 @@ async fn embedded_store_keeps_push_subscriptions_per_session() {
 }
 
 #[tokio::test]
+async fn embedded_store_keeps_the_first_server_secret() {
+    let (_dir, store) = sqlite();
+    accounts::keeps_the_first_server_secret(store.as_ref()).await;
+}
+
+#[tokio::test]
 async fn embedded_store_refuses_a_taken_username() {
     let (_dir, store) = sqlite();
     accounts::refuses_a_taken_username(store.as_ref()).await;

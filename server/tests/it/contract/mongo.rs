@@ -277,6 +277,16 @@ async fn mongo_store_keeps_push_subscriptions_per_session() {
 }
 
 #[tokio::test]
+async fn mongo_store_keeps_the_first_server_secret() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    accounts::keeps_the_first_server_secret(store.as_ref()).await;
+    db.drop().await;
+}
+
+#[tokio::test]
 async fn mongo_store_numbers_each_room_from_one() {
     let Some(db) = TestDb::create().await else {
         return;

@@ -1,0 +1,45 @@
+//! Push services: how a notification reaches a device with no live socket (API.md v1.1
+//! "Push notifications"). One implementation speaks to the real services over HTTP
+//! (`crate::push`): Web Push endpoints (RFC 8030, 8291, 8292) and the Expo push service.
+//! Neither has an embedded twin, since a device is only reachable through its vendor's
+//! service; the tests run loopback servers that speak those protocols.
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use super::store::PushTarget;
+
+/// What a push carries: the notification and nothing more of the message (API.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PushPayload {
+    pub kind: &'static str,
+    pub room_id: String,
+    pub message_id: Option<String>,
+    /// The room as the recipient sees it: the group's name, or the other person's.
+    pub title: String,
+    pub text: String,
+}
+
+/// What the push service made of one push.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Taken: the service will deliver it.
+    Accepted,
+    /// The device is gone (`404`, `410`, Expo's `DeviceNotRegistered`): forget the
+    /// subscription.
+    Gone,
+    /// Not taken this time (a `5xx`, `429`, a timeout): worth trying again later.
+    Retry(String),
+    /// Refused for good (a `4xx` that retrying will not change): drop this push.
+    Refused(String),
+}
+
+#[async_trait]
+pub trait PushGateway: Send + Sync {
+    /// The application server key that browsers subscribe with (RFC 8292's `k`): an
+    /// uncompressed P-256 point, base64url without padding. `None` while it is not known
+    /// yet (it is kept in the store, and the store has not answered since start).
+    fn vapid_public_key(&self) -> Option<&str>;
+    /// Sends one push to one device.
+    async fn send(&self, target: &PushTarget, payload: &PushPayload) -> Delivery;
+}
