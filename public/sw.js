@@ -66,3 +66,46 @@ self.addEventListener("fetch", (event) => {
       ),
   );
 });
+
+// Push (API.md v1.1): a notification for a user with no open page, sent by the server
+// through the browser's push service. The payload is {kind, room_id, message_id, title,
+// text}: it is shown as it is, one notification per room (a newer one replaces it).
+self.addEventListener("push", (event) => {
+  let data = {};
+  try {
+    data = event.data ? event.data.json() : {};
+  } catch (_) {
+    data = {};
+  }
+  event.waitUntil(
+    showRoomNotification(data.title || "Confab", data.text || "", data.room_id || null),
+  );
+});
+
+// A click opens the room: in a window of the app already open if there is one.
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const room = event.notification.data && event.notification.data.room_id;
+  const path = room ? `/rooms/${encodeURIComponent(room)}` : "/";
+  const url = new URL(path, self.location.origin).href;
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
+      const open = windows.find((w) => new URL(w.url).origin === self.location.origin);
+      if (open) {
+        return open.focus().then((w) => (w && w.url !== url ? w.navigate(url) : w));
+      }
+      return self.clients.openWindow(url);
+    }),
+  );
+});
+
+function showRoomNotification(title, body, room) {
+  return self.registration.showNotification(title, {
+    body,
+    icon: "/icons/icon-192.png",
+    badge: "/icons/icon-192.png",
+    tag: room ? `room:${room}` : "confab",
+    renotify: true,
+    data: { room_id: room },
+  });
+}

@@ -8,8 +8,8 @@ use crate::protocol::{
     AddMemberRequest, AuthResponse, ChangePasswordRequest, CreateGroupRequest, CreateInviteRequest,
     CreateMediaRequest, CreatedMedia, DeleteAccountRequest, ErrorBody, ErrorCode, Invite,
     InvitePreview, LoginRequest, Media, MediaId, MemberPage, MessagePage, MuteRequest,
-    RegisterRequest, Role, Room, RoomId, SessionInfo, SetRoleRequest, UpdateMeRequest,
-    UpdateRoomRequest, User, UserId,
+    PushSubscriptionCreated, PushSubscriptionRequest, RegisterRequest, Role, Room, RoomId,
+    SessionInfo, SetRoleRequest, UpdateMeRequest, UpdateRoomRequest, User, UserId, VapidPublicKey,
 };
 
 /// A failed call: no answer at all, or the server's error body.
@@ -261,6 +261,18 @@ pub fn encode(text: &str) -> String {
         }
     }
     out
+}
+
+pub async fn vapid_public_key() -> Result<String, ApiError> {
+    call::<VapidPublicKey>("GET", "/push/vapid-public-key", NO_BODY)
+        .await
+        .map(|answer| answer.key)
+}
+
+pub async fn register_push(request: &PushSubscriptionRequest) -> Result<(), ApiError> {
+    call::<PushSubscriptionCreated>("POST", "/push/subscriptions", Some(request))
+        .await
+        .map(drop)
 }
 
 #[cfg(test)]

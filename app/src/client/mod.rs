@@ -20,7 +20,9 @@ use std::collections::{HashMap, HashSet};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::protocol::{MessageId, Room, RoomId, User, UserId};
+use crate::protocol::{
+    MessageId, PushSubscriptionRequest, Room, RoomId, User, UserId, WebPushKeys,
+};
 use media::Transfer;
 use model::{Pending, RoomLog};
 
@@ -171,6 +173,39 @@ impl Client {
         self.restore_media_outbox();
         self.refresh_rooms();
         self.open_socket();
+        self.enable_push();
+    }
+
+    /// Registers this browser with the server for push, so its user hears of messages while
+    /// no page of the app is open: only when they allowed notifications, and again at each
+    /// sign-in, since a subscription ends with the session that registered it.
+    pub fn enable_push(self) {
+        if browser::notification_permission() != "granted" {
+            return;
+        }
+        spawn_local(async move {
+            #[derive(serde::Deserialize)]
+            struct Subscription {
+                endpoint: String,
+                keys: WebPushKeys,
+            }
+            let Ok(key) = api::vapid_public_key().await else {
+                return;
+            };
+            let Some(subscription) = browser::push_subscription(&key)
+                .await
+                .and_then(|json| serde_json::from_str::<Subscription>(&json).ok())
+            else {
+                return;
+            };
+            let request = PushSubscriptionRequest::Webpush {
+                endpoint: subscription.endpoint,
+                keys: subscription.keys,
+            };
+            if let Err(err) = api::register_push(&request).await {
+                leptos::logging::warn!("push not registered: {}", err.message());
+            }
+        });
     }
 
     /// Signs out here and on the server, and forgets this device's copy of the session.

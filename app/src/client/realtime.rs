@@ -225,7 +225,7 @@ impl Client {
         if self.visible.get_untracked() {
             self.toast(n.room_id, n.text);
         } else {
-            browser::notify("Confab", &n.text);
+            browser::notify("Confab", &n.text, n.room_id.as_str());
         }
     }
 

@@ -111,8 +111,14 @@ fn Sidebar(dialog: RwSignal<Dialog>, room_id: Memo<Option<RoomId>>) -> AnyView {
                         type="button"
                         class="link"
                         on:click=move |_| {
-                            browser::request_notification_permission();
                             permission.set("asked".into());
+                            leptos::task::spawn_local(async move {
+                                let answer = browser::request_notification_permission().await;
+                                if answer == "granted" {
+                                    client.enable_push();
+                                }
+                                permission.set(answer);
+                            });
                         }
                     >
                         "Enable notifications"

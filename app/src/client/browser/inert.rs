@@ -30,8 +30,13 @@ pub fn on_online_change(_cb: impl Fn(bool) + 'static) {}
 pub fn notification_permission() -> String {
     "default".into()
 }
-pub fn request_notification_permission() {}
-pub fn notify(_title: &str, _body: &str) {}
+pub async fn request_notification_permission() -> String {
+    "unsupported".into()
+}
+pub fn notify(_title: &str, _body: &str, _room: &str) {}
+pub async fn push_subscription(_key: &str) -> Option<String> {
+    None
+}
 pub async fn copy_text(_text: &str) -> bool {
     false
 }

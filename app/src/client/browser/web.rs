@@ -128,19 +128,100 @@ pub fn notification_permission() -> String {
     }
 }
 
-pub fn request_notification_permission() {
-    if notification_permission() == "default" {
-        let _ = web_sys::Notification::request_permission();
+/// Asks the user to allow notifications; what they answered (as
+/// [`notification_permission`] names it).
+pub async fn request_notification_permission() -> String {
+    if notification_permission() == "default"
+        && let Ok(asked) = web_sys::Notification::request_permission()
+    {
+        let _ = JsFuture::from(asked).await;
     }
+    notification_permission()
 }
 
-/// A system notification, only when the user allowed them.
-pub fn notify(title: &str, body: &str) {
-    if notification_permission() == "granted" {
-        let options = web_sys::NotificationOptions::new();
-        options.set_body(body);
-        let _ = web_sys::Notification::new_with_options(title, &options);
+/// A system notification, only when the user allowed them: through the service worker
+/// (the only way on Android, and one notification per room, which a click opens), or the
+/// page's own where there is none.
+pub fn notify(title: &str, body: &str, room: &str) {
+    if notification_permission() != "granted" {
+        return;
     }
+    let navigator = window().navigator();
+    let options = web_sys::NotificationOptions::new();
+    options.set_body(body);
+    options.set_icon("/icons/icon-192.png");
+    options.set_tag(&format!("room:{room}"));
+    let data = js_sys::Object::new();
+    let _ = Reflect::set(&data, &"room_id".into(), &room.into());
+    options.set_data(&data);
+    let ready = Reflect::has(&navigator, &"serviceWorker".into())
+        .unwrap_or(false)
+        .then(|| navigator.service_worker().ready().ok())
+        .flatten();
+    let Some(ready) = ready else {
+        let _ = web_sys::Notification::new_with_options(title, &options);
+        return;
+    };
+    let title = title.to_owned();
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Ok(registration) = JsFuture::from(ready).await {
+            let _ = call(
+                &registration,
+                "showNotification",
+                &[title.into(), options.into()],
+            );
+        }
+    });
+}
+
+/// This browser's push subscription for the application server `key` (base64url), as the
+/// JSON of `PushSubscription.toJSON()`: made if there is none yet. `None` where push is
+/// not supported or the browser's push service refused.
+pub async fn push_subscription(key: &str) -> Option<String> {
+    let navigator = window().navigator();
+    if !Reflect::has(&navigator, &"serviceWorker".into()).unwrap_or(false)
+        || !Reflect::has(&window(), &"PushManager".into()).unwrap_or(false)
+    {
+        return None;
+    }
+    let registration = JsFuture::from(navigator.service_worker().ready().ok()?)
+        .await
+        .ok()?;
+    let manager = Reflect::get(&registration, &"pushManager".into()).ok()?;
+    let options = js_sys::Object::new();
+    Reflect::set(&options, &"userVisibleOnly".into(), &true.into()).ok()?;
+    let key = js_sys::Uint8Array::from(base64url_decode(key)?.as_slice());
+    Reflect::set(&options, &"applicationServerKey".into(), &key).ok()?;
+    let subscribing: js_sys::Promise = call(&manager, "subscribe", &[options.into()])
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let subscription = JsFuture::from(subscribing).await.ok()?;
+    js_sys::JSON::stringify(&subscription).ok()?.as_string()
+}
+
+/// Base64url (with or without padding) to bytes.
+fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for c in text.trim_end_matches('=').bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(value);
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    Some(out)
 }
 
 pub async fn copy_text(text: &str) -> bool {
