@@ -311,6 +311,49 @@ test("the app is an installable PWA with a service worker", async () => {
   }
 });
 
+test("a push wakes the service worker, which shows the room's notification", async () => {
+  // The push service itself cannot be reached from here: DevTools delivers the push to the
+  // service worker as the browser would on a push service's word.
+  await pageA.goto(baseUrl);
+  await pageA.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: group }).click();
+  await pageA.getByRole("heading", { name: group }).waitFor();
+  const room = decodeURIComponent(new URL(pageA.url()).pathname.split("/").pop());
+  await alice.grantPermissions(["notifications"], { origin: baseUrl });
+  const cdp = await alice.newCDPSession(pageA);
+  const registration = new Promise((resolve) => {
+    cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
+      const ours = registrations.find((r) => r.scopeURL === `${baseUrl}/` && !r.isDeleted);
+      if (ours) resolve(ours.registrationId);
+    });
+  });
+  await cdp.send("ServiceWorker.enable");
+  const payload = { kind: "message", room_id: room, message_id: null, title: group, text: "Bob: are we on?" };
+  await cdp.send("ServiceWorker.deliverPushMessage", {
+    origin: baseUrl,
+    registrationId: await registration,
+    data: JSON.stringify(payload),
+  });
+  const shown = async () =>
+    pageA.evaluate(async () =>
+      (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({
+        title: n.title,
+        body: n.body,
+        tag: n.tag,
+        room: n.data?.room_id,
+      })),
+    );
+  let notifications = [];
+  for (let i = 0; i < 50 && notifications.length === 0; i++) {
+    notifications = await shown();
+    if (notifications.length === 0) await pageA.waitForTimeout(100);
+  }
+  assert.deepEqual(notifications, [
+    { title: group, body: "Bob: are we on?", tag: `room:${room}`, room },
+  ]);
+  await cdp.send("ServiceWorker.disable");
+  await cdp.detach();
+});
+
 test("offline, the installed app still starts and shows the room list", async () => {
   await pageA.goto(baseUrl);
   await pageA.evaluate(() => navigator.serviceWorker.ready);
