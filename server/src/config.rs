@@ -16,8 +16,8 @@ pub struct Config {
     /// `CONFAB_PUBLIC_URL`: how users reach this deployment; invite links and the
     /// browser origin check are derived from it.
     pub public_url: String,
-    /// `CONFAB_ALLOWED_ORIGINS`: extra origins (comma separated) allowed to open a
-    /// cookie-authenticated socket.
+    /// `CONFAB_ALLOWED_ORIGINS`: extra origins (comma separated) of web clients: they may
+    /// open a cookie-authenticated socket and call `/api/v1` across origins (CORS).
     pub allowed_origins: Vec<String>,
     /// `CONFAB_SITE_ROOT`: the built web app (`pkg/`, icons, manifest).
     pub site_root: PathBuf,

@@ -13,7 +13,7 @@ use super::AppState;
 use crate::error::Error;
 
 pub const SESSION_COOKIE: &str = "confab_session";
-const CSRF_HEADER: &str = "x-requested-with";
+pub const CSRF_HEADER: &str = "x-requested-with";
 const CSRF_VALUE: &str = "confab";
 
 /// The signed-in caller.

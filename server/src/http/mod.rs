@@ -21,6 +21,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
 use crate::chat::Chat;
 use crate::config::Config;
 use crate::error::Error;
@@ -114,13 +116,44 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(handlers::no_such_endpoint)
         .method_not_allowed_fallback(handlers::no_such_endpoint)
-        .layer(DefaultBodyLimit::max(state.config.limits.max_json_bytes));
+        .layer(DefaultBodyLimit::max(state.config.limits.max_json_bytes))
+        .layer(cors(&state.config));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/readyz/services", get(health::services))
         .with_state(state)
+}
+
+/// CORS for web clients served from other origins (`CONFAB_ALLOWED_ORIGINS`): they may call
+/// the API with a bearer token, or with the session cookie and the CSRF header. The
+/// deployment's own pages are same-origin and need none of it; with no origins listed, no
+/// other origin is allowed.
+fn cors(config: &Config) -> CorsLayer {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    let origins: Vec<HeaderValue> = config
+        .allowed_origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin.trim_end_matches('/')).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static(auth::CSRF_HEADER),
+        ])
+        .expose_headers([header::RETRY_AFTER])
+        .allow_credentials(true)
+        .max_age(Duration::from_secs(3600))
 }
 
 /// The longest a request waits for its answer before it gets `503 unavailable`, so a slow

@@ -1089,3 +1089,77 @@ async fn a_restarted_node_still_has_every_account_room_message_and_session() {
     assert_eq!(login.0, StatusCode::OK);
     assert!(app.data_dir().join("confab.db").exists());
 }
+
+/// A web client on another origin that the operator allowed (`CONFAB_ALLOWED_ORIGINS`)
+/// may call the API, preflight included; any other origin gets no CORS grant, so a
+/// browser keeps the answer from it.
+#[tokio::test]
+async fn allowed_origins_may_call_the_api_across_origins_and_no_other() {
+    let app = crate::helpers::spawn_app_configured(|config| {
+        config.allowed_origins = vec!["https://app.example.com".into()];
+    })
+    .await;
+    let alice = app.register("alice").await;
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(Method::OPTIONS, app.url("/api/v1/rooms"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("https://app.example.com")
+        .await
+        .expect("preflight");
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    let header = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().expect("ascii").to_lowercase())
+    };
+    assert_eq!(
+        header(&allowed, "access-control-allow-origin").as_deref(),
+        Some("https://app.example.com")
+    );
+    let methods = header(&allowed, "access-control-allow-methods").expect("methods");
+    assert!(
+        methods.contains("post") && methods.contains("patch"),
+        "{methods}"
+    );
+    let headers = header(&allowed, "access-control-allow-headers").expect("headers");
+    assert!(headers.contains("authorization") && headers.contains("content-type"));
+
+    // The request itself, with a bearer token: answered, and readable by that origin.
+    let rooms = app
+        .http
+        .get(app.url("/api/v1/rooms"))
+        .header("origin", "https://app.example.com")
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .expect("rooms");
+    assert_eq!(rooms.status(), StatusCode::OK);
+    assert_eq!(
+        header(&rooms, "access-control-allow-origin").as_deref(),
+        Some("https://app.example.com")
+    );
+
+    // Another origin: no grant, for the preflight or the request.
+    let refused = preflight("https://evil.example.net")
+        .await
+        .expect("preflight");
+    assert_eq!(header(&refused, "access-control-allow-origin"), None);
+    let read = app
+        .http
+        .get(app.url("/api/v1/rooms"))
+        .header("origin", "https://evil.example.net")
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .expect("rooms");
+    assert_eq!(header(&read, "access-control-allow-origin"), None);
+}

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ pub struct TestApp {
     _temp: Option<tempfile::TempDir>,
     limits: Limits,
     s3: Option<S3Config>,
-    push: PushConfig,
+    configure: Configure,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -52,12 +53,26 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(limits: Limits) -> TestApp {
-    spawn(limits, None, PushConfig::default()).await
+    spawn(limits, None, unchanged()).await
+}
+
+/// Settings a test changes in the server's configuration (again at each restart).
+type Configure = Arc<dyn Fn(&mut Config) + Send + Sync>;
+
+fn unchanged() -> Configure {
+    Arc::new(|_| {})
 }
 
 /// A server that pushes with `push` (a push service on loopback, say).
 pub async fn spawn_app_with_push(push: PushConfig) -> TestApp {
-    spawn(roomy_limits(), None, push).await
+    spawn_app_configured(move |config| config.push = push.clone()).await
+}
+
+/// A server whose configuration `configure` changes.
+pub async fn spawn_app_configured(
+    configure: impl Fn(&mut Config) + Send + Sync + 'static,
+) -> TestApp {
+    spawn(roomy_limits(), None, Arc::new(configure)).await
 }
 
 /// A server whose media lives in the S3 store that `S3_ENDPOINT` names; `None` (skip) when
@@ -73,13 +88,13 @@ pub async fn spawn_app_on_s3() -> Option<TestApp> {
         "confab-test-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     );
-    Some(spawn(roomy_limits(), Some(config), PushConfig::default()).await)
+    Some(spawn(roomy_limits(), Some(config), unchanged()).await)
 }
 
-async fn spawn(limits: Limits, s3: Option<S3Config>, push: PushConfig) -> TestApp {
+async fn spawn(limits: Limits, s3: Option<S3Config>, configure: Configure) -> TestApp {
     let temp = tempfile::tempdir().expect("temp dir");
     let data_dir = temp.path().to_path_buf();
-    let mut app = start(data_dir, limits, s3, push).await;
+    let mut app = start(data_dir, limits, s3, configure).await;
     app._temp = Some(temp);
     app
 }
@@ -88,7 +103,7 @@ async fn start(
     data_dir: PathBuf,
     limits: Limits,
     s3: Option<S3Config>,
-    push: PushConfig,
+    configure: Configure,
 ) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -97,7 +112,7 @@ async fn start(
     let mut config = Config::embedded(addr, data_dir.clone());
     config.limits = limits.clone();
     config.services.s3 = s3.clone();
-    config.push = push.clone();
+    configure(&mut config);
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server::run(listener, config, async {
         let _ = stopped.await;
@@ -109,7 +124,7 @@ async fn start(
         _temp: None,
         limits,
         s3,
-        push,
+        configure,
         stop: Some(stop),
         task: Some(task),
     }
@@ -126,7 +141,7 @@ impl TestApp {
             _temp: None,
             limits: roomy_limits(),
             s3: None,
-            push: PushConfig::default(),
+            configure: unchanged(),
             stop: None,
             task: None,
         }
@@ -161,7 +176,7 @@ impl TestApp {
             self.data_dir.clone(),
             self.limits.clone(),
             self.s3.clone(),
-            self.push.clone(),
+            Arc::clone(&self.configure),
         )
         .await;
         next._temp = self._temp.take();
