@@ -82,6 +82,15 @@ self.addEventListener("push", (event) => {
   );
 });
 
+// The page's own notifications (a message while its tab is hidden) come here too, so they
+// look and act as pushed ones do.
+self.addEventListener("message", (event) => {
+  const data = event.data || {};
+  if (data.type === "notify") {
+    event.waitUntil(showRoomNotification(data.title || "Confab", data.body || "", data.room_id || null));
+  }
+});
+
 // A click opens the room: in a window of the app already open if there is one.
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();

@@ -177,8 +177,7 @@ pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks
     }
     // A key given in the environment is checked now; one kept in the store is read (or
     // made) as soon as the store answers, and Web Push waits for it meanwhile.
-    let subject = config.push.vapid_subject.clone();
-    let subject = subject.unwrap_or_else(|| config.public_url.clone());
+    let subject = (config.push.vapid_subject.clone()).unwrap_or_else(|| config.public_url.clone());
     if let Some(secret) = &config.push.vapid_private_key {
         push.set_vapid(push::Vapid::new(secret, &subject).context("CONFAB_VAPID_PRIVATE_KEY")?);
     } else {

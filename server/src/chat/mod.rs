@@ -116,6 +116,7 @@ pub struct Chat {
 impl Chat {
     pub fn new(ports: Ports, fanout: Arc<dyn Fanout>, settings: Settings) -> Self {
         let (confirmations, confirmed) = outbox::channel();
+        let pushes = push::Pushes::new(Arc::clone(&ports.push), Arc::clone(&ports.accounts));
         Self {
             ports,
             fanout,
@@ -129,7 +130,7 @@ impl Chat {
             memo: hot::Memo::default(),
             confirmations,
             confirmed: std::sync::Mutex::new(Some(confirmed)),
-            pushes: push::Pushes::new(),
+            pushes,
         }
     }
 

@@ -47,47 +47,44 @@ pub(super) struct Pushes {
 }
 
 struct Inner {
+    gateway: Arc<dyn PushGateway>,
+    /// Where a subscription the push service calls gone is deleted.
+    accounts: Arc<dyn AccountStore>,
     slots: Semaphore,
     pending: AtomicUsize,
 }
 
 impl Pushes {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(gateway: Arc<dyn PushGateway>, accounts: Arc<dyn AccountStore>) -> Self {
         Self {
             inner: Arc::new(Inner {
+                gateway,
+                accounts,
                 slots: Semaphore::new(AT_ONCE),
                 pending: AtomicUsize::new(0),
             }),
         }
     }
 
-    /// Sends `payload` to `subscription` in a task of its own; false when too many pushes
-    /// are pending already and this one is dropped.
-    fn start(
-        &self,
-        gateway: Arc<dyn PushGateway>,
-        accounts: Arc<dyn AccountStore>,
-        subscription: PushSubscriptionRecord,
-        payload: Arc<PushPayload>,
-    ) -> bool {
+    /// Sends `payload` to `subscription` in a task of its own, unless too many pushes are
+    /// pending already: then it is dropped (and counted).
+    fn start(&self, subscription: PushSubscriptionRecord, payload: Arc<PushPayload>) {
         let inner = Arc::clone(&self.inner);
+        let kind = subscription.target.kind();
         if inner.pending.fetch_add(1, Ordering::Relaxed) >= MAX_PENDING {
             inner.pending.fetch_sub(1, Ordering::Relaxed);
-            return false;
+            count(kind, "dropped");
+            tracing::warn!(kind, "too many pushes pending: one dropped");
+            return;
         }
         tokio::spawn(async move {
-            let outcome = inner
-                .deliver(gateway.as_ref(), &subscription.target, &payload)
-                .await;
-            let kind = subscription.target.kind();
-            crate::metrics::METRICS
-                .pushes
-                .with_label_values(&[kind, outcome.label()])
-                .inc();
+            let outcome = inner.deliver(&subscription.target, &payload).await;
+            count(kind, outcome.label());
             match outcome {
                 Delivery::Accepted => {}
                 Delivery::Gone => {
-                    let deleted = accounts
+                    let deleted = inner
+                        .accounts
                         .delete_push_subscription(&subscription.user_id, &subscription.id)
                         .await;
                     if let Err(err) = deleted {
@@ -100,18 +97,20 @@ impl Pushes {
             }
             inner.pending.fetch_sub(1, Ordering::Relaxed);
         });
-        true
     }
+}
+
+/// Counts a push by service and outcome.
+fn count(kind: &str, outcome: &str) {
+    crate::metrics::METRICS
+        .pushes
+        .with_label_values(&[kind, outcome])
+        .inc();
 }
 
 impl Inner {
     /// Tries until the push service takes the push, says no for good, or the tries run out.
-    async fn deliver(
-        &self,
-        gateway: &dyn PushGateway,
-        target: &PushTarget,
-        payload: &PushPayload,
-    ) -> Delivery {
+    async fn deliver(&self, target: &PushTarget, payload: &PushPayload) -> Delivery {
         let mut pause = FIRST_BACKOFF;
         let mut tries = 0;
         loop {
@@ -119,7 +118,7 @@ impl Inner {
                 let Ok(_slot) = self.slots.acquire().await else {
                     return Delivery::Refused("shutting down".into());
                 };
-                gateway.send(target, payload).await
+                self.gateway.send(target, payload).await
             };
             tries += 1;
             match outcome {
@@ -186,20 +185,7 @@ impl Chat {
             text: event.text.clone(),
         });
         for subscription in subscriptions {
-            let kind = subscription.target.kind();
-            let started = self.pushes.start(
-                Arc::clone(&self.ports.push),
-                Arc::clone(&self.ports.accounts),
-                subscription,
-                Arc::clone(&payload),
-            );
-            if !started {
-                crate::metrics::METRICS
-                    .pushes
-                    .with_label_values(&[kind, "dropped"])
-                    .inc();
-                tracing::warn!(kind, "too many pushes pending: one dropped");
-            }
+            self.pushes.start(subscription, Arc::clone(&payload));
         }
         Ok(())
     }
@@ -268,9 +254,7 @@ fn checked_target(request: PushSubscriptionRequest, allow_local: bool) -> Result
     match request {
         PushSubscriptionRequest::Webpush { endpoint, keys } => {
             let url = url::Url::parse(&endpoint).map_err(|_| bad("endpoint must be a URL"))?;
-            if url.host_str().is_none_or(str::is_empty)
-                || !crate::push::endpoint_allowed(&url, allow_local)
-            {
+            if !crate::push::endpoint_allowed(&url, allow_local) {
                 return Err(bad(
                     "endpoint must be an https URL of a push service on the internet",
                 ));

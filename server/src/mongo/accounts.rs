@@ -1,6 +1,6 @@
 //! Users and sessions.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use app::protocol::{Timestamp, User, UserId};
 use async_trait::async_trait;
@@ -463,7 +463,8 @@ impl AccountStore for MongoStore {
             .into_iter()
             .collect();
         // By user in the order asked; the sort is stable, so each user's stay oldest first.
-        subscriptions.sort_by_key(|s| ids.iter().position(|id| *id == s.user_id));
+        let order: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        subscriptions.sort_by_key(|s| order.get(s.user_id.as_str()).copied());
         Ok(subscriptions
             .into_iter()
             .filter(|s| live.contains(&s.session))

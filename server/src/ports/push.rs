@@ -20,6 +20,14 @@ pub struct PushPayload {
     pub text: String,
 }
 
+impl PushPayload {
+    /// A mention: worth waking a device for at once (Web Push `Urgency: high`, Expo
+    /// `priority: high`).
+    pub fn is_urgent(&self) -> bool {
+        self.kind == "mention"
+    }
+}
+
 /// What the push service made of one push.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Delivery {

@@ -89,7 +89,7 @@ impl HttpPushGateway {
             Ok(body) => body,
             Err(why) => return Delivery::Refused(why),
         };
-        let urgency = if payload.kind == "mention" {
+        let urgency = if payload.is_urgent() {
             "high"
         } else {
             "normal"
@@ -116,7 +116,7 @@ impl HttpPushGateway {
             "body": payload.text,
             "data": payload,
             "sound": "default",
-            "priority": if payload.kind == "mention" { "high" } else { "default" },
+            "priority": if payload.is_urgent() { "high" } else { "default" },
             "ttl": TTL_SECS,
         });
         let mut request = self

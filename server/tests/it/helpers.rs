@@ -26,8 +26,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     data_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
-    limits: Limits,
-    s3: Option<S3Config>,
+    /// What the test set in the configuration, again at each restart.
     configure: Configure,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -53,14 +52,21 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(limits: Limits) -> TestApp {
-    spawn(limits, None, unchanged()).await
+    spawn(Arc::new(move |config| config.limits = limits.clone())).await
 }
 
-/// Settings a test changes in the server's configuration (again at each restart).
+/// Settings a test changes in the server's configuration (limits, services, push…).
 type Configure = Arc<dyn Fn(&mut Config) + Send + Sync>;
 
-fn unchanged() -> Configure {
-    Arc::new(|_| {})
+/// A server with roomy limits whose configuration `configure` changes further.
+pub async fn spawn_app_configured(
+    configure: impl Fn(&mut Config) + Send + Sync + 'static,
+) -> TestApp {
+    spawn(Arc::new(move |config| {
+        config.limits = roomy_limits();
+        configure(config);
+    }))
+    .await
 }
 
 /// A server that pushes with `push` (a push service on loopback, say).
@@ -68,50 +74,36 @@ pub async fn spawn_app_with_push(push: PushConfig) -> TestApp {
     spawn_app_configured(move |config| config.push = push.clone()).await
 }
 
-/// A server whose configuration `configure` changes.
-pub async fn spawn_app_configured(
-    configure: impl Fn(&mut Config) + Send + Sync + 'static,
-) -> TestApp {
-    spawn(roomy_limits(), None, Arc::new(configure)).await
-}
-
 /// A server whose media lives in the S3 store that `S3_ENDPOINT` names; `None` (skip) when
 /// no store is configured and none is required.
 pub async fn spawn_app_on_s3() -> Option<TestApp> {
     crate::contract::services::url("S3_ENDPOINT")?;
-    let mut config = S3Config::from_env()
+    let mut s3 = S3Config::from_env()
         .expect("S3_ENDPOINT is set")
         .expect("a complete S3 configuration");
     // A bucket of its own (the server creates it), so the bucket's CORS rules are this
     // server's while tests run in parallel.
-    config.bucket = format!(
+    s3.bucket = format!(
         "confab-test-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     );
-    Some(spawn(roomy_limits(), Some(config), unchanged()).await)
+    Some(spawn_app_configured(move |config| config.services.s3 = Some(s3.clone())).await)
 }
 
-async fn spawn(limits: Limits, s3: Option<S3Config>, configure: Configure) -> TestApp {
+async fn spawn(configure: Configure) -> TestApp {
     let temp = tempfile::tempdir().expect("temp dir");
     let data_dir = temp.path().to_path_buf();
-    let mut app = start(data_dir, limits, s3, configure).await;
+    let mut app = start(data_dir, configure).await;
     app._temp = Some(temp);
     app
 }
 
-async fn start(
-    data_dir: PathBuf,
-    limits: Limits,
-    s3: Option<S3Config>,
-    configure: Configure,
-) -> TestApp {
+async fn start(data_dir: PathBuf, configure: Configure) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let mut config = Config::embedded(addr, data_dir.clone());
-    config.limits = limits.clone();
-    config.services.s3 = s3.clone();
     configure(&mut config);
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server::run(listener, config, async {
@@ -122,8 +114,6 @@ async fn start(
         http: reqwest::Client::builder().build().expect("http client"),
         data_dir,
         _temp: None,
-        limits,
-        s3,
         configure,
         stop: Some(stop),
         task: Some(task),
@@ -139,9 +129,7 @@ impl TestApp {
             http: reqwest::Client::builder().build().expect("http client"),
             data_dir: PathBuf::new(),
             _temp: None,
-            limits: roomy_limits(),
-            s3: None,
-            configure: unchanged(),
+            configure: Arc::new(|_| {}),
             stop: None,
             task: None,
         }
@@ -172,13 +160,7 @@ impl TestApp {
     /// Stops the server and starts a new one on the same data folder (a new port).
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
-        let mut next = start(
-            self.data_dir.clone(),
-            self.limits.clone(),
-            self.s3.clone(),
-            Arc::clone(&self.configure),
-        )
-        .await;
+        let mut next = start(self.data_dir.clone(), Arc::clone(&self.configure)).await;
         next._temp = self._temp.take();
         next
     }

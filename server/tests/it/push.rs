@@ -145,11 +145,11 @@ struct Pushed {
 struct PushService {
     addr: std::net::SocketAddr,
     received: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Pushed>>,
-    /// Per device, the statuses to answer in turn (then 201; Expo: tokens listed here are
-    /// answered `DeviceNotRegistered`).
-    script: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u16>>>>,
+    script: Script,
 }
 
+/// Per device, the statuses to answer in turn (then 201; Expo: tokens listed here are
+/// answered `DeviceNotRegistered`).
 type Script = Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u16>>>>;
 
 impl PushService {

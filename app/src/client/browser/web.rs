@@ -139,37 +139,38 @@ pub async fn request_notification_permission() -> String {
     notification_permission()
 }
 
-/// A system notification, only when the user allowed them: through the service worker
-/// (the only way on Android, and one notification per room, which a click opens), or the
-/// page's own where there is none.
+/// A system notification, only when the user allowed them: shown by the service worker,
+/// as pushed ones are (`sw.js`: one per room, a click opens it; and on Android the only
+/// way), or by the page itself where there is no service worker.
 pub fn notify(title: &str, body: &str, room: &str) {
     if notification_permission() != "granted" {
         return;
     }
     let navigator = window().navigator();
-    let options = web_sys::NotificationOptions::new();
-    options.set_body(body);
-    options.set_icon("/icons/icon-192.png");
-    options.set_tag(&format!("room:{room}"));
-    let data = js_sys::Object::new();
-    let _ = Reflect::set(&data, &"room_id".into(), &room.into());
-    options.set_data(&data);
     let ready = Reflect::has(&navigator, &"serviceWorker".into())
         .unwrap_or(false)
         .then(|| navigator.service_worker().ready().ok())
         .flatten();
     let Some(ready) = ready else {
+        let options = web_sys::NotificationOptions::new();
+        options.set_body(body);
         let _ = web_sys::Notification::new_with_options(title, &options);
         return;
     };
-    let title = title.to_owned();
+    let message = js_sys::Object::new();
+    for (key, value) in [
+        ("type", "notify"),
+        ("title", title),
+        ("body", body),
+        ("room_id", room),
+    ] {
+        let _ = Reflect::set(&message, &key.into(), &value.into());
+    }
     wasm_bindgen_futures::spawn_local(async move {
-        if let Ok(registration) = JsFuture::from(ready).await {
-            let _ = call(
-                &registration,
-                "showNotification",
-                &[title.into(), options.into()],
-            );
+        if let Ok(registration) = JsFuture::from(ready).await
+            && let Ok(worker) = Reflect::get(&registration, &"active".into())
+        {
+            let _ = call(&worker, "postMessage", &[message.into()]);
         }
     });
 }
@@ -200,28 +201,22 @@ pub async fn push_subscription(key: &str) -> Option<String> {
     js_sys::JSON::stringify(&subscription).ok()?.as_string()
 }
 
-/// Base64url (with or without padding) to bytes.
+/// Base64url (with or without padding) to bytes, through the browser's `atob`.
 fn base64url_decode(text: &str) -> Option<Vec<u8>> {
-    let mut bits = 0u32;
-    let mut count = 0;
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    for c in text.trim_end_matches('=').bytes() {
-        let value = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            _ => return None,
-        };
-        bits = (bits << 6) | u32::from(value);
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-        }
+    let mut standard: String = text
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    while !standard.len().is_multiple_of(4) {
+        standard.push('=');
     }
-    Some(out)
+    let binary = window().atob(&standard).ok()?;
+    binary.chars().map(|c| u8::try_from(c).ok()).collect()
 }
 
 pub async fn copy_text(text: &str) -> bool {

@@ -276,6 +276,11 @@ async fn embedded_presence_reports_the_first_and_last_connection() {
 }
 
 #[tokio::test]
+async fn embedded_presence_names_the_offline_among_many() {
+    presence::names_the_offline_among_many(&LocalPresence::new()).await;
+}
+
+#[tokio::test]
 async fn embedded_presence_ignores_unknown_connections() {
     presence::ignores_unknown_connections(&LocalPresence::new()).await;
 }

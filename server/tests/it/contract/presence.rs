@@ -65,6 +65,48 @@ pub async fn reports_the_first_and_last_connection(presence: &dyn Presence) {
     );
 }
 
+/// `offline_among` names, in the order asked, those with no live connection: never seen,
+/// gone offline, or never connected; the online ones, however many connections they have,
+/// are left out.
+pub async fn names_the_offline_among_many(presence: &dyn Presence) {
+    let (online, twice, gone, never) = (
+        fixtures::user_id(),
+        fixtures::user_id(),
+        fixtures::user_id(),
+        fixtures::user_id(),
+    );
+    assert!(
+        presence
+            .offline_among(&[])
+            .await
+            .expect("no one")
+            .is_empty()
+    );
+    presence
+        .connected(&online, &unique())
+        .await
+        .expect("connect");
+    presence
+        .connected(&twice, &unique())
+        .await
+        .expect("connect");
+    presence
+        .connected(&twice, &unique())
+        .await
+        .expect("connect");
+    let left = unique();
+    presence.connected(&gone, &left).await.expect("connect");
+    presence
+        .disconnected(&gone, &left, Timestamp::now())
+        .await
+        .expect("disconnect");
+    let asked = [never.clone(), online, gone.clone(), twice];
+    assert_eq!(
+        presence.offline_among(&asked).await.expect("offline among"),
+        vec![never, gone]
+    );
+}
+
 /// Forgetting a connection that is not there reports nothing and changes nothing.
 pub async fn ignores_unknown_connections(presence: &dyn Presence) {
     let now = Timestamp::now();

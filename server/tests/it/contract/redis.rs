@@ -18,6 +18,12 @@ async fn redis_presence_reports_the_first_and_last_connection() {
 }
 
 #[tokio::test]
+async fn redis_presence_names_the_offline_among_many() {
+    let Some(redis) = redis().await else { return };
+    presence::names_the_offline_among_many(&RedisPresence::new(redis)).await;
+}
+
+#[tokio::test]
 async fn redis_presence_ignores_unknown_connections() {
     let Some(redis) = redis().await else { return };
     presence::ignores_unknown_connections(&RedisPresence::new(redis)).await;
