@@ -65,9 +65,10 @@ fuzz:
 # real services on ports of their own, against Redis, Kafka, MongoDB and S3 too.
 unit:
 	cargo fmt --all -- --check
+	cargo test --locked -p protocol --features ts --test typescript
 	trap 'scripts/services.sh stop' EXIT; \
 	source <(scripts/services.sh start); \
-	CONFAB_REQUIRE_SERVICES=1 cargo test --locked -p app -p server -p media-worker -p loadgen
+	CONFAB_REQUIRE_SERVICES=1 cargo test --locked -p protocol -p app -p server -p media-worker -p loadgen
 
 # The browser tests run on the embedded defaults, then the media tests again on a node on
 # the real services (the browser uploads to and loads from the S3 store by presigned URL),
@@ -87,7 +88,7 @@ e2e:
 lint:
 	$(TOOLCHAIN) system-deps kafka-build wasm-target
 	cargo fmt --all -- --check
-	cargo clippy --locked -p app -p server -p media-worker -p loadgen --all-targets -- -D warnings
+	cargo clippy --locked -p protocol -p app -p server -p media-worker -p loadgen --all-targets -- -D warnings
 	cargo clippy --locked -p frontend -p media-worker --target wasm32-unknown-unknown -- -D warnings
 
 ## bench-media: the media worker against browser-image-compression, on a release build.

@@ -9,7 +9,7 @@
 #![recursion_limit = "256"]
 
 pub mod client;
-pub mod protocol;
+pub use protocol;
 pub mod ui;
 
 pub use ui::App;

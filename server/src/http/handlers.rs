@@ -2,11 +2,11 @@
 
 use app::protocol::{
     AddMemberRequest, AuthResponse, ChangePasswordRequest, CreateDirectRequest, CreateGroupRequest,
-    CreateInviteRequest, CreateMediaRequest, CreatedMedia, DeleteAccountRequest, HistoryQuery,
-    Invite, InvitePreview, LoginRequest, Media, MediaId, MemberPage, MemberPageQuery, MessagePage,
-    MuteRequest, PushSubscriptionCreated, PushSubscriptionRequest, RegisterRequest, Room, RoomId,
-    SearchQuery, SendMessageRequest, SessionInfo, SetRoleRequest, UpdateMeRequest,
-    UpdateRoomRequest, User, UserId, VapidPublicKey,
+    CreateInviteRequest, CreateMediaRequest, CreatedMedia, DeleteAccountRequest, ErrorBody,
+    HistoryQuery, Invite, InvitePreview, LoginRequest, Media, MediaId, MemberPage, MemberPageQuery,
+    Message, MessagePage, MuteRequest, PushSubscriptionCreated, PushSubscriptionRequest,
+    RegisterRequest, Room, RoomId, SearchQuery, SendMessageRequest, SessionInfo, SetRoleRequest,
+    UpdateMeRequest, UpdateRoomRequest, User, UserId, VapidPublicKey,
 };
 use axum::Json;
 use axum::body::Body;
@@ -32,6 +32,14 @@ fn agent(headers: &HeaderMap) -> Option<&str> {
     headers.get(USER_AGENT).and_then(|v| v.to_str().ok())
 }
 
+#[utoipa::path(
+    post, path = "/auth/register", tag = "accounts", security(()),
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The account, signed in; also sets the session cookie", body = AuthResponse),
+        (status = 409, description = "The username is taken", body = ErrorBody),
+    )
+)]
 pub async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -42,6 +50,14 @@ pub async fn register(
     Ok(signed_in(&state, StatusCode::CREATED, session))
 }
 
+#[utoipa::path(
+    post, path = "/auth/login", tag = "accounts", security(()),
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in; also sets the session cookie", body = AuthResponse),
+        (status = 401, description = "No such username, or the wrong password", body = ErrorBody),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -63,6 +79,10 @@ fn signed_in(state: &AppState, status: StatusCode, session: Session) -> Response
     (status, [(SET_COOKIE, cookie)], Json(body)).into_response()
 }
 
+#[utoipa::path(
+    post, path = "/auth/logout", tag = "accounts",
+    responses((status = 204, description = "The session ended; its token and sockets stop working at once"))
+)]
 pub async fn logout(State(state): State<AppState>, caller: AuthUser) -> Result<Response> {
     state.chat.logout(&caller.token).await?;
     Ok((
@@ -72,10 +92,22 @@ pub async fn logout(State(state): State<AppState>, caller: AuthUser) -> Result<R
         .into_response())
 }
 
+#[utoipa::path(
+    get, path = "/me", tag = "accounts",
+    responses((status = 200, description = "The caller", body = User))
+)]
 pub async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<User>> {
     Ok(Json(state.chat.me(&caller.id).await?))
 }
 
+#[utoipa::path(
+    patch, path = "/me", tag = "accounts",
+    request_body = UpdateMeRequest,
+    responses(
+        (status = 200, description = "The caller, changed", body = User),
+        (status = 404, description = "No such avatar media of the caller's", body = ErrorBody),
+    )
+)]
 pub async fn update_me(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -84,6 +116,10 @@ pub async fn update_me(
     Ok(Json(state.chat.update_me(&caller.id, request).await?))
 }
 
+#[utoipa::path(
+    get, path = "/me/sessions", tag = "accounts",
+    responses((status = 200, description = "The caller's sessions", body = [SessionInfo]))
+)]
 pub async fn my_sessions(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -91,6 +127,14 @@ pub async fn my_sessions(
     Ok(Json(state.chat.sessions(&caller.id, &caller.token).await?))
 }
 
+#[utoipa::path(
+    delete, path = "/me/sessions/{id}", tag = "accounts",
+    params(("id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 204, description = "The session ended; its token and sockets stop working at once"),
+        (status = 404, description = "No such session of the caller's", body = ErrorBody),
+    )
+)]
 pub async fn end_session(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -100,6 +144,14 @@ pub async fn end_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post, path = "/me/password", tag = "accounts",
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed; every other session of the user ended"),
+        (status = 403, description = "The current password is wrong", body = ErrorBody),
+    )
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -113,6 +165,15 @@ pub async fn change_password(
 }
 
 /// Extension: `GET /rooms/{id}/members?offset=&limit=`, a page of a room's members.
+#[utoipa::path(
+    get, path = "/rooms/{id}/members", tag = "rooms",
+    params(("id" = String, Path, description = "The room's id"), MemberPageQuery),
+    responses(
+        (status = 200, description = "A page of the room's members, oldest first", body = MemberPage),
+        (status = 403, description = "The caller is not a member of the room", body = ErrorBody),
+        (status = 404, description = "No such room", body = ErrorBody),
+    )
+)]
 pub async fn room_members(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -128,6 +189,14 @@ pub async fn room_members(
 }
 
 /// v1.1: `DELETE /me`, with the password.
+#[utoipa::path(
+    delete, path = "/me", tag = "accounts",
+    request_body = DeleteAccountRequest,
+    responses(
+        (status = 204, description = "The account is gone"),
+        (status = 403, description = "The password is wrong", body = ErrorBody),
+    )
+)]
 pub async fn delete_account(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -141,6 +210,14 @@ pub async fn delete_account(
 }
 
 /// v1.1: `POST /users/{id}/block`.
+#[utoipa::path(
+    post, path = "/users/{id}/block", tag = "accounts",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Blocked: no direct room with them, no messages from them"),
+        (status = 404, description = "No such user", body = ErrorBody),
+    )
+)]
 pub async fn block_user(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -151,6 +228,14 @@ pub async fn block_user(
 }
 
 /// v1.1: `DELETE /users/{id}/block`.
+#[utoipa::path(
+    delete, path = "/users/{id}/block", tag = "accounts",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Not blocked any more"),
+        (status = 404, description = "No such user", body = ErrorBody),
+    )
+)]
 pub async fn unblock_user(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -161,6 +246,10 @@ pub async fn unblock_user(
 }
 
 /// Extension: `GET /me/blocks`, whom the caller has blocked.
+#[utoipa::path(
+    get, path = "/me/blocks", tag = "accounts",
+    responses((status = 200, description = "Whom the caller has blocked", body = [User]))
+)]
 pub async fn blocked_users(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -168,12 +257,19 @@ pub async fn blocked_users(
     Ok(Json(state.chat.blocked_users(&caller.id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserQuery {
+    /// A prefix of a username or display name; an empty one finds nobody.
     #[serde(default)]
     q: String,
 }
 
+#[utoipa::path(
+    get, path = "/users", tag = "accounts",
+    params(UserQuery),
+    responses((status = 200, description = "Users whose username or display name starts with `q`", body = [User]))
+)]
 pub async fn search_users(
     State(state): State<AppState>,
     _caller: AuthUser,
@@ -182,6 +278,15 @@ pub async fn search_users(
     Ok(Json(state.chat.search_users(&query.q).await?))
 }
 
+#[utoipa::path(
+    get, path = "/search", tag = "messages",
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "Matching messages of the caller's rooms, newest first", body = MessagePage),
+        (status = 403, description = "The caller is not a member of the room", body = ErrorBody),
+        (status = 404, description = "No such room", body = ErrorBody),
+    )
+)]
 pub async fn search_messages(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -190,6 +295,10 @@ pub async fn search_messages(
     Ok(Json(state.chat.search(&caller.id, query).await?))
 }
 
+#[utoipa::path(
+    get, path = "/rooms", tag = "rooms",
+    responses((status = 200, description = "The caller's rooms, most recent activity first", body = [Room]))
+)]
 pub async fn list_rooms(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -197,6 +306,14 @@ pub async fn list_rooms(
     Ok(Json(state.chat.list_rooms(&caller.id).await?))
 }
 
+#[utoipa::path(
+    post, path = "/rooms", tag = "rooms",
+    request_body = CreateGroupRequest,
+    responses(
+        (status = 201, description = "The new group; the caller is its owner", body = Room),
+        (status = 404, description = "A member to add does not exist", body = ErrorBody),
+    )
+)]
 pub async fn create_group(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -209,6 +326,16 @@ pub async fn create_group(
     Ok((StatusCode::CREATED, Json(room)))
 }
 
+#[utoipa::path(
+    post, path = "/rooms/direct", tag = "rooms",
+    request_body = CreateDirectRequest,
+    responses(
+        (status = 200, description = "The direct room of the pair, which existed already", body = Room),
+        (status = 201, description = "The direct room of the pair, new", body = Room),
+        (status = 403, description = "One of the two has blocked the other", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    )
+)]
 pub async fn open_direct(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -225,6 +352,15 @@ pub async fn open_direct(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/rooms/{id}", tag = "rooms",
+    params(("id" = String, Path, description = "The room's id")),
+    responses(
+        (status = 200, description = "The room", body = Room),
+        (status = 403, description = "The caller is not a member of the room", body = ErrorBody),
+        (status = 404, description = "No such room", body = ErrorBody),
+    )
+)]
 pub async fn get_room(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -233,6 +369,17 @@ pub async fn get_room(
     Ok(Json(state.chat.get_room(&caller.id, &room).await?))
 }
 
+#[utoipa::path(
+    post, path = "/rooms/{id}/members", tag = "rooms",
+    params(("id" = String, Path, description = "The room's id")),
+    request_body = AddMemberRequest,
+    responses(
+        (status = 200, description = "The room with its new member", body = Room),
+        (status = 403, description = "The caller is not a member, or not an owner or admin, or the room is direct", body = ErrorBody),
+        (status = 404, description = "No such room or user", body = ErrorBody),
+        (status = 409, description = "Already a member, or the room is full", body = ErrorBody),
+    )
+)]
 pub async fn add_member(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -247,6 +394,15 @@ pub async fn add_member(
     ))
 }
 
+#[utoipa::path(
+    delete, path = "/rooms/{id}/members/me", tag = "rooms",
+    params(("id" = String, Path, description = "The room's id")),
+    responses(
+        (status = 204, description = "Left the group"),
+        (status = 403, description = "The caller is not a member, or the room is direct (it cannot be left)", body = ErrorBody),
+        (status = 404, description = "No such room", body = ErrorBody),
+    )
+)]
 pub async fn leave_room(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -256,6 +412,16 @@ pub async fn leave_room(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    patch, path = "/rooms/{id}", tag = "rooms",
+    params(("id" = String, Path, description = "The room's id")),
+    request_body = UpdateRoomRequest,
+    responses(
+        (status = 200, description = "The room, changed", body = Room),
+        (status = 403, description = "The caller is not a member, or not an owner or admin, or the room is direct", body = ErrorBody),
+        (status = 404, description = "No such room, or no such avatar media of the caller's", body = ErrorBody),
+    )
+)]
 pub async fn update_room(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -267,6 +433,15 @@ pub async fn update_room(
     ))
 }
 
+#[utoipa::path(
+    delete, path = "/rooms/{id}/members/{user_id}", tag = "rooms",
+    params(("id" = String, Path, description = "The room's id"), ("user_id" = String, Path, description = "The member's user id")),
+    responses(
+        (status = 204, description = "Removed; they get `room:left`"),
+        (status = 403, description = "The caller is not a member, or may not remove this one", body = ErrorBody),
+        (status = 404, description = "No such room or member", body = ErrorBody),
+    )
+)]
 pub async fn remove_member(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -276,6 +451,16 @@ pub async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    patch, path = "/rooms/{id}/members/{user_id}", tag = "rooms",
+    params(("id" = String, Path, description = "The room's id"), ("user_id" = String, Path, description = "The member's user id")),
+    request_body = SetRoleRequest,
+    responses(
+        (status = 200, description = "The room with the member's new role", body = Room),
+        (status = 403, description = "The caller is not the owner of the room", body = ErrorBody),
+        (status = 404, description = "No such room or member", body = ErrorBody),
+    )
+)]
 pub async fn set_member_role(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -290,6 +475,16 @@ pub async fn set_member_role(
     ))
 }
 
+#[utoipa::path(
+    patch, path = "/rooms/{id}/members/me", tag = "rooms",
+    params(("id" = String, Path, description = "The room's id")),
+    request_body = MuteRequest,
+    responses(
+        (status = 200, description = "The room, `muted` as asked", body = Room),
+        (status = 403, description = "The caller is not a member of the room", body = ErrorBody),
+        (status = 404, description = "No such room", body = ErrorBody),
+    )
+)]
 pub async fn mute_room(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -304,6 +499,15 @@ pub async fn mute_room(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/rooms/{id}/messages", tag = "messages",
+    params(("id" = String, Path, description = "The room's id"), HistoryQuery),
+    responses(
+        (status = 200, description = "A page of the room's messages, ascending `seq`", body = MessagePage),
+        (status = 403, description = "The caller is not a member of the room", body = ErrorBody),
+        (status = 404, description = "No such room", body = ErrorBody),
+    )
+)]
 pub async fn history(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -313,6 +517,18 @@ pub async fn history(
     Ok(Json(state.chat.history(&caller.id, &room, query).await?))
 }
 
+#[utoipa::path(
+    post, path = "/rooms/{id}/messages", tag = "messages",
+    params(("id" = String, Path, description = "The room's id")),
+    request_body = SendMessageRequest,
+    responses(
+        (status = 201, description = "The message, durable", body = Message),
+        (status = 200, description = "The message stored by an earlier send with the same `client_id`", body = Message),
+        (status = 403, description = "The caller is not a member, may not send this change, or is blocked by the other member of a direct room", body = ErrorBody),
+        (status = 404, description = "No such room, media or target message", body = ErrorBody),
+        (status = 409, description = "The same reaction by the same user on the same message exists", body = ErrorBody),
+    )
+)]
 pub async fn send_message(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -328,6 +544,16 @@ pub async fn send_message(
     Ok((status, Json(message)).into_response())
 }
 
+#[utoipa::path(
+    post, path = "/rooms/{id}/invites", tag = "invites",
+    params(("id" = String, Path, description = "The room's id")),
+    request_body(content = Option<CreateInviteRequest>, description = "May be left out: an invite with no expiry and no limit of uses"),
+    responses(
+        (status = 201, description = "The invite", body = Invite),
+        (status = 403, description = "The caller is not a member, or not an owner or admin, or the room is direct", body = ErrorBody),
+        (status = 404, description = "No such room", body = ErrorBody),
+    )
+)]
 pub async fn create_invite(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -338,6 +564,15 @@ pub async fn create_invite(
     Ok((StatusCode::CREATED, Json(invite)))
 }
 
+#[utoipa::path(
+    get, path = "/invites/{code}", tag = "invites", security(()),
+    params(("code" = String, Path, description = "The invite's code")),
+    responses(
+        (status = 200, description = "What the invite leads to", body = InvitePreview),
+        (status = 404, description = "No such invite", body = ErrorBody),
+        (status = 410, description = "Expired, used up or revoked", body = ErrorBody),
+    )
+)]
 pub async fn preview_invite(
     State(state): State<AppState>,
     ApiPath(code): ApiPath<String>,
@@ -345,6 +580,16 @@ pub async fn preview_invite(
     Ok(Json(state.chat.preview_invite(&code).await?))
 }
 
+#[utoipa::path(
+    post, path = "/invites/{code}/accept", tag = "invites",
+    params(("code" = String, Path, description = "The invite's code")),
+    responses(
+        (status = 200, description = "The room joined (or already a member of)", body = Room),
+        (status = 404, description = "No such invite", body = ErrorBody),
+        (status = 409, description = "The room is full", body = ErrorBody),
+        (status = 410, description = "Expired, used up or revoked", body = ErrorBody),
+    )
+)]
 pub async fn accept_invite(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -353,6 +598,15 @@ pub async fn accept_invite(
     Ok(Json(state.chat.accept_invite(&caller.id, &code).await?))
 }
 
+#[utoipa::path(
+    delete, path = "/invites/{code}", tag = "invites",
+    params(("code" = String, Path, description = "The invite's code")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "The caller is not an owner or admin of the room", body = ErrorBody),
+        (status = 404, description = "No such invite", body = ErrorBody),
+    )
+)]
 pub async fn revoke_invite(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -362,6 +616,15 @@ pub async fn revoke_invite(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post, path = "/media", tag = "media",
+    request_body = CreateMediaRequest,
+    responses(
+        (status = 201, description = "The media (usable once completed) and where to upload its bytes", body = CreatedMedia),
+        (status = 413, description = "Larger than the limit for its kind", body = ErrorBody),
+        (status = 415, description = "A content type this kind does not take", body = ErrorBody),
+    )
+)]
 pub async fn create_media(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -371,14 +634,27 @@ pub async fn create_media(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
+    /// When the upload URL stops working, in seconds since the Unix epoch.
     expires: u64,
+    /// The server's signature of the key, type, size and expiry.
     signature: String,
 }
 
 /// The embedded store's upload endpoint. The signed URL is the credential (as a presigned
 /// S3 URL is), so it needs no session.
+#[utoipa::path(
+    put, path = "/uploads/{key}", tag = "media", security(()),
+    params(("key" = String, Path, description = "The upload's key, as `upload.url` gives it"), UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The raw bytes, with the content type the media declared"),
+    responses(
+        (status = 200, description = "Stored (the embedded mode's stand-in for a presigned S3 PUT)"),
+        (status = 403, description = "The signature is wrong or expired", body = ErrorBody),
+        (status = 413, description = "More bytes than the media declared", body = ErrorBody),
+    )
+)]
 pub async fn upload(
     State(state): State<AppState>,
     ApiPath(key): ApiPath<String>,
@@ -403,6 +679,17 @@ pub async fn upload(
     Ok(StatusCode::OK)
 }
 
+#[utoipa::path(
+    post, path = "/media/{id}/complete", tag = "media",
+    params(("id" = String, Path, description = "The media's id")),
+    responses(
+        (status = 200, description = "The media, checked and ready to send", body = Media),
+        (status = 404, description = "No such media of the caller's", body = ErrorBody),
+        (status = 409, description = "The bytes are not there yet", body = ErrorBody),
+        (status = 413, description = "The stored bytes are more than declared, or more than the limit", body = ErrorBody),
+        (status = 415, description = "The bytes are not of the declared type", body = ErrorBody),
+    )
+)]
 pub async fn complete_media(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -411,6 +698,15 @@ pub async fn complete_media(
     Ok(Json(state.chat.complete_media(&caller.id, &id).await?))
 }
 
+#[utoipa::path(
+    delete, path = "/media/{id}", tag = "media",
+    params(("id" = String, Path, description = "The media's id")),
+    responses(
+        (status = 204, description = "Dropped"),
+        (status = 404, description = "No such media of the caller's", body = ErrorBody),
+        (status = 409, description = "A message uses it", body = ErrorBody),
+    )
+)]
 pub async fn delete_media(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -420,6 +716,17 @@ pub async fn delete_media(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get, path = "/media/{id}", tag = "media",
+    params(("id" = String, Path, description = "The media's id")),
+    responses(
+        (status = 200, description = "The bytes", content_type = "application/octet-stream"),
+        (status = 206, description = "The range asked for", content_type = "application/octet-stream"),
+        (status = 302, description = "A short-lived signed URL of the bytes"),
+        (status = 404, description = "No such media that the caller may see", body = ErrorBody),
+        (status = 416, description = "A range wholly past the end"),
+    )
+)]
 pub async fn media(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -429,6 +736,15 @@ pub async fn media(
     media_response(&state, &caller, &id, Rendition::Original, &headers).await
 }
 
+#[utoipa::path(
+    get, path = "/media/{id}/thumbnail", tag = "media",
+    params(("id" = String, Path, description = "The media's id")),
+    responses(
+        (status = 200, description = "The thumbnail's bytes (JPEG)", content_type = "image/jpeg"),
+        (status = 302, description = "A short-lived signed URL of the thumbnail"),
+        (status = 404, description = "No such media (or thumbnail) that the caller may see", body = ErrorBody),
+    )
+)]
 pub async fn media_thumbnail(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -439,6 +755,15 @@ pub async fn media_thumbnail(
 }
 
 /// `GET /users/{id}/avatar/{token}`: a person's picture, for whoever shares a room with them.
+#[utoipa::path(
+    get, path = "/users/{id}/avatar/{token}", tag = "accounts",
+    params(("id" = String, Path, description = "The user's id"), ("token" = String, Path, description = "The version of the picture, as `avatar_url` gives it")),
+    responses(
+        (status = 200, description = "The picture (JPEG)", content_type = "image/jpeg"),
+        (status = 302, description = "A short-lived signed URL of the picture"),
+        (status = 404, description = "No such picture that the caller may see", body = ErrorBody),
+    )
+)]
 pub async fn user_avatar(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -450,6 +775,15 @@ pub async fn user_avatar(
 }
 
 /// `GET /rooms/{id}/avatar/{token}`: a group's picture, for its members.
+#[utoipa::path(
+    get, path = "/rooms/{id}/avatar/{token}", tag = "rooms",
+    params(("id" = String, Path, description = "The room's id"), ("token" = String, Path, description = "The version of the picture, as `avatar_url` gives it")),
+    responses(
+        (status = 200, description = "The picture (JPEG)", content_type = "image/jpeg"),
+        (status = 302, description = "A short-lived signed URL of the picture"),
+        (status = 404, description = "No such picture, or the caller is not a member", body = ErrorBody),
+    )
+)]
 pub async fn room_avatar(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -588,6 +922,12 @@ pub async fn no_such_endpoint(uri: Uri) -> Error {
 
 /// `GET /push/vapid-public-key`: `{key}`, for `pushManager.subscribe`. Public: the key is
 /// in every push the server sends.
+#[utoipa::path(
+    get, path = "/push/vapid-public-key", tag = "push", security(()),
+    responses(
+        (status = 200, description = "The application server key for `pushManager.subscribe`", body = VapidPublicKey),
+    )
+)]
 pub async fn vapid_public_key(State(state): State<AppState>) -> Result<Json<VapidPublicKey>> {
     let key = state.chat.vapid_public_key()?;
     Ok(Json(VapidPublicKey { key }))
@@ -595,6 +935,15 @@ pub async fn vapid_public_key(State(state): State<AppState>) -> Result<Json<Vapi
 
 /// `POST /push/subscriptions`: `201 {id}`, or `200` with the same id for a device already
 /// registered.
+#[utoipa::path(
+    post, path = "/push/subscriptions", tag = "push",
+    request_body = PushSubscriptionRequest,
+    responses(
+        (status = 201, description = "Registered", body = PushSubscriptionCreated),
+        (status = 200, description = "This endpoint or token was registered already: the same id", body = PushSubscriptionCreated),
+        (status = 409, description = "The account has as many subscriptions as it may keep (20)", body = ErrorBody),
+    )
+)]
 pub async fn register_push(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -612,6 +961,14 @@ pub async fn register_push(
     Ok((status, Json(PushSubscriptionCreated { id })))
 }
 
+#[utoipa::path(
+    delete, path = "/push/subscriptions/{id}", tag = "push",
+    params(("id" = String, Path, description = "The subscription's id")),
+    responses(
+        (status = 204, description = "Unregistered"),
+        (status = 404, description = "No such subscription of the caller's", body = ErrorBody),
+    )
+)]
 pub async fn unregister_push(
     State(state): State<AppState>,
     caller: AuthUser,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use app::protocol::Health;
+use app::protocol::{ErrorBody, Health};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -26,12 +26,23 @@ const CHECK_DEADLINE: Duration = Duration::from_secs(2);
 /// The checks that decide readiness: the stores (embedded or MongoDB).
 const ESSENTIAL: &[&str] = &["store", "mongodb"];
 
+#[utoipa::path(
+    get, path = "/healthz", tag = "health", security(()),
+    responses((status = 200, description = "The node serves", body = Health))
+)]
 pub async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
     })
 }
 
+#[utoipa::path(
+    get, path = "/readyz", tag = "health", security(()),
+    responses(
+        (status = 200, description = "Every service the node depends on answers", body = Health),
+        (status = 503, description = "A service does not answer, or the node is shutting down", body = ErrorBody),
+    )
+)]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, Error> {
     if state.draining.load(Ordering::Relaxed) {
         return Err(Error::Unavailable("this node (shutting down)"));
@@ -47,12 +58,23 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, Error
 
 /// Every service's state: `{"status": "ok"|"degraded", "services": {name: "up"|"down"}}`,
 /// 200 while the node is ready (whatever else is down), 503 when it is not.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ServicesHealth {
+    /// `ok`, or `degraded` while a service the node can do without is down.
+    #[schema(value_type = String)]
     pub status: &'static str,
+    /// Each service's name and whether it answers: `up` or `down`.
+    #[schema(value_type = BTreeMap<String, String>)]
     pub services: BTreeMap<&'static str, &'static str>,
 }
 
+#[utoipa::path(
+    get, path = "/readyz/services", tag = "health", security(()),
+    responses(
+        (status = 200, description = "The node is ready; `status` is `degraded` while an optional service is down", body = ServicesHealth),
+        (status = 503, description = "The node is not ready", body = ServicesHealth),
+    )
+)]
 pub async fn services(State(state): State<AppState>) -> (StatusCode, Json<ServicesHealth>) {
     let results = run_checks(&state, |_| true).await;
     let ready = !state.draining.load(Ordering::Relaxed)

@@ -4,11 +4,13 @@
 //! - [`auth`]: bearer tokens, the session cookie and its CSRF guard, the client address.
 //! - [`extract`]: request extractors whose rejections use the API's error body.
 //! - [`health`]: `/healthz`, `/readyz` and `/readyz/services`.
+//! - [`openapi`]: the OpenAPI and AsyncAPI documents, served under `/api/v1`.
 
 pub mod auth;
 pub mod extract;
 pub mod handlers;
 pub mod health;
+pub mod openapi;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -19,9 +21,11 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::put;
 
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::chat::Chat;
 use crate::config::Config;
@@ -40,90 +44,92 @@ pub struct AppState {
 
 /// `/api/v1/...`, `/healthz` and `/readyz`.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/auth/register", post(handlers::register))
-        .route("/auth/login", post(handlers::login))
-        .route("/auth/logout", post(handlers::logout))
-        .route(
-            "/me",
-            get(handlers::me)
-                .patch(handlers::update_me)
-                .delete(handlers::delete_account),
-        )
-        .route("/me/blocks", get(handlers::blocked_users))
-        .route("/me/sessions", get(handlers::my_sessions))
-        .route("/me/sessions/{id}", delete(handlers::end_session))
-        .route("/me/password", post(handlers::change_password))
-        .route("/users", get(handlers::search_users))
-        .route("/users/{id}/avatar/{token}", get(handlers::user_avatar))
-        .route("/rooms/{id}/avatar/{token}", get(handlers::room_avatar))
-        .route(
-            "/users/{id}/block",
-            post(handlers::block_user).delete(handlers::unblock_user),
-        )
-        .route("/search", get(handlers::search_messages))
-        .route(
-            "/rooms",
-            get(handlers::list_rooms).post(handlers::create_group),
-        )
-        .route("/rooms/direct", post(handlers::open_direct))
-        .route(
-            "/rooms/{id}",
-            get(handlers::get_room).patch(handlers::update_room),
-        )
-        .route(
-            "/rooms/{id}/members",
-            get(handlers::room_members).post(handlers::add_member),
-        )
-        .route(
-            "/rooms/{id}/members/me",
-            delete(handlers::leave_room).patch(handlers::mute_room),
-        )
-        .route(
-            "/rooms/{id}/members/{user_id}",
-            delete(handlers::remove_member).patch(handlers::set_member_role),
-        )
-        .route(
-            "/rooms/{id}/messages",
-            get(handlers::history).post(handlers::send_message),
-        )
-        .route("/rooms/{id}/invites", post(handlers::create_invite))
-        .route(
-            "/invites/{code}",
-            get(handlers::preview_invite).delete(handlers::revoke_invite),
-        )
-        .route("/invites/{code}/accept", post(handlers::accept_invite))
-        .route("/push/vapid-public-key", get(handlers::vapid_public_key))
-        .route("/push/subscriptions", post(handlers::register_push))
-        .route(
-            "/push/subscriptions/{id}",
-            delete(handlers::unregister_push),
-        )
-        .route("/media", post(handlers::create_media))
-        .route(
-            "/media/{id}",
-            get(handlers::media).delete(handlers::delete_media),
-        )
-        .route("/media/{id}/thumbnail", get(handlers::media_thumbnail))
-        .route("/media/{id}/complete", post(handlers::complete_media))
-        .layer(middleware::from_fn(within_deadline))
-        .route_layer(middleware::from_fn(crate::metrics::count_request))
-        // The upload reads its body itself, up to the size its media declared, for as long
-        // as the client's network needs (the upload URL's own expiry bounds it).
-        .route(
-            "/uploads/{*key}",
-            put(handlers::upload).layer(DefaultBodyLimit::disable()),
-        )
+    let (api, _) = api_routes().split_for_parts();
+    let (health, _) = health_routes().split_for_parts();
+    let api = api
+        .merge(upload_routes())
         .fallback(handlers::no_such_endpoint)
         .method_not_allowed_fallback(handlers::no_such_endpoint)
         .layer(DefaultBodyLimit::max(state.config.limits.max_json_bytes))
         .layer(cors(&state.config));
     Router::new()
         .nest("/api/v1", api)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/readyz/services", get(health::services))
+        .merge(health)
         .with_state(state)
+}
+
+/// Every JSON endpoint under `/api/v1`, each with its OpenAPI description: the router and
+/// [`openapi::document`] are both built from this, so neither can list a route the other
+/// lacks. Each `routes!` holds every method of one path.
+pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
+    use handlers as h;
+    OpenApiRouter::default()
+        .routes(routes!(h::register))
+        .routes(routes!(h::login))
+        .routes(routes!(h::logout))
+        .routes(routes!(h::me, h::update_me, h::delete_account))
+        .routes(routes!(h::blocked_users))
+        .routes(routes!(h::my_sessions))
+        .routes(routes!(h::end_session))
+        .routes(routes!(h::change_password))
+        .routes(routes!(h::search_users))
+        .routes(routes!(h::user_avatar))
+        .routes(routes!(h::room_avatar))
+        .routes(routes!(h::block_user, h::unblock_user))
+        .routes(routes!(h::search_messages))
+        .routes(routes!(h::list_rooms, h::create_group))
+        .routes(routes!(h::open_direct))
+        .routes(routes!(h::get_room, h::update_room))
+        .routes(routes!(h::room_members, h::add_member))
+        .routes(routes!(h::leave_room, h::mute_room))
+        .routes(routes!(h::remove_member, h::set_member_role))
+        .routes(routes!(h::history, h::send_message))
+        .routes(routes!(h::create_invite))
+        .routes(routes!(h::preview_invite, h::revoke_invite))
+        .routes(routes!(h::accept_invite))
+        .routes(routes!(h::vapid_public_key))
+        .routes(routes!(h::register_push))
+        .routes(routes!(h::unregister_push))
+        .routes(routes!(h::create_media))
+        .routes(routes!(h::media, h::delete_media))
+        .routes(routes!(h::media_thumbnail))
+        .routes(routes!(h::complete_media))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(openapi::asyncapi_json))
+        .layer(middleware::from_fn(within_deadline))
+        .route_layer(middleware::from_fn(crate::metrics::count_request))
+}
+
+/// The embedded store's upload endpoint. It reads its body itself, up to the size its media
+/// declared, for as long as the client's network needs (the upload URL's own expiry bounds
+/// it), so it has neither the JSON body limit nor the request deadline. Its key is the rest
+/// of the path (`uploads/{id}`), which an OpenAPI path parameter cannot say, so the route is
+/// declared here and [`upload_description`] takes only the annotation's description.
+fn upload_routes() -> Router<AppState> {
+    Router::new().route(
+        "/uploads/{*key}",
+        put(handlers::upload).layer(DefaultBodyLimit::disable()),
+    )
+}
+
+pub(crate) fn upload_description() -> utoipa::openapi::OpenApi {
+    let (schemas, paths, _) = routes!(handlers::upload);
+    utoipa::openapi::OpenApiBuilder::new()
+        .paths(paths)
+        .components(Some(
+            utoipa::openapi::ComponentsBuilder::new()
+                .schemas_from_iter(schemas)
+                .build(),
+        ))
+        .build()
+}
+
+/// `/healthz`, `/readyz` and `/readyz/services`, outside `/api/v1`.
+pub(crate) fn health_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::services))
 }
 
 /// CORS for web clients served from other origins (`CONFAB_ALLOWED_ORIGINS`): they may call

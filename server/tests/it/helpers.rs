@@ -173,7 +173,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, self.url(path));
+        let mut request = self.http.request(method.clone(), self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -188,6 +188,7 @@ impl TestApp {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
+        crate::schema::check_response(method.as_str(), path, status.as_u16(), &json);
         (status, json)
     }
 
@@ -345,6 +346,9 @@ pub struct TestSocket {
     events: Mutex<mpsc::UnboundedReceiver<(String, Value)>>,
     /// Events received while waiting for another one.
     skipped: Mutex<Vec<(String, Value)>>,
+    /// Events and acks that did not match the AsyncAPI document; a test that received one
+    /// fails (at the next wait, or when the socket is dropped).
+    violations: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl TestSocket {
@@ -353,6 +357,8 @@ impl TestSocket {
     pub async fn connect(builder: ClientBuilder) -> Result<TestSocket, Value> {
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let (open_tx, mut open_rx) = mpsc::unbounded_channel::<Result<(), Value>>();
+        let violations = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&violations);
         let error_tx = open_tx.clone();
         let client = builder
             .on("open", move |_, _| {
@@ -364,7 +370,11 @@ impl TestSocket {
                 async {}.boxed()
             })
             .on_any(move |event, payload, _| {
-                let _ = event_tx.send((String::from(event), first_arg(payload)));
+                let (event, payload) = (String::from(event), first_arg(payload));
+                if let Err(violation) = crate::schema::check_event(&event, &payload) {
+                    seen.lock().expect("violations").push(violation);
+                }
+                let _ = event_tx.send((event, payload));
                 async {}.boxed()
             })
             .connect()
@@ -375,8 +385,15 @@ impl TestSocket {
                 client,
                 events: Mutex::new(event_rx),
                 skipped: Mutex::new(Vec::new()),
+                violations,
             }),
-            Ok(Some(Err(refusal))) => Err(refusal),
+            Ok(Some(Err(refusal))) => {
+                if refusal.get("error").is_some() {
+                    crate::schema::check_event("connect_error", &refusal)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                }
+                Err(refusal)
+            }
             Ok(None) | Err(_) => Err(Value::String("no answer to the handshake".into())),
         }
     }
@@ -405,10 +422,19 @@ impl TestSocket {
             })
             .await
             .expect("emit");
-        tokio::time::timeout(WAIT, rx)
+        let ack = tokio::time::timeout(WAIT, rx)
             .await
             .unwrap_or_else(|_| panic!("no ack for {event}"))
-            .expect("ack delivered")
+            .expect("ack delivered");
+        crate::schema::check_ack(event, &ack).unwrap_or_else(|e| panic!("{e}"));
+        self.assert_contract();
+        ack
+    }
+
+    /// Fails the test if an event received so far broke the AsyncAPI document.
+    fn assert_contract(&self) {
+        let violations = self.violations.lock().expect("violations");
+        assert!(violations.is_empty(), "{}", violations.join("\n"));
     }
 
     /// The next `event` received (earlier events of other names stay queued).
@@ -418,6 +444,7 @@ impl TestSocket {
 
     /// The next `event` whose payload satisfies `pred`.
     pub async fn next_where(&self, event: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        self.assert_contract();
         {
             let mut skipped = self.skipped.lock().await;
             if let Some(i) = skipped
@@ -483,6 +510,14 @@ impl TestSocket {
 
     pub async fn disconnect(self) {
         let _ = self.client.disconnect().await;
+    }
+}
+
+impl Drop for TestSocket {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.assert_contract();
+        }
     }
 }
 

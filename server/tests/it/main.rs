@@ -14,5 +14,6 @@ mod media;
 mod metrics;
 mod people;
 mod push;
+mod schema;
 mod sessions;
 mod socket;

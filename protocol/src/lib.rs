@@ -1,4 +1,4 @@
-//! The wire types of Confab's public API, v1 (`shared/API.md`).
+//! The wire types of Confab's public API, v1 and v1.1 (`shared/API.md`).
 //!
 //! Field names and shapes here *are* the contract: every client (the web app, the React Native
 //! app, bots, tests) depends on them. Add fields freely; never rename or repurpose one.
@@ -27,6 +27,7 @@ pub mod events {
 /// A point in time, carried as milliseconds since the Unix epoch and written on the wire as
 /// RFC 3339 in UTC with millisecond precision (`2026-11-28T06:12:13.123Z`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 pub struct Timestamp(i64);
 
 impl Timestamp {
@@ -72,6 +73,22 @@ impl Serialize for Timestamp {
     }
 }
 
+#[cfg(feature = "schema")]
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some("RFC 3339 in UTC with millisecond precision."))
+            .examples(["2026-11-28T06:12:13.123Z"])
+            .into()
+    }
+}
+
+#[cfg(feature = "schema")]
+impl utoipa::ToSchema for Timestamp {}
+
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -85,6 +102,8 @@ macro_rules! opaque_id {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
         $(#[$doc])*
         #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
         #[serde(transparent)]
         pub struct $name(pub String);
 
@@ -120,6 +139,8 @@ opaque_id!(
 );
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct User {
     pub id: UserId,
     pub username: String,
@@ -129,6 +150,8 @@ pub struct User {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Owner,
@@ -144,6 +167,8 @@ impl Role {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Member {
     pub user: User,
     pub role: Role,
@@ -153,6 +178,8 @@ pub struct Member {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum RoomKind {
     Group,
@@ -160,6 +187,8 @@ pub enum RoomKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Room {
     pub id: RoomId,
     pub kind: RoomKind,
@@ -186,6 +215,8 @@ pub struct Room {
 
 /// Extension: `GET /rooms/{id}/members?offset=&limit=`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct MemberPage {
     pub members: Vec<Member>,
     pub total: u64,
@@ -193,10 +224,20 @@ pub struct MemberPage {
 
 /// The query of `GET /rooms/{id}/members`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(utoipa::ToSchema, utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields = nullable))]
 pub struct MemberPageQuery {
+    /// How many members to skip (oldest first).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub offset: u32,
+    /// At most this many (default 100).
     #[serde(default = "MemberPageQuery::default_limit")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub limit: u32,
 }
 
@@ -207,6 +248,8 @@ impl MemberPageQuery {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     #[default]
@@ -242,6 +285,8 @@ impl MessageKind {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum MediaKind {
     Image,
@@ -249,6 +294,8 @@ pub enum MediaKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Media {
     pub id: MediaId,
     pub kind: MediaKind,
@@ -262,9 +309,13 @@ pub struct Media {
     pub placeholder: Option<String>,
 }
 
-/// `Default` is for building test messages with `..Default::default()`; a real message
-/// always comes from the store.
+/// A message of a room's stream: content (`text`, `image`, `voice`), the server's account of
+/// the room (`system`), or a change of another message (`edit`, `delete`, `reaction`).
+// `Default` is for building test messages with `..Default::default()`; a real message
+// always comes from the store.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Message {
     pub id: MessageId,
     pub room_id: RoomId,
@@ -368,6 +419,8 @@ impl Message {
 
 /// v1.1: one emoji on a message and who put it there, in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Reaction {
     pub emoji: String,
     pub user_ids: Vec<UserId>,
@@ -376,6 +429,8 @@ pub struct Reaction {
 /// An extension: a quote of the message a reply answers. `body` is cut to
 /// [`REPLY_PREVIEW_CHARS`] characters (with `…` when cut).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ReplyPreview {
     pub id: MessageId,
     /// Where the original sits in the room, so a client can load back to it.
@@ -412,6 +467,8 @@ impl ReplyPreview {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Invite {
     pub code: String,
     pub room_id: RoomId,
@@ -426,6 +483,8 @@ pub struct Invite {
 // ---- REST bodies -------------------------------------------------------------------------
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields = nullable))]
 pub struct RegisterRequest {
     pub username: String,
     pub password: String,
@@ -434,6 +493,8 @@ pub struct RegisterRequest {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
@@ -441,6 +502,8 @@ pub struct LoginRequest {
 
 /// v1.1: `PATCH /rooms/{id}`. `topic: null` clears the topic; a field left out stays.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields = nullable))]
 pub struct UpdateRoomRequest {
     #[serde(default)]
     pub name: Option<String>,
@@ -449,12 +512,14 @@ pub struct UpdateRoomRequest {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub topic: Option<Option<String>>,
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "ts", ts(as = "Option<MediaId>"))]
     pub avatar_media_id: Option<Option<MediaId>>,
 }
 
@@ -468,18 +533,24 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 
 /// v1.1: `PATCH /rooms/{id}/members/{user_id}`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SetRoleRequest {
     pub role: Role,
 }
 
 /// v1.1: `PATCH /rooms/{id}/members/me`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct MuteRequest {
     pub muted: bool,
 }
 
 /// v1.1: why a room is gone from a member's list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum LeftReason {
     Left,
@@ -488,6 +559,8 @@ pub enum LeftReason {
 
 /// v1.1: `room:left`, to every device of a member who left or was removed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RoomLeftEvent {
     pub room_id: RoomId,
     pub reason: LeftReason,
@@ -495,6 +568,8 @@ pub struct RoomLeftEvent {
 
 /// v1.1: one of my sessions, as `GET /me/sessions` lists them. `current` is the one asking.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SessionInfo {
     pub id: String,
     pub created_at: Timestamp,
@@ -505,6 +580,8 @@ pub struct SessionInfo {
 
 /// v1.1: `POST /push/subscriptions`: where a push service reaches this device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum PushSubscriptionRequest {
     /// A browser's or installed PWA's `PushSubscription`, as `toJSON()` gives it.
@@ -515,6 +592,8 @@ pub enum PushSubscriptionRequest {
 
 /// The keys of a Web Push subscription, base64url.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct WebPushKeys {
     pub p256dh: String,
     pub auth: String,
@@ -522,6 +601,8 @@ pub struct WebPushKeys {
 
 /// v1.1: the answer to `POST /push/subscriptions`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PushSubscriptionCreated {
     pub id: String,
 }
@@ -529,12 +610,16 @@ pub struct PushSubscriptionCreated {
 /// v1.1: the answer to `GET /push/vapid-public-key`: the application server key browsers
 /// subscribe with (an uncompressed P-256 point, base64url).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct VapidPublicKey {
     pub key: String,
 }
 
 /// v1.1: `PATCH /me`. A field left out stays as it is.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields = nullable))]
 pub struct UpdateMeRequest {
     #[serde(default)]
     pub display_name: Option<String>,
@@ -543,54 +628,79 @@ pub struct UpdateMeRequest {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "ts", ts(as = "Option<MediaId>"))]
     pub avatar_media_id: Option<Option<MediaId>>,
 }
 
 /// v1.1: `DELETE /me`, the account's password confirming it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct DeleteAccountRequest {
     pub password: String,
 }
 
 /// v1.1: `POST /me/password`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ChangePasswordRequest {
     pub current_password: String,
     pub new_password: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AuthResponse {
     pub user: User,
     pub token: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CreateGroupRequest {
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<UserId>>", optional))]
     pub member_ids: Vec<UserId>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CreateDirectRequest {
     pub user_id: UserId,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AddMemberRequest {
     pub user_id: UserId,
 }
 
 /// Query of `GET /rooms/{id}/messages`: at most one cursor; none gives the newest page.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(utoipa::ToSchema, utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields = nullable))]
 pub struct HistoryQuery {
+    /// Messages with a smaller `seq` (the page just before).
     pub before_seq: Option<u64>,
+    /// Messages with a larger `seq` (the page just after).
     pub after_seq: Option<u64>,
+    /// At most this many (default 50, at most 200).
     pub limit: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct MessagePage {
     pub messages: Vec<Message>,
     pub has_more: bool,
@@ -598,6 +708,8 @@ pub struct MessagePage {
 
 /// The body of a send, over REST (`POST /rooms/{id}/messages`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields = nullable))]
 pub struct SendMessageRequest {
     pub client_id: String,
     pub kind: MessageKind,
@@ -615,6 +727,12 @@ pub struct SendMessageRequest {
 /// v1.1: `GET /search`. `before_seq` pages within `room_id`; across rooms, `before_id`
 /// (an extension) pages: the id of the last hit of the previous page.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(utoipa::ToSchema, utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields = nullable))]
 pub struct SearchQuery {
     #[serde(default)]
     pub q: String,
@@ -631,6 +749,8 @@ pub struct SearchQuery {
 /// `POST /media`: what the client is about to upload. The server checks the stored bytes
 /// against this on `complete`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields = nullable))]
 pub struct CreateMediaRequest {
     pub kind: MediaKind,
     pub content_type: String,
@@ -646,6 +766,8 @@ pub struct CreateMediaRequest {
 /// How to upload the bytes: a `PUT` of the raw body to `url` with every header in
 /// `headers`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UploadInstructions {
     pub method: String,
     pub url: String,
@@ -655,6 +777,8 @@ pub struct UploadInstructions {
 /// The answer to `POST /media`: the media (not usable until `complete`), where to upload,
 /// and until when the upload URL works.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CreatedMedia {
     pub media: Media,
     pub upload: UploadInstructions,
@@ -662,6 +786,8 @@ pub struct CreatedMedia {
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields = nullable))]
 pub struct CreateInviteRequest {
     #[serde(default)]
     pub expires_in_secs: Option<u64>,
@@ -670,6 +796,8 @@ pub struct CreateInviteRequest {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct InviteRoom {
     pub id: RoomId,
     pub name: Option<String>,
@@ -677,6 +805,8 @@ pub struct InviteRoom {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct InvitePreview {
     pub room: InviteRoom,
     pub expires_at: Option<Timestamp>,
@@ -685,6 +815,8 @@ pub struct InvitePreview {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Health {
     pub status: String,
 }
@@ -693,6 +825,8 @@ pub struct Health {
 
 /// `message:send`: the REST send body plus the room.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SocketSend {
     pub room_id: RoomId,
     #[serde(flatten)]
@@ -700,6 +834,8 @@ pub struct SocketSend {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ReceiptKind {
     Delivered,
@@ -708,6 +844,8 @@ pub enum ReceiptKind {
 
 /// `receipt` from a client: everything up to `seq` is delivered or read.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ReceiptRequest {
     pub room_id: RoomId,
     pub kind: ReceiptKind,
@@ -716,6 +854,8 @@ pub struct ReceiptRequest {
 
 /// `receipt` to clients: a member's marker moved forward.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ReceiptEvent {
     pub room_id: RoomId,
     pub user_id: UserId,
@@ -724,12 +864,16 @@ pub struct ReceiptEvent {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TypingRequest {
     pub room_id: RoomId,
     pub active: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TypingEvent {
     pub room_id: RoomId,
     pub user_id: UserId,
@@ -739,28 +883,38 @@ pub struct TypingEvent {
 /// `room:head` (an extension of API.md): where a room's stream ended a moment ago. A device
 /// that has seen less calls `sync`; one that has seen as much ignores it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RoomHeadEvent {
     pub room_id: RoomId,
     pub seq: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SyncRequest {
     pub rooms: BTreeMap<RoomId, u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SyncResponse {
     pub rooms: BTreeMap<RoomId, MessagePage>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields = nullable))]
 pub struct FocusRequest {
     #[serde(default)]
     pub room_id: Option<RoomId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PresenceEvent {
     pub user_id: UserId,
     pub online: bool,
@@ -768,6 +922,8 @@ pub struct PresenceEvent {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationKind {
     Message,
@@ -789,6 +945,8 @@ impl NotificationKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct NotificationEvent {
     pub kind: NotificationKind,
     pub room_id: RoomId,
@@ -796,10 +954,63 @@ pub struct NotificationEvent {
     pub text: String,
 }
 
+// ---- Socket.IO acknowledgements -------------------------------------------------------------
+//
+// Every client-to-server event gets exactly one acknowledgement: one of these on success,
+// or an [`ErrorAck`]. The server writes them from borrowed parts; these owned types are what
+// clients (and the contract documents) read.
+
+/// The acknowledgement of `receipt`, `typing` and `focus`: `{ok: true}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct OkAck {
+    /// Always `true`.
+    #[cfg_attr(feature = "ts", ts(type = "true"))]
+    pub ok: bool,
+}
+
+/// The acknowledgement of `message:send`: the message as stored, once it is durable (the
+/// first one stored, for a repeat of a `client_id`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SendAck {
+    /// Always `true`.
+    #[cfg_attr(feature = "ts", ts(type = "true"))]
+    pub ok: bool,
+    pub message: Message,
+}
+
+/// The acknowledgement of `sync`: for each room asked about, the messages after its
+/// `after_seq` (a page at most; `has_more` asks for another `sync`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SyncAck {
+    /// Always `true`.
+    #[cfg_attr(feature = "ts", ts(type = "true"))]
+    pub ok: bool,
+    pub rooms: BTreeMap<RoomId, MessagePage>,
+}
+
+/// The acknowledgement of any event that failed: nothing was done.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ErrorAck {
+    /// Always `false`.
+    #[cfg_attr(feature = "ts", ts(type = "false"))]
+    pub ok: bool,
+    pub error: ErrorDetail,
+}
+
 // ---- Errors ------------------------------------------------------------------------------
 
 /// The `code` of every error body and failed ack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadRequest,
@@ -852,6 +1063,8 @@ impl ErrorCode {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ErrorDetail {
     pub code: ErrorCode,
     pub message: String,
@@ -860,6 +1073,8 @@ pub struct ErrorDetail {
 /// `{"error": {"code", "message"}}`: every failed REST answer, and `data` of a refused
 /// Socket.IO handshake.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
@@ -874,6 +1089,9 @@ impl ErrorBody {
         }
     }
 }
+
+#[cfg(feature = "schema")]
+pub mod asyncapi;
 
 #[cfg(test)]
 mod tests {
