@@ -21,7 +21,7 @@ TOOLCHAIN := scripts/toolchain.sh
 TEST_SITE := $(CARGO_TARGET_DIR)/test-site
 BENCH_SITE := $(CARGO_TARGET_DIR)/bench-site
 
-.PHONY: run test lint unit fuzz e2e dist dist-test tools-run tools-test services bench-media bench
+.PHONY: run test lint unit fuzz e2e client-test dist dist-test tools-run tools-test services bench-media bench
 
 ## services: start Redis, Kafka, MongoDB and S3 on loopback and print their environment.
 services:
@@ -38,11 +38,23 @@ tools-run:
 	$(TOOLCHAIN) system-deps kafka-build wasm-target wasm-bindgen wasm-opt brotli
 
 ## test: everything CI runs.
-test: tools-test unit fuzz e2e dist-test
+test: tools-test unit fuzz e2e client-test dist-test
 
 tools-test:
 	$(TOOLCHAIN) system-deps kafka-build compose nginx kubernetes-validate wasm-target \
-	  wasm-bindgen wasm-opt brotli cargo-fuzz chromium playwright
+	  wasm-bindgen wasm-opt brotli cargo-fuzz chromium playwright client-ts
+
+## client-test: the TypeScript client (clients/ts) and the example bot, with node:test,
+## against nodes of the debug server: on the embedded defaults, and two on the real services.
+client-test:
+	$(TOOLCHAIN) client-ts
+	cargo build --locked -p server
+	cd clients/ts && npm run --silent build
+	trap 'scripts/services.sh stop' EXIT; \
+	source <(scripts/services.sh start); \
+	export CONFAB_SERVER_BIN=$(CARGO_TARGET_DIR)/debug/server CONFAB_REQUIRE_SERVICES=1; \
+	(cd clients/ts && node --test --test-concurrency=1 test/) && \
+	(cd examples/bot && node --test test/)
 
 ## dist: a versioned tarball of the release build (bin/confab, site/, .env.example, a
 ## systemd unit) in $(CARGO_TARGET_DIR)/dist.

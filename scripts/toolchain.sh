@@ -143,6 +143,20 @@ ensure_playwright() {
   fi
 }
 
+# The TypeScript client (clients/ts: TypeScript and socket.io-client) and the example bot
+# that uses it, from their lock files.
+ensure_client_ts() {
+  command -v npm >/dev/null || { say "installing node and npm"; apt_install nodejs npm; }
+  if [ ! -d "$ROOT/clients/ts/node_modules/typescript" ]; then
+    say "installing the TypeScript client's node modules"
+    (cd "$ROOT/clients/ts" && npm ci --silent --no-audit --no-fund >&2)
+  fi
+  if [ ! -e "$ROOT/examples/bot/node_modules/@confab/client" ]; then
+    say "installing the example bot's node modules"
+    (cd "$ROOT/examples/bot" && npm ci --silent --no-audit --no-fund >&2)
+  fi
+}
+
 for tool in "$@"; do
   "ensure_${tool//-/_}"
 done
