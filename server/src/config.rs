@@ -34,6 +34,91 @@ pub struct Config {
     pub limits: Limits,
     pub services: Services,
     pub push: PushConfig,
+    pub app_links: AppLinks,
+}
+
+/// The native apps that open invite links (`/invite/{code}`) instead of the browser: served
+/// as `/.well-known/assetlinks.json` (Android App Links) and
+/// `/.well-known/apple-app-site-association` (iOS universal links). Unset, neither exists.
+#[derive(Clone, Debug, Default)]
+pub struct AppLinks {
+    /// `CONFAB_ANDROID_PACKAGE`: the Android app's package name (`com.example.confab`).
+    pub android_package: Option<String>,
+    /// `CONFAB_ANDROID_CERT_SHA256`: the SHA-256 fingerprints of its signing certificates,
+    /// comma separated, each as 32 colon-separated hex bytes (what `keytool` prints).
+    pub android_fingerprints: Vec<String>,
+    /// `CONFAB_IOS_APP_IDS`: the iOS apps, comma separated, each `TEAMID.bundle.id`.
+    pub ios_app_ids: Vec<String>,
+}
+
+impl AppLinks {
+    fn from_env() -> anyhow::Result<Self> {
+        let list = |name| -> Vec<String> {
+            var(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let links = Self {
+            android_package: var("CONFAB_ANDROID_PACKAGE").map(|p| p.trim().to_owned()),
+            android_fingerprints: list("CONFAB_ANDROID_CERT_SHA256")
+                .into_iter()
+                .map(|f| f.to_ascii_uppercase())
+                .collect(),
+            ios_app_ids: list("CONFAB_IOS_APP_IDS"),
+        };
+        links.check()?;
+        Ok(links)
+    }
+
+    /// Refuses what the platforms would silently ignore.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if let Some(package) = &self.android_package {
+            let valid = package.split('.').count() >= 2
+                && package.split('.').all(|part| {
+                    part.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                        && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            anyhow::ensure!(
+                valid,
+                "CONFAB_ANDROID_PACKAGE must be a package name such as com.example.confab"
+            );
+            anyhow::ensure!(
+                !self.android_fingerprints.is_empty(),
+                "CONFAB_ANDROID_PACKAGE needs CONFAB_ANDROID_CERT_SHA256"
+            );
+        }
+        for fingerprint in &self.android_fingerprints {
+            let bytes: Vec<&str> = fingerprint.split(':').collect();
+            anyhow::ensure!(
+                bytes.len() == 32
+                    && bytes
+                        .iter()
+                        .all(|b| b.len() == 2 && b.chars().all(|c| c.is_ascii_hexdigit())),
+                "CONFAB_ANDROID_CERT_SHA256 must list fingerprints of 32 colon-separated hex \
+                 bytes (AB:CD:…)"
+            );
+        }
+        for id in &self.ios_app_ids {
+            let valid = id.split_once('.').is_some_and(|(team, bundle)| {
+                team.len() == 10
+                    && team.chars().all(|c| c.is_ascii_alphanumeric())
+                    && !bundle.is_empty()
+                    && bundle
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            });
+            anyhow::ensure!(
+                valid,
+                "CONFAB_IOS_APP_IDS must list app ids as TEAMID.bundle.id (a 10-character team id)"
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Push notifications (API.md v1.1): the VAPID key and contact, the Expo push service.
@@ -274,6 +359,7 @@ impl Config {
                 ..Services::default()
             },
             push: PushConfig::default(),
+            app_links: AppLinks::default(),
         }
     }
 
@@ -309,6 +395,7 @@ impl Config {
             .context("CONFAB_METRICS_ADDR must be host:port")?;
         config.services = Services::from_env()?;
         config.push = PushConfig::from_env()?;
+        config.app_links = AppLinks::from_env()?;
         let limits = &mut config.limits;
         limits.auth_per_ip = number("CONFAB_AUTH_PER_IP_PER_MIN", limits.auth_per_ip)?;
         limits.login_per_account = number(

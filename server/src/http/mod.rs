@@ -5,12 +5,14 @@
 //! - [`extract`]: request extractors whose rejections use the API's error body.
 //! - [`health`]: `/healthz`, `/readyz` and `/readyz/services`.
 //! - [`openapi`]: the OpenAPI and AsyncAPI documents, served under `/api/v1`.
+//! - [`well_known`]: the app-link files that let native apps open invite links.
 
 pub mod auth;
 pub mod extract;
 pub mod handlers;
 pub mod health;
 pub mod openapi;
+pub mod well_known;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -55,6 +57,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(health)
+        .route(
+            "/.well-known/assetlinks.json",
+            axum::routing::get(well_known::assetlinks),
+        )
+        .route(
+            "/.well-known/apple-app-site-association",
+            axum::routing::get(well_known::apple_app_site_association),
+        )
         .with_state(state)
 }
 

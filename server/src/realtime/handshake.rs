@@ -14,7 +14,7 @@ pub struct SocketUser(pub UserId);
 
 /// A refused handshake. socketioxide sends its `Display` as the `message` of the
 /// `connect_error` packet and cannot attach a `data` object, so the message is the JSON text
-/// of the API's error body: `JSON.parse(err.message).error.code` (see docs/api-notes.md).
+/// of the API's error body: `JSON.parse(err.message).error.code` (see docs/clients.md).
 #[derive(Debug)]
 pub struct Refusal(pub ErrorBody);
 

@@ -1156,3 +1156,95 @@ async fn allowed_origins_may_call_the_api_across_origins_and_no_other() {
     let read = rooms_from("https://evil.example.net").await.expect("rooms");
     assert_eq!(header(&read, "access-control-allow-origin"), None);
 }
+
+/// Native apps open invite links when the deployment names them: Android App Links and iOS
+/// universal links read these files; a deployment without apps serves neither.
+#[tokio::test]
+async fn app_link_files_name_the_configured_apps_for_invite_links() {
+    let fingerprint = ["AB"; 32].join(":");
+    let expected = fingerprint.clone();
+    let app = crate::helpers::spawn_app_configured(move |config| {
+        config.app_links = server::config::AppLinks {
+            android_package: Some("com.example.confab".into()),
+            android_fingerprints: vec![expected.clone()],
+            ios_app_ids: vec!["ABCDE12345.com.example.confab".into()],
+        };
+    })
+    .await;
+    let response = app
+        .http
+        .get(app.url("/.well-known/assetlinks.json"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    let links: Value = response.json().await.expect("json");
+    assert_eq!(links[0]["target"]["package_name"], "com.example.confab");
+    assert_eq!(
+        links[0]["target"]["sha256_cert_fingerprints"][0],
+        fingerprint
+    );
+    assert_eq!(
+        links[0]["relation"][0],
+        "delegate_permission/common.handle_all_urls"
+    );
+    let response = app
+        .http
+        .get(app.url("/.well-known/apple-app-site-association"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "Apple reads the file only as JSON"
+    );
+    let association: Value = response.json().await.expect("json");
+    let details = &association["applinks"]["details"];
+    assert_eq!(details[0]["appIDs"][0], "ABCDE12345.com.example.confab");
+    assert_eq!(details[0]["components"][0]["/"], "/invite/*");
+    assert_eq!(details[1]["paths"][0], "/invite/*");
+
+    let plain = spawn_app().await;
+    for file in ["assetlinks.json", "apple-app-site-association"] {
+        let response = plain
+            .http
+            .get(plain.url(&format!("/.well-known/{file}")))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 404, "{file} without configured apps");
+    }
+}
+
+#[test]
+fn app_link_settings_that_the_platforms_would_ignore_refuse_to_start() {
+    use server::config::AppLinks;
+    let good = AppLinks {
+        android_package: Some("com.example.confab".into()),
+        android_fingerprints: vec![["0F"; 32].join(":")],
+        ios_app_ids: vec!["ABCDE12345.com.example.confab".into()],
+    };
+    assert!(good.check().is_ok());
+    for bad in [
+        AppLinks {
+            android_package: Some("confab".into()),
+            ..good.clone()
+        },
+        AppLinks {
+            android_fingerprints: vec!["AB:CD".into()],
+            ..good.clone()
+        },
+        AppLinks {
+            android_fingerprints: Vec::new(),
+            ..good.clone()
+        },
+        AppLinks {
+            ios_app_ids: vec!["com.example.confab".into()],
+            ..good.clone()
+        },
+    ] {
+        assert!(bad.check().is_err(), "{bad:?}");
+    }
+}
