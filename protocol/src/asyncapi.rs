@@ -23,63 +23,63 @@ pub const CHANNEL: &str = "socket";
 /// The document, as JSON.
 pub fn document() -> Value {
     let mut doc = Document::default();
-    doc.from_client::<SocketSend, SendAck>(
+    doc.client_event::<SocketSend, SendAck>(
         events::MESSAGE_SEND,
         "Send a message (or an edit, delete or reaction) to a room. The ack comes once the \
          message is durable; a repeat of a `client_id` answers with the message stored first.",
     );
-    doc.from_client::<ReceiptRequest, OkAck>(
+    doc.client_event::<ReceiptRequest, OkAck>(
         events::RECEIPT,
         "Mark everything up to `seq` in a room delivered or read.",
     );
-    doc.from_client::<TypingRequest, OkAck>(
+    doc.client_event::<TypingRequest, OkAck>(
         events::TYPING,
         "Start or stop typing in a room (it stops by itself after 5 s).",
     );
-    doc.from_client::<SyncRequest, SyncAck>(
+    doc.client_event::<SyncRequest, SyncAck>(
         events::SYNC,
         "Fetch what was missed: for each room, the messages after `after_seq`. Call it on \
          every connect and whenever `seq` shows a gap.",
     );
-    doc.from_client::<FocusRequest, OkAck>(
+    doc.client_event::<FocusRequest, OkAck>(
         events::FOCUS,
         "Say which room this device is looking at (`null` for none): its notifications then \
          skip this device.",
     );
-    doc.to_client::<Message>(
+    doc.server_event::<Message>(
         events::MESSAGE_NEW,
         "A new message of a room, to every connected device of every member (the sender's \
          other devices included).",
     );
-    doc.to_client::<ReceiptEvent>(
+    doc.server_event::<ReceiptEvent>(
         events::RECEIPT,
         "A member's delivered or read marker moved forward.",
     );
-    doc.to_client::<TypingEvent>(events::TYPING, "Another member started or stopped typing.");
-    doc.to_client::<PresenceEvent>(
+    doc.server_event::<TypingEvent>(events::TYPING, "Another member started or stopped typing.");
+    doc.server_event::<PresenceEvent>(
         events::PRESENCE,
         "Someone who shares a room with the user came or went; on connect, one for each \
          such person online.",
     );
-    doc.to_client::<Room>(
+    doc.server_event::<Room>(
         events::ROOM_UPDATE,
         "The user joined or was added to a room, or its name, topic, picture or members \
          changed.",
     );
-    doc.to_client::<NotificationEvent>(
+    doc.server_event::<NotificationEvent>(
         events::NOTIFICATION,
         "Something in a room the device is not looking at deserves the user's attention.",
     );
-    doc.to_client::<RoomHeadEvent>(
+    doc.server_event::<RoomHeadEvent>(
         events::ROOM_HEAD,
         "Extension: where a room's stream ended a moment ago. A device that has seen less \
          calls `sync`.",
     );
-    doc.to_client::<RoomLeftEvent>(
+    doc.server_event::<RoomLeftEvent>(
         events::ROOM_LEFT,
         "The user left or was removed from a room: no event of it follows.",
     );
-    doc.to_client::<ErrorBody>(
+    doc.server_event::<ErrorBody>(
         "connect_error",
         "Socket.IO's refusal of a handshake without a valid token: its `data` is the error \
          body.",
@@ -113,7 +113,7 @@ impl Document {
     }
 
     /// An event a client emits with payload `P`, acknowledged with `A` or an [`ErrorAck`].
-    fn from_client<P: ToSchema, A: ToSchema>(&mut self, event: &str, summary: &str) {
+    fn client_event<P: ToSchema, A: ToSchema>(&mut self, event: &str, summary: &str) {
         let id = key(event);
         let payload = self.schema::<P>();
         let request = self.message(&id, event, summary, payload);
@@ -147,7 +147,7 @@ impl Document {
     }
 
     /// An event the server emits to clients with payload `P`.
-    fn to_client<P: ToSchema>(&mut self, event: &str, summary: &str) {
+    fn server_event<P: ToSchema>(&mut self, event: &str, summary: &str) {
         let id = format!("{}_event", key(event));
         let payload = self.schema::<P>();
         let message = self.message(&id, event, summary, payload);
