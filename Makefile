@@ -45,9 +45,10 @@ tools-test:
 	  wasm-bindgen wasm-opt brotli cargo-fuzz chromium playwright client-ts
 
 ## client-test: the TypeScript client (clients/ts) and the example bot, with node:test,
-## against nodes of the debug server: on the embedded defaults, and two on the real services.
+## against nodes of the debug server: on the embedded defaults (in Node and in Chromium), and
+## two on the real services.
 client-test:
-	$(TOOLCHAIN) client-ts
+	$(TOOLCHAIN) client-ts chromium
 	cargo build --locked -p server
 	cd clients/ts && npm run --silent build
 	trap 'scripts/services.sh stop' EXIT; \

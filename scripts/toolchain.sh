@@ -147,7 +147,7 @@ ensure_playwright() {
 # that uses it, from their lock files.
 ensure_client_ts() {
   command -v npm >/dev/null || { say "installing node and npm"; apt_install nodejs npm; }
-  if [ ! -d "$ROOT/clients/ts/node_modules/typescript" ]; then
+  if [ ! -d "$ROOT/clients/ts/node_modules/typescript" ] || [ ! -d "$ROOT/clients/ts/node_modules/playwright-core" ]; then
     say "installing the TypeScript client's node modules"
     (cd "$ROOT/clients/ts" && npm ci --silent --no-audit --no-fund >&2)
   fi
