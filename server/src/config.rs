@@ -212,7 +212,7 @@ pub struct Services {
     /// `MONGODB_DATABASE`: the database within it (default `confab`).
     pub mongodb_database: String,
     /// `S3_ENDPOINT` and the other `S3_*`: media storage.
-    pub s3: Option<crate::s3::S3Config>,
+    pub s3: Option<crate::adapters::s3::S3Config>,
 }
 
 impl Services {
@@ -223,7 +223,7 @@ impl Services {
             kafka_namespace: kafka_namespace(var("KAFKA_NAMESPACE"))?,
             mongodb_url: var("MONGODB_URL").map(SecretUrl),
             mongodb_database: var("MONGODB_DATABASE").unwrap_or_else(|| "confab".into()),
-            s3: crate::s3::S3Config::from_env().transpose()?,
+            s3: crate::adapters::s3::S3Config::from_env().transpose()?,
         })
     }
 }

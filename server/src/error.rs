@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use app::protocol::{ErrorBody, ErrorCode};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use protocol::{ErrorBody, ErrorCode};
 use serde_json::{Value, json};
 
 use crate::ports::StoreError;

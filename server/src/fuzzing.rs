@@ -3,13 +3,13 @@
 //! a request would reach it. A decoder may refuse anything; it must never panic, hang or
 //! claim what is not so (a stripped image that is no longer the same kind of image, say).
 
-use app::protocol::{
-    CreateGroupRequest, CreateMediaRequest, FocusRequest, HistoryQuery, LoginRequest,
-    ReceiptRequest, RegisterRequest, SendMessageRequest, SocketSend, SyncRequest, TypingRequest,
-};
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::Request;
+use protocol::{
+    CreateGroupRequest, CreateMediaRequest, FocusRequest, HistoryQuery, LoginRequest,
+    ReceiptRequest, RegisterRequest, SendMessageRequest, SocketSend, SyncRequest, TypingRequest,
+};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 

@@ -8,12 +8,12 @@
 //! - [`config`]: the typed configuration, read once from the environment.
 //! - [`domain`]: validated values (usernames, message bodies, client ids, …).
 //! - [`chat`]: the business rules.
-//! - [`ports`]: the traits the rules depend on; [`embedded`]: their in-process adapters;
-//!   [`redis_adapters`] (presence, rate limits) and [`kafka`] (the event bus): the real ones.
-//! - [`mongo`]: the store ports on MongoDB, for more than one node.
-//! - [`s3`]: the media storage port on S3 or any S3-compatible service.
-//! - [`push`]: the push port on Web Push and the Expo push service.
+//! - [`ports`]: the traits the rules depend on, the fan-out to devices among them.
+//! - [`adapters`]: their implementations: `embedded` (in-process, the defaults), and on the
+//!   real services `mongo` (the stores), `redis` (presence, rate limits, the cache), `kafka`
+//!   (the event bus), `s3` (media bytes), `push` (Web Push and Expo).
 //! - [`http`], [`realtime`]: the edges.
+//! - [`session_cookie`]: the web app's session cookie, which both edges read.
 //! - [`secrets`]: tokens, keys and their hashes; [`passwords`]: password hashing on a
 //!   bounded pool.
 //! - [`error`]: the one error type of the edges.
@@ -28,26 +28,20 @@ compile_error!(
      your own replaces that list (add the flag to it)"
 );
 
+pub mod adapters;
 pub mod chat;
 pub mod config;
 pub mod domain;
-pub mod embedded;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
-#[cfg(feature = "services")]
-pub mod kafka;
 pub mod metrics;
-#[cfg(feature = "services")]
-pub mod mongo;
 pub mod passwords;
 pub mod ports;
-pub mod push;
 pub mod realtime;
-pub mod redis_adapters;
-pub mod s3;
 pub mod secrets;
+pub mod session_cookie;
 mod site;
 pub mod telemetry;
 
@@ -67,6 +61,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 
+use crate::adapters::{embedded, push, redis, s3};
+#[cfg(feature = "services")]
+use crate::adapters::{kafka, mongo};
 use crate::chat::{Chat, Ports, Settings};
 use crate::config::Config;
 use crate::http::AppState;
@@ -149,13 +146,13 @@ pub async fn build_ports(config: &Config) -> anyhow::Result<(Ports, HealthChecks
         }
     };
     if let Some(url) = &services.redis_url {
-        let redis = until_up("redis", || redis_adapters::Redis::connect(url.expose())).await;
-        ports.presence = Arc::new(redis_adapters::RedisPresence::new(redis.clone()));
+        let redis = until_up("redis", || redis::Redis::connect(url.expose())).await;
+        ports.presence = Arc::new(redis::RedisPresence::new(redis.clone()));
         ports.limiter = Arc::new(ports::limiter::WithLocalFallback::new(
-            redis_adapters::RedisLimiter::new(redis.clone()),
+            redis::RedisLimiter::new(redis.clone()),
             embedded::LocalLimiter::new(),
         ));
-        ports.cache = Arc::new(redis_adapters::RedisCache::new(redis.clone()));
+        ports.cache = Arc::new(redis::RedisCache::new(redis.clone()));
         checks.push(("redis", Arc::new(redis)));
     }
     #[cfg(not(feature = "services"))]
@@ -241,10 +238,9 @@ pub async fn run(
     let origins = OriginPolicy::new(config.public_origin(), &config.allowed_origins);
     match &config.services.redis_url {
         Some(url) => {
-            let client = redis::Client::open(resp3(url.expose()))?;
+            let client = ::redis::Client::open(resp3(url.expose()))?;
             let driver = until_up("redis", || async {
-                let driver =
-                    redis_adapters::fanout_driver::ReconnectingDriver::connect(client.clone());
+                let driver = redis::fanout_driver::ReconnectingDriver::connect(client.clone());
                 Ok(driver.await?)
             })
             .await;
@@ -307,7 +303,7 @@ where
 }
 
 /// socketioxide's Redis adapter over the reconnecting driver.
-type FanoutAdapter<E> = CustomRedisAdapter<E, redis_adapters::fanout_driver::ReconnectingDriver>;
+type FanoutAdapter<E> = CustomRedisAdapter<E, redis::fanout_driver::ReconnectingDriver>;
 
 /// socketioxide's Redis adapter needs RESP3 (push messages on a shared connection).
 fn resp3(url: &str) -> String {

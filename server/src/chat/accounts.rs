@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use app::protocol::{
+use protocol::{
     ChangePasswordRequest, LoginRequest, RegisterRequest, RoomKind, SessionInfo, Timestamp,
     UpdateMeRequest, User, UserId,
 };

@@ -8,8 +8,8 @@
 //! new picture gets a new token, so its URL may be cached for good. A user's picture is
 //! served to anyone who shares a room with them, a group's to its members.
 
-use app::protocol::{MediaId, MediaKind, RoomId, User, UserId};
 use bytes::Bytes;
+use protocol::{MediaId, MediaKind, RoomId, User, UserId};
 
 use super::Chat;
 use super::media::MediaContent;

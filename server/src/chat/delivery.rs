@@ -24,7 +24,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use app::protocol::{Message, RoomId};
+use protocol::{Message, RoomId};
 
 /// Per-room order of this node's stored messages, waiting to be delivered.
 #[derive(Default)]
@@ -190,7 +190,7 @@ impl DeliveryOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::protocol::{MessageId, MessageKind, Timestamp, UserId};
+    use protocol::{MessageId, MessageKind, Timestamp, UserId};
 
     fn message(seq: u64) -> Message {
         Message {

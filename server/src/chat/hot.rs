@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use app::protocol::{Message, RoomId, User, UserId};
+use protocol::{Message, RoomId, User, UserId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

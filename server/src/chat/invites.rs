@@ -1,7 +1,7 @@
 //! Invite links. The code is a 128-bit secret shown once, at creation; the store keeps only
 //! its hash. A dead invite (expired, used up or revoked) answers `gone`.
 
-use app::protocol::{
+use protocol::{
     CreateInviteRequest, Invite, InvitePreview, InviteRoom, NotificationEvent, NotificationKind,
     Role, Room, RoomId, RoomKind, Timestamp, UserId,
 };

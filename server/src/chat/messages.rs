@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{
+use protocol::{
     HistoryQuery, Message, MessageId, MessageKind, MessagePage, ReceiptEvent, ReceiptRequest,
     ReplyPreview, RoomId, SendMessageRequest, SyncRequest, SyncResponse, Timestamp, UserId,
 };

@@ -14,7 +14,6 @@
 //! - [`notify`]: the bus consumer that turns stored messages into notifications.
 //! - [`unread`]: the bus consumer that keeps members' unread counters current.
 //! - [`positions`]: every node tells its devices where each busy room's stream ends.
-//! - [`fanout`]: the port through which the core reaches connected devices.
 //! - `hot`: hot reads (member lists, newest pages, unread counters) through the cache port.
 //!
 //! Handlers at the edges translate requests into calls here and results back; they hold no
@@ -23,7 +22,6 @@
 pub mod accounts;
 mod avatars;
 mod delivery;
-pub mod fanout;
 mod hot;
 pub mod invites;
 pub mod media;
@@ -44,9 +42,9 @@ use std::time::Duration;
 use tokio::sync::{OnceCell, Semaphore};
 use tokio_util::task::TaskTracker;
 
-pub use fanout::Fanout;
+pub use crate::ports::Fanout;
 
-use app::protocol::UserId;
+use protocol::UserId;
 
 use crate::config::Limits;
 use crate::error::{Error, Result};
@@ -107,8 +105,7 @@ pub struct Chat {
     /// Events the bus confirmed, for the outbox drain to mark.
     confirmations: outbox::Confirmations,
     /// The drain's end of `confirmations`, until it starts.
-    confirmed:
-        std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<app::protocol::MessageId>>>,
+    confirmed: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<protocol::MessageId>>>,
     /// Pushes to devices with no live socket, on their way.
     pushes: push::Pushes,
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{Message, MessageKind, NotificationEvent, NotificationKind, User, UserId};
+use protocol::{Message, MessageKind, NotificationEvent, NotificationKind, User, UserId};
 
 use super::Chat;
 use crate::error::Result;

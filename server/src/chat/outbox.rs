@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{MessageId, Timestamp};
+use protocol::{MessageId, Timestamp};
 use tokio::sync::mpsc;
 
 use super::Chat;
@@ -72,7 +72,7 @@ pub async fn run(chat: Arc<Chat>, mut confirmed: mpsc::UnboundedReceiver<Message
 impl Chat {
     /// Publishes `message`'s event on a task of its own (the send does not wait for the
     /// bus) and has it marked once the bus confirms it.
-    pub(crate) fn publish_stored(&self, message: &app::protocol::Message) {
+    pub(crate) fn publish_stored(&self, message: &protocol::Message) {
         let (bus, confirmations) = (Arc::clone(&self.ports.bus), self.confirmations.clone());
         let id = message.id.clone();
         let event = BusEvent::MessageStored {
@@ -156,15 +156,15 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use app::protocol::{
+    use async_trait::async_trait;
+    use protocol::{
         MessageKind, NotificationEvent, PresenceEvent, ReceiptEvent, Role, Room, RoomId, RoomKind,
         SendMessageRequest, TypingEvent, UserId,
     };
-    use async_trait::async_trait;
 
     use super::*;
+    use crate::adapters::embedded;
     use crate::chat::{Fanout, Ports, Settings};
-    use crate::embedded;
     use crate::ports::store::NewRoom;
     use crate::ports::{EventBus, MessageStore, RoomStore, StoreError, StoreResult, Subscription};
 
@@ -204,7 +204,7 @@ mod tests {
 
     #[async_trait]
     impl Fanout for Devices {
-        async fn message_new(&self, _: &[UserId], message: &app::protocol::Message) {
+        async fn message_new(&self, _: &[UserId], message: &protocol::Message) {
             self.got.lock().expect("lock").push(message.seq);
         }
         async fn receipt(&self, _: &[UserId], _: &ReceiptEvent) {}
@@ -212,10 +212,10 @@ mod tests {
         async fn presence(&self, _: &[UserId], _: &PresenceEvent) {}
         async fn room_update(&self, _: &UserId, _: &Room) {}
         async fn notify(&self, _: &[UserId], _: &NotificationEvent) {}
-        async fn room_head(&self, _: &[UserId], _: &app::protocol::RoomHeadEvent) {}
+        async fn room_head(&self, _: &[UserId], _: &protocol::RoomHeadEvent) {}
         async fn end_sessions(&self, _: &[String]) {}
-        async fn room_left(&self, _: &UserId, _: &app::protocol::RoomLeftEvent) {}
-        async fn room_joined(&self, _: &UserId, _: &app::protocol::RoomId) {}
+        async fn room_left(&self, _: &UserId, _: &protocol::RoomLeftEvent) {}
+        async fn room_joined(&self, _: &UserId, _: &protocol::RoomId) {}
     }
 
     #[tokio::test]
@@ -238,7 +238,7 @@ mod tests {
             limiter: Arc::new(embedded::LocalLimiter::new()),
             cache: Arc::new(embedded::LocalCache::new()),
             push: Arc::new(
-                crate::push::HttpPushGateway::new(&crate::config::PushConfig::default())
+                crate::adapters::push::HttpPushGateway::new(&crate::config::PushConfig::default())
                     .expect("push gateway"),
             ),
         };
@@ -302,7 +302,7 @@ mod tests {
 
         // A message stored by a node that died before broadcasting or publishing it.
         let orphan = crate::ports::store::NewMessage {
-            id: app::protocol::MessageId("m-orphan".into()),
+            id: protocol::MessageId("m-orphan".into()),
             room_id: room.clone(),
             sender_id: sender.clone(),
             client_id: uuid::Uuid::new_v4().to_string(),

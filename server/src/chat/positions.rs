@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Weak;
 use std::time::Duration;
 
-use app::protocol::{RoomHeadEvent, RoomId};
+use protocol::{RoomHeadEvent, RoomId};
 
 use super::Chat;
 use crate::ports::{BusEvent, Subscription};

@@ -1,6 +1,6 @@
 //! Coming online and going offline, told to everyone who shares a room with the user.
 
-use app::protocol::{PresenceEvent, Timestamp, UserId};
+use protocol::{PresenceEvent, Timestamp, UserId};
 
 use super::Chat;
 use crate::error::Result;

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use app::protocol::{NotificationEvent, PushSubscriptionRequest, RoomKind, Timestamp, UserId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use protocol::{NotificationEvent, PushSubscriptionRequest, RoomKind, Timestamp, UserId};
 use tokio::sync::Semaphore;
 
 use super::Chat;
@@ -254,7 +254,7 @@ fn checked_target(request: PushSubscriptionRequest, allow_local: bool) -> Result
     match request {
         PushSubscriptionRequest::Webpush { endpoint, keys } => {
             let url = url::Url::parse(&endpoint).map_err(|_| bad("endpoint must be a URL"))?;
-            if !crate::push::endpoint_allowed(&url, allow_local) {
+            if !crate::adapters::push::endpoint_allowed(&url, allow_local) {
                 return Err(bad(
                     "endpoint must be an https URL of a push service on the internet",
                 ));
@@ -299,7 +299,7 @@ fn checked_target(request: PushSubscriptionRequest, allow_local: bool) -> Result
 
 #[cfg(test)]
 mod tests {
-    use app::protocol::WebPushKeys;
+    use protocol::WebPushKeys;
 
     use super::*;
 

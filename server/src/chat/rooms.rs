@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use app::protocol::{
+use protocol::{
     LeftReason, Member, MemberPage, NotificationEvent, NotificationKind, Role, Room, RoomId,
     RoomKind, RoomLeftEvent, Timestamp, UpdateRoomRequest, UserId,
 };

@@ -3,7 +3,7 @@
 //! stores index only live text bodies and captions, so a deleted message or an edited-away
 //! word is never found.
 
-use app::protocol::{MessagePage, SearchQuery, UserId};
+use protocol::{MessagePage, SearchQuery, UserId};
 
 use super::Chat;
 use crate::error::{Error, Result};

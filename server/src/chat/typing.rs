@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use app::protocol::{RoomId, TypingEvent, TypingRequest, UserId};
+use protocol::{RoomId, TypingEvent, TypingRequest, UserId};
 
 use super::{Chat, Fanout};
 use crate::error::Result;

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{Message, RoomId};
 use futures_util::StreamExt;
+use protocol::{Message, RoomId};
 
 use super::Chat;
 use crate::error::Result;

@@ -3,16 +3,19 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use app::protocol::UserId;
 use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::Method;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method};
+use protocol::UserId;
 
 use super::AppState;
 use crate::error::Error;
 
-pub const SESSION_COOKIE: &str = "confab_session";
+pub use crate::session_cookie::{
+    SESSION_COOKIE, clear_session_cookie, session_cookie, set_session_cookie,
+};
+
 pub const CSRF_HEADER: &str = "x-requested-with";
 const CSRF_VALUE: &str = "confab";
 
@@ -62,28 +65,6 @@ fn bearer(parts: &Parts) -> Option<String> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim().to_owned())
-}
-
-/// The session token in one `Cookie` header, if it has ours.
-pub fn session_cookie(header: &str) -> Option<String> {
-    header.split(';').find_map(|pair| {
-        let (name, value) = pair.trim().split_once('=')?;
-        (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_owned())
-    })
-}
-
-/// `Set-Cookie` for a new session: HttpOnly so scripts cannot read it, SameSite=Lax so other
-/// sites' forms and frames do not carry it.
-pub fn set_session_cookie(token: &str, max_age_secs: u64, secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
-    let cookie = format!(
-        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age_secs}{secure}"
-    );
-    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-pub fn clear_session_cookie() -> HeaderValue {
-    HeaderValue::from_static("confab_session=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0")
 }
 
 /// The caller's address: the peer, or behind a trusted proxy the last `X-Forwarded-For` hop

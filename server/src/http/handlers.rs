@@ -1,13 +1,5 @@
 //! REST handlers: translate HTTP into calls on the chat core and results back.
 
-use app::protocol::{
-    AddMemberRequest, AuthResponse, ChangePasswordRequest, CreateDirectRequest, CreateGroupRequest,
-    CreateInviteRequest, CreateMediaRequest, CreatedMedia, DeleteAccountRequest, ErrorBody,
-    HistoryQuery, Invite, InvitePreview, LoginRequest, Media, MediaId, MemberPage, MemberPageQuery,
-    Message, MessagePage, MuteRequest, PushSubscriptionCreated, PushSubscriptionRequest,
-    RegisterRequest, Room, RoomId, SearchQuery, SendMessageRequest, SessionInfo, SetRoleRequest,
-    UpdateMeRequest, UpdateRoomRequest, User, UserId, VapidPublicKey,
-};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -18,6 +10,14 @@ use axum::http::header::{
 };
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use protocol::{
+    AddMemberRequest, AuthResponse, ChangePasswordRequest, CreateDirectRequest, CreateGroupRequest,
+    CreateInviteRequest, CreateMediaRequest, CreatedMedia, DeleteAccountRequest, ErrorBody,
+    HistoryQuery, Invite, InvitePreview, LoginRequest, Media, MediaId, MemberPage, MemberPageQuery,
+    Message, MessagePage, MuteRequest, PushSubscriptionCreated, PushSubscriptionRequest,
+    RegisterRequest, Room, RoomId, SearchQuery, SendMessageRequest, SessionInfo, SetRoleRequest,
+    UpdateMeRequest, UpdateRoomRequest, User, UserId, VapidPublicKey,
+};
 use serde::Deserialize;
 
 use super::AppState;

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use app::protocol::{ErrorBody, Health};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use protocol::{ErrorBody, Health};
 use serde::Serialize;
 
 use super::AppState;

@@ -9,9 +9,9 @@
 
 use std::sync::OnceLock;
 
-use app::protocol::{ErrorBody, ErrorCode};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use protocol::{ErrorBody, ErrorCode};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,

@@ -6,9 +6,9 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
-use app::protocol::{Message, MessageId, ReceiptKind, Role, RoomId, Timestamp, UserId};
 use async_trait::async_trait;
 use prometheus::Histogram;
+use protocol::{Message, MessageId, ReceiptKind, Role, RoomId, Timestamp, UserId};
 
 use super::{METRICS, seconds};
 use crate::ports::StoreResult;

@@ -2,8 +2,8 @@
 //! (notifications and unread counters). Delivery is at least once and in
 //! order per room; consumers must be idempotent.
 
-use app::protocol::Message;
 use async_trait::async_trait;
+use protocol::Message;
 use serde::{Deserialize, Serialize};
 
 use super::StoreResult;

@@ -43,7 +43,7 @@ impl<S: RateLimiter, L: RateLimiter> RateLimiter for WithLocalFallback<S, L> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embedded::LocalLimiter;
+    use crate::adapters::embedded::LocalLimiter;
     use crate::ports::StoreError;
 
     struct Down;

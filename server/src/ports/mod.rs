@@ -1,6 +1,8 @@
 //! The ports: the small traits the chat core depends on. Each has an embedded
-//! implementation (`crate::embedded`) and, later, one on a real service; the contract tests
-//! in `tests/it/contract` hold every implementation to the same behaviour.
+//! implementation (`crate::adapters::embedded`) and one on a real service (the rest of
+//! `crate::adapters`), apart from the fan-out, which Socket.IO implements
+//! (`crate::realtime::fanout`); the contract tests in `tests/it/contract` hold every
+//! implementation to the same behaviour.
 //!
 //! - [`store`]: durable state: accounts and sessions, rooms and members, invites, messages,
 //!   media records.
@@ -10,9 +12,11 @@
 //! - [`cache`]: hot reads (room membership, the newest page of a room).
 //! - [`media`]: the bytes of uploaded media, and where clients upload and download them.
 //! - [`push`]: the push services that reach devices with no live socket.
+//! - [`fanout`]: the connected devices, reached through Socket.IO rooms on every node.
 
 pub mod bus;
 pub mod cache;
+pub mod fanout;
 pub mod limiter;
 pub mod media;
 pub mod presence;
@@ -21,6 +25,7 @@ pub mod store;
 
 pub use bus::{BusEvent, EventBus, Subscription};
 pub use cache::Cache;
+pub use fanout::Fanout;
 pub use limiter::RateLimiter;
 pub use media::{MediaStorage, ObjectInfo, UploadTarget};
 pub use presence::Presence;

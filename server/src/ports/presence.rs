@@ -1,7 +1,7 @@
 //! Who is online. A user is online while at least one of their connections is.
 
-use app::protocol::{Timestamp, UserId};
 use async_trait::async_trait;
+use protocol::{Timestamp, UserId};
 
 use super::StoreResult;
 

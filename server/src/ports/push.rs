@@ -1,6 +1,6 @@
 //! Push services: how a notification reaches a device with no live socket (API.md v1.1
 //! "Push notifications"). One implementation speaks to the real services over HTTP
-//! (`crate::push`): Web Push endpoints (RFC 8030, 8291, 8292) and the Expo push service.
+//! (`crate::adapters::push`): Web Push endpoints (RFC 8030, 8291, 8292) and the Expo push service.
 //! Neither has an embedded twin, since a device is only reachable through its vendor's
 //! service; the tests run loopback servers that speak those protocols.
 

@@ -1,10 +1,10 @@
 //! Durable state. Every method is one atomic step: a caller never sees half of a write.
 
-use app::protocol::{
+use async_trait::async_trait;
+use protocol::{
     Media, MediaId, MediaKind, Message, MessageId, MessageKind, ReceiptKind, Role, RoomId,
     RoomKind, Timestamp, User, UserId,
 };
-use async_trait::async_trait;
 
 use super::StoreResult;
 

@@ -2,17 +2,17 @@
 //! delivering to members means emitting to their user rooms: one broadcast, serialised once,
 //! carried to every node by the adapter (local now, Redis when scaled out).
 
-use app::protocol::{
+use async_trait::async_trait;
+use protocol::{
     Message, NotificationEvent, PresenceEvent, ReceiptEvent, Room, RoomHeadEvent, RoomId,
     RoomLeftEvent, TypingEvent, UserId, events,
 };
-use async_trait::async_trait;
 use serde::Serialize;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide_core::adapter::errors::BroadcastError;
 
-use crate::chat::Fanout;
+use crate::ports::Fanout;
 
 /// The Socket.IO room holding every device of `user`.
 pub fn user_room(user: &UserId) -> String {

@@ -1,12 +1,12 @@
 //! Who is connecting: the Socket.IO handshake's token, or the browser's session cookie from a
 //! page of an allowed origin.
 
-use app::protocol::{ErrorBody, ErrorCode, UserId};
 use axum::http::HeaderMap;
 use axum::http::header::{COOKIE, HOST, ORIGIN};
+use protocol::{ErrorBody, ErrorCode, UserId};
 use serde_json::Value;
 
-use crate::http::auth::session_cookie;
+use crate::session_cookie::session_cookie;
 
 /// The authenticated user of a socket, kept in its extensions.
 #[derive(Clone, Debug)]

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use app::protocol::{
+use protocol::{
     FocusRequest, ReceiptRequest, RoomId, SocketSend, SyncRequest, TypingRequest, UserId, events,
 };
 use serde::Serialize;
@@ -114,7 +114,7 @@ fn register<A: Adapter>(socket: &SocketRef<A>, chat: &Weak<Chat>, user: &UserId)
         user,
         |cx, send: SocketSend| async move {
             let ack = cx.ack.clone();
-            let acked = move |message: &app::protocol::Message| {
+            let acked = move |message: &protocol::Message| {
                 ack.ok(events::MESSAGE_SEND, &SentAck { message });
             };
             // Acked already, once the message was durable.
@@ -338,7 +338,7 @@ struct OkAck<'a, R> {
 /// The answer to `message:send`: the message as stored.
 #[derive(Serialize)]
 struct SentAck<'a> {
-    message: &'a app::protocol::Message,
+    message: &'a protocol::Message,
 }
 
 /// `focus`: the device says which room it is looking at, so notifications for that room

@@ -7,9 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use server::config::Limits;
 
-use crate::helpers::{
-    TestApp, assert_error, code, new_client_id, roomy_limits, spawn_app, spawn_app_with, unique,
-};
+use crate::helpers::{TestApp, assert_error, code, new_client_id, roomy_limits, spawn_app, unique};
 
 #[tokio::test]
 async fn registering_returns_the_user_a_token_and_an_http_only_cookie() {
@@ -889,7 +887,7 @@ async fn sign_ins_and_sends_are_rate_limited_with_retry_after() {
         sends_per_user: 2,
         ..roomy_limits()
     };
-    let app = spawn_app_with(limits).await;
+    let app = TestApp::builder().limits(limits).spawn().await;
     let alice = app.register("alice").await;
     let login = || {
         app.http
@@ -1095,10 +1093,12 @@ async fn a_restarted_node_still_has_every_account_room_message_and_session() {
 /// browser keeps the answer from it.
 #[tokio::test]
 async fn allowed_origins_may_call_the_api_across_origins_and_no_other() {
-    let app = crate::helpers::spawn_app_configured(|config| {
-        config.allowed_origins = vec!["https://app.example.com".into()];
-    })
-    .await;
+    let app = crate::helpers::TestApp::builder()
+        .configure(|config| {
+            config.allowed_origins = vec!["https://app.example.com".into()];
+        })
+        .spawn()
+        .await;
     let alice = app.register("alice").await;
     let preflight = |origin: &'static str| {
         app.http
@@ -1163,14 +1163,16 @@ async fn allowed_origins_may_call_the_api_across_origins_and_no_other() {
 async fn app_link_files_name_the_configured_apps_for_invite_links() {
     let fingerprint = ["AB"; 32].join(":");
     let expected = fingerprint.clone();
-    let app = crate::helpers::spawn_app_configured(move |config| {
-        config.app_links = server::config::AppLinks {
-            android_package: Some("com.example.confab".into()),
-            android_fingerprints: vec![expected.clone()],
-            ios_app_ids: vec!["ABCDE12345.com.example.confab".into()],
-        };
-    })
-    .await;
+    let app = crate::helpers::TestApp::builder()
+        .configure(move |config| {
+            config.app_links = server::config::AppLinks {
+                android_package: Some("com.example.confab".into()),
+                android_fingerprints: vec![expected.clone()],
+                ios_app_ids: vec!["ABCDE12345.com.example.confab".into()],
+            };
+        })
+        .spawn()
+        .await;
     let response = app
         .http
         .get(app.url("/.well-known/assetlinks.json"))

@@ -4,9 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    TestApp, TestUser, assert_error, new_client_id, roomy_limits, spawn_app_with,
-};
+use crate::helpers::{TestApp, TestUser, assert_error, new_client_id, spawn_app};
 
 /// Sends `kind` relating to `target` (a change) as `user`.
 async fn change(
@@ -67,7 +65,7 @@ fn bodies(page: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn an_edit_replaces_the_senders_text_and_stays_in_the_stream() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let (alice, bob) = (app.register("alice").await, app.register("bob").await);
     let room = app.group(&alice, "Edits", &[&bob]).await;
     let original = app.send_text(&alice, &room, "helo world").await;
@@ -167,7 +165,7 @@ async fn an_edit_replaces_the_senders_text_and_stays_in_the_stream() {
 
 #[tokio::test]
 async fn a_delete_withdraws_the_message_its_edits_and_reactions_everywhere() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let (alice, bob, carol) = (
         app.register("alice").await,
         app.register("bob").await,
@@ -227,7 +225,7 @@ async fn a_delete_withdraws_the_message_its_edits_and_reactions_everywhere() {
 
 #[tokio::test]
 async fn reactions_are_one_emoji_once_per_person_and_can_be_taken_back() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let (alice, bob) = (app.register("alice").await, app.register("bob").await);
     let room = app.group(&alice, "Reactions", &[&bob]).await;
     let message = app.send_text(&alice, &room, "lunch?").await;
@@ -299,7 +297,7 @@ async fn reactions_are_one_emoji_once_per_person_and_can_be_taken_back() {
 
 #[tokio::test]
 async fn replies_quote_the_original_and_mentions_name_members() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let (alice, bob) = (app.register("alice").await, app.register("bob").await);
     let room = app.group(&alice, "Replies", &[&bob]).await;
     let long = "x".repeat(300);
@@ -347,7 +345,7 @@ async fn replies_quote_the_original_and_mentions_name_members() {
 
 #[tokio::test]
 async fn search_finds_live_text_of_my_rooms_newest_first_in_pages() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let (alice, bob, eve) = (
         app.register("alice").await,
         app.register("bob").await,
@@ -431,7 +429,7 @@ async fn search_finds_live_text_of_my_rooms_newest_first_in_pages() {
 
 #[tokio::test]
 async fn changes_travel_live_and_through_sync_in_stream_order() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let (alice, bob) = (app.register("alice").await, app.register("bob").await);
     let room = app.group(&alice, "Live", &[&bob]).await;
     let bob_socket = app.socket(&bob).await;
@@ -513,7 +511,7 @@ async fn changes_travel_live_and_through_sync_in_stream_order() {
 
 #[tokio::test]
 async fn a_mention_notifies_the_member_named() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let (alice, bob, carol) = (
         app.register("alice").await,
         app.register("bob").await,
@@ -569,7 +567,7 @@ async fn refused_both_ways(
 
 #[tokio::test]
 async fn every_refused_change_is_refused_alike_over_rest_and_socket_io() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let (olga, ada, max) = (
         app.register("olga").await,
         app.register("ada").await,

@@ -6,9 +6,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    TestApp, TestUser, assert_error, new_client_id, roomy_limits, spawn_app_with,
-};
+use crate::helpers::{TestApp, TestUser, assert_error, new_client_id, spawn_app};
 
 async fn patch(app: &TestApp, path: &str, user: &TestUser, body: Value) -> (StatusCode, Value) {
     app.call(Method::PATCH, path, Some(&user.token), Some(body))
@@ -36,7 +34,7 @@ async fn system_lines(app: &TestApp, user: &TestUser, room: &str) -> Vec<String>
 
 #[tokio::test]
 async fn owners_and_admins_rename_a_group_and_set_its_topic() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let (owner, member) = (app.register("Olga").await, app.register("Max").await);
     let room = app.group(&owner, "Old name", &[&member]).await;
     let path = format!("/api/v1/rooms/{room}");
@@ -102,7 +100,7 @@ async fn owners_and_admins_rename_a_group_and_set_its_topic() {
 
 #[tokio::test]
 async fn the_owner_names_admins_who_add_and_remove_members_and_hands_the_group_over() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let (owner, admin, member, newcomer) = (
         app.register("Olga").await,
         app.register("Ada").await,
@@ -212,7 +210,7 @@ async fn the_owner_names_admins_who_add_and_remove_members_and_hands_the_group_o
 
 #[tokio::test]
 async fn leaving_tells_the_leaver_and_the_room() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let (owner, member) = (app.register("Olga").await, app.register("Max").await);
     let room = app.group(&owner, "Club", &[&member]).await;
     let socket = app.socket(&member).await;
@@ -227,7 +225,7 @@ async fn leaving_tells_the_leaver_and_the_room() {
 
 #[tokio::test]
 async fn an_owner_who_leaves_hands_the_group_to_the_oldest_admin_and_says_so() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let (owner, member, admin) = (
         app.register("Olga").await,
         app.register("Max").await,
@@ -271,7 +269,7 @@ async fn an_owner_who_leaves_hands_the_group_to_the_oldest_admin_and_says_so() {
 
 #[tokio::test]
 async fn a_muted_room_sends_mentions_but_no_message_notifications() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let (owner, member) = (app.register("Olga").await, app.register("Max").await);
     let room = app.group(&owner, "Noisy", &[&member]).await;
     let (status, view) = patch(
@@ -301,7 +299,7 @@ async fn a_muted_room_sends_mentions_but_no_message_notifications() {
 
 #[tokio::test]
 async fn a_new_display_name_shows_in_every_room_and_search() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let (owner, member) = (app.register("Olga").await, app.register("Max").await);
     let room = app.group(&owner, "Club", &[&member]).await;
     let socket = app.socket(&owner).await;
@@ -490,6 +488,6 @@ async fn send_many(app: &TestApp, sender: &TestUser, room: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_racing_a_removal_never_reaches_the_removed_member_after_room_left() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     race_sends_against_a_removal(&[&app]).await;
 }

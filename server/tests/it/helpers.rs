@@ -1,5 +1,7 @@
-//! The test harness: a real Confab server on port 0 with a temporary data folder, a typed
-//! HTTP client, and a Socket.IO client wrapper that turns callbacks into awaitable calls.
+//! The test harness: a real Confab server on port 0 with a temporary data folder
+//! ([`TestApp::builder`]), an HTTP client whose every answer is checked against the OpenAPI
+//! document, and a Socket.IO client wrapper that turns callbacks into awaitable calls and
+//! checks every event and ack against the AsyncAPI document (`schema.rs`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,8 +14,8 @@ use reqwest::{Method, StatusCode};
 use rust_socketio::asynchronous::{Client, ClientBuilder};
 use rust_socketio::{Payload, TransportType};
 use serde_json::{Value, json};
+use server::adapters::s3::S3Config;
 use server::config::{Config, Limits, PushConfig};
-use server::s3::S3Config;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -47,47 +49,74 @@ pub fn roomy_limits() -> Limits {
     }
 }
 
+/// A server on the embedded defaults with roomy limits: `TestApp::builder().spawn()`.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(roomy_limits()).await
-}
-
-pub async fn spawn_app_with(limits: Limits) -> TestApp {
-    spawn(Arc::new(move |config| config.limits = limits.clone())).await
+    TestApp::builder().spawn().await
 }
 
 /// Settings a test changes in the server's configuration (limits, services, push…).
 type Configure = Arc<dyn Fn(&mut Config) + Send + Sync>;
 
-/// A server with roomy limits whose configuration `configure` changes further.
-pub async fn spawn_app_configured(
-    configure: impl Fn(&mut Config) + Send + Sync + 'static,
-) -> TestApp {
-    spawn(Arc::new(move |config| {
-        config.limits = roomy_limits();
-        configure(config);
-    }))
-    .await
+/// How a test wants its server: roomy limits unless it sets its own, then whatever else it
+/// changes in the configuration, in order. The same settings apply again at each restart.
+pub struct TestAppBuilder {
+    limits: Limits,
+    changes: Vec<Configure>,
 }
 
-/// A server that pushes with `push` (a push service on loopback, say).
-pub async fn spawn_app_with_push(push: PushConfig) -> TestApp {
-    spawn_app_configured(move |config| config.push = push.clone()).await
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            limits: roomy_limits(),
+            changes: Vec::new(),
+        }
+    }
 }
 
-/// A server whose media lives in the S3 store that `S3_ENDPOINT` names; `None` (skip) when
-/// no store is configured and none is required.
-pub async fn spawn_app_on_s3() -> Option<TestApp> {
-    crate::contract::services::url("S3_ENDPOINT")?;
-    let mut s3 = S3Config::from_env()
-        .expect("S3_ENDPOINT is set")
-        .expect("a complete S3 configuration");
-    // A bucket of its own (the server creates it), so the bucket's CORS rules are this
-    // server's while tests run in parallel.
-    s3.bucket = format!(
-        "confab-test-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    Some(spawn_app_configured(move |config| config.services.s3 = Some(s3.clone())).await)
+impl TestAppBuilder {
+    /// These limits instead of roomy ones (rate-limit tests set their own).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Push through `push` (a push service on loopback, say).
+    pub fn push(self, push: PushConfig) -> Self {
+        self.configure(move |config| config.push = push.clone())
+    }
+
+    /// Any other change to the configuration.
+    pub fn configure(mut self, change: impl Fn(&mut Config) + Send + Sync + 'static) -> Self {
+        self.changes.push(Arc::new(change));
+        self
+    }
+
+    /// Media in the S3 store that `S3_ENDPOINT` names, in a bucket of its own (the server
+    /// creates it, so the bucket's CORS rules are this server's while tests run in
+    /// parallel); `None` (skip) when no store is configured and none is required.
+    pub fn on_s3(self) -> Option<Self> {
+        crate::contract::services::url("S3_ENDPOINT")?;
+        let mut s3 = S3Config::from_env()
+            .expect("S3_ENDPOINT is set")
+            .expect("a complete S3 configuration");
+        s3.bucket = format!(
+            "confab-test-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        Some(self.configure(move |config| config.services.s3 = Some(s3.clone())))
+    }
+
+    /// Starts the server on port 0 with a temporary data folder.
+    pub async fn spawn(self) -> TestApp {
+        let Self { limits, changes } = self;
+        spawn(Arc::new(move |config| {
+            config.limits = limits.clone();
+            for change in &changes {
+                change(config);
+            }
+        }))
+        .await
+    }
 }
 
 async fn spawn(configure: Configure) -> TestApp {

@@ -9,10 +9,7 @@ use image::{DynamicImage, ImageBuffer, ImageFormat, Rgb};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    TestApp, TestUser, WAIT, new_client_id, roomy_limits, spawn_app, spawn_app_on_s3,
-    spawn_app_with,
-};
+use crate::helpers::{TestApp, TestUser, WAIT, new_client_id, roomy_limits, spawn_app};
 
 fn photo(width: u32, height: u32, format: ImageFormat) -> Vec<u8> {
     let image = DynamicImage::ImageRgb8(ImageBuffer::from_fn(width, height, |x, y| {
@@ -672,7 +669,7 @@ async fn media_no_message_uses_is_collected_after_the_grace_period() {
     let mut limits = roomy_limits();
     limits.media_grace = Duration::from_secs(1);
     limits.media_sweep_every = Duration::from_millis(200);
-    let app = spawn_app_with(limits).await;
+    let app = TestApp::builder().limits(limits).spawn().await;
     let alice = app.register("alice").await;
     let room = app.group(&alice, "Keep", &[]).await;
     // Sent first, so a slow machine cannot let the grace period run out before the send.
@@ -708,9 +705,10 @@ async fn media_no_message_uses_is_collected_after_the_grace_period() {
 
 #[tokio::test]
 async fn on_s3_uploads_go_to_the_bucket_and_downloads_redirect_to_signed_urls() {
-    let Some(app) = spawn_app_on_s3().await else {
+    let Some(builder) = TestApp::builder().on_s3() else {
         return;
     };
+    let app = builder.spawn().await;
     let (alice, bob, eve) = (
         app.register("alice").await,
         app.register("bob").await,
@@ -799,7 +797,7 @@ async fn on_s3_uploads_go_to_the_bucket_and_downloads_redirect_to_signed_urls() 
 async fn starting_and_checking_uploads_are_rate_limited_per_user() {
     let mut limits = roomy_limits();
     limits.uploads_per_user = 2;
-    let app = spawn_app_with(limits).await;
+    let app = TestApp::builder().limits(limits).spawn().await;
     let (alice, bob) = (app.register("alice").await, app.register("bob").await);
     let request = json!({"kind": "image", "content_type": "image/jpeg", "bytes": 10});
     let mut ids = Vec::new();
@@ -1063,7 +1061,7 @@ async fn a_deleted_photo_message_takes_its_media_with_it() {
     let mut limits = roomy_limits();
     limits.media_grace = Duration::from_secs(1);
     limits.media_sweep_every = Duration::from_millis(200);
-    let app = spawn_app_with(limits).await;
+    let app = TestApp::builder().limits(limits).spawn().await;
     let (alice, bob) = (app.register("alice").await, app.register("bob").await);
     let room = app.group(&alice, "Photos", &[&bob]).await;
     let media = upload_photo(&app, &alice, 20, 20).await;

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser, assert_error, roomy_limits, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, TestUser, assert_error, roomy_limits, spawn_app};
 use crate::sessions::{device, is_disconnected};
 
 /// `DELETE /me` with `body` (the password, or not).
@@ -268,7 +268,7 @@ async fn someone_blocked_cannot_start_a_direct_room_with_me_or_add_me_anywhere()
 async fn a_full_group_takes_no_one_more_by_any_door() {
     let mut limits = roomy_limits();
     limits.max_group_members = 3;
-    let app = spawn_app_with(limits).await;
+    let app = TestApp::builder().limits(limits).spawn().await;
     let (owner, a, b, c) = (
         app.register("owner").await,
         app.register("a").await,
@@ -331,7 +331,7 @@ async fn a_full_group_takes_no_one_more_by_any_door() {
 async fn adding_people_to_groups_is_rate_limited_per_user() {
     let mut limits = roomy_limits();
     limits.member_changes_per_user = 2;
-    let app = spawn_app_with(limits).await;
+    let app = TestApp::builder().limits(limits).spawn().await;
     let owner = app.register("owner").await;
     let room = app.group(&owner, "Busy", &[]).await;
     let mut answers = Vec::new();

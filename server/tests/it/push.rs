@@ -11,9 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use server::config::PushConfig;
 
-use crate::helpers::{
-    TestApp, WAIT, assert_error, roomy_limits, spawn_app_with, spawn_app_with_push, unique,
-};
+use crate::helpers::{TestApp, WAIT, assert_error, spawn_app, unique};
 
 fn web_push(endpoint: &str) -> Value {
     let p256dh = URL_SAFE_NO_PAD.encode([[4u8].as_slice(), &[7; 64]].concat());
@@ -32,7 +30,7 @@ async fn unsubscribe(app: &TestApp, token: &str, id: &str) -> StatusCode {
 
 #[tokio::test]
 async fn a_device_registers_once_and_its_subscription_ends_with_its_session() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let (alice, bob) = (app.register("alice").await, app.register("bob").await);
     let endpoint = format!("https://push.example.com/{}", unique("device"));
 
@@ -110,7 +108,7 @@ async fn a_device_registers_once_and_its_subscription_ends_with_its_session() {
 
 #[tokio::test]
 async fn an_account_keeps_at_most_twenty_subscriptions() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let alice = app.register("alice").await;
     for n in 0..20 {
         let endpoint = format!("https://push.example.com/{n}");
@@ -395,7 +393,7 @@ async fn vapid_key(app: &TestApp) -> String {
 #[tokio::test]
 async fn a_member_with_no_device_connected_is_woken_by_an_encrypted_signed_push() {
     let service = PushService::start().await;
-    let app = spawn_app_with_push(service.config()).await;
+    let app = TestApp::builder().push(service.config()).spawn().await;
     let key = vapid_key(&app).await;
     let (alice, bob, carol) = (
         app.register("Alice").await,
@@ -473,7 +471,7 @@ async fn a_member_with_no_device_connected_is_woken_by_an_encrypted_signed_push(
 #[tokio::test]
 async fn a_gone_device_is_forgotten_and_a_failing_push_service_is_tried_again() {
     let service = PushService::start().await;
-    let app = spawn_app_with_push(service.config()).await;
+    let app = TestApp::builder().push(service.config()).spawn().await;
     let (alice, bob) = (app.register("Alice").await, app.register("Bob").await);
     let room = app.group(&alice, "Plans", &[&bob]).await;
     let (gone, flaky) = (Device::new("gone"), Device::new("flaky"));
@@ -522,19 +520,21 @@ async fn a_gone_device_is_forgotten_and_a_failing_push_service_is_tried_again() 
 
 #[tokio::test]
 async fn the_vapid_key_is_made_once_and_kept() {
-    let app = spawn_app_with_push(PushConfig::default()).await;
+    let app = TestApp::builder().push(PushConfig::default()).spawn().await;
     let key = vapid_key(&app).await;
     let app = app.restart().await;
     assert_eq!(vapid_key(&app).await, key, "the same key after a restart");
 
     // An operator's own key is used as given.
     let secret = "RS0WdYWWo1HajXg3NZR1olzCf31i-ZBGDkFyCs7j1jw";
-    let given = spawn_app_with_push(PushConfig {
-        vapid_private_key: Some(secret.into()),
-        ..PushConfig::default()
-    })
-    .await;
-    let expected = server::push::Vapid::new(secret, "mailto:x@example.com").expect("key");
+    let given = TestApp::builder()
+        .push(PushConfig {
+            vapid_private_key: Some(secret.into()),
+            ..PushConfig::default()
+        })
+        .spawn()
+        .await;
+    let expected = server::adapters::push::Vapid::new(secret, "mailto:x@example.com").expect("key");
     assert_eq!(vapid_key(&given).await, expected.public_key());
     assert_ne!(expected.public_key(), key);
 }

@@ -20,7 +20,7 @@ pub static OPENAPI: LazyLock<Value> = LazyLock::new(|| {
 });
 
 /// The AsyncAPI document, as the server builds it.
-pub static ASYNCAPI: LazyLock<Value> = LazyLock::new(app::protocol::asyncapi::document);
+pub static ASYNCAPI: LazyLock<Value> = LazyLock::new(protocol::asyncapi::document);
 
 /// Validators by document and schema pointer, built once.
 static VALIDATORS: LazyLock<Mutex<HashMap<String, Arc<Validator>>>> =

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{RawSocket, TestApp, TestUser, assert_error, roomy_limits, spawn_app_with};
+use crate::helpers::{RawSocket, TestApp, TestUser, assert_error, spawn_app};
 
 /// Signs `user` in again from another client; returns the new token.
 pub(crate) async fn sign_in_again(app: &TestApp, user: &TestUser, agent: &str) -> String {
@@ -53,7 +53,7 @@ async fn sessions(app: &TestApp, token: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn the_session_list_shows_each_sign_in_and_which_one_is_asking() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let alice = app.register("alice").await;
     let phone = sign_in_again(&app, &alice, "ConfabPhone/1.0\t(x)").await;
     let list = sessions(&app, &phone).await;
@@ -75,7 +75,7 @@ async fn the_session_list_shows_each_sign_in_and_which_one_is_asking() {
 
 #[tokio::test]
 async fn ending_a_session_stops_its_token_and_disconnects_its_devices() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let alice = app.register("alice").await;
     let laptop = sign_in_again(&app, &alice, "laptop").await;
     let mut old_device = device(&app, &alice.token).await;
@@ -124,7 +124,7 @@ async fn ending_a_session_stops_its_token_and_disconnects_its_devices() {
 
 #[tokio::test]
 async fn a_new_password_ends_every_other_session() {
-    let app = spawn_app_with(roomy_limits()).await;
+    let app = spawn_app().await;
     let alice = app.register("alice").await;
     let other = sign_in_again(&app, &alice, "other").await;
     let mut other_device = device(&app, &other).await;

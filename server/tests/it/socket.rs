@@ -9,9 +9,7 @@ use serde_json::{Value, json};
 
 use server::config::Limits;
 
-use crate::helpers::{
-    RawSocket, TestSocket, new_client_id, roomy_limits, spawn_app, spawn_app_with,
-};
+use crate::helpers::{RawSocket, TestApp, TestSocket, new_client_id, roomy_limits, spawn_app};
 
 fn send(room: &str, body: &str) -> Value {
     json!({"room_id": room, "client_id": new_client_id(), "kind": "text", "body": body})
@@ -598,7 +596,7 @@ async fn sync_typing_and_room_creation_are_rate_limited_per_user() {
         rooms_per_user: 2,
         ..roomy_limits()
     };
-    let app = spawn_app_with(limits).await;
+    let app = TestApp::builder().limits(limits).spawn().await;
     let (alice, bob) = (app.register("alice").await, app.register("bob").await);
     let room = app.group(&alice, "One", &[&bob]).await;
     let (status, _) = app

@@ -19,12 +19,12 @@ pub(crate) mod strip;
 
 use std::time::{Duration, SystemTime};
 
-use app::protocol::{
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use protocol::{
     CreateMediaRequest, CreatedMedia, Media, MediaId, MediaKind, MessageKind, RoomId, Timestamp,
     UploadInstructions, UserId,
 };
-use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
 
 use super::Chat;
 use crate::domain::new_id;

@@ -1,6 +1,6 @@
 //! The `AccountStore` contract: users, credentials, search and sessions.
 
-use app::protocol::{Timestamp, UserId};
+use protocol::{Timestamp, UserId};
 use server::ports::store::{
     DELETED_USER_NAME, PushSubscriptionRecord, PushTarget, deleted_username, is_deleted,
 };
@@ -109,7 +109,7 @@ pub async fn searches_users_by_username_or_display_name_prefix(store: &dyn Accou
             .expect("create a user");
     }
 
-    let usernames = |users: Vec<app::protocol::User>| -> Vec<String> {
+    let usernames = |users: Vec<protocol::User>| -> Vec<String> {
         users.into_iter().map(|u| u.username).collect()
     };
     let all = store

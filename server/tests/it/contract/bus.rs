@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use app::protocol::RoomId;
+use protocol::RoomId;
 use server::ports::{BusEvent, EventBus, Subscription};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;

@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use server::embedded::LocalCache;
+use server::adapters::embedded::LocalCache;
+use server::adapters::redis::{Redis, RedisCache};
 use server::ports::Cache;
-use server::redis_adapters::{Redis, RedisCache};
 
 use super::services;
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use server::embedded::{LocalBus, LocalLimiter, LocalPresence, SqliteStore};
+use server::adapters::embedded::{LocalBus, LocalLimiter, LocalPresence, SqliteStore};
 use tempfile::TempDir;
 
 use super::{accounts, bus, health, invites, limiter, media_records, messages, presence, rooms};

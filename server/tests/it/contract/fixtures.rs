@@ -2,9 +2,7 @@
 //! against a shared service that already holds other runs' data, and its tests can run in
 //! parallel against one instance.
 
-use app::protocol::{
-    Message, MessageId, MessageKind, Role, RoomId, RoomKind, Timestamp, User, UserId,
-};
+use protocol::{Message, MessageId, MessageKind, Role, RoomId, RoomKind, Timestamp, User, UserId};
 use server::ports::RoomStore;
 use server::ports::store::{NewMessage, NewRoom};
 

@@ -1,6 +1,6 @@
 //! The event-bus suite against a Kafka-protocol broker (`KAFKA_BROKERS`).
 
-use server::kafka::KafkaBus;
+use server::adapters::kafka::KafkaBus;
 
 use super::{bus, services};
 

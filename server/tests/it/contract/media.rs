@@ -247,7 +247,7 @@ mod embedded {
     use std::time::SystemTime;
 
     use anyhow::Context as _;
-    use server::embedded::FsMediaStorage;
+    use server::adapters::embedded::FsMediaStorage;
     use tempfile::TempDir;
 
     use super::*;
@@ -473,7 +473,7 @@ mod embedded {
 
 /// S3, when `S3_ENDPOINT` names one (see `S3Config::from_env`).
 mod s3 {
-    use server::s3::{S3Config, S3MediaStorage, SecretKey};
+    use server::adapters::s3::{S3Config, S3MediaStorage, SecretKey};
 
     use super::super::services;
     use super::*;

@@ -1,7 +1,7 @@
 //! The media record store: created pending, completed once checked, given to one room by
 //! its first message, deleted only while no message uses it.
 
-use app::protocol::{Media, MediaId, MediaKind, MessageKind, RoomId, Timestamp};
+use protocol::{Media, MediaId, MediaKind, MessageKind, RoomId, Timestamp};
 use server::ports::store::{
     CheckedMedia, MEDIA_UNAVAILABLE, MediaRecord, MediaStore, MessageStore,
 };

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use app::protocol::{Message, MessageId, MessageKind, Reaction, RoomId, Timestamp, UserId};
+use protocol::{Message, MessageId, MessageKind, Reaction, RoomId, Timestamp, UserId};
 use server::ports::store::{Appended, ChangeRefusal, Cursor, NewMessage, SearchFrom, SearchTerms};
 use server::ports::{MessageStore, RoomStore, StoreError, StoreResult};
 
@@ -274,7 +274,7 @@ pub async fn finds_a_message_by_id(messages: &dyn MessageStore, rooms: &dyn Room
         messages.message(&new.id).await.expect("read message"),
         Some(stored)
     );
-    let unknown = app::protocol::MessageId(fixtures::unique());
+    let unknown = protocol::MessageId(fixtures::unique());
     assert_eq!(
         messages.message(&unknown).await.expect("read unknown"),
         None

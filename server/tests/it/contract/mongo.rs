@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use server::mongo::MongoStore;
+use server::adapters::mongo::MongoStore;
 
 use super::{accounts, health, invites, media_records, messages, rooms, services};
 

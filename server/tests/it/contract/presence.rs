@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use app::protocol::Timestamp;
+use protocol::Timestamp;
 use server::ports::Presence;
 use server::ports::presence::Status;
 

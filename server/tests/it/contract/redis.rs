@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use server::redis_adapters::{Redis, RedisLimiter, RedisPresence};
+use server::adapters::redis::{Redis, RedisLimiter, RedisPresence};
 
 use super::{limiter, presence, services};
 

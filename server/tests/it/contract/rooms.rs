@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use app::protocol::{ReceiptKind, Role, RoomId, RoomKind, Timestamp, UserId};
+use protocol::{ReceiptKind, Role, RoomId, RoomKind, Timestamp, UserId};
 use server::ports::store::{MemberRecord, RoomRecord};
 use server::ports::{MessageStore, RoomStore, StoreError};
 

@@ -1,10 +1,10 @@
 //! Invites, keyed by the hash of their code.
 
-use app::protocol::{RoomId, Timestamp, UserId};
 use async_trait::async_trait;
 use mongodb::Collection;
 use mongodb::bson::doc;
 use mongodb::options::ReturnDocument;
+use protocol::{RoomId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, store_error};

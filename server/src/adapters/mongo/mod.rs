@@ -25,11 +25,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use app::protocol::RoomId;
 use mongodb::bson::{Document, doc};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions, WriteConcern};
 use mongodb::{Client, Collection, Database, IndexModel};
+use protocol::RoomId;
 
 use crate::ports::{StoreError, StoreResult};
 
@@ -259,7 +259,7 @@ fn to_u64(value: i64) -> u64 {
 
 /// The unique key of a direct room: its two members in a fixed order (as in the SQLite
 /// store, so both stores agree on what "the same pair" means).
-fn direct_key(a: &app::protocol::UserId, b: &app::protocol::UserId) -> String {
+fn direct_key(a: &protocol::UserId, b: &protocol::UserId) -> String {
     if a <= b {
         format!("{a}:{b}")
     } else {

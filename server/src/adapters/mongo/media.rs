@@ -2,11 +2,11 @@
 //! `messages`), with one conditional update inside that transaction, so a send and the
 //! orphan collector's conditional delete exclude each other.
 
-use app::protocol::{MediaId, MediaKind, RoomId, Timestamp, UserId};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use mongodb::Collection;
 use mongodb::bson::{Bson, Document, doc};
+use protocol::{MediaId, MediaKind, RoomId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, store_error, to_i64, to_u64};

@@ -2,10 +2,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use app::protocol::{Timestamp, User, UserId};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use mongodb::bson::{self, doc};
+use protocol::{Timestamp, User, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, is_duplicate_key, store_error};

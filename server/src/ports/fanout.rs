@@ -1,11 +1,11 @@
 //! The port to connected devices. Delivery here is best effort: a device that misses an event
 //! catches up with `sync`, so a failure is logged by the implementation, not returned.
 
-use app::protocol::{
+use async_trait::async_trait;
+use protocol::{
     Message, NotificationEvent, PresenceEvent, ReceiptEvent, Room, RoomHeadEvent, RoomId,
     RoomLeftEvent, TypingEvent, UserId,
 };
-use async_trait::async_trait;
 
 #[async_trait]
 pub trait Fanout: Send + Sync {

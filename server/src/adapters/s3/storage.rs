@@ -390,7 +390,7 @@ fn store_error<E: std::error::Error + Send + Sync + 'static>(err: SdkError<E>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::s3::SecretKey;
+    use crate::adapters::s3::SecretKey;
 
     /// Nothing listens on port 1 of the loopback: every connection is refused at once.
     fn unreachable() -> S3Config {

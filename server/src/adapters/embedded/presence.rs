@@ -3,8 +3,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use app::protocol::{Timestamp, UserId};
 use async_trait::async_trait;
+use protocol::{Timestamp, UserId};
 
 use crate::ports::StoreResult;
 use crate::ports::presence::{Presence, Status};

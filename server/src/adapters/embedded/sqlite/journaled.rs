@@ -3,7 +3,7 @@
 //! the replay after a crash run the same function on the same record, so replaying gives
 //! what the live write gave.
 
-use app::protocol::ReceiptKind;
+use protocol::ReceiptKind;
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 

@@ -58,7 +58,7 @@ impl Vapid {
     /// The `Authorization` header for a push to `endpoint`: `vapid t=<JWT>, k=<key>`, the
     /// JWT's audience being the endpoint's origin (port included).
     pub fn authorization(&self, endpoint: &url::Url) -> String {
-        let expires = app::protocol::Timestamp::now().as_millis() / 1000 + VALID_SECS;
+        let expires = protocol::Timestamp::now().as_millis() / 1000 + VALID_SECS;
         let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ES256"}"#);
         let claims = json!({
             "aud": endpoint.origin().ascii_serialization(),

@@ -17,8 +17,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use app::protocol::{MediaId, ReceiptKind, Role, RoomId, RoomKind, Timestamp, User, UserId};
 use async_trait::async_trait;
+use protocol::{MediaId, ReceiptKind, Role, RoomId, RoomKind, Timestamp, User, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use app::protocol::{Timestamp, UserId};
 use async_trait::async_trait;
+use protocol::{Timestamp, UserId};
 use redis::Script;
 
 use super::Redis;

@@ -1,10 +1,10 @@
 //! Rooms, their members and the members' read markers.
 
-use app::protocol::{ReceiptKind, Role, RoomId, RoomKind, Timestamp, UserId};
 use async_trait::async_trait;
 use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{self, Bson, doc};
 use mongodb::{ClientSession, Collection};
+use protocol::{ReceiptKind, Role, RoomId, RoomKind, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, direct_key, is_duplicate_key, store_error, to_i64, to_u64};

@@ -12,8 +12,8 @@
 //! search row (`search_rowid`): the message id in the search table is only for reading
 //! hits, and FTS5 cannot look a row up by it.
 
-use app::protocol::{Message, MessageId, MessageKind, Reaction, RoomId, Timestamp, UserId};
 use async_trait::async_trait;
+use protocol::{Message, MessageId, MessageKind, Reaction, RoomId, Timestamp, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{SqliteStore, enum_from, enum_text, journaled, seq_from, seq_to};

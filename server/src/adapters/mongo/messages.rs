@@ -34,12 +34,12 @@
 
 use std::time::Duration;
 
-use app::protocol::{Media, Message, MessageId, MessageKind, Reaction, RoomId, Timestamp, UserId};
 use async_trait::async_trait;
 use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
 use mongodb::{ClientSession, Collection};
+use protocol::{Media, Message, MessageId, MessageKind, Reaction, RoomId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, is_duplicate_key, store_error, to_i64, to_u64};
