@@ -106,7 +106,7 @@ pub fn api_request(data: &[u8]) {
             let header = String::from_utf8_lossy(rest);
             let _ = crate::http::auth::session_cookie(&header);
             let total = rest.len() as u64 * 1_000;
-            if let Ok((start, end)) = crate::http::handlers::byte_range(&header, total) {
+            if let Ok((start, end)) = crate::http::range::byte_range(&header, total) {
                 assert!(
                     start <= end && end < total,
                     "range {start}-{end} of {total}"

@@ -61,9 +61,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 
-use crate::adapters::{embedded, push, redis, s3};
+use crate::adapters::{embedded, push, redis};
 #[cfg(feature = "services")]
-use crate::adapters::{kafka, mongo};
+use crate::adapters::{kafka, mongo, s3};
 use crate::chat::{Chat, Ports, Settings};
 use crate::config::Config;
 use crate::http::AppState;

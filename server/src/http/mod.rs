@@ -3,6 +3,7 @@
 //! - [`handlers`]: one function per endpoint of `shared/API.md`.
 //! - [`auth`]: bearer tokens, the session cookie and its CSRF guard, the client address.
 //! - [`extract`]: request extractors whose rejections use the API's error body.
+//! - [`range`]: the `Range` header of media players.
 //! - [`health`]: `/healthz`, `/readyz` and `/readyz/services`.
 //! - [`openapi`]: the OpenAPI and AsyncAPI documents, served under `/api/v1`.
 //! - [`well_known`]: the app-link files that let native apps open invite links.
@@ -12,6 +13,7 @@ pub mod extract;
 pub mod handlers;
 pub mod health;
 pub mod openapi;
+pub mod range;
 pub mod well_known;
 
 use std::sync::Arc;
