@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use protocol::{ErrorBody, ErrorCode};
 use serde_json::{Value, json};
 
-use crate::ports::StoreError;
+use crate::ports::{Conflict, StoreError};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -84,10 +84,22 @@ impl Error {
     }
 }
 
+/// What a client is told of a store's refusal.
+fn conflict_words(conflict: Conflict) -> &'static str {
+    match conflict {
+        Conflict::UsernameTaken => "username is taken",
+        Conflict::RoomExists => "the room already exists",
+        Conflict::MediaIdTaken => "media id taken",
+        Conflict::MediaUnavailable => "media unavailable",
+        Conflict::DeviceRegisteredMeanwhile => "this device was registered meanwhile",
+        Conflict::Duplicate => "it exists already",
+    }
+}
+
 impl From<StoreError> for Error {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Conflict(what) => Error::Conflict(what),
+            StoreError::Conflict(conflict) => Error::Conflict(conflict_words(conflict)),
             StoreError::Unavailable(what) => Error::Unavailable(what),
             StoreError::ChangeRefused(refusal) => Error::from(refusal),
             StoreError::Other(cause) => Error::Internal(cause),

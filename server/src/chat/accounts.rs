@@ -88,14 +88,8 @@ impl Chat {
         };
         let limits = &self.settings.limits;
         let key = format!("login:user:{}", username.as_str());
-        if let Some(wait) = self
-            .ports
-            .limiter
-            .hit(&key, limits.login_per_account, limits.auth_window)
-            .await?
-        {
-            return Err(Error::RateLimited(wait));
-        }
+        self.rate_limit("login", &key, limits.login_per_account, limits.auth_window)
+            .await?;
         let found = self.ports.accounts.credentials(username.as_str()).await?;
         let password = request.password;
         // An unknown username is checked against a decoy, so the answer takes as long either
@@ -443,15 +437,8 @@ impl Chat {
     async fn limit_auth_by_address(&self, client: IpAddr) -> Result<()> {
         let limits = &self.settings.limits;
         let key = format!("auth:ip:{client}");
-        match self
-            .ports
-            .limiter
-            .hit(&key, limits.auth_per_ip, limits.auth_window)
-            .await?
-        {
-            Some(wait) => Err(Error::RateLimited(wait)),
-            None => Ok(()),
-        }
+        self.rate_limit("auth", &key, limits.auth_per_ip, limits.auth_window)
+            .await
     }
 }
 

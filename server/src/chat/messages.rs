@@ -13,8 +13,9 @@ use protocol::{
 use super::Chat;
 use crate::domain::{ClientId, Emoji, MessageBody, mentioned_usernames, new_id};
 use crate::error::{Error, Result};
+use crate::ports::Conflict;
 use crate::ports::StoreError;
-use crate::ports::store::{Appended, ChangeRefusal, Cursor, MEDIA_UNAVAILABLE, NewMessage};
+use crate::ports::store::{Appended, ChangeRefusal, Cursor, NewMessage};
 
 /// History page size when the client names none, and the most it may ask for.
 const DEFAULT_PAGE: u32 = 50;
@@ -160,18 +161,8 @@ impl Chat {
         let received = std::time::Instant::now();
         let limits = &self.settings.limits;
         let key = crate::domain::key("send:user:", &sender.0);
-        if let Some(wait) = self
-            .ports
-            .limiter
-            .hit(&key, limits.sends_per_user, limits.send_window)
-            .await?
-        {
-            crate::metrics::METRICS
-                .rate_limited
-                .with_label_values(&["send"])
-                .inc();
-            return Err(Error::RateLimited(wait));
-        }
+        self.rate_limit("send", &key, limits.sends_per_user, limits.send_window)
+            .await?;
         let client_id = ClientId::parse(&request.client_id)?;
         let body = checked_body(&request)?;
         self.check_member(sender, room).await?;
@@ -237,7 +228,9 @@ impl Chat {
                 self.deliver_if_missed(&message).await;
                 Ok((message, false))
             }
-            Err(StoreError::Conflict(MEDIA_UNAVAILABLE)) => Err(super::media::media_elsewhere()),
+            Err(StoreError::Conflict(Conflict::MediaUnavailable)) => {
+                Err(super::media::media_elsewhere())
+            }
             Err(err) => Err(err.into()),
         };
         // Nothing new to deliver, but messages may have waited on this ticket.

@@ -152,12 +152,21 @@ impl Chat {
     /// Counts one `action` of `user` against `limit` per `send_window`.
     pub(crate) async fn limit(&self, action: &str, user: &UserId, limit: u32) -> Result<()> {
         let key = format!("{action}:user:{user}");
-        match self
-            .ports
-            .limiter
-            .hit(&key, limit, self.settings.limits.send_window)
-            .await?
-        {
+        self.rate_limit(action, &key, limit, self.settings.limits.send_window)
+            .await
+    }
+
+    /// The one way every rate limit is applied: counts a hit on `key` against `limit` per
+    /// `window` and, past it, answers `rate_limited` with the wait (counted under `action`
+    /// in `confab_rate_limited_total`).
+    pub(crate) async fn rate_limit(
+        &self,
+        action: &str,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<()> {
+        match self.ports.limiter.hit(key, limit, window).await? {
             Some(wait) => {
                 crate::metrics::METRICS
                     .rate_limited

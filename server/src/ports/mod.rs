@@ -35,9 +35,9 @@ pub use store::{AccountStore, InviteStore, MediaStore, MessageStore, RoomStore};
 /// What a port can report besides success.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A uniqueness rule refused the write (the text says which).
-    #[error("conflict: {0}")]
-    Conflict(&'static str),
+    /// A rule of the store refused the write (which one: [`Conflict`]).
+    #[error("conflict: {0:?}")]
+    Conflict(Conflict),
     /// An `edit`, `delete` or `reaction` its target cannot take.
     #[error("change refused: {0:?}")]
     ChangeRefused(store::ChangeRefusal),
@@ -49,6 +49,23 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which rule of a store refused a write. The core decides what to tell the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conflict {
+    /// The username belongs to another account.
+    UsernameTaken,
+    /// The room exists already (the one direct room of a pair, made meanwhile).
+    RoomExists,
+    /// A media record with this id exists already.
+    MediaIdTaken,
+    /// The media a message names is missing, not ready, or given to another room.
+    MediaUnavailable,
+    /// Another request registered the same push device meanwhile.
+    DeviceRegisteredMeanwhile,
+    /// Another unique index refused a duplicate the adapter did not expect.
+    Duplicate,
+}
 
 /// A dependency `/readyz` asks: does the service answer right now?
 #[async_trait::async_trait]

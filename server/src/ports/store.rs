@@ -317,7 +317,7 @@ pub struct NewMessage {
     pub body: Option<String>,
     /// The media of an image or voice message, as the API shows it (it never changes once
     /// checked, so the message keeps a copy). `append` gives the media to the message's room
-    /// in the same step, or refuses with [`MEDIA_UNAVAILABLE`].
+    /// in the same step, or refuses with [`Conflict::MediaUnavailable`](super::Conflict::MediaUnavailable).
     pub media: Option<Media>,
     pub reply_to: Option<MessageId>,
     pub created_at: Timestamp,
@@ -518,7 +518,7 @@ pub trait MessageStore: Send + Sync {
     /// `(sender_id, client_id)` is unique for all time: a repeat returns the first message
     /// and stores nothing. Sequence numbers have no gaps and no repeats under concurrency.
     /// A message with media gives that media to its room in the same transaction, or is
-    /// refused with `Conflict(MEDIA_UNAVAILABLE)` when the media is missing, not ready or
+    /// refused with `Conflict(MediaUnavailable)` when the media is missing, not ready or
     /// another room's. An `edit`, `delete` or `reaction` changes its `relates_to` target in
     /// the same transaction by [`apply_change`], or is refused with
     /// [`StoreError::ChangeRefused`]; deleting a message also empties the bodies of its
@@ -596,10 +596,6 @@ pub struct CheckedMedia {
     pub has_thumbnail: bool,
 }
 
-/// `append` refused a message whose media is missing, not ready, or already given to
-/// another room (the message is not stored then).
-pub const MEDIA_UNAVAILABLE: &str = "media unavailable";
-
 /// Records of uploaded media. The bytes live in `ports::MediaStorage`. A media record is
 /// given to a room by `MessageStore::append`, with the message that uses it.
 #[async_trait]
@@ -621,4 +617,14 @@ pub trait MediaStore: Send + Sync {
     /// Media of `uploader` that no message uses, oldest first.
     async fn unused_media_of(&self, uploader: &UserId, limit: u32)
     -> StoreResult<Vec<MediaRecord>>;
+}
+
+/// The key of a direct room's pair of users, the same whichever of the two asks: every store
+/// indexes it as unique, so there is at most one direct room per pair.
+pub fn direct_key(a: &UserId, b: &UserId) -> String {
+    if a <= b {
+        format!("{a}:{b}")
+    } else {
+        format!("{b}:{a}")
+    }
 }

@@ -13,7 +13,7 @@ use crate::ports::store::{
     AccountStore, DELETED_USER_NAME, PushSubscriptionRecord, PushTarget, SessionRecord,
     deleted_username,
 };
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::{Conflict, StoreError, StoreResult};
 
 /// A document of `users`.
 #[derive(Serialize, Deserialize)]
@@ -213,7 +213,9 @@ impl AccountStore for MongoStore {
             .await
         {
             Ok(_) => Ok(()),
-            Err(err) if is_duplicate_key(&err) => Err(StoreError::Conflict("username is taken")),
+            Err(err) if is_duplicate_key(&err) => {
+                Err(StoreError::Conflict(Conflict::UsernameTaken))
+            }
             Err(err) => Err(store_error(err)),
         }
     }
@@ -398,7 +400,7 @@ impl AccountStore for MongoStore {
             // The same device registered at the same moment: the one stored first stays.
             Err(err) if is_duplicate_key(&err) => match self.refresh_push(record).await? {
                 Some(id) => Ok((id, false)),
-                None => Err(StoreError::Conflict("this device was registered meanwhile")),
+                None => Err(StoreError::Conflict(Conflict::DeviceRegisteredMeanwhile)),
             },
             Err(err) => Err(store_error(err)),
         }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, store_error, to_i64, to_u64};
 use crate::ports::store::{CheckedMedia, MediaRecord, MediaStore};
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::{Conflict, StoreError, StoreResult};
 
 /// A document of `media`.
 #[derive(Serialize, Deserialize)]
@@ -102,7 +102,7 @@ impl MediaStore for MongoStore {
         match self.media_docs().insert_one(MediaDoc::new(record)).await {
             Ok(_) => Ok(()),
             Err(err) => match store_error(err) {
-                StoreError::Conflict(_) => Err(StoreError::Conflict("media id taken")),
+                StoreError::Conflict(_) => Err(StoreError::Conflict(Conflict::MediaIdTaken)),
                 other => Err(other),
             },
         }

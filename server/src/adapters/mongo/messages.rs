@@ -44,8 +44,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, is_duplicate_key, store_error, to_i64, to_u64};
 use crate::ports::store::{
-    Appended, ChangeRefusal, Cursor, MEDIA_UNAVAILABLE, MessageStore, NewMessage, SearchFrom,
-    SearchTerms, SideEffect, apply_change, search_words, searchable_text,
+    Appended, ChangeRefusal, Cursor, MessageStore, NewMessage, SearchFrom, SearchTerms, SideEffect,
+    apply_change, search_words, searchable_text,
 };
 
 /// The longest an `append` may take, its wait for the room's turn and the driver's own
@@ -60,7 +60,7 @@ struct MediaUnavailable;
 /// Aborts an `append` transaction whose change its target cannot take.
 #[derive(Debug)]
 struct Refused(ChangeRefusal);
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::{Conflict, StoreError, StoreResult};
 
 /// A document of `messages`.
 #[derive(Serialize, Deserialize)]
@@ -336,7 +336,7 @@ impl MongoStore {
                 "append to a missing room"
             ))),
             Err(err) if err.get_custom::<MediaUnavailable>().is_some() => {
-                Err(StoreError::Conflict(MEDIA_UNAVAILABLE))
+                Err(StoreError::Conflict(Conflict::MediaUnavailable))
             }
             // A retried change finds its first attempt's effect (a reaction already there,
             // a target already deleted): the first attempt is the answer.

@@ -31,7 +31,8 @@ use mongodb::options::{ClientOptions, IndexOptions, WriteConcern};
 use mongodb::{Client, Collection, Database, IndexModel};
 use protocol::RoomId;
 
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::store::direct_key;
+use crate::ports::{Conflict, StoreError, StoreResult};
 
 /// How long an operation waits for a reachable server before the store reports itself
 /// unavailable, unless the URL says otherwise: long enough to ride out an election, short
@@ -221,7 +222,7 @@ fn is_unreachable(err: &mongodb::error::Error) -> bool {
 /// server is `Unavailable` (the caller may retry), anything else is unexpected.
 fn store_error(err: mongodb::error::Error) -> StoreError {
     if is_duplicate_key(&err) {
-        StoreError::Conflict("duplicate key")
+        StoreError::Conflict(Conflict::Duplicate)
     } else if is_unreachable(&err) {
         StoreError::Unavailable("mongodb")
     } else {
@@ -255,16 +256,6 @@ fn to_i64(value: u64) -> i64 {
 
 fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
-}
-
-/// The unique key of a direct room: its two members in a fixed order (as in the SQLite
-/// store, so both stores agree on what "the same pair" means).
-fn direct_key(a: &protocol::UserId, b: &protocol::UserId) -> String {
-    if a <= b {
-        format!("{a}:{b}")
-    } else {
-        format!("{b}:{a}")
-    }
 }
 
 #[cfg(test)]

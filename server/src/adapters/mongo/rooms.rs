@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, direct_key, is_duplicate_key, store_error, to_i64, to_u64};
 use crate::ports::store::{MemberRecord, NewRoom, RoomRecord, RoomStore};
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::{Conflict, StoreError, StoreResult};
 
 /// A document of `rooms`.
 #[derive(Serialize, Deserialize)]
@@ -179,9 +179,7 @@ impl RoomStore for MongoStore {
             .await;
         match created {
             Ok(()) => Ok(()),
-            Err(err) if is_duplicate_key(&err) => {
-                Err(StoreError::Conflict("the room already exists"))
-            }
+            Err(err) if is_duplicate_key(&err) => Err(StoreError::Conflict(Conflict::RoomExists)),
             Err(err) => Err(store_error(err)),
         }
     }

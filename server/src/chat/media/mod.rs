@@ -132,15 +132,8 @@ impl Chat {
     async fn limit_uploads(&self, action: &str, user: &UserId) -> Result<()> {
         let limits = &self.settings.limits;
         let key = format!("{action}:user:{user}");
-        match self
-            .ports
-            .limiter
-            .hit(&key, limits.uploads_per_user, limits.upload_window)
-            .await?
-        {
-            Some(wait) => Err(Error::RateLimited(wait)),
-            None => Ok(()),
-        }
+        self.rate_limit(action, &key, limits.uploads_per_user, limits.upload_window)
+            .await
     }
 
     /// What a client may declare: an accepted type for the kind, a size within the limit,

@@ -2,10 +2,8 @@
 //! its first message, deleted only while no message uses it.
 
 use protocol::{Media, MediaId, MediaKind, MessageKind, RoomId, Timestamp};
-use server::ports::store::{
-    CheckedMedia, MEDIA_UNAVAILABLE, MediaRecord, MediaStore, MessageStore,
-};
-use server::ports::{RoomStore, StoreError};
+use server::ports::store::{CheckedMedia, MediaRecord, MediaStore, MessageStore};
+use server::ports::{Conflict, RoomStore, StoreError};
 
 use super::fixtures;
 
@@ -123,7 +121,10 @@ pub async fn a_message_takes_ready_media_for_its_room_only(
         new
     };
     let refused = |result: Result<_, StoreError>| {
-        matches!(result, Err(StoreError::Conflict(MEDIA_UNAVAILABLE)))
+        matches!(
+            result,
+            Err(StoreError::Conflict(Conflict::MediaUnavailable))
+        )
     };
 
     let waiting = pending(Timestamp::now());

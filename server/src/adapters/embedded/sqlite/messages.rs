@@ -18,10 +18,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{SqliteStore, enum_from, enum_text, journaled, seq_from, seq_to};
 use crate::ports::store::{
-    Appended, ChangeRefusal, Cursor, MEDIA_UNAVAILABLE, MessageStore, NewMessage, SearchFrom,
-    SearchTerms, SideEffect, apply_change, search_words, searchable_text,
+    Appended, ChangeRefusal, Cursor, MessageStore, NewMessage, SearchFrom, SearchTerms, SideEffect,
+    apply_change, search_words, searchable_text,
 };
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::{Conflict, StoreError, StoreResult};
 
 /// Brings a database made before v1.1 up to date: the columns of changes, reactions and
 /// mentions, and the search table, filled from the messages already there. Runs at open,
@@ -390,7 +390,7 @@ impl MessageStore for SqliteStore {
             Err(Refusal::NoRoom) => Err(StoreError::Other(anyhow::anyhow!(
                 "append to a missing room"
             ))),
-            Err(Refusal::MediaUnavailable) => Err(StoreError::Conflict(MEDIA_UNAVAILABLE)),
+            Err(Refusal::MediaUnavailable) => Err(StoreError::Conflict(Conflict::MediaUnavailable)),
             Err(Refusal::Change(refusal)) => Err(StoreError::ChangeRefused(refusal)),
         }
     }
