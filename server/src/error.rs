@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use protocol::{ErrorBody, ErrorCode};
 use serde_json::{Value, json};
 
-use crate::ports::{Conflict, StoreError};
+use crate::ports::{Conflict, PortError};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -96,13 +96,13 @@ fn conflict_words(conflict: Conflict) -> &'static str {
     }
 }
 
-impl From<StoreError> for Error {
-    fn from(err: StoreError) -> Self {
+impl From<PortError> for Error {
+    fn from(err: PortError) -> Self {
         match err {
-            StoreError::Conflict(conflict) => Error::Conflict(conflict_words(conflict)),
-            StoreError::Unavailable(what) => Error::Unavailable(what),
-            StoreError::ChangeRefused(refusal) => Error::from(refusal),
-            StoreError::Other(cause) => Error::Internal(cause),
+            PortError::Conflict(conflict) => Error::Conflict(conflict_words(conflict)),
+            PortError::Unavailable(what) => Error::Unavailable(what),
+            PortError::ChangeRefused(refusal) => Error::from(refusal),
+            PortError::Other(cause) => Error::Internal(cause),
         }
     }
 }

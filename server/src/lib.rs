@@ -68,8 +68,8 @@ use crate::chat::{Chat, Ports, Settings};
 use crate::config::Config;
 use crate::http::AppState;
 use crate::ports::{
-    AccountStore, HealthChecks, InviteStore, MediaStorage, MediaStore, MessageStore, PushGateway,
-    RoomStore,
+    AccountStore, HealthChecks, InviteStore, MediaRecordStore, MediaStorage, MessageStore,
+    PushGateway, RoomStore,
 };
 use crate::realtime::fanout::SocketFanout;
 use crate::realtime::handshake::OriginPolicy;
@@ -285,7 +285,7 @@ where
 /// Ports on one store implementing every store trait; in-process everything else.
 fn stores<S>(store: Arc<S>, media: Arc<dyn MediaStorage>, push: Arc<dyn PushGateway>) -> Ports
 where
-    S: AccountStore + RoomStore + InviteStore + MessageStore + MediaStore + 'static,
+    S: AccountStore + RoomStore + InviteStore + MessageStore + MediaRecordStore + 'static,
 {
     Ports {
         media,

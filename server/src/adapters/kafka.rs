@@ -26,7 +26,7 @@ use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::statistics::Statistics;
 
-use crate::ports::{BusEvent, EventBus, HealthCheck, StoreError, StoreResult, Subscription};
+use crate::ports::{BusEvent, EventBus, HealthCheck, PortError, PortResult, Subscription};
 
 /// Enough partitions for a handful of consumers per group to share the rooms.
 const PARTITIONS: i32 = 6;
@@ -101,10 +101,10 @@ impl KafkaBus {
     }
 
     /// The producer, replaced first if the last one failed fatally.
-    fn producer(&self) -> StoreResult<FutureProducer> {
+    fn producer(&self) -> PortResult<FutureProducer> {
         if self.replace_producer.swap(false, Ordering::SeqCst) {
             tracing::warn!("replacing the Kafka producer after a fatal error");
-            let fresh = new_producer(&self.brokers).map_err(StoreError::Other)?;
+            let fresh = new_producer(&self.brokers).map_err(PortError::Other)?;
             *self.producer.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         }
         Ok(self
@@ -117,8 +117,8 @@ impl KafkaBus {
 
 #[async_trait]
 impl EventBus for KafkaBus {
-    async fn publish(&self, event: &BusEvent) -> StoreResult<()> {
-        let payload = serde_json::to_vec(event).map_err(|e| StoreError::Other(e.into()))?;
+    async fn publish(&self, event: &BusEvent) -> PortResult<()> {
+        let payload = serde_json::to_vec(event).map_err(|e| PortError::Other(e.into()))?;
         let record = FutureRecord::to(&self.topic)
             .key(event.key())
             .payload(&payload);
@@ -126,7 +126,7 @@ impl EventBus for KafkaBus {
         let delivery = producer.send_result(record).map_err(|(err, _)| {
             tracing::warn!(error = %err, "kafka publish refused");
             crate::metrics::METRICS.kafka_publish_errors.inc();
-            StoreError::Unavailable("kafka")
+            PortError::Unavailable("kafka")
         })?;
         match delivery.await {
             Ok(Ok(_)) => Ok(()),
@@ -136,16 +136,16 @@ impl EventBus for KafkaBus {
                 if producer.client().fatal_error().is_some() {
                     self.replace_producer.store(true, Ordering::SeqCst);
                 }
-                Err(StoreError::Unavailable("kafka"))
+                Err(PortError::Unavailable("kafka"))
             }
             Err(_) => {
                 crate::metrics::METRICS.kafka_publish_errors.inc();
-                Err(StoreError::Unavailable("kafka"))
+                Err(PortError::Unavailable("kafka"))
             }
         }
     }
 
-    async fn subscribe(&self, group: &str) -> StoreResult<Box<dyn Subscription>> {
+    async fn subscribe(&self, group: &str) -> PortResult<Box<dyn Subscription>> {
         self.consumer(
             &format!("{}.{group}", self.namespace),
             group,
@@ -156,7 +156,7 @@ impl EventBus for KafkaBus {
 
     /// A consumer group of its own (a fresh name per call), reading from the topic's end and
     /// committing nothing: the group is forgotten once it stops.
-    async fn watch(&self) -> StoreResult<Box<dyn Subscription>> {
+    async fn watch(&self) -> PortResult<Box<dyn Subscription>> {
         let group = format!("{}.watch.{}", self.namespace, uuid::Uuid::new_v4().simple());
         self.consumer(&group, "watch", "latest", false)
     }
@@ -171,7 +171,7 @@ impl KafkaBus {
         label: &str,
         start: &str,
         commit: bool,
-    ) -> StoreResult<Box<dyn Subscription>> {
+    ) -> PortResult<Box<dyn Subscription>> {
         let lag = LagContext {
             lag: crate::metrics::METRICS
                 .consumer_lag
@@ -188,10 +188,10 @@ impl KafkaBus {
             .set("heartbeat.interval.ms", "1000")
             .set("statistics.interval.ms", "5000")
             .create_with_context(lag)
-            .map_err(|e| StoreError::Other(anyhow::anyhow!("kafka consumer: {e}")))?;
+            .map_err(|e| PortError::Other(anyhow::anyhow!("kafka consumer: {e}")))?;
         consumer
             .subscribe(&[self.topic.as_str()])
-            .map_err(|e| StoreError::Other(anyhow::anyhow!("kafka subscribe: {e}")))?;
+            .map_err(|e| PortError::Other(anyhow::anyhow!("kafka subscribe: {e}")))?;
         Ok(Box::new(KafkaSubscription {
             consumer: Some(consumer),
             topic: self.topic.clone(),
@@ -271,7 +271,7 @@ impl Drop for KafkaSubscription {
 
 #[async_trait]
 impl HealthCheck for KafkaBus {
-    async fn check(&self) -> StoreResult<()> {
+    async fn check(&self) -> PortResult<()> {
         let (producer, topic) = (self.producer()?, self.topic.clone());
         tokio::task::spawn_blocking(move || {
             producer
@@ -280,10 +280,10 @@ impl HealthCheck for KafkaBus {
                 .map(drop)
         })
         .await
-        .map_err(|e| StoreError::Other(anyhow::anyhow!("health task: {e}")))?
+        .map_err(|e| PortError::Other(anyhow::anyhow!("health task: {e}")))?
         .map_err(|err| {
             tracing::warn!(error = %err, "kafka metadata fetch failed");
-            StoreError::Unavailable("kafka")
+            PortError::Unavailable("kafka")
         })
     }
 }

@@ -14,7 +14,7 @@ use super::Chat;
 use crate::domain::{ClientId, Emoji, MessageBody, mentioned_usernames, new_id};
 use crate::error::{Error, Result};
 use crate::ports::Conflict;
-use crate::ports::StoreError;
+use crate::ports::PortError;
 use crate::ports::store::{Appended, ChangeRefusal, Cursor, NewMessage};
 
 /// History page size when the client names none, and the most it may ask for.
@@ -228,7 +228,7 @@ impl Chat {
                 self.deliver_if_missed(&message).await;
                 Ok((message, false))
             }
-            Err(StoreError::Conflict(Conflict::MediaUnavailable)) => {
+            Err(PortError::Conflict(Conflict::MediaUnavailable)) => {
                 Err(super::media::media_elsewhere())
             }
             Err(err) => Err(err.into()),

@@ -50,8 +50,8 @@ use crate::config::Limits;
 use crate::error::{Error, Result};
 use crate::passwords::PasswordHashers;
 use crate::ports::{
-    AccountStore, Cache, EventBus, InviteStore, MediaStorage, MediaStore, MessageStore, Presence,
-    PushGateway, RateLimiter, RoomStore,
+    AccountStore, Cache, EventBus, InviteStore, MediaRecordStore, MediaStorage, MessageStore,
+    Presence, PushGateway, RateLimiter, RoomStore,
 };
 
 /// Everything the core talks to, as trait objects chosen at start-up.
@@ -66,7 +66,7 @@ pub struct Ports {
     pub limiter: Arc<dyn RateLimiter>,
     pub cache: Arc<dyn Cache>,
     /// Media records: who uploaded what, whether it passed its checks, where it is used.
-    pub media_records: Arc<dyn MediaStore>,
+    pub media_records: Arc<dyn MediaRecordStore>,
     /// Media bytes.
     pub media: Arc<dyn MediaStorage>,
     /// The push services, for devices with no live socket.

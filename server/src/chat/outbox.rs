@@ -166,7 +166,7 @@ mod tests {
     use crate::adapters::embedded;
     use crate::chat::{Fanout, Ports, Settings};
     use crate::ports::store::NewRoom;
-    use crate::ports::{EventBus, MessageStore, RoomStore, StoreError, StoreResult, Subscription};
+    use crate::ports::{EventBus, MessageStore, PortError, PortResult, RoomStore, Subscription};
 
     /// A bus that refuses every event while `down`, and remembers what it took.
     #[derive(Default)]
@@ -178,21 +178,21 @@ mod tests {
 
     #[async_trait]
     impl EventBus for FlakyBus {
-        async fn publish(&self, event: &BusEvent) -> StoreResult<()> {
+        async fn publish(&self, event: &BusEvent) -> PortResult<()> {
             if self.down.load(Ordering::SeqCst) {
                 self.refused.notify_one();
-                return Err(StoreError::Unavailable("kafka"));
+                return Err(PortError::Unavailable("kafka"));
             }
             self.took.lock().expect("lock").push(event.clone());
             Ok(())
         }
 
-        async fn subscribe(&self, _: &str) -> StoreResult<Box<dyn Subscription>> {
-            Err(StoreError::Unavailable("kafka"))
+        async fn subscribe(&self, _: &str) -> PortResult<Box<dyn Subscription>> {
+            Err(PortError::Unavailable("kafka"))
         }
 
-        async fn watch(&self) -> StoreResult<Box<dyn Subscription>> {
-            Err(StoreError::Unavailable("kafka"))
+        async fn watch(&self) -> PortResult<Box<dyn Subscription>> {
+            Err(PortError::Unavailable("kafka"))
         }
     }
 

@@ -122,7 +122,7 @@ impl Chat {
                 Ok((self.room_view(record, me).await?, true))
             }
             // Another request made the pair's room first: answer with that one.
-            Err(crate::ports::StoreError::Conflict(crate::ports::Conflict::RoomExists)) => {
+            Err(crate::ports::PortError::Conflict(crate::ports::Conflict::RoomExists)) => {
                 let record = self
                     .ports
                     .rooms

@@ -11,7 +11,7 @@ use prometheus::Histogram;
 use protocol::{Message, MessageId, ReceiptKind, Role, RoomId, Timestamp, UserId};
 
 use super::{METRICS, seconds};
-use crate::ports::StoreResult;
+use crate::ports::PortResult;
 use crate::ports::store::{
     Appended, Cursor, MemberRecord, MessageStore, NewMessage, NewRoom, RoomRecord, RoomStore,
     SearchFrom, SearchTerms,
@@ -34,7 +34,7 @@ macro_rules! timed {
 
 #[async_trait]
 impl<S: MessageStore + ?Sized> MessageStore for Timed<S> {
-    async fn append(&self, message: &NewMessage) -> StoreResult<Appended> {
+    async fn append(&self, message: &NewMessage) -> PortResult<Appended> {
         timed!("append", self.0.append(message))
     }
     async fn page(
@@ -42,13 +42,13 @@ impl<S: MessageStore + ?Sized> MessageStore for Timed<S> {
         room: &RoomId,
         cursor: Cursor,
         limit: u32,
-    ) -> StoreResult<(Vec<Message>, bool)> {
+    ) -> PortResult<(Vec<Message>, bool)> {
         timed!("page", self.0.page(room, cursor, limit))
     }
-    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
+    async fn message(&self, id: &MessageId) -> PortResult<Option<Message>> {
         timed!("message", self.0.message(id))
     }
-    async fn messages(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>> {
+    async fn messages(&self, ids: &[MessageId]) -> PortResult<Vec<Message>> {
         timed!("messages", self.0.messages(ids))
     }
     async fn search(
@@ -57,7 +57,7 @@ impl<S: MessageStore + ?Sized> MessageStore for Timed<S> {
         terms: &SearchTerms,
         from: &SearchFrom,
         limit: u32,
-    ) -> StoreResult<(Vec<Message>, bool)> {
+    ) -> PortResult<(Vec<Message>, bool)> {
         timed!("search", self.0.search(rooms, terms, from, limit))
     }
     async fn count_unread(
@@ -66,41 +66,41 @@ impl<S: MessageStore + ?Sized> MessageStore for Timed<S> {
         reader: &UserId,
         after_seq: u64,
         up_to_seq: u64,
-    ) -> StoreResult<u64> {
+    ) -> PortResult<u64> {
         timed!(
             "count_unread",
             self.0.count_unread(room, reader, after_seq, up_to_seq)
         )
     }
-    async fn unpublished(&self, stored_by: Timestamp, limit: u32) -> StoreResult<Vec<Message>> {
+    async fn unpublished(&self, stored_by: Timestamp, limit: u32) -> PortResult<Vec<Message>> {
         timed!("unpublished", self.0.unpublished(stored_by, limit))
     }
-    async fn mark_published(&self, ids: &[MessageId]) -> StoreResult<()> {
+    async fn mark_published(&self, ids: &[MessageId]) -> PortResult<()> {
         timed!("mark_published", self.0.mark_published(ids))
     }
 }
 
 #[async_trait]
 impl<S: RoomStore + ?Sized> RoomStore for Timed<S> {
-    async fn create_room(&self, room: &NewRoom) -> StoreResult<()> {
+    async fn create_room(&self, room: &NewRoom) -> PortResult<()> {
         timed!("create_room", self.0.create_room(room))
     }
-    async fn room(&self, id: &RoomId) -> StoreResult<Option<RoomRecord>> {
+    async fn room(&self, id: &RoomId) -> PortResult<Option<RoomRecord>> {
         timed!("room", self.0.room(id))
     }
-    async fn direct_room(&self, a: &UserId, b: &UserId) -> StoreResult<Option<RoomRecord>> {
+    async fn direct_room(&self, a: &UserId, b: &UserId) -> PortResult<Option<RoomRecord>> {
         timed!("direct_room", self.0.direct_room(a, b))
     }
-    async fn rooms_of(&self, user: &UserId) -> StoreResult<Vec<RoomRecord>> {
+    async fn rooms_of(&self, user: &UserId) -> PortResult<Vec<RoomRecord>> {
         timed!("rooms_of", self.0.rooms_of(user))
     }
-    async fn members(&self, room: &RoomId) -> StoreResult<Vec<MemberRecord>> {
+    async fn members(&self, room: &RoomId) -> PortResult<Vec<MemberRecord>> {
         timed!("members", self.0.members(room))
     }
-    async fn members_relaxed(&self, room: &RoomId) -> StoreResult<Vec<MemberRecord>> {
+    async fn members_relaxed(&self, room: &RoomId) -> PortResult<Vec<MemberRecord>> {
         timed!("members_relaxed", self.0.members_relaxed(room))
     }
-    async fn member(&self, room: &RoomId, user: &UserId) -> StoreResult<Option<MemberRecord>> {
+    async fn member(&self, room: &RoomId, user: &UserId) -> PortResult<Option<MemberRecord>> {
         timed!("member", self.0.member(room, user))
     }
     async fn add_member(
@@ -109,13 +109,13 @@ impl<S: RoomStore + ?Sized> RoomStore for Timed<S> {
         user: &UserId,
         role: Role,
         joined_at: Timestamp,
-    ) -> StoreResult<bool> {
+    ) -> PortResult<bool> {
         timed!("add_member", self.0.add_member(room, user, role, joined_at))
     }
-    async fn remove_member(&self, room: &RoomId, user: &UserId) -> StoreResult<bool> {
+    async fn remove_member(&self, room: &RoomId, user: &UserId) -> PortResult<bool> {
         timed!("remove_member", self.0.remove_member(room, user))
     }
-    async fn set_role(&self, room: &RoomId, user: &UserId, role: Role) -> StoreResult<()> {
+    async fn set_role(&self, room: &RoomId, user: &UserId, role: Role) -> PortResult<()> {
         timed!("set_role", self.0.set_role(room, user, role))
     }
     async fn update_room(
@@ -123,17 +123,17 @@ impl<S: RoomStore + ?Sized> RoomStore for Timed<S> {
         room: &RoomId,
         name: Option<&str>,
         topic: Option<Option<&str>>,
-    ) -> StoreResult<()> {
+    ) -> PortResult<()> {
         timed!("update_room", self.0.update_room(room, name, topic))
     }
-    async fn set_muted(&self, room: &RoomId, user: &UserId, muted: bool) -> StoreResult<()> {
+    async fn set_muted(&self, room: &RoomId, user: &UserId, muted: bool) -> PortResult<()> {
         timed!("set_muted", self.0.set_muted(room, user, muted))
     }
     async fn set_room_avatar(
         &self,
         room: &RoomId,
         avatar: Option<&str>,
-    ) -> StoreResult<Option<String>> {
+    ) -> PortResult<Option<String>> {
         timed!("set_room_avatar", self.0.set_room_avatar(room, avatar))
     }
     async fn advance_marker(
@@ -142,13 +142,13 @@ impl<S: RoomStore + ?Sized> RoomStore for Timed<S> {
         user: &UserId,
         kind: ReceiptKind,
         seq: u64,
-    ) -> StoreResult<bool> {
+    ) -> PortResult<bool> {
         timed!(
             "advance_marker",
             self.0.advance_marker(room, user, kind, seq)
         )
     }
-    async fn contacts_of(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
+    async fn contacts_of(&self, user: &UserId) -> PortResult<Vec<UserId>> {
         timed!("contacts_of", self.0.contacts_of(user))
     }
 }

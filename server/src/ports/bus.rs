@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use protocol::Message;
 use serde::{Deserialize, Serialize};
 
-use super::StoreResult;
+use super::PortResult;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -28,12 +28,12 @@ impl BusEvent {
 pub trait EventBus: Send + Sync {
     /// Hands the event to the bus; once this returns `Ok` the bus has it durably and it will
     /// reach every group. An error means it may not: the outbox publishes it again.
-    async fn publish(&self, event: &BusEvent) -> StoreResult<()>;
+    async fn publish(&self, event: &BusEvent) -> PortResult<()>;
     /// Joins consumer group `group`: each event reaches one subscriber of every group.
-    async fn subscribe(&self, group: &str) -> StoreResult<Box<dyn Subscription>>;
+    async fn subscribe(&self, group: &str) -> PortResult<Box<dyn Subscription>>;
     /// Every event published from about now on, to this subscriber alone (no group shares
     /// it, nothing is kept for it once dropped): for work every node does for itself.
-    async fn watch(&self) -> StoreResult<Box<dyn Subscription>>;
+    async fn watch(&self) -> PortResult<Box<dyn Subscription>>;
 }
 
 #[async_trait]

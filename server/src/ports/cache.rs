@@ -8,23 +8,23 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::StoreResult;
+use super::PortResult;
 
 #[async_trait]
 pub trait Cache: Send + Sync {
-    async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>>;
     /// Stores `value` under `key` for `ttl`.
-    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<()>;
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> PortResult<()>;
     /// The current version of `key` (0 when never bumped).
-    async fn version(&self, key: &str) -> StoreResult<u64>;
+    async fn version(&self, key: &str) -> PortResult<u64>;
     /// Increments the version of `key` and returns the new one.
-    async fn bump(&self, key: &str) -> StoreResult<u64>;
+    async fn bump(&self, key: &str) -> PortResult<u64>;
     /// Raises the version of `key` to `to` unless it is already higher; returns the version.
     /// Never lowers it, so racing writers agree on the highest.
-    async fn raise(&self, key: &str, to: u64) -> StoreResult<u64>;
+    async fn raise(&self, key: &str, to: u64) -> PortResult<u64>;
     /// Marks `key` as taken for `ttl`: true for the first caller, false while it stays
     /// taken. Lets at-least-once consumers do their work once.
-    async fn claim(&self, key: &str, ttl: Duration) -> StoreResult<bool>;
+    async fn claim(&self, key: &str, ttl: Duration) -> PortResult<bool>;
     /// Gives a claim back before it expires, so the next caller may take it.
-    async fn release(&self, key: &str) -> StoreResult<()>;
+    async fn release(&self, key: &str) -> PortResult<()>;
 }

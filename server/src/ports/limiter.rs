@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::StoreResult;
+use super::PortResult;
 
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
     /// Counts one hit on `key` in a fixed window of `window`. `Ok(None)` while within
     /// `limit`; `Ok(Some(wait))` when over it, with the time until the window resets.
-    async fn hit(&self, key: &str, limit: u32, window: Duration) -> StoreResult<Option<Duration>>;
+    async fn hit(&self, key: &str, limit: u32, window: Duration) -> PortResult<Option<Duration>>;
 }
 
 /// A shared limiter that falls back to a node-local one while the shared one cannot answer:
@@ -29,7 +29,7 @@ impl<S, L> WithLocalFallback<S, L> {
 
 #[async_trait]
 impl<S: RateLimiter, L: RateLimiter> RateLimiter for WithLocalFallback<S, L> {
-    async fn hit(&self, key: &str, limit: u32, window: Duration) -> StoreResult<Option<Duration>> {
+    async fn hit(&self, key: &str, limit: u32, window: Duration) -> PortResult<Option<Duration>> {
         match self.shared.hit(key, limit, window).await {
             Ok(answer) => Ok(answer),
             Err(err) => {
@@ -44,14 +44,14 @@ impl<S: RateLimiter, L: RateLimiter> RateLimiter for WithLocalFallback<S, L> {
 mod tests {
     use super::*;
     use crate::adapters::embedded::LocalLimiter;
-    use crate::ports::StoreError;
+    use crate::ports::PortError;
 
     struct Down;
 
     #[async_trait]
     impl RateLimiter for Down {
-        async fn hit(&self, _: &str, _: u32, _: Duration) -> StoreResult<Option<Duration>> {
-            Err(StoreError::Unavailable("redis"))
+        async fn hit(&self, _: &str, _: u32, _: Duration) -> PortResult<Option<Duration>> {
+            Err(PortError::Unavailable("redis"))
         }
     }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{StoreError, StoreResult};
+use super::{PortError, PortResult};
 
 /// Where media bytes live: a folder on this node, or an S3 bucket.
 #[async_trait]
@@ -27,21 +27,21 @@ pub trait MediaStorage: Send + Sync {
         content_type: &str,
         bytes: u64,
         expires_in: Duration,
-    ) -> StoreResult<UploadTarget>;
+    ) -> PortResult<UploadTarget>;
     /// Stores `bytes` under `key`, replacing any object there. Readers see the old object or
     /// the new one, never part of either.
-    async fn put(&self, key: &str, content_type: &str, bytes: Bytes) -> StoreResult<()>;
+    async fn put(&self, key: &str, content_type: &str, bytes: Bytes) -> PortResult<()>;
     /// Size and content type of the object, `None` when there is none.
-    async fn head(&self, key: &str) -> StoreResult<Option<ObjectInfo>>;
+    async fn head(&self, key: &str) -> PortResult<Option<ObjectInfo>>;
     /// The object's bytes, `None` when there is none. An object larger than `max_bytes` is
-    /// refused with a [`TooLarge`] error (inside `StoreError::Other`) without being read
+    /// refused with a [`TooLarge`] error (inside `PortError::Other`) without being read
     /// whole, so a client cannot make the server buffer an oversized upload.
-    async fn get(&self, key: &str, max_bytes: u64) -> StoreResult<Option<Bytes>>;
+    async fn get(&self, key: &str, max_bytes: u64) -> PortResult<Option<Bytes>>;
     /// A URL a client may GET directly until `expires_in` passes, or `None` when the server
     /// must serve the bytes itself (embedded). Nothing is checked against the store.
-    async fn download_url(&self, key: &str, expires_in: Duration) -> StoreResult<Option<String>>;
+    async fn download_url(&self, key: &str, expires_in: Duration) -> PortResult<Option<String>>;
     /// Removes the object; removing an absent one is not an error.
-    async fn delete(&self, key: &str) -> StoreResult<()>;
+    async fn delete(&self, key: &str) -> PortResult<()>;
     /// Whether a PUT to this server's own upload endpoint carries a signature that
     /// [`MediaStorage::upload_target`] made for `key` and `content_type`, unexpired at `now`
     /// (`expires` in Unix seconds). Stores that take uploads themselves (S3) accept none.
@@ -96,7 +96,7 @@ pub const MAX_CONTENT_TYPE_LEN: usize = 255;
 /// Refuses a key that is not one or more `/`-separated segments of ASCII letters, digits,
 /// `.`, `_` and `-`, each starting with a letter or digit. That rules out `..`, hidden
 /// files, absolute paths, empty segments and anything a URL or a file path would interpret.
-pub fn check_key(key: &str) -> StoreResult<()> {
+pub fn check_key(key: &str) -> PortResult<()> {
     let segment_ok = |segment: &str| {
         segment
             .bytes()
@@ -116,7 +116,7 @@ pub fn check_key(key: &str) -> StoreResult<()> {
 /// Refuses a content type that would not survive as one HTTP header value (and as the first
 /// line of an embedded object): printable ASCII, no line breaks, at most
 /// [`MAX_CONTENT_TYPE_LEN`] long, with a `/`.
-pub fn check_content_type(content_type: &str) -> StoreResult<()> {
+pub fn check_content_type(content_type: &str) -> PortResult<()> {
     let printable = content_type.bytes().all(|b| (b' '..=b'~').contains(&b));
     if printable
         && content_type.len() <= MAX_CONTENT_TYPE_LEN
@@ -129,8 +129,8 @@ pub fn check_content_type(content_type: &str) -> StoreResult<()> {
     }
 }
 
-fn invalid(message: String) -> StoreError {
-    StoreError::Other(anyhow::Error::msg(message))
+fn invalid(message: String) -> PortError {
+    PortError::Other(anyhow::Error::msg(message))
 }
 
 #[cfg(test)]

@@ -30,11 +30,12 @@ pub use limiter::RateLimiter;
 pub use media::{MediaStorage, ObjectInfo, UploadTarget};
 pub use presence::Presence;
 pub use push::{Delivery, PushGateway, PushPayload};
-pub use store::{AccountStore, InviteStore, MediaStore, MessageStore, RoomStore};
+pub use store::{AccountStore, InviteStore, MediaRecordStore, MessageStore, RoomStore};
 
-/// What a port can report besides success.
+/// What any port (a store, the bus, the cache, the limiter, presence, media storage) can
+/// report besides success.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum PortError {
     /// A rule of the store refused the write (which one: [`Conflict`]).
     #[error("conflict: {0:?}")]
     Conflict(Conflict),
@@ -48,7 +49,7 @@ pub enum StoreError {
     Other(#[from] anyhow::Error),
 }
 
-pub type StoreResult<T> = Result<T, StoreError>;
+pub type PortResult<T> = Result<T, PortError>;
 
 /// Which rule of a store refused a write. The core decides what to tell the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +71,7 @@ pub enum Conflict {
 /// A dependency `/readyz` asks: does the service answer right now?
 #[async_trait::async_trait]
 pub trait HealthCheck: Send + Sync {
-    async fn check(&self) -> StoreResult<()>;
+    async fn check(&self) -> PortResult<()>;
 }
 
 /// The named checks `/readyz` runs.

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use protocol::{Timestamp, UserId};
 
-use super::StoreResult;
+use super::PortResult;
 
 /// A user's presence as others see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub struct Status {
 #[async_trait]
 pub trait Presence: Send + Sync {
     /// Records a connection; true when it made the user come online.
-    async fn connected(&self, user: &UserId, connection: &str) -> StoreResult<bool>;
+    async fn connected(&self, user: &UserId, connection: &str) -> PortResult<bool>;
     /// Forgets a connection; true when it was the user's last (they are now offline, last
     /// seen at `at`).
     async fn disconnected(
@@ -23,11 +23,11 @@ pub trait Presence: Send + Sync {
         user: &UserId,
         connection: &str,
         at: Timestamp,
-    ) -> StoreResult<bool>;
-    async fn status(&self, user: &UserId) -> StoreResult<Status>;
+    ) -> PortResult<bool>;
+    async fn status(&self, user: &UserId) -> PortResult<Status>;
     /// Those of `users` with no live connection anywhere, in their order. Stores on a
     /// network answer the whole list in one round trip.
-    async fn offline_among(&self, users: &[UserId]) -> StoreResult<Vec<UserId>> {
+    async fn offline_among(&self, users: &[UserId]) -> PortResult<Vec<UserId>> {
         let mut offline = Vec::new();
         for user in users {
             if !self.status(user).await?.online {
@@ -39,7 +39,7 @@ pub trait Presence: Send + Sync {
     /// Tells the store these connections of this node are still alive. Stores whose
     /// connections can outlive their node (shared ones) expire those not refreshed; an
     /// in-process store needs none of this.
-    async fn heartbeat(&self, _connections: &[(UserId, String)]) -> StoreResult<()> {
+    async fn heartbeat(&self, _connections: &[(UserId, String)]) -> PortResult<()> {
         Ok(())
     }
 }

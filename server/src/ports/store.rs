@@ -6,60 +6,60 @@ use protocol::{
     RoomKind, Timestamp, User, UserId,
 };
 
-use super::StoreResult;
+use super::PortResult;
 
 /// Users and their sessions.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// Conflict when the username is taken.
-    async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()>;
+    async fn create_user(&self, user: &User, password_hash: &str) -> PortResult<()>;
     /// The user and their password hash, by (lower-case) username.
-    async fn credentials(&self, username: &str) -> StoreResult<Option<(User, String)>>;
-    async fn user(&self, id: &UserId) -> StoreResult<Option<User>>;
+    async fn credentials(&self, username: &str) -> PortResult<Option<(User, String)>>;
+    async fn user(&self, id: &UserId) -> PortResult<Option<User>>;
     /// Users by id, in no particular order; unknown ids are skipped.
-    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>>;
+    async fn users(&self, ids: &[UserId]) -> PortResult<Vec<User>>;
     /// Users whose username or display name starts with `prefix` (case-insensitive),
     /// by username.
-    async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>>;
+    async fn search_users(&self, prefix: &str, limit: u32) -> PortResult<Vec<User>>;
     async fn create_session(
         &self,
         token_hash: &str,
         user: &UserId,
         expires_at: Timestamp,
-    ) -> StoreResult<()>;
+    ) -> PortResult<()>;
     /// The session's user, if the session exists and has not expired at `now`.
-    async fn session_user(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<UserId>>;
-    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    async fn session_user(&self, token_hash: &str, now: Timestamp) -> PortResult<Option<UserId>>;
+    async fn delete_session(&self, token_hash: &str) -> PortResult<()>;
     /// Records that the session was used at `seen_at`, and (when given) from which client.
     async fn touch_session(
         &self,
         token_hash: &str,
         seen_at: Timestamp,
         user_agent: Option<&str>,
-    ) -> StoreResult<()>;
+    ) -> PortResult<()>;
     /// The user's sessions that are live at `now`, newest first.
-    async fn sessions_of(&self, user: &UserId, now: Timestamp) -> StoreResult<Vec<SessionRecord>>;
+    async fn sessions_of(&self, user: &UserId, now: Timestamp) -> PortResult<Vec<SessionRecord>>;
     /// Ends every session of `user` but `keep`, and says which (by token hash).
-    async fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> StoreResult<Vec<String>>;
-    async fn set_password_hash(&self, user: &UserId, password_hash: &str) -> StoreResult<()>;
+    async fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> PortResult<Vec<String>>;
+    async fn set_password_hash(&self, user: &UserId, password_hash: &str) -> PortResult<()>;
     /// A new display name (found by user search from now on).
-    async fn set_display_name(&self, user: &UserId, display_name: &str) -> StoreResult<()>;
+    async fn set_display_name(&self, user: &UserId, display_name: &str) -> PortResult<()>;
     /// Sets (or, `None`, clears) the user's `avatar_url` as stored (a path on this API; the
     /// view makes it absolute), answering the one it replaced, so its object can go.
-    async fn set_avatar(&self, user: &UserId, avatar: Option<&str>) -> StoreResult<Option<String>>;
+    async fn set_avatar(&self, user: &UserId, avatar: Option<&str>) -> PortResult<Option<String>>;
     /// Deletes the account at `now`, at once: every session ends (their token hashes are
     /// returned), the username is freed (the row keeps [`deleted_username`]), the name
     /// becomes [`DELETED_USER_NAME`], no password opens it and user search skips it. The
     /// row stays, so the messages it sent keep a sender.
-    async fn delete_user(&self, user: &UserId, now: Timestamp) -> StoreResult<Vec<String>>;
+    async fn delete_user(&self, user: &UserId, now: Timestamp) -> PortResult<Vec<String>>;
     /// `blocker` blocks `blocked`: true when it was not blocked before.
-    async fn block(&self, blocker: &UserId, blocked: &UserId, at: Timestamp) -> StoreResult<bool>;
+    async fn block(&self, blocker: &UserId, blocked: &UserId, at: Timestamp) -> PortResult<bool>;
     /// True when it was blocked.
-    async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> StoreResult<bool>;
+    async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> PortResult<bool>;
     /// Who `blocker` has blocked, most recent first.
-    async fn blocked_by(&self, blocker: &UserId) -> StoreResult<Vec<UserId>>;
+    async fn blocked_by(&self, blocker: &UserId) -> PortResult<Vec<UserId>>;
     /// Those of `among` who have blocked `user`.
-    async fn blockers_of(&self, user: &UserId, among: &[UserId]) -> StoreResult<Vec<UserId>>;
+    async fn blockers_of(&self, user: &UserId, among: &[UserId]) -> PortResult<Vec<UserId>>;
     /// Keeps a device's push subscription. Its `address` (the Web Push endpoint or the Expo
     /// token) names one device: if the same user has it already, that one is kept, moved to
     /// `record.session` with the new keys, and its id answered with `false`; if another user
@@ -67,9 +67,9 @@ pub trait AccountStore: Send + Sync {
     async fn save_push_subscription(
         &self,
         record: &PushSubscriptionRecord,
-    ) -> StoreResult<(String, bool)>;
+    ) -> PortResult<(String, bool)>;
     /// Deletes one of `user`'s subscriptions: true when there was one.
-    async fn delete_push_subscription(&self, user: &UserId, id: &str) -> StoreResult<bool>;
+    async fn delete_push_subscription(&self, user: &UserId, id: &str) -> PortResult<bool>;
     /// The subscriptions of `users` whose session is live at `now`, by user in their order,
     /// each user's oldest first. A session's subscriptions end with it: every method above
     /// that ends sessions deletes theirs, and one whose session expired is never answered.
@@ -77,11 +77,11 @@ pub trait AccountStore: Send + Sync {
         &self,
         users: &[UserId],
         now: Timestamp,
-    ) -> StoreResult<Vec<PushSubscriptionRecord>>;
+    ) -> PortResult<Vec<PushSubscriptionRecord>>;
     /// The deployment's secret named `name`: the one stored, or else `candidate`, stored now.
     /// Every node that asks gets the same value, however many ask at once (the VAPID key
     /// that every push subscription was made with).
-    async fn keep_server_secret(&self, name: &str, candidate: &str) -> StoreResult<String>;
+    async fn keep_server_secret(&self, name: &str, candidate: &str) -> PortResult<String>;
 }
 
 /// The display name of a deleted account.
@@ -220,21 +220,21 @@ pub struct NewRoom {
 pub trait RoomStore: Send + Sync {
     /// Creates the room and its members. For a direct room, Conflict when the pair already
     /// has one (there is at most one direct room per pair, even under concurrent requests).
-    async fn create_room(&self, room: &NewRoom) -> StoreResult<()>;
-    async fn room(&self, id: &RoomId) -> StoreResult<Option<RoomRecord>>;
+    async fn create_room(&self, room: &NewRoom) -> PortResult<()>;
+    async fn room(&self, id: &RoomId) -> PortResult<Option<RoomRecord>>;
     /// The direct room of two users, if they have one.
-    async fn direct_room(&self, a: &UserId, b: &UserId) -> StoreResult<Option<RoomRecord>>;
+    async fn direct_room(&self, a: &UserId, b: &UserId) -> PortResult<Option<RoomRecord>>;
     /// The rooms a user belongs to, most recent activity first.
-    async fn rooms_of(&self, user: &UserId) -> StoreResult<Vec<RoomRecord>>;
+    async fn rooms_of(&self, user: &UserId) -> PortResult<Vec<RoomRecord>>;
     /// Members of a room, oldest first.
-    async fn members(&self, room: &RoomId) -> StoreResult<Vec<MemberRecord>>;
+    async fn members(&self, room: &RoomId) -> PortResult<Vec<MemberRecord>>;
     /// [`RoomStore::members`] for work that may miss the newest marker moves of the last
     /// fraction of a second (the unread counters): a store may answer it without first
     /// making its newest writes visible to reads, as the embedded store must for `members`.
-    async fn members_relaxed(&self, room: &RoomId) -> StoreResult<Vec<MemberRecord>> {
+    async fn members_relaxed(&self, room: &RoomId) -> PortResult<Vec<MemberRecord>> {
         self.members(room).await
     }
-    async fn member(&self, room: &RoomId, user: &UserId) -> StoreResult<Option<MemberRecord>>;
+    async fn member(&self, room: &RoomId, user: &UserId) -> PortResult<Option<MemberRecord>>;
     /// Adds a member; false when they already were one (nothing changes then).
     async fn add_member(
         &self,
@@ -242,24 +242,24 @@ pub trait RoomStore: Send + Sync {
         user: &UserId,
         role: Role,
         joined_at: Timestamp,
-    ) -> StoreResult<bool>;
+    ) -> PortResult<bool>;
     /// Removes a member; false when they were not one.
-    async fn remove_member(&self, room: &RoomId, user: &UserId) -> StoreResult<bool>;
-    async fn set_role(&self, room: &RoomId, user: &UserId, role: Role) -> StoreResult<()>;
+    async fn remove_member(&self, room: &RoomId, user: &UserId) -> PortResult<bool>;
+    async fn set_role(&self, room: &RoomId, user: &UserId, role: Role) -> PortResult<()>;
     /// Sets what is given: a new name, and a topic (`Some(None)` clears it).
     async fn update_room(
         &self,
         room: &RoomId,
         name: Option<&str>,
         topic: Option<Option<&str>>,
-    ) -> StoreResult<()>;
-    async fn set_muted(&self, room: &RoomId, user: &UserId, muted: bool) -> StoreResult<()>;
+    ) -> PortResult<()>;
+    async fn set_muted(&self, room: &RoomId, user: &UserId, muted: bool) -> PortResult<()>;
     /// Sets (or clears) the room's picture, answering the one it replaced.
     async fn set_room_avatar(
         &self,
         room: &RoomId,
         avatar: Option<&str>,
-    ) -> StoreResult<Option<String>>;
+    ) -> PortResult<Option<String>>;
     /// Moves a member's delivered or read marker forward to `seq` (never back; read also
     /// moves delivered). True when the asked marker moved.
     async fn advance_marker(
@@ -268,9 +268,9 @@ pub trait RoomStore: Send + Sync {
         user: &UserId,
         kind: ReceiptKind,
         seq: u64,
-    ) -> StoreResult<bool>;
+    ) -> PortResult<bool>;
     /// Everyone who shares at least one room with `user`, `user` excluded.
-    async fn contacts_of(&self, user: &UserId) -> StoreResult<Vec<UserId>>;
+    async fn contacts_of(&self, user: &UserId) -> PortResult<Vec<UserId>>;
 }
 
 /// An invite as stored. The code itself is never stored, only its hash.
@@ -297,12 +297,12 @@ impl InviteRecord {
 
 #[async_trait]
 pub trait InviteStore: Send + Sync {
-    async fn create_invite(&self, invite: &InviteRecord) -> StoreResult<()>;
-    async fn invite(&self, code_hash: &str) -> StoreResult<Option<InviteRecord>>;
+    async fn create_invite(&self, invite: &InviteRecord) -> PortResult<()>;
+    async fn invite(&self, code_hash: &str) -> PortResult<Option<InviteRecord>>;
     /// Counts one use if the invite is live at `now`, atomically, so `max_uses` holds under
     /// concurrent accepts. `None` when it is unknown or dead.
-    async fn redeem(&self, code_hash: &str, now: Timestamp) -> StoreResult<Option<InviteRecord>>;
-    async fn revoke(&self, code_hash: &str) -> StoreResult<()>;
+    async fn redeem(&self, code_hash: &str, now: Timestamp) -> PortResult<Option<InviteRecord>>;
+    async fn revoke(&self, code_hash: &str) -> PortResult<()>;
 }
 
 /// A message to append; the store gives it its `seq`. (Serialised by the embedded store's
@@ -521,9 +521,9 @@ pub trait MessageStore: Send + Sync {
     /// refused with `Conflict(MediaUnavailable)` when the media is missing, not ready or
     /// another room's. An `edit`, `delete` or `reaction` changes its `relates_to` target in
     /// the same transaction by [`apply_change`], or is refused with
-    /// [`StoreError::ChangeRefused`]; deleting a message also empties the bodies of its
+    /// [`PortError::ChangeRefused`]; deleting a message also empties the bodies of its
     /// edits and drops it from search.
-    async fn append(&self, message: &NewMessage) -> StoreResult<Appended>;
+    async fn append(&self, message: &NewMessage) -> PortResult<Appended>;
     /// Up to `limit` messages in ascending `seq`, and whether more lie beyond the page in the
     /// cursor's direction (older for `Latest` and `Before`, newer for `After`).
     async fn page(
@@ -531,10 +531,10 @@ pub trait MessageStore: Send + Sync {
         room: &RoomId,
         cursor: Cursor,
         limit: u32,
-    ) -> StoreResult<(Vec<Message>, bool)>;
-    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>>;
+    ) -> PortResult<(Vec<Message>, bool)>;
+    async fn message(&self, id: &MessageId) -> PortResult<Option<Message>>;
     /// Messages by id, in no particular order; unknown ids are skipped.
-    async fn messages(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>>;
+    async fn messages(&self, ids: &[MessageId]) -> PortResult<Vec<Message>>;
     /// Live text messages and captions of `rooms` holding every word of `terms` (see
     /// [`SearchTerms`]), newest first from `from`, at most `limit`, and whether more match.
     async fn search(
@@ -543,7 +543,7 @@ pub trait MessageStore: Send + Sync {
         terms: &SearchTerms,
         from: &SearchFrom,
         limit: u32,
-    ) -> StoreResult<(Vec<Message>, bool)>;
+    ) -> PortResult<(Vec<Message>, bool)>;
     /// `text`, `image` and `voice` messages of others than `reader` with `after_seq < seq <= up_to_seq`. The upper
     /// bound makes a count a fact that never changes, so it can be cached and extended.
     async fn count_unread(
@@ -552,14 +552,14 @@ pub trait MessageStore: Send + Sync {
         reader: &UserId,
         after_seq: u64,
         up_to_seq: u64,
-    ) -> StoreResult<u64>;
+    ) -> PortResult<u64>;
     /// The outbox: every message `append` creates is also recorded, in the same
     /// transaction, as owing its `MessageStored` event to the bus, until
     /// [`MessageStore::mark_published`] says the bus has it. These are up to `limit` of
     /// those stored at or before `stored_by`, oldest first.
-    async fn unpublished(&self, stored_by: Timestamp, limit: u32) -> StoreResult<Vec<Message>>;
+    async fn unpublished(&self, stored_by: Timestamp, limit: u32) -> PortResult<Vec<Message>>;
     /// The bus has the events of these messages: they leave the outbox.
-    async fn mark_published(&self, ids: &[MessageId]) -> StoreResult<()>;
+    async fn mark_published(&self, ids: &[MessageId]) -> PortResult<()>;
 }
 
 /// An uploaded media object: what the uploader declared, what the server found when it
@@ -599,24 +599,23 @@ pub struct CheckedMedia {
 /// Records of uploaded media. The bytes live in `ports::MediaStorage`. A media record is
 /// given to a room by `MessageStore::append`, with the message that uses it.
 #[async_trait]
-pub trait MediaStore: Send + Sync {
+pub trait MediaRecordStore: Send + Sync {
     /// Conflict when the id exists.
-    async fn create_media(&self, record: &MediaRecord) -> StoreResult<()>;
-    async fn media(&self, id: &MediaId) -> StoreResult<Option<MediaRecord>>;
+    async fn create_media(&self, record: &MediaRecord) -> PortResult<()>;
+    async fn media(&self, id: &MediaId) -> PortResult<Option<MediaRecord>>;
     /// Marks pending media ready with what the checks found. False when it no longer
     /// exists or is ready already (another check finished first).
-    async fn complete_media(&self, id: &MediaId, checked: &CheckedMedia) -> StoreResult<bool>;
+    async fn complete_media(&self, id: &MediaId, checked: &CheckedMedia) -> PortResult<bool>;
     /// Deletes the record when no message uses it, atomically: true when deleted.
-    async fn delete_unused_media(&self, id: &MediaId) -> StoreResult<bool>;
+    async fn delete_unused_media(&self, id: &MediaId) -> PortResult<bool>;
     /// Media no message uses, created before `created_before`, oldest first.
     async fn unused_media(
         &self,
         created_before: Timestamp,
         limit: u32,
-    ) -> StoreResult<Vec<MediaRecord>>;
+    ) -> PortResult<Vec<MediaRecord>>;
     /// Media of `uploader` that no message uses, oldest first.
-    async fn unused_media_of(&self, uploader: &UserId, limit: u32)
-    -> StoreResult<Vec<MediaRecord>>;
+    async fn unused_media_of(&self, uploader: &UserId, limit: u32) -> PortResult<Vec<MediaRecord>>;
 }
 
 /// The key of a direct room's pair of users, the same whichever of the two asks: every store

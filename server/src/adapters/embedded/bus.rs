@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::ports::{BusEvent, EventBus, StoreResult, Subscription};
+use crate::ports::{BusEvent, EventBus, PortResult, Subscription};
 
 type Groups = Arc<Mutex<HashMap<String, Group>>>;
 
@@ -63,7 +63,7 @@ fn lock(groups: &Groups) -> std::sync::MutexGuard<'_, HashMap<String, Group>> {
 
 #[async_trait]
 impl EventBus for LocalBus {
-    async fn publish(&self, event: &BusEvent) -> StoreResult<()> {
+    async fn publish(&self, event: &BusEvent) -> PortResult<()> {
         for group in lock(&self.groups).values_mut() {
             group.deliver(event.clone());
         }
@@ -74,7 +74,7 @@ impl EventBus for LocalBus {
         Ok(())
     }
 
-    async fn watch(&self) -> StoreResult<Box<dyn Subscription>> {
+    async fn watch(&self) -> PortResult<Box<dyn Subscription>> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.watchers
             .lock()
@@ -83,7 +83,7 @@ impl EventBus for LocalBus {
         Ok(Box::new(Watcher { rx }))
     }
 
-    async fn subscribe(&self, group: &str) -> StoreResult<Box<dyn Subscription>> {
+    async fn subscribe(&self, group: &str) -> PortResult<Box<dyn Subscription>> {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut groups = lock(&self.groups);
         let entry = groups.entry(group.to_owned()).or_default();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::ports::{Cache, StoreResult};
+use crate::ports::{Cache, PortResult};
 
 /// Expired entries are swept once the cache holds this many, and then again each time it
 /// has doubled since the last sweep, so a sweep's cost is spread over as many writes as it
@@ -54,7 +54,7 @@ impl LocalCache {
 
 #[async_trait]
 impl Cache for LocalCache {
-    async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+    async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         Ok(entries
             .map
@@ -63,7 +63,7 @@ impl Cache for LocalCache {
             .map(|(_, value)| value.clone()))
     }
 
-    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<()> {
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> PortResult<()> {
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.make_room(now);
@@ -73,12 +73,12 @@ impl Cache for LocalCache {
         Ok(())
     }
 
-    async fn version(&self, key: &str) -> StoreResult<u64> {
+    async fn version(&self, key: &str) -> PortResult<u64> {
         let versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
         Ok(versions.get(key).copied().unwrap_or(0))
     }
 
-    async fn claim(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
+    async fn claim(&self, key: &str, ttl: Duration) -> PortResult<bool> {
         let now = Instant::now();
         let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
         if claims
@@ -93,20 +93,20 @@ impl Cache for LocalCache {
         Ok(true)
     }
 
-    async fn release(&self, key: &str) -> StoreResult<()> {
+    async fn release(&self, key: &str) -> PortResult<()> {
         let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
         claims.map.remove(key);
         Ok(())
     }
 
-    async fn bump(&self, key: &str) -> StoreResult<u64> {
+    async fn bump(&self, key: &str) -> PortResult<u64> {
         let mut versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
         let version = versions.entry(key.to_owned()).or_insert(0);
         *version += 1;
         Ok(*version)
     }
 
-    async fn raise(&self, key: &str, to: u64) -> StoreResult<u64> {
+    async fn raise(&self, key: &str, to: u64) -> PortResult<u64> {
         let mut versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
         let version = versions.entry(key.to_owned()).or_insert(0);
         *version = (*version).max(to);

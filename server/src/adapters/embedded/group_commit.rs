@@ -40,7 +40,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{Semaphore, oneshot};
 
 use super::journal::{AppendError, Journal, Position};
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::{PortError, PortResult};
 
 /// Writes one batch holds at most, so a long queue still answers in steps of bounded latency.
 const MAX_BATCH: usize = 256;
@@ -94,7 +94,7 @@ struct Job<T, F> {
     work: Option<F>,
     durability: Durability,
     outcome: Option<rusqlite::Result<(T, bool)>>,
-    reply: oneshot::Sender<StoreResult<T>>,
+    reply: oneshot::Sender<PortResult<T>>,
 }
 
 impl<T, F> Write for Job<T, F>
@@ -118,19 +118,19 @@ where
 
     fn finish(self: Box<Self>, durable: Result<(), String>) {
         let answer = match (self.outcome, durable) {
-            (Some(Err(err)), _) => Err(StoreError::Other(err.into())),
+            (Some(Err(err)), _) => Err(PortError::Other(err.into())),
             (Some(Ok((value, _))), Ok(())) => Ok(value),
-            (Some(Ok(_)), Err(why)) | (None, Err(why)) => Err(StoreError::Other(anyhow::anyhow!(
+            (Some(Ok(_)), Err(why)) | (None, Err(why)) => Err(PortError::Other(anyhow::anyhow!(
                 "store commit failed: {why}"
             ))),
-            (None, Ok(())) => Err(StoreError::Other(anyhow::anyhow!("write never ran"))),
+            (None, Ok(())) => Err(PortError::Other(anyhow::anyhow!("write never ran"))),
         };
         let _ = self.reply.send(answer);
     }
 }
 
 /// A `Flush`: nothing to run; answered once the journaled writes before it are committed.
-struct FlushJob(oneshot::Sender<StoreResult<()>>);
+struct FlushJob(oneshot::Sender<PortResult<()>>);
 
 impl Write for FlushJob {
     fn run(&mut self, _: &Connection) {}
@@ -141,9 +141,11 @@ impl Write for FlushJob {
         false
     }
     fn finish(self: Box<Self>, durable: Result<(), String>) {
-        let _ = self.0.send(
-            durable.map_err(|why| StoreError::Other(anyhow::anyhow!("store commit failed: {why}"))),
-        );
+        let _ =
+            self.0
+                .send(durable.map_err(|why| {
+                    PortError::Other(anyhow::anyhow!("store commit failed: {why}"))
+                }));
     }
 }
 
@@ -241,7 +243,7 @@ impl Writer {
     }
 
     /// Runs `work` in the next batch; answers once it is durable (or failed).
-    pub async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    pub async fn write<T, F>(&self, work: F) -> PortResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -253,7 +255,7 @@ impl Writer {
     /// Runs `work`, which says whether it changed anything, in the next batch; answers once
     /// it is durable. When it changed something, `record` goes into the journal: replaying
     /// it (the `Replay` given to [`Writer::start`]) must do what `work` did.
-    pub async fn write_journaled<T, F>(&self, record: Vec<u8>, work: F) -> StoreResult<T>
+    pub async fn write_journaled<T, F>(&self, record: Vec<u8>, work: F) -> PortResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<(T, bool)> + Send + 'static,
@@ -262,7 +264,7 @@ impl Writer {
     }
 
     /// Waits until every journaled write answered so far is visible to other connections.
-    pub async fn visible(&self) -> StoreResult<()> {
+    pub async fn visible(&self) -> PortResult<()> {
         let journaled = self.progress.journaled.load(Ordering::Acquire);
         if self.progress.committed.load(Ordering::Acquire) >= journaled {
             return Ok(());
@@ -272,7 +274,7 @@ impl Writer {
         answer.await.map_err(|_| stopped())?
     }
 
-    async fn submit<T, F>(&self, durability: Durability, work: F) -> StoreResult<T>
+    async fn submit<T, F>(&self, durability: Durability, work: F) -> PortResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<(T, bool)> + Send + 'static,
@@ -288,15 +290,15 @@ impl Writer {
         answer.await.map_err(|_| stopped())?
     }
 
-    async fn enqueue(&self, job: Box<dyn Write>) -> StoreResult<()> {
+    async fn enqueue(&self, job: Box<dyn Write>) -> PortResult<()> {
         // A permit per queued write, handed back by the writer once it is answered.
         self.room.acquire().await.map_err(|_| stopped())?.forget();
         self.queue.send(job).map_err(|_| stopped())
     }
 }
 
-fn stopped() -> StoreError {
-    StoreError::Other(anyhow::anyhow!("the store's writer has stopped"))
+fn stopped() -> PortError {
+    PortError::Other(anyhow::anyhow!("the store's writer has stopped"))
 }
 
 /// How often the checkpointer copies committed pages from the WAL into the database, after
@@ -667,7 +669,7 @@ mod tests {
             .expect("counts")
     }
 
-    async fn insert_journaled(writer: &Writer, key: i64) -> StoreResult<()> {
+    async fn insert_journaled(writer: &Writer, key: i64) -> PortResult<()> {
         writer
             .write_journaled(key.to_string().into_bytes(), move |conn| {
                 conn.execute("INSERT INTO t (k) VALUES (?1)", [key])

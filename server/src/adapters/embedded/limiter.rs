@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::ports::{RateLimiter, StoreResult};
+use crate::ports::{PortResult, RateLimiter};
 
 /// Above this many keys, expired windows are swept on the next hit, bounding memory.
 const SWEEP_ABOVE: usize = 10_000;
@@ -31,7 +31,7 @@ impl LocalLimiter {
 
 #[async_trait]
 impl RateLimiter for LocalLimiter {
-    async fn hit(&self, key: &str, limit: u32, window: Duration) -> StoreResult<Option<Duration>> {
+    async fn hit(&self, key: &str, limit: u32, window: Duration) -> PortResult<Option<Duration>> {
         let now = Instant::now();
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         if windows.len() > SWEEP_ABOVE {

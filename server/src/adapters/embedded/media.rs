@@ -21,7 +21,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::ports::media::{TooLarge, check_content_type, check_key};
-use crate::ports::{HealthCheck, MediaStorage, ObjectInfo, StoreError, StoreResult, UploadTarget};
+use crate::ports::{HealthCheck, MediaStorage, ObjectInfo, PortError, PortResult, UploadTarget};
 
 /// Temporary files start with this; no object's name can, as keys start with a letter or digit.
 const TEMP_PREFIX: &str = ".tmp-";
@@ -59,7 +59,7 @@ impl FsMediaStorage {
         mac
     }
 
-    fn path_of(&self, key: &str) -> StoreResult<PathBuf> {
+    fn path_of(&self, key: &str) -> PortResult<PathBuf> {
         check_key(key)?;
         Ok(self
             .root
@@ -75,7 +75,7 @@ impl MediaStorage for FsMediaStorage {
         content_type: &str,
         _bytes: u64,
         expires_in: Duration,
-    ) -> StoreResult<UploadTarget> {
+    ) -> PortResult<UploadTarget> {
         check_key(key)?;
         check_content_type(content_type)?;
         // Rounded up, so the URL lives at least as long as asked.
@@ -91,7 +91,7 @@ impl MediaStorage for FsMediaStorage {
         })
     }
 
-    async fn put(&self, key: &str, content_type: &str, bytes: Bytes) -> StoreResult<()> {
+    async fn put(&self, key: &str, content_type: &str, bytes: Bytes) -> PortResult<()> {
         check_content_type(content_type)?;
         let (path, root, content_type) = (
             self.path_of(key)?,
@@ -101,12 +101,12 @@ impl MediaStorage for FsMediaStorage {
         blocking(move || write_atomically(&root, &path, &content_type, &bytes)).await
     }
 
-    async fn head(&self, key: &str) -> StoreResult<Option<ObjectInfo>> {
+    async fn head(&self, key: &str) -> PortResult<Option<ObjectInfo>> {
         let path = self.path_of(key)?;
         blocking(move || Ok(open(&path)?.map(|object| object.info))).await
     }
 
-    async fn get(&self, key: &str, max_bytes: u64) -> StoreResult<Option<Bytes>> {
+    async fn get(&self, key: &str, max_bytes: u64) -> PortResult<Option<Bytes>> {
         let path = self.path_of(key)?;
         blocking(move || {
             let Some(object) = open(&path)? else {
@@ -129,12 +129,12 @@ impl MediaStorage for FsMediaStorage {
         .await
     }
 
-    async fn download_url(&self, key: &str, _expires_in: Duration) -> StoreResult<Option<String>> {
+    async fn download_url(&self, key: &str, _expires_in: Duration) -> PortResult<Option<String>> {
         check_key(key)?;
         Ok(None)
     }
 
-    async fn delete(&self, key: &str) -> StoreResult<()> {
+    async fn delete(&self, key: &str) -> PortResult<()> {
         let path = self.path_of(key)?;
         blocking(move || match fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
@@ -168,7 +168,7 @@ impl MediaStorage for FsMediaStorage {
 #[async_trait]
 impl HealthCheck for FsMediaStorage {
     /// The folder is still there (a data disk unmounted under a running node is not).
-    async fn check(&self) -> StoreResult<()> {
+    async fn check(&self) -> PortResult<()> {
         let root = self.root.clone();
         blocking(move || {
             anyhow::ensure!(
@@ -255,10 +255,10 @@ fn remove_leftover_temp_files(root: &Path) -> anyhow::Result<()> {
 /// Runs file I/O on the blocking pool, off the async workers.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
-) -> StoreResult<T> {
+) -> PortResult<T> {
     match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result.map_err(StoreError::Other),
-        Err(e) => Err(StoreError::Other(e.into())),
+        Ok(result) => result.map_err(PortError::Other),
+        Err(e) => Err(PortError::Other(e.into())),
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use protocol::{Timestamp, UserId};
 
-use crate::ports::StoreResult;
+use crate::ports::PortResult;
 use crate::ports::presence::{Presence, Status};
 
 #[derive(Default)]
@@ -28,7 +28,7 @@ impl LocalPresence {
 
 #[async_trait]
 impl Presence for LocalPresence {
-    async fn connected(&self, user: &UserId, connection: &str) -> StoreResult<bool> {
+    async fn connected(&self, user: &UserId, connection: &str) -> PortResult<bool> {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         let entry = users.entry(user.clone()).or_default();
         let was_offline = entry.connections.is_empty();
@@ -41,7 +41,7 @@ impl Presence for LocalPresence {
         user: &UserId,
         connection: &str,
         at: Timestamp,
-    ) -> StoreResult<bool> {
+    ) -> PortResult<bool> {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         let Some(entry) = users.get_mut(user) else {
             return Ok(false);
@@ -54,7 +54,7 @@ impl Presence for LocalPresence {
         Ok(now_offline)
     }
 
-    async fn status(&self, user: &UserId) -> StoreResult<Status> {
+    async fn status(&self, user: &UserId) -> PortResult<Status> {
         let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         Ok(users.get(user).map_or(
             Status {

@@ -13,7 +13,7 @@ use crate::ports::store::{
     AccountStore, DELETED_USER_NAME, PushSubscriptionRecord, PushTarget, SessionRecord,
     deleted_username,
 };
-use crate::ports::{Conflict, StoreError, StoreResult};
+use crate::ports::{Conflict, PortError, PortResult};
 
 /// A document of `users`.
 #[derive(Serialize, Deserialize)]
@@ -157,7 +157,7 @@ impl MongoStore {
     }
 
     /// The token hashes of the sessions `filter` matches.
-    async fn session_hashes(&self, filter: bson::Document) -> StoreResult<Vec<String>> {
+    async fn session_hashes(&self, filter: bson::Document) -> PortResult<Vec<String>> {
         self.sessions()
             .find(filter)
             .await
@@ -173,7 +173,7 @@ impl MongoStore {
     }
 
     /// The user's subscription of `address` moved to `record`'s session and keys; its id.
-    async fn refresh_push(&self, record: &PushSubscriptionRecord) -> StoreResult<Option<String>> {
+    async fn refresh_push(&self, record: &PushSubscriptionRecord) -> PortResult<Option<String>> {
         let (p256dh, auth) = record.target.keys().unzip();
         let found = self
             .push_subscriptions_collection()
@@ -187,7 +187,7 @@ impl MongoStore {
     }
 
     /// Up to `limit` users whose `field` starts with `low`, by username.
-    async fn users_by_prefix(&self, field: &str, low: &str, limit: u32) -> StoreResult<Vec<User>> {
+    async fn users_by_prefix(&self, field: &str, low: &str, limit: u32) -> PortResult<Vec<User>> {
         // Everything that starts with `low` sorts in [low, low + U+10FFFF): an index range,
         // where an unanchored or case-insensitive regex would scan.
         let high = format!("{low}\u{10FFFF}");
@@ -206,21 +206,19 @@ impl MongoStore {
 
 #[async_trait]
 impl AccountStore for MongoStore {
-    async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
+    async fn create_user(&self, user: &User, password_hash: &str) -> PortResult<()> {
         match self
             .users_collection()
             .insert_one(UserDoc::new(user, password_hash))
             .await
         {
             Ok(_) => Ok(()),
-            Err(err) if is_duplicate_key(&err) => {
-                Err(StoreError::Conflict(Conflict::UsernameTaken))
-            }
+            Err(err) if is_duplicate_key(&err) => Err(PortError::Conflict(Conflict::UsernameTaken)),
             Err(err) => Err(store_error(err)),
         }
     }
 
-    async fn credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
+    async fn credentials(&self, username: &str) -> PortResult<Option<(User, String)>> {
         let found = self
             .users_collection()
             .find_one(doc! { "username": username })
@@ -232,7 +230,7 @@ impl AccountStore for MongoStore {
         }))
     }
 
-    async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
+    async fn user(&self, id: &UserId) -> PortResult<Option<User>> {
         let found = self
             .users_collection()
             .find_one(doc! { "_id": id.as_str() })
@@ -241,7 +239,7 @@ impl AccountStore for MongoStore {
         Ok(found.map(UserDoc::into_user))
     }
 
-    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+    async fn users(&self, ids: &[UserId]) -> PortResult<Vec<User>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -256,7 +254,7 @@ impl AccountStore for MongoStore {
             .map_err(store_error)
     }
 
-    async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>> {
+    async fn search_users(&self, prefix: &str, limit: u32) -> PortResult<Vec<User>> {
         if limit == 0 {
             // MongoDB reads a limit of 0 as "no limit".
             return Ok(Vec::new());
@@ -283,7 +281,7 @@ impl AccountStore for MongoStore {
         token_hash: &str,
         user: &UserId,
         expires_at: Timestamp,
-    ) -> StoreResult<()> {
+    ) -> PortResult<()> {
         // Sweep this user's expired sessions now rather than wait for the TTL monitor, as
         // the SQLite store does; it is housekeeping, so it need not be atomic with the insert.
         let now = bson::DateTime::from_millis(Timestamp::now().as_millis());
@@ -305,7 +303,7 @@ impl AccountStore for MongoStore {
             .map_err(store_error)
     }
 
-    async fn session_user(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<UserId>> {
+    async fn session_user(&self, token_hash: &str, now: Timestamp) -> PortResult<Option<UserId>> {
         // Invalid at `expires_at` itself, as in the SQLite store.
         let now = bson::DateTime::from_millis(now.as_millis());
         let found = self
@@ -316,7 +314,7 @@ impl AccountStore for MongoStore {
         Ok(found.map(|session| UserId(session.user_id)))
     }
 
-    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+    async fn delete_session(&self, token_hash: &str) -> PortResult<()> {
         self.sessions()
             .delete_one(doc! { "_id": token_hash })
             .await
@@ -335,7 +333,7 @@ impl AccountStore for MongoStore {
         token_hash: &str,
         seen_at: Timestamp,
         user_agent: Option<&str>,
-    ) -> StoreResult<()> {
+    ) -> PortResult<()> {
         let mut update = doc! { "$max": { "last_seen_at": seen_at.as_millis() } };
         if let Some(agent) = user_agent {
             update.insert("$set", doc! { "user_agent": agent });
@@ -347,7 +345,7 @@ impl AccountStore for MongoStore {
             .map_err(store_error)
     }
 
-    async fn sessions_of(&self, user: &UserId, now: Timestamp) -> StoreResult<Vec<SessionRecord>> {
+    async fn sessions_of(&self, user: &UserId, now: Timestamp) -> PortResult<Vec<SessionRecord>> {
         let now = bson::DateTime::from_millis(now.as_millis());
         let mut sessions: Vec<SessionRecord> = self
             .sessions()
@@ -362,7 +360,7 @@ impl AccountStore for MongoStore {
         Ok(sessions)
     }
 
-    async fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> StoreResult<Vec<String>> {
+    async fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> PortResult<Vec<String>> {
         let filter = doc! {
             "user_id": user.as_str(),
             "_id": { "$ne": keep.unwrap_or_default() },
@@ -385,7 +383,7 @@ impl AccountStore for MongoStore {
     async fn save_push_subscription(
         &self,
         record: &PushSubscriptionRecord,
-    ) -> StoreResult<(String, bool)> {
+    ) -> PortResult<(String, bool)> {
         if let Some(id) = self.refresh_push(record).await? {
             return Ok((id, false));
         }
@@ -400,13 +398,13 @@ impl AccountStore for MongoStore {
             // The same device registered at the same moment: the one stored first stays.
             Err(err) if is_duplicate_key(&err) => match self.refresh_push(record).await? {
                 Some(id) => Ok((id, false)),
-                None => Err(StoreError::Conflict(Conflict::DeviceRegisteredMeanwhile)),
+                None => Err(PortError::Conflict(Conflict::DeviceRegisteredMeanwhile)),
             },
             Err(err) => Err(store_error(err)),
         }
     }
 
-    async fn delete_push_subscription(&self, user: &UserId, id: &str) -> StoreResult<bool> {
+    async fn delete_push_subscription(&self, user: &UserId, id: &str) -> PortResult<bool> {
         let deleted = self
             .push_subscriptions_collection()
             .delete_one(doc! { "_id": id, "user_id": user.as_str() })
@@ -415,7 +413,7 @@ impl AccountStore for MongoStore {
         Ok(deleted.deleted_count == 1)
     }
 
-    async fn keep_server_secret(&self, name: &str, candidate: &str) -> StoreResult<String> {
+    async fn keep_server_secret(&self, name: &str, candidate: &str) -> PortResult<String> {
         let secrets = self.collection::<SecretDoc>("server_secrets");
         let kept = secrets
             .update_one(
@@ -436,14 +434,14 @@ impl AccountStore for MongoStore {
             .await
             .map_err(store_error)?
             .map(|doc| doc.value)
-            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("server secret {name} vanished")))
+            .ok_or_else(|| PortError::Other(anyhow::anyhow!("server secret {name} vanished")))
     }
 
     async fn push_subscriptions(
         &self,
         users: &[UserId],
         now: Timestamp,
-    ) -> StoreResult<Vec<PushSubscriptionRecord>> {
+    ) -> PortResult<Vec<PushSubscriptionRecord>> {
         if users.is_empty() {
             return Ok(Vec::new());
         }
@@ -474,12 +472,12 @@ impl AccountStore for MongoStore {
             .collect())
     }
 
-    async fn set_avatar(&self, user: &UserId, avatar: Option<&str>) -> StoreResult<Option<String>> {
+    async fn set_avatar(&self, user: &UserId, avatar: Option<&str>) -> PortResult<Option<String>> {
         let collection = self.users_collection().clone_with_type::<bson::Document>();
         super::replace_avatar(&collection, user.as_str(), avatar).await
     }
 
-    async fn set_display_name(&self, user: &UserId, display_name: &str) -> StoreResult<()> {
+    async fn set_display_name(&self, user: &UserId, display_name: &str) -> PortResult<()> {
         self.users_collection()
             .update_one(
                 doc! { "_id": user.as_str() },
@@ -493,7 +491,7 @@ impl AccountStore for MongoStore {
             .map_err(store_error)
     }
 
-    async fn block(&self, blocker: &UserId, blocked: &UserId, at: Timestamp) -> StoreResult<bool> {
+    async fn block(&self, blocker: &UserId, blocked: &UserId, at: Timestamp) -> PortResult<bool> {
         let inserted = self
             .blocks()
             .insert_one(BlockDoc {
@@ -510,7 +508,7 @@ impl AccountStore for MongoStore {
         }
     }
 
-    async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> StoreResult<bool> {
+    async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> PortResult<bool> {
         self.blocks()
             .delete_one(doc! { "_id": block_id(blocker, blocked) })
             .await
@@ -518,7 +516,7 @@ impl AccountStore for MongoStore {
             .map_err(store_error)
     }
 
-    async fn blocked_by(&self, blocker: &UserId) -> StoreResult<Vec<UserId>> {
+    async fn blocked_by(&self, blocker: &UserId) -> PortResult<Vec<UserId>> {
         self.blocks()
             .find(doc! { "blocker": blocker.as_str() })
             .sort(doc! { "created_at": -1, "blocked": 1 })
@@ -530,7 +528,7 @@ impl AccountStore for MongoStore {
             .map_err(store_error)
     }
 
-    async fn blockers_of(&self, user: &UserId, among: &[UserId]) -> StoreResult<Vec<UserId>> {
+    async fn blockers_of(&self, user: &UserId, among: &[UserId]) -> PortResult<Vec<UserId>> {
         if among.is_empty() {
             return Ok(Vec::new());
         }
@@ -548,7 +546,7 @@ impl AccountStore for MongoStore {
             .map_err(store_error)
     }
 
-    async fn delete_user(&self, user: &UserId, now: Timestamp) -> StoreResult<Vec<String>> {
+    async fn delete_user(&self, user: &UserId, now: Timestamp) -> PortResult<Vec<String>> {
         // The account first, so no password opens it while its sessions go.
         self.users_collection()
             .update_one(
@@ -568,7 +566,7 @@ impl AccountStore for MongoStore {
         self.end_sessions(user, None).await
     }
 
-    async fn set_password_hash(&self, user: &UserId, password_hash: &str) -> StoreResult<()> {
+    async fn set_password_hash(&self, user: &UserId, password_hash: &str) -> PortResult<()> {
         self.users_collection()
             .update_one(
                 doc! { "_id": user.as_str() },

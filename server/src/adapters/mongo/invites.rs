@@ -8,7 +8,7 @@ use protocol::{RoomId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, store_error};
-use crate::ports::StoreResult;
+use crate::ports::PortResult;
 use crate::ports::store::{InviteRecord, InviteStore};
 
 /// A document of `invites`.
@@ -63,7 +63,7 @@ impl MongoStore {
 
 #[async_trait]
 impl InviteStore for MongoStore {
-    async fn create_invite(&self, invite: &InviteRecord) -> StoreResult<()> {
+    async fn create_invite(&self, invite: &InviteRecord) -> PortResult<()> {
         self.invites()
             .insert_one(InviteDoc::new(invite))
             .await
@@ -71,7 +71,7 @@ impl InviteStore for MongoStore {
             .map_err(store_error)
     }
 
-    async fn invite(&self, code_hash: &str) -> StoreResult<Option<InviteRecord>> {
+    async fn invite(&self, code_hash: &str) -> PortResult<Option<InviteRecord>> {
         let found = self
             .invites()
             .find_one(doc! { "_id": code_hash })
@@ -80,7 +80,7 @@ impl InviteStore for MongoStore {
         Ok(found.map(InviteDoc::into_record))
     }
 
-    async fn redeem(&self, code_hash: &str, now: Timestamp) -> StoreResult<Option<InviteRecord>> {
+    async fn redeem(&self, code_hash: &str, now: Timestamp) -> PortResult<Option<InviteRecord>> {
         // One conditional update: the server checks liveness and counts the use on one
         // document atomically, so concurrent accepts can never pass `max_uses`. The filter
         // is `InviteRecord::is_live`; `null` (no expiry, no limit) matches `{ field: null }`,
@@ -108,7 +108,7 @@ impl InviteStore for MongoStore {
         Ok(redeemed.map(InviteDoc::into_record))
     }
 
-    async fn revoke(&self, code_hash: &str) -> StoreResult<()> {
+    async fn revoke(&self, code_hash: &str) -> PortResult<()> {
         self.invites()
             .update_one(
                 doc! { "_id": code_hash },

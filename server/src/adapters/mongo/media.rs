@@ -10,8 +10,8 @@ use protocol::{MediaId, MediaKind, RoomId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, store_error, to_i64, to_u64};
-use crate::ports::store::{CheckedMedia, MediaRecord, MediaStore};
-use crate::ports::{Conflict, StoreError, StoreResult};
+use crate::ports::store::{CheckedMedia, MediaRecord, MediaRecordStore};
+use crate::ports::{Conflict, PortError, PortResult};
 
 /// A document of `media`.
 #[derive(Serialize, Deserialize)]
@@ -77,7 +77,7 @@ impl MongoStore {
     }
 
     /// Up to `limit` media no message uses that match `filter`, oldest first.
-    async fn unused(&self, mut filter: Document, limit: u32) -> StoreResult<Vec<MediaRecord>> {
+    async fn unused(&self, mut filter: Document, limit: u32) -> PortResult<Vec<MediaRecord>> {
         if limit == 0 {
             // MongoDB reads a limit of 0 as "no limit".
             return Ok(Vec::new());
@@ -97,18 +97,18 @@ impl MongoStore {
 }
 
 #[async_trait]
-impl MediaStore for MongoStore {
-    async fn create_media(&self, record: &MediaRecord) -> StoreResult<()> {
+impl MediaRecordStore for MongoStore {
+    async fn create_media(&self, record: &MediaRecord) -> PortResult<()> {
         match self.media_docs().insert_one(MediaDoc::new(record)).await {
             Ok(_) => Ok(()),
             Err(err) => match store_error(err) {
-                StoreError::Conflict(_) => Err(StoreError::Conflict(Conflict::MediaIdTaken)),
+                PortError::Conflict(_) => Err(PortError::Conflict(Conflict::MediaIdTaken)),
                 other => Err(other),
             },
         }
     }
 
-    async fn media(&self, id: &MediaId) -> StoreResult<Option<MediaRecord>> {
+    async fn media(&self, id: &MediaId) -> PortResult<Option<MediaRecord>> {
         let found = self
             .media_docs()
             .find_one(doc! { "_id": id.as_str() })
@@ -117,7 +117,7 @@ impl MediaStore for MongoStore {
         Ok(found.map(MediaDoc::into_record))
     }
 
-    async fn complete_media(&self, id: &MediaId, checked: &CheckedMedia) -> StoreResult<bool> {
+    async fn complete_media(&self, id: &MediaId, checked: &CheckedMedia) -> PortResult<bool> {
         let optional = |value: Option<u32>| value.map_or(Bson::Null, |v| Bson::Int64(v.into()));
         let updated = self
             .media_docs()
@@ -138,7 +138,7 @@ impl MediaStore for MongoStore {
         Ok(updated.matched_count > 0)
     }
 
-    async fn delete_unused_media(&self, id: &MediaId) -> StoreResult<bool> {
+    async fn delete_unused_media(&self, id: &MediaId) -> PortResult<bool> {
         let deleted = self
             .media_docs()
             .delete_one(doc! { "_id": id.as_str(), "room_id": Bson::Null })
@@ -151,16 +151,12 @@ impl MediaStore for MongoStore {
         &self,
         created_before: Timestamp,
         limit: u32,
-    ) -> StoreResult<Vec<MediaRecord>> {
+    ) -> PortResult<Vec<MediaRecord>> {
         let filter = doc! { "created_at": { "$lt": created_before.as_millis() } };
         self.unused(filter, limit).await
     }
 
-    async fn unused_media_of(
-        &self,
-        uploader: &UserId,
-        limit: u32,
-    ) -> StoreResult<Vec<MediaRecord>> {
+    async fn unused_media_of(&self, uploader: &UserId, limit: u32) -> PortResult<Vec<MediaRecord>> {
         self.unused(doc! { "uploader": uploader.as_str() }, limit)
             .await
     }

@@ -60,7 +60,7 @@ struct MediaUnavailable;
 /// Aborts an `append` transaction whose change its target cannot take.
 #[derive(Debug)]
 struct Refused(ChangeRefusal);
-use crate::ports::{Conflict, StoreError, StoreResult};
+use crate::ports::{Conflict, PortError, PortResult};
 
 /// A document of `messages`.
 #[derive(Serialize, Deserialize)]
@@ -321,7 +321,7 @@ impl MongoStore {
         Ok(())
     }
 
-    async fn append_once(&self, message: &NewMessage) -> StoreResult<Appended> {
+    async fn append_once(&self, message: &NewMessage) -> PortResult<Appended> {
         let mut session = self.client.start_session().await.map_err(store_error)?;
         let appended = session
             .start_transaction()
@@ -332,11 +332,11 @@ impl MongoStore {
             .await;
         match appended {
             Ok(Some(appended)) => Ok(appended),
-            Ok(None) => Err(StoreError::Other(anyhow::anyhow!(
+            Ok(None) => Err(PortError::Other(anyhow::anyhow!(
                 "append to a missing room"
             ))),
             Err(err) if err.get_custom::<MediaUnavailable>().is_some() => {
-                Err(StoreError::Conflict(Conflict::MediaUnavailable))
+                Err(PortError::Conflict(Conflict::MediaUnavailable))
             }
             // A retried change finds its first attempt's effect (a reaction already there,
             // a target already deleted): the first attempt is the answer.
@@ -344,7 +344,7 @@ impl MongoStore {
                 match self.stored_send(message).await? {
                     Some(first) => Ok(Appended::Existing(first)),
                     None => match err.get_custom::<Refused>() {
-                        Some(Refused(why)) => Err(StoreError::ChangeRefused(*why)),
+                        Some(Refused(why)) => Err(PortError::ChangeRefused(*why)),
                         None => Err(store_error(err)),
                     },
                 }
@@ -360,7 +360,7 @@ impl MongoStore {
     }
 
     /// The message stored for this send, if any.
-    async fn stored_send(&self, message: &NewMessage) -> StoreResult<Option<Message>> {
+    async fn stored_send(&self, message: &NewMessage) -> PortResult<Option<Message>> {
         let found = self
             .messages()
             .find_one(send_key(message))
@@ -372,7 +372,7 @@ impl MongoStore {
 
 #[async_trait]
 impl MessageStore for MongoStore {
-    async fn append(&self, message: &NewMessage) -> StoreResult<Appended> {
+    async fn append(&self, message: &NewMessage) -> PortResult<Appended> {
         // One transaction per room at a time from this node: concurrent sends to one room
         // would otherwise conflict on its `last_seq` and retry each other, which under load
         // turned into minutes of retries. Only other nodes' sends can conflict now.
@@ -382,7 +382,7 @@ impl MessageStore for MongoStore {
             self.append_once(message).await
         })
         .await;
-        appended.unwrap_or(Err(StoreError::Unavailable("mongodb")))
+        appended.unwrap_or(Err(PortError::Unavailable("mongodb")))
     }
 
     async fn page(
@@ -390,7 +390,7 @@ impl MessageStore for MongoStore {
         room: &RoomId,
         cursor: Cursor,
         limit: u32,
-    ) -> StoreResult<(Vec<Message>, bool)> {
+    ) -> PortResult<(Vec<Message>, bool)> {
         // Each page is one range scan of the `(room_id, seq)` index, walked away from the
         // cursor; one extra message tells whether more lie beyond the page.
         let (filter, order) = match cursor {
@@ -423,7 +423,7 @@ impl MessageStore for MongoStore {
         Ok((messages, has_more))
     }
 
-    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
+    async fn message(&self, id: &MessageId) -> PortResult<Option<Message>> {
         let found = self
             .messages()
             .find_one(doc! { "_id": id.as_str() })
@@ -432,7 +432,7 @@ impl MessageStore for MongoStore {
         Ok(found.map(MessageDoc::into_message))
     }
 
-    async fn messages(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>> {
+    async fn messages(&self, ids: &[MessageId]) -> PortResult<Vec<Message>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -453,7 +453,7 @@ impl MessageStore for MongoStore {
         terms: &SearchTerms,
         from: &SearchFrom,
         limit: u32,
-    ) -> StoreResult<(Vec<Message>, bool)> {
+    ) -> PortResult<(Vec<Message>, bool)> {
         if rooms.is_empty() {
             return Ok((Vec::new(), false));
         }
@@ -500,7 +500,7 @@ impl MessageStore for MongoStore {
         reader: &UserId,
         after_seq: u64,
         up_to_seq: u64,
-    ) -> StoreResult<u64> {
+    ) -> PortResult<u64> {
         self.messages()
             .count_documents(doc! {
                 "room_id": room.as_str(),
@@ -512,7 +512,7 @@ impl MessageStore for MongoStore {
             .map_err(store_error)
     }
 
-    async fn unpublished(&self, stored_by: Timestamp, limit: u32) -> StoreResult<Vec<Message>> {
+    async fn unpublished(&self, stored_by: Timestamp, limit: u32) -> PortResult<Vec<Message>> {
         self.messages()
             .find(doc! {
                 "pending_event": true,
@@ -528,7 +528,7 @@ impl MessageStore for MongoStore {
             .map_err(store_error)
     }
 
-    async fn mark_published(&self, ids: &[MessageId]) -> StoreResult<()> {
+    async fn mark_published(&self, ids: &[MessageId]) -> PortResult<()> {
         if ids.is_empty() {
             return Ok(());
         }

@@ -32,7 +32,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use protocol::RoomId;
 
 use crate::ports::store::direct_key;
-use crate::ports::{Conflict, StoreError, StoreResult};
+use crate::ports::{Conflict, PortError, PortResult};
 
 /// How long an operation waits for a reachable server before the store reports itself
 /// unavailable, unless the URL says otherwise: long enough to ride out an election, short
@@ -184,7 +184,7 @@ impl MongoStore {
 
 #[async_trait::async_trait]
 impl crate::ports::HealthCheck for MongoStore {
-    async fn check(&self) -> StoreResult<()> {
+    async fn check(&self) -> PortResult<()> {
         self.db
             .run_command(doc! { "ping": 1 })
             .await
@@ -220,13 +220,13 @@ fn is_unreachable(err: &mongodb::error::Error) -> bool {
 
 /// The port's view of a driver error: a refused duplicate is a `Conflict`, an unreachable
 /// server is `Unavailable` (the caller may retry), anything else is unexpected.
-fn store_error(err: mongodb::error::Error) -> StoreError {
+fn store_error(err: mongodb::error::Error) -> PortError {
     if is_duplicate_key(&err) {
-        StoreError::Conflict(Conflict::Duplicate)
+        PortError::Conflict(Conflict::Duplicate)
     } else if is_unreachable(&err) {
-        StoreError::Unavailable("mongodb")
+        PortError::Unavailable("mongodb")
     } else {
-        StoreError::Other(err.into())
+        PortError::Other(err.into())
     }
 }
 
@@ -237,7 +237,7 @@ async fn replace_avatar(
     collection: &Collection<Document>,
     id: &str,
     avatar: Option<&str>,
-) -> StoreResult<Option<String>> {
+) -> PortResult<Option<String>> {
     let before = collection
         .find_one_and_update(
             doc! { "_id": id },
@@ -280,7 +280,7 @@ mod tests {
         let checked = store.check().await;
 
         assert!(
-            matches!(checked, Err(StoreError::Unavailable("mongodb"))),
+            matches!(checked, Err(PortError::Unavailable("mongodb"))),
             "expected Unavailable, got {checked:?}"
         );
     }

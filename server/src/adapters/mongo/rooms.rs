@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, direct_key, is_duplicate_key, store_error, to_i64, to_u64};
 use crate::ports::store::{MemberRecord, NewRoom, RoomRecord, RoomStore};
-use crate::ports::{Conflict, StoreError, StoreResult};
+use crate::ports::{Conflict, PortError, PortResult};
 
 /// A document of `rooms`.
 #[derive(Serialize, Deserialize)]
@@ -145,7 +145,7 @@ impl MongoStore {
     }
 
     /// The ids of the rooms `user` belongs to.
-    async fn room_ids_of(&self, user: &UserId) -> StoreResult<Vec<String>> {
+    async fn room_ids_of(&self, user: &UserId) -> PortResult<Vec<String>> {
         let mut ids = self
             .collection::<bson::Document>("members")
             .find(doc! { "user_id": user.as_str() })
@@ -164,7 +164,7 @@ impl MongoStore {
 
 #[async_trait]
 impl RoomStore for MongoStore {
-    async fn create_room(&self, room: &NewRoom) -> StoreResult<()> {
+    async fn create_room(&self, room: &NewRoom) -> PortResult<()> {
         let mut session = self.client.start_session().await.map_err(store_error)?;
         // The room and its members commit together. Two concurrent creations of one pair's
         // direct room collide on the unique `direct_key`: the loser either sees the
@@ -179,12 +179,12 @@ impl RoomStore for MongoStore {
             .await;
         match created {
             Ok(()) => Ok(()),
-            Err(err) if is_duplicate_key(&err) => Err(StoreError::Conflict(Conflict::RoomExists)),
+            Err(err) if is_duplicate_key(&err) => Err(PortError::Conflict(Conflict::RoomExists)),
             Err(err) => Err(store_error(err)),
         }
     }
 
-    async fn room(&self, id: &RoomId) -> StoreResult<Option<RoomRecord>> {
+    async fn room(&self, id: &RoomId) -> PortResult<Option<RoomRecord>> {
         let found = self
             .rooms_collection()
             .find_one(doc! { "_id": id.as_str() })
@@ -193,7 +193,7 @@ impl RoomStore for MongoStore {
         Ok(found.map(RoomDoc::into_record))
     }
 
-    async fn direct_room(&self, a: &UserId, b: &UserId) -> StoreResult<Option<RoomRecord>> {
+    async fn direct_room(&self, a: &UserId, b: &UserId) -> PortResult<Option<RoomRecord>> {
         let found = self
             .rooms_collection()
             .find_one(doc! { "direct_key": direct_key(a, b) })
@@ -202,7 +202,7 @@ impl RoomStore for MongoStore {
         Ok(found.map(RoomDoc::into_record))
     }
 
-    async fn rooms_of(&self, user: &UserId) -> StoreResult<Vec<RoomRecord>> {
+    async fn rooms_of(&self, user: &UserId) -> PortResult<Vec<RoomRecord>> {
         // Two index lookups (members by user, rooms by id) instead of a `$lookup`; the
         // sort is over one user's rooms only.
         let ids = self.room_ids_of(user).await?;
@@ -220,7 +220,7 @@ impl RoomStore for MongoStore {
             .map_err(store_error)
     }
 
-    async fn members(&self, room: &RoomId) -> StoreResult<Vec<MemberRecord>> {
+    async fn members(&self, room: &RoomId) -> PortResult<Vec<MemberRecord>> {
         self.members_collection()
             .find(doc! { "room_id": room.as_str() })
             .sort(doc! { "joined_at": 1, "user_id": 1 })
@@ -232,7 +232,7 @@ impl RoomStore for MongoStore {
             .map_err(store_error)
     }
 
-    async fn member(&self, room: &RoomId, user: &UserId) -> StoreResult<Option<MemberRecord>> {
+    async fn member(&self, room: &RoomId, user: &UserId) -> PortResult<Option<MemberRecord>> {
         let found = self
             .members_collection()
             .find_one(doc! { "room_id": room.as_str(), "user_id": user.as_str() })
@@ -247,7 +247,7 @@ impl RoomStore for MongoStore {
         user: &UserId,
         role: Role,
         joined_at: Timestamp,
-    ) -> StoreResult<bool> {
+    ) -> PortResult<bool> {
         match self.upsert_member(None, room, user, role, joined_at).await {
             Ok(added) => Ok(added),
             // Two concurrent upserts of one member: the unique index let one in.
@@ -256,7 +256,7 @@ impl RoomStore for MongoStore {
         }
     }
 
-    async fn remove_member(&self, room: &RoomId, user: &UserId) -> StoreResult<bool> {
+    async fn remove_member(&self, room: &RoomId, user: &UserId) -> PortResult<bool> {
         let deleted = self
             .members_collection()
             .delete_one(doc! { "room_id": room.as_str(), "user_id": user.as_str() })
@@ -270,7 +270,7 @@ impl RoomStore for MongoStore {
         room: &RoomId,
         name: Option<&str>,
         topic: Option<Option<&str>>,
-    ) -> StoreResult<()> {
+    ) -> PortResult<()> {
         let mut set = bson::Document::new();
         if let Some(name) = name {
             set.insert("name", name);
@@ -292,12 +292,12 @@ impl RoomStore for MongoStore {
         &self,
         room: &RoomId,
         avatar: Option<&str>,
-    ) -> StoreResult<Option<String>> {
+    ) -> PortResult<Option<String>> {
         let collection = self.rooms_collection().clone_with_type::<bson::Document>();
         super::replace_avatar(&collection, room.as_str(), avatar).await
     }
 
-    async fn set_muted(&self, room: &RoomId, user: &UserId, muted: bool) -> StoreResult<()> {
+    async fn set_muted(&self, room: &RoomId, user: &UserId, muted: bool) -> PortResult<()> {
         self.members_collection()
             .update_one(
                 doc! { "room_id": room.as_str(), "user_id": user.as_str() },
@@ -308,8 +308,8 @@ impl RoomStore for MongoStore {
             .map_err(store_error)
     }
 
-    async fn set_role(&self, room: &RoomId, user: &UserId, role: Role) -> StoreResult<()> {
-        let role = bson::to_bson(&role).map_err(|err| StoreError::Other(err.into()))?;
+    async fn set_role(&self, room: &RoomId, user: &UserId, role: Role) -> PortResult<()> {
+        let role = bson::to_bson(&role).map_err(|err| PortError::Other(err.into()))?;
         self.members_collection()
             .update_one(
                 doc! { "room_id": room.as_str(), "user_id": user.as_str() },
@@ -326,7 +326,7 @@ impl RoomStore for MongoStore {
         user: &UserId,
         kind: ReceiptKind,
         seq: u64,
-    ) -> StoreResult<bool> {
+    ) -> PortResult<bool> {
         let seq = Bson::Int64(to_i64(seq));
         // The filter only matches a marker behind `seq`, so a match is a move and a stale
         // receipt racing a newer one can never move a marker back.
@@ -354,7 +354,7 @@ impl RoomStore for MongoStore {
         Ok(moved.matched_count == 1)
     }
 
-    async fn contacts_of(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
+    async fn contacts_of(&self, user: &UserId) -> PortResult<Vec<UserId>> {
         let rooms = self.room_ids_of(user).await?;
         if rooms.is_empty() {
             return Ok(Vec::new());

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use redis::{AsyncCommands, Script};
 
 use super::Redis;
-use crate::ports::{Cache, StoreResult};
+use crate::ports::{Cache, PortResult};
 
 /// Sets a counter to the argument unless it is higher already, in one step.
 const RAISE: &str = r"
@@ -35,7 +35,7 @@ impl RedisCache {
 
 #[async_trait]
 impl Cache for RedisCache {
-    async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+    async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>> {
         self.redis
             .conn()?
             .get(self.redis.key(&["cache", key]))
@@ -43,7 +43,7 @@ impl Cache for RedisCache {
             .map_err(|err| self.redis.failed(err))
     }
 
-    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<()> {
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> PortResult<()> {
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         self.redis
             .conn()?
@@ -52,7 +52,7 @@ impl Cache for RedisCache {
             .map_err(|err| self.redis.failed(err))
     }
 
-    async fn version(&self, key: &str) -> StoreResult<u64> {
+    async fn version(&self, key: &str) -> PortResult<u64> {
         let version: Option<u64> = self
             .redis
             .conn()?
@@ -62,7 +62,7 @@ impl Cache for RedisCache {
         Ok(version.unwrap_or(0))
     }
 
-    async fn claim(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
+    async fn claim(&self, key: &str, ttl: Duration) -> PortResult<bool> {
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let taken: Option<String> = redis::cmd("SET")
             .arg(self.redis.key(&["claim", key]))
@@ -76,7 +76,7 @@ impl Cache for RedisCache {
         Ok(taken.is_some())
     }
 
-    async fn release(&self, key: &str) -> StoreResult<()> {
+    async fn release(&self, key: &str) -> PortResult<()> {
         self.redis
             .conn()?
             .del::<_, ()>(self.redis.key(&["claim", key]))
@@ -84,7 +84,7 @@ impl Cache for RedisCache {
             .map_err(|err| self.redis.failed(err))
     }
 
-    async fn bump(&self, key: &str) -> StoreResult<u64> {
+    async fn bump(&self, key: &str) -> PortResult<u64> {
         self.redis
             .conn()?
             .incr(self.redis.key(&["version", key]), 1u64)
@@ -92,7 +92,7 @@ impl Cache for RedisCache {
             .map_err(|err| self.redis.failed(err))
     }
 
-    async fn raise(&self, key: &str, to: u64) -> StoreResult<u64> {
+    async fn raise(&self, key: &str, to: u64) -> PortResult<u64> {
         self.raise
             .key(self.redis.key(&["version", key]))
             .arg(to)

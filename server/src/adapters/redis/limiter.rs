@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use redis::Script;
 
 use super::Redis;
-use crate::ports::{RateLimiter, StoreResult};
+use crate::ports::{PortResult, RateLimiter};
 
 const HIT: &str = r"
 local hits = redis.call('INCR', KEYS[1])
@@ -36,7 +36,7 @@ impl RedisLimiter {
 
 #[async_trait]
 impl RateLimiter for RedisLimiter {
-    async fn hit(&self, key: &str, limit: u32, window: Duration) -> StoreResult<Option<Duration>> {
+    async fn hit(&self, key: &str, limit: u32, window: Duration) -> PortResult<Option<Duration>> {
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
         let (hits, ttl_ms): (u64, i64) = self
             .script

@@ -24,7 +24,7 @@ pub use cache::RedisCache;
 pub use limiter::RedisLimiter;
 pub use presence::RedisPresence;
 
-use crate::ports::{HealthCheck, StoreError, StoreResult};
+use crate::ports::{HealthCheck, PortError, PortResult};
 
 /// One reconnecting connection, shared by the Redis adapters of a node.
 ///
@@ -72,21 +72,21 @@ impl Redis {
     }
 
     /// The connection, unless the breaker is open.
-    fn conn(&self) -> StoreResult<ConnectionManager> {
+    fn conn(&self) -> PortResult<ConnectionManager> {
         let now = self.millis();
         if now < self.open_until.load(Ordering::Relaxed) {
-            return Err(StoreError::Unavailable("redis"));
+            return Err(PortError::Unavailable("redis"));
         }
         Ok(self.conn.clone())
     }
 
     /// A failed call: opens the breaker and says Redis is unavailable.
-    fn failed(&self, err: redis::RedisError) -> StoreError {
+    fn failed(&self, err: redis::RedisError) -> PortError {
         let until = self.millis() + u64::try_from(BREAK_FOR.as_millis()).unwrap_or(u64::MAX);
         if self.open_until.swap(until, Ordering::Relaxed) <= self.millis() {
             tracing::warn!(error = %err, "redis call failed; not asking it again for a second");
         }
-        StoreError::Unavailable("redis")
+        PortError::Unavailable("redis")
     }
 
     fn millis(&self) -> u64 {
@@ -96,7 +96,7 @@ impl Redis {
 
 #[async_trait]
 impl HealthCheck for Redis {
-    async fn check(&self) -> StoreResult<()> {
+    async fn check(&self) -> PortResult<()> {
         // Asks Redis itself, whatever the breaker says.
         redis::cmd("PING")
             .query_async::<String>(&mut self.conn.clone())

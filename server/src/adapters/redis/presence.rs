@@ -11,7 +11,7 @@ use protocol::{Timestamp, UserId};
 use redis::Script;
 
 use super::Redis;
-use crate::ports::StoreResult;
+use crate::ports::PortResult;
 use crate::ports::presence::{Presence, Status};
 
 /// How long a connection counts without a heartbeat.
@@ -73,7 +73,7 @@ fn ttl_ms() -> i64 {
 
 #[async_trait]
 impl Presence for RedisPresence {
-    async fn connected(&self, user: &UserId, connection: &str) -> StoreResult<bool> {
+    async fn connected(&self, user: &UserId, connection: &str) -> PortResult<bool> {
         let now = Timestamp::now().as_millis();
         let came_online: i64 = self
             .connect
@@ -93,7 +93,7 @@ impl Presence for RedisPresence {
         user: &UserId,
         connection: &str,
         at: Timestamp,
-    ) -> StoreResult<bool> {
+    ) -> PortResult<bool> {
         let went_offline: i64 = self
             .disconnect
             .key(self.connections_key(user))
@@ -106,7 +106,7 @@ impl Presence for RedisPresence {
         Ok(went_offline == 1)
     }
 
-    async fn status(&self, user: &UserId) -> StoreResult<Status> {
+    async fn status(&self, user: &UserId) -> PortResult<Status> {
         let (live, last_seen): (u64, Option<i64>) = self
             .status
             .key(self.connections_key(user))
@@ -121,7 +121,7 @@ impl Presence for RedisPresence {
         })
     }
 
-    async fn offline_among(&self, users: &[UserId]) -> StoreResult<Vec<UserId>> {
+    async fn offline_among(&self, users: &[UserId]) -> PortResult<Vec<UserId>> {
         if users.is_empty() {
             return Ok(Vec::new());
         }
@@ -144,7 +144,7 @@ impl Presence for RedisPresence {
             .collect())
     }
 
-    async fn heartbeat(&self, connections: &[(UserId, String)]) -> StoreResult<()> {
+    async fn heartbeat(&self, connections: &[(UserId, String)]) -> PortResult<()> {
         if connections.is_empty() {
             return Ok(());
         }

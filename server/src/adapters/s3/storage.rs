@@ -20,7 +20,7 @@ use bytes::Bytes;
 use super::S3Config;
 use super::config::DEFAULT_REGION;
 use crate::ports::media::{TooLarge, check_content_type, check_key};
-use crate::ports::{HealthCheck, MediaStorage, ObjectInfo, StoreError, StoreResult, UploadTarget};
+use crate::ports::{HealthCheck, MediaStorage, ObjectInfo, PortError, PortResult, UploadTarget};
 
 /// A refused connection fails fast; a slow but live service gets a while.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -177,7 +177,7 @@ impl MediaStorage for S3MediaStorage {
         content_type: &str,
         bytes: u64,
         expires_in: Duration,
-    ) -> StoreResult<UploadTarget> {
+    ) -> PortResult<UploadTarget> {
         check_key(key)?;
         check_content_type(content_type)?;
         // The content type and the size are signed headers: a PUT with another is refused,
@@ -205,7 +205,7 @@ impl MediaStorage for S3MediaStorage {
         })
     }
 
-    async fn put(&self, key: &str, content_type: &str, bytes: Bytes) -> StoreResult<()> {
+    async fn put(&self, key: &str, content_type: &str, bytes: Bytes) -> PortResult<()> {
         check_key(key)?;
         check_content_type(content_type)?;
         self.client
@@ -220,7 +220,7 @@ impl MediaStorage for S3MediaStorage {
         Ok(())
     }
 
-    async fn head(&self, key: &str) -> StoreResult<Option<ObjectInfo>> {
+    async fn head(&self, key: &str) -> PortResult<Option<ObjectInfo>> {
         check_key(key)?;
         match self
             .client
@@ -239,7 +239,7 @@ impl MediaStorage for S3MediaStorage {
         }
     }
 
-    async fn get(&self, key: &str, max_bytes: u64) -> StoreResult<Option<Bytes>> {
+    async fn get(&self, key: &str, max_bytes: u64) -> PortResult<Option<Bytes>> {
         check_key(key)?;
         let object = match self
             .client
@@ -258,7 +258,7 @@ impl MediaStorage for S3MediaStorage {
         let size = object.content_length().and_then(|n| u64::try_from(n).ok());
         if let Some(bytes) = size.filter(|&bytes| bytes > max_bytes) {
             // Dropping the body closes the connection before the rest is sent.
-            return Err(StoreError::Other(TooLarge { bytes, max_bytes }.into()));
+            return Err(PortError::Other(TooLarge { bytes, max_bytes }.into()));
         }
         let mut body = object.body;
         let capacity = size
@@ -268,19 +268,19 @@ impl MediaStorage for S3MediaStorage {
         while let Some(chunk) = body
             .try_next()
             .await
-            .map_err(|e| StoreError::Other(anyhow::anyhow!("reading S3 object {key}: {e}")))?
+            .map_err(|e| PortError::Other(anyhow::anyhow!("reading S3 object {key}: {e}")))?
         {
             // The length header is the service's word; the bytes are what counts.
             let bytes = (buffer.len() + chunk.len()) as u64;
             if bytes > max_bytes {
-                return Err(StoreError::Other(TooLarge { bytes, max_bytes }.into()));
+                return Err(PortError::Other(TooLarge { bytes, max_bytes }.into()));
             }
             buffer.extend_from_slice(&chunk);
         }
         Ok(Some(Bytes::from(buffer)))
     }
 
-    async fn download_url(&self, key: &str, expires_in: Duration) -> StoreResult<Option<String>> {
+    async fn download_url(&self, key: &str, expires_in: Duration) -> PortResult<Option<String>> {
         check_key(key)?;
         let presigned = self
             .presigner
@@ -293,7 +293,7 @@ impl MediaStorage for S3MediaStorage {
         Ok(Some(presigned.uri().to_owned()))
     }
 
-    async fn delete(&self, key: &str) -> StoreResult<()> {
+    async fn delete(&self, key: &str) -> PortResult<()> {
         check_key(key)?;
         // S3 answers 204 whether or not the object was there.
         self.client
@@ -310,7 +310,7 @@ impl MediaStorage for S3MediaStorage {
 #[async_trait]
 impl HealthCheck for S3MediaStorage {
     /// The bucket answers.
-    async fn check(&self) -> StoreResult<()> {
+    async fn check(&self) -> PortResult<()> {
         self.client
             .head_bucket()
             .bucket(&self.bucket)
@@ -355,16 +355,16 @@ fn client(config: &S3Config) -> Client {
     Client::from_conf(sdk_config)
 }
 
-fn presigning(expires_in: Duration) -> StoreResult<PresigningConfig> {
+fn presigning(expires_in: Duration) -> PortResult<PresigningConfig> {
     // S3 caps presigned URLs at a week; longer is refused here rather than by S3 later.
     PresigningConfig::expires_in(expires_in)
-        .map_err(|e| StoreError::Other(anyhow::anyhow!("presigned URL lifetime: {e}")))
+        .map_err(|e| PortError::Other(anyhow::anyhow!("presigned URL lifetime: {e}")))
 }
 
-fn size_of(content_length: Option<i64>) -> StoreResult<u64> {
+fn size_of(content_length: Option<i64>) -> PortResult<u64> {
     content_length
         .and_then(|n| u64::try_from(n).ok())
-        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("S3 gave no object size")))
+        .ok_or_else(|| PortError::Other(anyhow::anyhow!("S3 gave no object size")))
 }
 
 fn status<E>(err: &SdkError<E>) -> Option<u16> {
@@ -374,16 +374,16 @@ fn status<E>(err: &SdkError<E>) -> Option<u16> {
 
 /// No answer, or "slow down"/"try later": the service is unavailable and the caller may
 /// retry. Anything else is an error of this request.
-fn store_error<E: std::error::Error + Send + Sync + 'static>(err: SdkError<E>) -> StoreError {
+fn store_error<E: std::error::Error + Send + Sync + 'static>(err: SdkError<E>) -> PortError {
     let unavailable = matches!(
         err,
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
     ) || matches!(status(&err), Some(503));
     if unavailable {
         tracing::warn!(error = %DisplayErrorContext(&err), "S3 unavailable");
-        StoreError::Unavailable("s3")
+        PortError::Unavailable("s3")
     } else {
-        StoreError::Other(anyhow::anyhow!("S3: {}", DisplayErrorContext(err)))
+        PortError::Other(anyhow::anyhow!("S3: {}", DisplayErrorContext(err)))
     }
 }
 
@@ -422,11 +422,11 @@ mod tests {
             S3MediaStorage::connect(unreachable())
         );
         assert!(
-            matches!(head, Err(StoreError::Unavailable("s3"))),
+            matches!(head, Err(PortError::Unavailable("s3"))),
             "{head:?}"
         );
         assert!(
-            matches!(check, Err(StoreError::Unavailable("s3"))),
+            matches!(check, Err(PortError::Unavailable("s3"))),
             "{check:?}"
         );
         assert!(connect.is_err());

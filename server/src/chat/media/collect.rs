@@ -40,7 +40,7 @@ impl Chat {
     async fn delete_unused_batches<'a, F, Fut>(&'a self, next: F) -> Result<usize>
     where
         F: Fn() -> Fut,
-        Fut: std::future::Future<Output = crate::ports::StoreResult<Vec<MediaRecord>>> + 'a,
+        Fut: std::future::Future<Output = crate::ports::PortResult<Vec<MediaRecord>>> + 'a,
     {
         let mut deleted = 0;
         loop {

@@ -248,7 +248,7 @@ impl Chat {
                     "nothing has been uploaded for this media yet",
                 ));
             }
-            Err(crate::ports::StoreError::Other(err))
+            Err(crate::ports::PortError::Other(err))
                 if err.downcast_ref::<TooLarge>().is_some() =>
             {
                 return Err(Error::BadRequest(format!(

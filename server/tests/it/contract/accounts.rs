@@ -4,7 +4,7 @@ use protocol::{Timestamp, UserId};
 use server::ports::store::{
     DELETED_USER_NAME, PushSubscriptionRecord, PushTarget, deleted_username, is_deleted,
 };
-use server::ports::{AccountStore, StoreError};
+use server::ports::{AccountStore, PortError};
 
 use super::fixtures::{self, unique};
 
@@ -21,7 +21,7 @@ pub async fn refuses_a_taken_username(store: &dyn AccountStore) {
     let refused = store.create_user(&second, "hash-second").await;
 
     assert!(
-        matches!(refused, Err(StoreError::Conflict(_))),
+        matches!(refused, Err(PortError::Conflict(_))),
         "expected Conflict, got {refused:?}"
     );
     let (owner, hash) = store

@@ -103,7 +103,7 @@ pub async fn refuses_to_read_more_than_max_bytes(store: &dyn MediaStorage) {
         .expect("put");
     let error = store.get(&key, 999).await.expect_err("over the limit");
     let too_large = match &error {
-        server::ports::StoreError::Other(e) => e.downcast_ref::<TooLarge>(),
+        server::ports::PortError::Other(e) => e.downcast_ref::<TooLarge>(),
         _ => None,
     };
     assert!(too_large.is_some_and(|t| t.max_bytes == 999), "{error:?}");

@@ -2,8 +2,8 @@
 //! its first message, deleted only while no message uses it.
 
 use protocol::{Media, MediaId, MediaKind, MessageKind, RoomId, Timestamp};
-use server::ports::store::{CheckedMedia, MediaRecord, MediaStore, MessageStore};
-use server::ports::{Conflict, RoomStore, StoreError};
+use server::ports::store::{CheckedMedia, MediaRecord, MediaRecordStore, MessageStore};
+use server::ports::{Conflict, PortError, RoomStore};
 
 use super::fixtures;
 
@@ -36,7 +36,7 @@ fn checked() -> CheckedMedia {
     }
 }
 
-async fn ready(store: &dyn MediaStore) -> MediaRecord {
+async fn ready(store: &dyn MediaRecordStore) -> MediaRecord {
     let record = pending(Timestamp::now());
     store.create_media(&record).await.expect("create");
     assert!(
@@ -53,7 +53,7 @@ async fn ready(store: &dyn MediaStore) -> MediaRecord {
 }
 
 /// A record reads back as written; its id is unique; an unknown id reads as nothing.
-pub async fn creates_and_reads_media(store: &dyn MediaStore) {
+pub async fn creates_and_reads_media(store: &dyn MediaRecordStore) {
     let record = pending(Timestamp::now());
     store.create_media(&record).await.expect("create");
     assert_eq!(
@@ -61,13 +61,13 @@ pub async fn creates_and_reads_media(store: &dyn MediaStore) {
         Some(record.clone())
     );
     let again = store.create_media(&record).await;
-    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert!(matches!(again, Err(PortError::Conflict(_))), "{again:?}");
     let unknown = MediaId(fixtures::unique());
     assert_eq!(store.media(&unknown).await.expect("read unknown"), None);
 }
 
 /// Completing records what the checks found and makes the media ready.
-pub async fn completes_media_with_what_the_checks_found(store: &dyn MediaStore) {
+pub async fn completes_media_with_what_the_checks_found(store: &dyn MediaRecordStore) {
     let record = ready(store).await;
     assert!(record.ready);
     assert_eq!((record.width, record.height), (Some(1200), Some(1600)));
@@ -109,7 +109,7 @@ pub async fn completes_media_with_what_the_checks_found(store: &dyn MediaStore) 
 pub async fn a_message_takes_ready_media_for_its_room_only(
     messages: &dyn MessageStore,
     rooms: &dyn RoomStore,
-    store: &dyn MediaStore,
+    store: &dyn MediaRecordStore,
 ) {
     let sender = fixtures::user_id();
     let here = fixtures::stored_room_of(rooms, &sender).await;
@@ -120,11 +120,8 @@ pub async fn a_message_takes_ready_media_for_its_room_only(
         new.media = Some(media_of(record));
         new
     };
-    let refused = |result: Result<_, StoreError>| {
-        matches!(
-            result,
-            Err(StoreError::Conflict(Conflict::MediaUnavailable))
-        )
+    let refused = |result: Result<_, PortError>| {
+        matches!(result, Err(PortError::Conflict(Conflict::MediaUnavailable)))
     };
 
     let waiting = pending(Timestamp::now());
@@ -196,7 +193,7 @@ fn media_of(record: &MediaRecord) -> Media {
 }
 
 /// Media a message uses is never deleted; unused media is, once.
-pub async fn deletes_only_unused_media(store: &dyn MediaStore) {
+pub async fn deletes_only_unused_media(store: &dyn MediaRecordStore) {
     let mut used = pending(Timestamp::now());
     used.ready = true;
     used.room_id = Some(fixtures::room_id());
@@ -223,7 +220,7 @@ pub async fn deletes_only_unused_media(store: &dyn MediaStore) {
 
 /// The collector's list: unused media created before the cutoff, oldest first, at most
 /// `limit`.
-pub async fn lists_unused_media_older_than_a_cutoff(store: &dyn MediaStore) {
+pub async fn lists_unused_media_older_than_a_cutoff(store: &dyn MediaRecordStore) {
     let now = Timestamp::now().as_millis();
     let at = |ago_ms: i64| Timestamp::from_millis(now - ago_ms);
     let (oldest, old, recent) = (pending(at(90_000)), pending(at(60_000)), pending(at(1_000)));
@@ -243,7 +240,7 @@ pub async fn lists_unused_media_older_than_a_cutoff(store: &dyn MediaStore) {
 }
 
 /// One uploader's unused media, oldest first: not another's, not what a room took.
-pub async fn lists_one_uploaders_unused_media(store: &dyn MediaStore) {
+pub async fn lists_one_uploaders_unused_media(store: &dyn MediaRecordStore) {
     let now = Timestamp::now().as_millis();
     let at = |ago_ms: i64| Timestamp::from_millis(now - ago_ms);
     let uploader = fixtures::user_id();
@@ -276,7 +273,7 @@ pub async fn lists_one_uploaders_unused_media(store: &dyn MediaStore) {
 pub async fn a_message_keeps_its_media(
     messages: &dyn MessageStore,
     rooms: &dyn RoomStore,
-    store: &dyn MediaStore,
+    store: &dyn MediaRecordStore,
 ) {
     let sender = fixtures::user_id();
     let room: RoomId = fixtures::stored_room_of(rooms, &sender).await;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use protocol::{Message, MessageId, MessageKind, Reaction, RoomId, Timestamp, UserId};
 use server::ports::store::{Appended, ChangeRefusal, Cursor, NewMessage, SearchFrom, SearchTerms};
-use server::ports::{MessageStore, RoomStore, StoreError, StoreResult};
+use server::ports::{MessageStore, PortError, PortResult, RoomStore};
 
 use super::fixtures;
 
@@ -401,9 +401,9 @@ fn change_of(
     }
 }
 
-fn refusal(result: StoreResult<Appended>) -> ChangeRefusal {
+fn refusal(result: PortResult<Appended>) -> ChangeRefusal {
     match result {
-        Err(StoreError::ChangeRefused(why)) => why,
+        Err(PortError::ChangeRefused(why)) => why,
         other => panic!("expected a refused change, got {other:?}"),
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use protocol::{ReceiptKind, Role, RoomId, RoomKind, Timestamp, UserId};
 use server::ports::store::{MemberRecord, RoomRecord};
-use server::ports::{MessageStore, RoomStore, StoreError};
+use server::ports::{MessageStore, PortError, RoomStore};
 
 use super::fixtures;
 
@@ -102,7 +102,7 @@ pub async fn keeps_one_direct_room_per_pair(rooms: &dyn RoomStore) {
     let again = fixtures::direct(&b, &a);
     let refused = rooms.create_room(&again).await;
     assert!(
-        matches!(refused, Err(StoreError::Conflict(_))),
+        matches!(refused, Err(PortError::Conflict(_))),
         "expected Conflict, got {refused:?}"
     );
     assert_eq!(
@@ -137,7 +137,7 @@ pub async fn keeps_one_direct_room_per_pair_under_concurrency(rooms: Arc<dyn Roo
     for task in tasks {
         match task.await.expect("task ran") {
             (id, Ok(())) => created.push(id),
-            (_, Err(StoreError::Conflict(_))) => {}
+            (_, Err(PortError::Conflict(_))) => {}
             (_, Err(other)) => panic!("expected Ok or Conflict, got {other:?}"),
         }
     }

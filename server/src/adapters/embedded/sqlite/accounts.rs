@@ -5,7 +5,7 @@ use super::*;
 
 #[async_trait]
 impl AccountStore for SqliteStore {
-    async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
+    async fn create_user(&self, user: &User, password_hash: &str) -> PortResult<()> {
         let (user, hash) = (user.clone(), password_hash.to_owned());
         let inserted = self
             .write(move |conn| {
@@ -32,11 +32,11 @@ impl AccountStore for SqliteStore {
         if inserted {
             Ok(())
         } else {
-            Err(StoreError::Conflict(Conflict::UsernameTaken))
+            Err(PortError::Conflict(Conflict::UsernameTaken))
         }
     }
 
-    async fn credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
+    async fn credentials(&self, username: &str) -> PortResult<Option<(User, String)>> {
         let username = username.to_owned();
         self.call(move |conn| {
             conn.query_row(
@@ -49,7 +49,7 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
+    async fn user(&self, id: &UserId) -> PortResult<Option<User>> {
         let id = id.0.clone();
         self.call(move |conn| {
             conn.query_row(
@@ -62,7 +62,7 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+    async fn users(&self, ids: &[UserId]) -> PortResult<Vec<User>> {
         let ids: Vec<String> = ids.iter().map(|id| id.0.clone()).collect();
         self.call(move |conn| {
             let mut stmt =
@@ -78,7 +78,7 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>> {
+    async fn search_users(&self, prefix: &str, limit: u32) -> PortResult<Vec<User>> {
         let low = prefix.to_lowercase();
         // Everything that starts with `low` sorts in [low, low + U+10FFFF): an index range.
         let high = format!("{low}\u{10FFFF}");
@@ -101,7 +101,7 @@ impl AccountStore for SqliteStore {
         token_hash: &str,
         user: &UserId,
         expires_at: Timestamp,
-    ) -> StoreResult<()> {
+    ) -> PortResult<()> {
         let (hash, user) = (token_hash.to_owned(), user.0.clone());
         self.write(move |conn| {
             let tx = conn;
@@ -125,7 +125,7 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn session_user(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<UserId>> {
+    async fn session_user(&self, token_hash: &str, now: Timestamp) -> PortResult<Option<UserId>> {
         let hash = token_hash.to_owned();
         self.call(move |conn| {
             conn.query_row(
@@ -138,7 +138,7 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+    async fn delete_session(&self, token_hash: &str) -> PortResult<()> {
         let hash = token_hash.to_owned();
         self.write(move |conn| {
             conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [&hash])?;
@@ -153,7 +153,7 @@ impl AccountStore for SqliteStore {
         token_hash: &str,
         seen_at: Timestamp,
         user_agent: Option<&str>,
-    ) -> StoreResult<()> {
+    ) -> PortResult<()> {
         let (hash, agent) = (token_hash.to_owned(), user_agent.map(str::to_owned));
         self.write(move |conn| {
             conn.execute(
@@ -167,7 +167,7 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn sessions_of(&self, user: &UserId, now: Timestamp) -> StoreResult<Vec<SessionRecord>> {
+    async fn sessions_of(&self, user: &UserId, now: Timestamp) -> PortResult<Vec<SessionRecord>> {
         let user = user.0.clone();
         self.call(move |conn| {
             let mut stmt = conn.prepare_cached(
@@ -189,7 +189,7 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> StoreResult<Vec<String>> {
+    async fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> PortResult<Vec<String>> {
         let (user, keep) = (user.0.clone(), keep.unwrap_or_default().to_owned());
         self.write(move |conn| {
             let ended: Vec<String> = conn
@@ -211,7 +211,7 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn set_display_name(&self, user: &UserId, display_name: &str) -> StoreResult<()> {
+    async fn set_display_name(&self, user: &UserId, display_name: &str) -> PortResult<()> {
         let (user, name) = (user.0.clone(), display_name.to_owned());
         self.write(move |conn| {
             conn.execute(
@@ -223,13 +223,13 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn set_avatar(&self, user: &UserId, avatar: Option<&str>) -> StoreResult<Option<String>> {
+    async fn set_avatar(&self, user: &UserId, avatar: Option<&str>) -> PortResult<Option<String>> {
         let (user, avatar) = (user.0.clone(), avatar.map(str::to_owned));
         self.write(move |conn| replace_avatar(conn, "users", &user, avatar.as_deref()))
             .await
     }
 
-    async fn set_password_hash(&self, user: &UserId, password_hash: &str) -> StoreResult<()> {
+    async fn set_password_hash(&self, user: &UserId, password_hash: &str) -> PortResult<()> {
         let (user, hash) = (user.0.clone(), password_hash.to_owned());
         self.write(move |conn| {
             conn.execute(
@@ -241,7 +241,7 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn block(&self, blocker: &UserId, blocked: &UserId, at: Timestamp) -> StoreResult<bool> {
+    async fn block(&self, blocker: &UserId, blocked: &UserId, at: Timestamp) -> PortResult<bool> {
         let (blocker, blocked) = (blocker.0.clone(), blocked.0.clone());
         self.write(move |conn| {
             conn.execute(
@@ -253,7 +253,7 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> StoreResult<bool> {
+    async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> PortResult<bool> {
         let (blocker, blocked) = (blocker.0.clone(), blocked.0.clone());
         self.write(move |conn| {
             conn.execute(
@@ -265,7 +265,7 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn blocked_by(&self, blocker: &UserId) -> StoreResult<Vec<UserId>> {
+    async fn blocked_by(&self, blocker: &UserId) -> PortResult<Vec<UserId>> {
         let blocker = blocker.0.clone();
         self.call(move |conn| {
             conn.prepare_cached(
@@ -277,7 +277,7 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn blockers_of(&self, user: &UserId, among: &[UserId]) -> StoreResult<Vec<UserId>> {
+    async fn blockers_of(&self, user: &UserId, among: &[UserId]) -> PortResult<Vec<UserId>> {
         let (user, among) = (user.0.clone(), among.to_vec());
         self.call(move |conn| {
             let mut stmt =
@@ -296,7 +296,7 @@ impl AccountStore for SqliteStore {
     async fn save_push_subscription(
         &self,
         record: &PushSubscriptionRecord,
-    ) -> StoreResult<(String, bool)> {
+    ) -> PortResult<(String, bool)> {
         let record = record.clone();
         self.write(move |conn| {
             let address = record.target.address();
@@ -341,7 +341,7 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn delete_push_subscription(&self, user: &UserId, id: &str) -> StoreResult<bool> {
+    async fn delete_push_subscription(&self, user: &UserId, id: &str) -> PortResult<bool> {
         let (user, id) = (user.0.clone(), id.to_owned());
         self.write(move |conn| {
             conn.execute(
@@ -353,7 +353,7 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn keep_server_secret(&self, name: &str, candidate: &str) -> StoreResult<String> {
+    async fn keep_server_secret(&self, name: &str, candidate: &str) -> PortResult<String> {
         let (name, candidate) = (name.to_owned(), candidate.to_owned());
         self.write(move |conn| {
             conn.execute(
@@ -373,7 +373,7 @@ impl AccountStore for SqliteStore {
         &self,
         users: &[UserId],
         now: Timestamp,
-    ) -> StoreResult<Vec<PushSubscriptionRecord>> {
+    ) -> PortResult<Vec<PushSubscriptionRecord>> {
         if users.is_empty() {
             return Ok(Vec::new());
         }
@@ -412,7 +412,7 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn delete_user(&self, user: &UserId, now: Timestamp) -> StoreResult<Vec<String>> {
+    async fn delete_user(&self, user: &UserId, now: Timestamp) -> PortResult<Vec<String>> {
         let tombstone = deleted_username(user);
         let user = user.0.clone();
         self.write(move |conn| {

@@ -4,7 +4,7 @@ use super::*;
 
 #[async_trait]
 impl InviteStore for SqliteStore {
-    async fn create_invite(&self, invite: &InviteRecord) -> StoreResult<()> {
+    async fn create_invite(&self, invite: &InviteRecord) -> PortResult<()> {
         let i = invite.clone();
         self.write(move |conn| {
             conn.execute(
@@ -27,7 +27,7 @@ impl InviteStore for SqliteStore {
         .await
     }
 
-    async fn invite(&self, code_hash: &str) -> StoreResult<Option<InviteRecord>> {
+    async fn invite(&self, code_hash: &str) -> PortResult<Option<InviteRecord>> {
         let hash = code_hash.to_owned();
         self.call(move |conn| {
             conn.query_row(
@@ -40,7 +40,7 @@ impl InviteStore for SqliteStore {
         .await
     }
 
-    async fn redeem(&self, code_hash: &str, now: Timestamp) -> StoreResult<Option<InviteRecord>> {
+    async fn redeem(&self, code_hash: &str, now: Timestamp) -> PortResult<Option<InviteRecord>> {
         let hash = code_hash.to_owned();
         self.write(move |conn| {
             let tx = conn;
@@ -66,7 +66,7 @@ impl InviteStore for SqliteStore {
         .await
     }
 
-    async fn revoke(&self, code_hash: &str) -> StoreResult<()> {
+    async fn revoke(&self, code_hash: &str) -> PortResult<()> {
         let hash = code_hash.to_owned();
         self.write(move |conn| {
             conn.execute(

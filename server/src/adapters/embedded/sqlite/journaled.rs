@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::messages::append_in;
 use super::seq_to;
 use crate::ports::store::{Appended, NewMessage};
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::{PortError, PortResult};
 
 /// One journaled write, as the journal keeps it.
 #[derive(Serialize, Deserialize)]
@@ -31,8 +31,8 @@ pub(super) enum Op {
 
 impl Op {
     /// The journal record of this write.
-    pub(super) fn record(&self) -> StoreResult<Vec<u8>> {
-        serde_json::to_vec(self).map_err(|err| StoreError::Other(err.into()))
+    pub(super) fn record(&self) -> PortResult<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|err| PortError::Other(err.into()))
     }
 }
 

@@ -3,8 +3,8 @@
 use super::*;
 
 #[async_trait]
-impl MediaStore for SqliteStore {
-    async fn create_media(&self, record: &MediaRecord) -> StoreResult<()> {
+impl MediaRecordStore for SqliteStore {
+    async fn create_media(&self, record: &MediaRecord) -> PortResult<()> {
         let r = record.clone();
         let created = self
             .write(move |conn| {
@@ -39,11 +39,11 @@ impl MediaStore for SqliteStore {
         if created {
             Ok(())
         } else {
-            Err(StoreError::Conflict(Conflict::MediaIdTaken))
+            Err(PortError::Conflict(Conflict::MediaIdTaken))
         }
     }
 
-    async fn media(&self, id: &MediaId) -> StoreResult<Option<MediaRecord>> {
+    async fn media(&self, id: &MediaId) -> PortResult<Option<MediaRecord>> {
         let id = id.0.clone();
         self.call(move |conn| {
             conn.query_row(
@@ -56,7 +56,7 @@ impl MediaStore for SqliteStore {
         .await
     }
 
-    async fn complete_media(&self, id: &MediaId, checked: &CheckedMedia) -> StoreResult<bool> {
+    async fn complete_media(&self, id: &MediaId, checked: &CheckedMedia) -> PortResult<bool> {
         let (id, c) = (id.0.clone(), checked.clone());
         self.write(move |conn| {
             conn.execute(
@@ -77,7 +77,7 @@ impl MediaStore for SqliteStore {
         .await
     }
 
-    async fn delete_unused_media(&self, id: &MediaId) -> StoreResult<bool> {
+    async fn delete_unused_media(&self, id: &MediaId) -> PortResult<bool> {
         let id = id.0.clone();
         self.write(move |conn| {
             conn.execute("DELETE FROM media WHERE id = ?1 AND room_id IS NULL", [id])
@@ -90,7 +90,7 @@ impl MediaStore for SqliteStore {
         &self,
         created_before: Timestamp,
         limit: u32,
-    ) -> StoreResult<Vec<MediaRecord>> {
+    ) -> PortResult<Vec<MediaRecord>> {
         self.call(move |conn| {
             let mut statement = conn.prepare(&format!(
                 "SELECT {MEDIA_COLUMNS} FROM media
@@ -103,11 +103,7 @@ impl MediaStore for SqliteStore {
         .await
     }
 
-    async fn unused_media_of(
-        &self,
-        uploader: &UserId,
-        limit: u32,
-    ) -> StoreResult<Vec<MediaRecord>> {
+    async fn unused_media_of(&self, uploader: &UserId, limit: u32) -> PortResult<Vec<MediaRecord>> {
         let uploader = uploader.0.clone();
         self.call(move |conn| {
             let mut statement = conn.prepare_cached(&format!(

@@ -21,7 +21,7 @@ use crate::ports::store::{
     Appended, ChangeRefusal, Cursor, MessageStore, NewMessage, SearchFrom, SearchTerms, SideEffect,
     apply_change, search_words, searchable_text,
 };
-use crate::ports::{Conflict, StoreError, StoreResult};
+use crate::ports::{Conflict, PortError, PortResult};
 
 /// Brings a database made before v1.1 up to date: the columns of changes, reactions and
 /// mentions, and the search table, filled from the messages already there. Runs at open,
@@ -371,7 +371,7 @@ fn match_expression(terms: &SearchTerms) -> String {
 
 #[async_trait]
 impl MessageStore for SqliteStore {
-    async fn append(&self, message: &NewMessage) -> StoreResult<Appended> {
+    async fn append(&self, message: &NewMessage) -> PortResult<Appended> {
         let record = journaled::Op::Append {
             message: Box::new(message.clone()),
         }
@@ -387,11 +387,11 @@ impl MessageStore for SqliteStore {
             .await?;
         match appended {
             Ok(appended) => Ok(appended),
-            Err(Refusal::NoRoom) => Err(StoreError::Other(anyhow::anyhow!(
+            Err(Refusal::NoRoom) => Err(PortError::Other(anyhow::anyhow!(
                 "append to a missing room"
             ))),
-            Err(Refusal::MediaUnavailable) => Err(StoreError::Conflict(Conflict::MediaUnavailable)),
-            Err(Refusal::Change(refusal)) => Err(StoreError::ChangeRefused(refusal)),
+            Err(Refusal::MediaUnavailable) => Err(PortError::Conflict(Conflict::MediaUnavailable)),
+            Err(Refusal::Change(refusal)) => Err(PortError::ChangeRefused(refusal)),
         }
     }
 
@@ -400,7 +400,7 @@ impl MessageStore for SqliteStore {
         room: &RoomId,
         cursor: Cursor,
         limit: u32,
-    ) -> StoreResult<(Vec<Message>, bool)> {
+    ) -> PortResult<(Vec<Message>, bool)> {
         let room = room.0.clone();
         // One extra row tells whether more lie beyond the page.
         let fetch = i64::from(limit) + 1;
@@ -432,12 +432,12 @@ impl MessageStore for SqliteStore {
         .await
     }
 
-    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
+    async fn message(&self, id: &MessageId) -> PortResult<Option<Message>> {
         let id = id.0.clone();
         self.call(move |conn| message_by_id(conn, &id)).await
     }
 
-    async fn messages(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>> {
+    async fn messages(&self, ids: &[MessageId]) -> PortResult<Vec<Message>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -458,7 +458,7 @@ impl MessageStore for SqliteStore {
         terms: &SearchTerms,
         from: &SearchFrom,
         limit: u32,
-    ) -> StoreResult<(Vec<Message>, bool)> {
+    ) -> PortResult<(Vec<Message>, bool)> {
         if rooms.is_empty() {
             return Ok((Vec::new(), false));
         }
@@ -506,7 +506,7 @@ impl MessageStore for SqliteStore {
         reader: &UserId,
         after_seq: u64,
         up_to_seq: u64,
-    ) -> StoreResult<u64> {
+    ) -> PortResult<u64> {
         let (room, reader) = (room.0.clone(), reader.0.clone());
         let (after, up_to) = (seq_to(after_seq), seq_to(up_to_seq));
         self.call(move |conn| {
@@ -522,7 +522,7 @@ impl MessageStore for SqliteStore {
         .await
     }
 
-    async fn unpublished(&self, stored_by: Timestamp, limit: u32) -> StoreResult<Vec<Message>> {
+    async fn unpublished(&self, stored_by: Timestamp, limit: u32) -> PortResult<Vec<Message>> {
         let columns = prefixed_columns("m");
         self.call(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
@@ -538,7 +538,7 @@ impl MessageStore for SqliteStore {
         .await
     }
 
-    async fn mark_published(&self, ids: &[MessageId]) -> StoreResult<()> {
+    async fn mark_published(&self, ids: &[MessageId]) -> PortResult<()> {
         if ids.is_empty() {
             return Ok(());
         }

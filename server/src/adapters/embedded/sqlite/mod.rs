@@ -25,8 +25,8 @@ use serde::de::DeserializeOwned;
 
 use crate::ports::store::{
     AccountStore, CheckedMedia, DELETED_USER_NAME, InviteRecord, InviteStore, MediaRecord,
-    MediaStore, MemberRecord, NewRoom, PushSubscriptionRecord, PushTarget, RoomRecord, RoomStore,
-    SessionRecord, deleted_username,
+    MediaRecordStore, MemberRecord, NewRoom, PushSubscriptionRecord, PushTarget, RoomRecord,
+    RoomStore, SessionRecord, deleted_username,
 };
 
 use super::group_commit::Writer;
@@ -38,7 +38,7 @@ mod media;
 mod messages;
 mod rooms;
 use crate::ports::store::direct_key;
-use crate::ports::{Conflict, StoreError, StoreResult};
+use crate::ports::{Conflict, PortError, PortResult};
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS users (
@@ -207,7 +207,7 @@ impl SqliteStore {
 
     /// Runs the read `work` on the blocking pool with the reading connection, once every
     /// write answered so far is visible to it (see `group_commit`).
-    async fn call<T, F>(&self, work: F) -> StoreResult<T>
+    async fn call<T, F>(&self, work: F) -> PortResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -218,7 +218,7 @@ impl SqliteStore {
 
     /// Runs the read `work` on what SQLite has committed, which may miss the newest
     /// journaled writes (see `group_commit`).
-    async fn read_committed<T, F>(&self, work: F) -> StoreResult<T>
+    async fn read_committed<T, F>(&self, work: F) -> PortResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -229,12 +229,12 @@ impl SqliteStore {
             work(&mut conn)
         })
         .await
-        .map_err(|join| StoreError::Other(anyhow::anyhow!("store task failed: {join}")))?
-        .map_err(|err| StoreError::Other(err.into()))
+        .map_err(|join| PortError::Other(anyhow::anyhow!("store task failed: {join}")))?
+        .map_err(|err| PortError::Other(err.into()))
     }
 
     /// Runs the write `work` in the writer's next batch; answers once it is durable.
-    async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    async fn write<T, F>(&self, work: F) -> PortResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -423,7 +423,7 @@ fn invite_row(row: &Row<'_>) -> rusqlite::Result<InviteRecord> {
 
 #[async_trait]
 impl crate::ports::HealthCheck for SqliteStore {
-    async fn check(&self) -> StoreResult<()> {
+    async fn check(&self) -> PortResult<()> {
         self.call(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
             .await
     }

@@ -4,7 +4,7 @@ use super::*;
 
 #[async_trait]
 impl RoomStore for SqliteStore {
-    async fn create_room(&self, room: &NewRoom) -> StoreResult<()> {
+    async fn create_room(&self, room: &NewRoom) -> PortResult<()> {
         let room = room.clone();
         let created = self
             .write(move |conn| {
@@ -46,11 +46,11 @@ impl RoomStore for SqliteStore {
         if created {
             Ok(())
         } else {
-            Err(StoreError::Conflict(Conflict::RoomExists))
+            Err(PortError::Conflict(Conflict::RoomExists))
         }
     }
 
-    async fn room(&self, id: &RoomId) -> StoreResult<Option<RoomRecord>> {
+    async fn room(&self, id: &RoomId) -> PortResult<Option<RoomRecord>> {
         let id = id.0.clone();
         self.call(move |conn| {
             conn.query_row(
@@ -63,7 +63,7 @@ impl RoomStore for SqliteStore {
         .await
     }
 
-    async fn direct_room(&self, a: &UserId, b: &UserId) -> StoreResult<Option<RoomRecord>> {
+    async fn direct_room(&self, a: &UserId, b: &UserId) -> PortResult<Option<RoomRecord>> {
         let key = direct_key(a, b);
         self.call(move |conn| {
             conn.query_row(
@@ -76,7 +76,7 @@ impl RoomStore for SqliteStore {
         .await
     }
 
-    async fn rooms_of(&self, user: &UserId) -> StoreResult<Vec<RoomRecord>> {
+    async fn rooms_of(&self, user: &UserId) -> PortResult<Vec<RoomRecord>> {
         let user = user.0.clone();
         self.call(move |conn| {
             let mut stmt = conn.prepare_cached(
@@ -91,12 +91,12 @@ impl RoomStore for SqliteStore {
         .await
     }
 
-    async fn members(&self, room: &RoomId) -> StoreResult<Vec<MemberRecord>> {
+    async fn members(&self, room: &RoomId) -> PortResult<Vec<MemberRecord>> {
         self.writer.visible().await?;
         self.members_relaxed(room).await
     }
 
-    async fn members_relaxed(&self, room: &RoomId) -> StoreResult<Vec<MemberRecord>> {
+    async fn members_relaxed(&self, room: &RoomId) -> PortResult<Vec<MemberRecord>> {
         let room = room.0.clone();
         self.read_committed(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
@@ -107,7 +107,7 @@ impl RoomStore for SqliteStore {
         .await
     }
 
-    async fn member(&self, room: &RoomId, user: &UserId) -> StoreResult<Option<MemberRecord>> {
+    async fn member(&self, room: &RoomId, user: &UserId) -> PortResult<Option<MemberRecord>> {
         let (room, user) = (room.0.clone(), user.0.clone());
         self.call(move |conn| {
             conn.query_row(
@@ -128,7 +128,7 @@ impl RoomStore for SqliteStore {
         user: &UserId,
         role: Role,
         joined_at: Timestamp,
-    ) -> StoreResult<bool> {
+    ) -> PortResult<bool> {
         let (room, user) = (room.0.clone(), user.0.clone());
         self.write(move |conn| {
             conn.execute(
@@ -141,7 +141,7 @@ impl RoomStore for SqliteStore {
         .await
     }
 
-    async fn remove_member(&self, room: &RoomId, user: &UserId) -> StoreResult<bool> {
+    async fn remove_member(&self, room: &RoomId, user: &UserId) -> PortResult<bool> {
         let (room, user) = (room.0.clone(), user.0.clone());
         self.write(move |conn| {
             conn.execute(
@@ -158,7 +158,7 @@ impl RoomStore for SqliteStore {
         room: &RoomId,
         name: Option<&str>,
         topic: Option<Option<&str>>,
-    ) -> StoreResult<()> {
+    ) -> PortResult<()> {
         let (room, name) = (room.0.clone(), name.map(str::to_owned));
         let (set_topic, topic) = (topic.is_some(), topic.flatten().map(str::to_owned));
         self.write(move |conn| {
@@ -177,13 +177,13 @@ impl RoomStore for SqliteStore {
         &self,
         room: &RoomId,
         avatar: Option<&str>,
-    ) -> StoreResult<Option<String>> {
+    ) -> PortResult<Option<String>> {
         let (room, avatar) = (room.0.clone(), avatar.map(str::to_owned));
         self.write(move |conn| replace_avatar(conn, "rooms", &room, avatar.as_deref()))
             .await
     }
 
-    async fn set_muted(&self, room: &RoomId, user: &UserId, muted: bool) -> StoreResult<()> {
+    async fn set_muted(&self, room: &RoomId, user: &UserId, muted: bool) -> PortResult<()> {
         let (room, user) = (room.0.clone(), user.0.clone());
         self.write(move |conn| {
             conn.execute(
@@ -195,7 +195,7 @@ impl RoomStore for SqliteStore {
         .await
     }
 
-    async fn set_role(&self, room: &RoomId, user: &UserId, role: Role) -> StoreResult<()> {
+    async fn set_role(&self, room: &RoomId, user: &UserId, role: Role) -> PortResult<()> {
         let (room, user) = (room.0.clone(), user.0.clone());
         self.write(move |conn| {
             conn.execute(
@@ -213,7 +213,7 @@ impl RoomStore for SqliteStore {
         user: &UserId,
         kind: ReceiptKind,
         seq: u64,
-    ) -> StoreResult<bool> {
+    ) -> PortResult<bool> {
         let (room, user) = (room.0.clone(), user.0.clone());
         let record = journaled::Op::Marker {
             room: room.clone(),
@@ -230,7 +230,7 @@ impl RoomStore for SqliteStore {
             .await
     }
 
-    async fn contacts_of(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
+    async fn contacts_of(&self, user: &UserId) -> PortResult<Vec<UserId>> {
         let user = user.0.clone();
         self.call(move |conn| {
             let mut stmt = conn.prepare_cached(
