@@ -53,16 +53,6 @@ pub struct AppLinks {
 
 impl AppLinks {
     fn from_env() -> anyhow::Result<Self> {
-        let list = |name| -> Vec<String> {
-            var(name)
-                .map(|v| {
-                    v.split(',')
-                        .map(|s| s.trim().to_owned())
-                        .filter(|s| !s.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
         let links = Self {
             android_package: var("CONFAB_ANDROID_PACKAGE").map(|p| p.trim().to_owned()),
             android_fingerprints: list("CONFAB_ANDROID_CERT_SHA256")
@@ -376,13 +366,7 @@ impl Config {
         if let Some(url) = var("CONFAB_PUBLIC_URL") {
             config.public_url = url.trim_end_matches('/').to_owned();
         }
-        if let Some(origins) = var("CONFAB_ALLOWED_ORIGINS") {
-            config.allowed_origins = origins
-                .split(',')
-                .map(|o| o.trim().to_owned())
-                .filter(|o| !o.is_empty())
-                .collect();
-        }
+        config.allowed_origins = list("CONFAB_ALLOWED_ORIGINS");
         if let Some(root) = var("CONFAB_SITE_ROOT").or_else(|| var("LEPTOS_SITE_ROOT")) {
             config.site_root = root.into();
         }
@@ -446,6 +430,18 @@ impl Config {
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A comma-separated list; empty when unset.
+fn list(name: &str) -> Vec<String> {
+    var(name)
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn number(name: &str, default: u32) -> anyhow::Result<u32> {

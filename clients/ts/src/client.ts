@@ -210,9 +210,9 @@ export class ConfabClient {
     });
     socket.on("message:new", (message: Message) => this.received([message]));
     socket.on("room:head", (head: RoomHeadEvent) => {
-      const timeline = this.timelines.get(head.room_id);
-      if (timeline && head.seq > timeline.cursor) {
-        void this.sync([head.room_id]);
+      const cursor = this.timelines.get(head.room_id)?.cursor;
+      if (cursor !== undefined && cursor !== null && head.seq > cursor) {
+        this.syncInBackground([head.room_id]);
       }
     });
     socket.on("receipt", (event: ReceiptEvent) => this.emit("receipt", event));
@@ -271,7 +271,7 @@ export class ConfabClient {
 
   /** The room's timeline (what this device has of it). */
   timeline(roomId: string): Timeline {
-    return this.follow(roomId, 0);
+    return this.follow(roomId, null);
   }
 
   /** Loads the page before the oldest held message (or the newest page). */
@@ -282,17 +282,22 @@ export class ConfabClient {
       before_seq: first ?? undefined,
       limit,
     });
+    if (first === null && timeline.cursor === null) {
+      // The newest page: the stream stands at its last message.
+      timeline.cursor = page.messages[page.messages.length - 1]?.seq ?? 0;
+    }
     this.mergeInto(timeline, page.messages);
     return page.has_more;
   }
 
-  /** Fetches everything after each room's cursor, page by page. */
+  /** Fetches everything after each room's cursor, page by page (rooms with a cursor). */
   async sync(roomIds: string[]): Promise<void> {
-    let asking = roomIds.filter((id) => this.timelines.has(id));
+    const cursorOf = (id: string) => this.timelines.get(id)?.cursor ?? null;
+    let asking = roomIds.filter((id) => cursorOf(id) !== null);
     while (asking.length > 0 && this.socket) {
       const rooms: Record<string, number> = {};
       for (const id of asking) {
-        rooms[id] = this.timelines.get(id)?.cursor ?? 0;
+        rooms[id] = cursorOf(id) ?? 0;
       }
       const ack = await this.ack<SyncAck>("sync", { rooms });
       const more: string[] = [];
@@ -309,29 +314,36 @@ export class ConfabClient {
     }
   }
 
-  private follow(roomId: string, cursor: number): Timeline {
+  /** The room's timeline, made if need be; `cursor` is where its stream stands, if known. */
+  private follow(roomId: string, cursor: number | null): Timeline {
     let timeline = this.timelines.get(roomId);
     if (!timeline) {
       timeline = new Timeline(roomId, cursor);
       this.timelines.set(roomId, timeline);
       this.scheduleSave();
+    } else if (timeline.cursor === null && cursor !== null) {
+      timeline.cursor = cursor;
+      this.scheduleSave();
     }
     return timeline;
+  }
+
+  private syncInBackground(roomIds: string[]): void {
+    this.sync(roomIds).catch((error) => this.emit("error", asError(error)));
   }
 
   private received(messages: Message[]): void {
     const gaps = new Set<string>();
     for (const message of messages) {
-      const known = this.timelines.has(message.room_id);
       // A room first seen through a message is followed from that message on.
-      const timeline = this.follow(message.room_id, known ? 0 : message.seq - 1);
+      const timeline = this.follow(message.room_id, message.seq - 1);
       if (timeline.gapBefore(message.seq)) {
         gaps.add(message.room_id);
       }
       this.mergeInto(timeline, [message]);
     }
     if (gaps.size > 0 && this.ready) {
-      void this.sync([...gaps]).catch((error) => this.emit("error", asError(error)));
+      this.syncInBackground([...gaps]);
     }
   }
 
@@ -529,7 +541,7 @@ export class ConfabClient {
     for (const [roomId, cursor] of Object.entries(cursors)) {
       const timeline = this.timelines.get(roomId);
       if (timeline) {
-        timeline.cursor = Math.max(timeline.cursor, cursor);
+        timeline.restore(cursor);
       } else {
         this.timelines.set(roomId, new Timeline(roomId, cursor));
       }
@@ -553,7 +565,9 @@ export class ConfabClient {
     }
     const cursors: Record<string, number> = {};
     for (const [id, timeline] of this.timelines) {
-      cursors[id] = timeline.cursor;
+      if (timeline.cursor !== null) {
+        cursors[id] = timeline.cursor;
+      }
     }
     await writeJson(this.storage, this.key("cursors"), cursors);
   }

@@ -6,7 +6,6 @@ import type {
   CreateGroupRequest,
   CreateInviteRequest,
   CreateMediaRequest,
-  Health,
   HistoryQuery,
   Invite,
   InvitePreview,
@@ -242,15 +241,6 @@ export class Rest {
 
   unregisterPush(id: string): Promise<void> {
     return this.json("DELETE", `/push/subscriptions/${enc(id)}`);
-  }
-
-  // ---- health ------------------------------------------------------------------------------
-
-  async ready(): Promise<Health> {
-    const response = await this.fetchImpl(`${this.baseUrl}/readyz`).catch((error: unknown) => {
-      throw new ConfabError("network", String(error));
-    });
-    return (await response.json()) as Health;
   }
 
   // ---- plumbing ----------------------------------------------------------------------------

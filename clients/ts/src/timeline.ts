@@ -19,11 +19,13 @@ export class Timeline {
   private ordered: Message[] | null = [];
   /**
    * Every message up to here has been received (or was before the client followed the
-   * room): a message past `cursor + 1` means a gap, which `sync` fills.
+   * room): a message past `cursor + 1` means a gap, which `sync` fills. `null` until the
+   * client knows where the room's stream stands (its `last_seq`, a first live message, or
+   * the newest page of history): nothing is a gap then, and nothing is synced.
    */
-  cursor: number;
+  cursor: number | null;
 
-  constructor(roomId: string, cursor = 0) {
+  constructor(roomId: string, cursor: number | null = null) {
     this.roomId = roomId;
     this.cursor = cursor;
   }
@@ -47,9 +49,7 @@ export class Timeline {
       return false;
     }
     this.ordered = null;
-    while (this.bySeq.has(this.cursor + 1)) {
-      this.cursor += 1;
-    }
+    this.advance();
     if (replayFrom !== null) {
       for (const message of this.all()) {
         if (message.seq >= replayFrom && isChange(message)) {
@@ -60,9 +60,29 @@ export class Timeline {
     return true;
   }
 
+  /**
+   * Where the stream stood when this device last looked (kept across restarts): the
+   * cursor goes back to it if it had moved past it without the messages in between, so
+   * `sync` fetches them.
+   */
+  restore(cursor: number): void {
+    this.cursor = this.cursor === null ? cursor : Math.min(this.cursor, cursor);
+    this.advance();
+  }
+
+  /** Moves the cursor over every held message right after it. */
+  private advance(): void {
+    if (this.cursor === null) {
+      return;
+    }
+    while (this.bySeq.has(this.cursor + 1)) {
+      this.cursor += 1;
+    }
+  }
+
   /** Whether a message with this `seq` would leave a gap after what is held. */
   gapBefore(seq: number): boolean {
-    return seq > this.cursor + 1;
+    return this.cursor !== null && seq > this.cursor + 1;
   }
 
   get(id: string): Message | undefined {

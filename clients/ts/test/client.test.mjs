@@ -58,17 +58,19 @@ test("live events: messages, receipts, typing, presence, room updates, notificat
   await alice.typing(room.id, true);
   await typing;
 
-  // Looking at the room: no notification for it.
+  // Looking at the room: no notification for it. Notifications of a room go out in the
+  // room's order, so once the one for a message sent after looking away has come, one for
+  // the message sent while looking would have come before it.
   await bob.focus(room.id);
-  let quiet = true;
-  const off = bob.on("notification", (n) => {
-    if (n.room_id === room.id) quiet = false;
-  });
-  const seen = next(bob, "message", (m) => m.body === "while you look");
+  const told = [];
+  const off = bob.on("notification", (n) => n.room_id === room.id && n.kind === "message" && told.push(n.message?.body));
   await alice.sendText(room.id, "while you look");
-  await seen;
+  await bob.focus(null);
+  const after = next(bob, "notification", (n) => n.message?.body === "after looking away");
+  await alice.sendText(room.id, "after looking away");
+  await after;
   off();
-  assert.ok(quiet);
+  assert.deepEqual(told, ["after looking away"]);
 
   const carol = await online(await person("carol"));
   const added = next(carol, "room", (r) => r.id === room.id);
@@ -81,7 +83,7 @@ test("live events: messages, receipts, typing, presence, room updates, notificat
   // The timelines hold each message once, in order.
   for (const client of [alice, bob]) {
     const texts = client.timeline(room.id).visible().filter((m) => m.kind === "text").map((m) => m.body);
-    assert.deepEqual(texts, ["hello bob", "while you look"]);
+    assert.deepEqual(texts, ["hello bob", "while you look", "after looking away"]);
   }
 });
 
@@ -148,6 +150,26 @@ test("sync: a device back from an offline spell gets what it missed, once and in
   const seqs = back.timeline(room.id).all().map((m) => m.seq);
   assert.deepEqual(seqs, [...new Set(seqs)].sort((a, b) => a - b));
   assert.equal(back.timeline(room.id).cursor, (await alice.rest.room(room.id)).last_seq);
+});
+
+test("a room's timeline asked for before connecting starts where the stream stands", async () => {
+  const alice = await person("alice");
+  const room = await alice.rest.createGroup({ name: "Long" });
+  for (let i = 0; i < 120; i += 1) {
+    await alice.rest.send(room.id, { client_id: crypto.randomUUID(), kind: "text", body: `old ${i}` });
+  }
+  // The app shows the room before the socket is up: nothing is known of it yet.
+  const view = alice.timeline(room.id);
+  assert.equal(view.cursor, null);
+  await online(alice);
+  // Connecting learnt where the stream stands and fetched none of the 120 old messages.
+  assert.equal(view.cursor, (await alice.rest.room(room.id)).last_seq);
+  assert.equal(view.all().length, 0);
+  const live = await alice.sendText(room.id, "new");
+  assert.deepEqual(view.visible().map((m) => m.id), [live.id]);
+  // Older messages come page by page, on request.
+  assert.equal(await alice.loadOlder(room.id, 50), true);
+  assert.equal(view.visible().length, 51);
 });
 
 test("a gap in seq makes the client sync the room", async () => {

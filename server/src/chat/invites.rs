@@ -140,7 +140,10 @@ impl Chat {
             .notify(std::slice::from_ref(&invite.created_by), &event)
             .await;
         let creator = std::slice::from_ref(&invite.created_by);
-        if let Err(err) = self.push_to_absent(creator, &event, &joiner).await {
+        if let Err(err) = self
+            .push_to_absent(&[(creator, &event)], Some(&room), &joiner)
+            .await
+        {
             tracing::warn!(error = %err, "pushes not started");
         }
         self.room_view(room, user).await

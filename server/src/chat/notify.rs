@@ -70,6 +70,7 @@ impl Chat {
             .into_iter()
             .filter(|user| !muted.contains(&user.id))
             .collect();
+        let mut addressed = Vec::with_capacity(2);
         for (kind, group) in [
             (NotificationKind::Message, others),
             (NotificationKind::Mention, mentioned),
@@ -85,12 +86,17 @@ impl Chat {
             };
             let ids: Vec<UserId> = group.iter().map(|u| u.id.clone()).collect();
             self.fanout.notify(&ids, &event).await;
-            // Those with no device connected anywhere hear of it by push. A push that cannot
-            // start now is lost, not retried with the whole message: a repeat of the
-            // socket notifications would be worse than one push missed.
-            if let Err(err) = self.push_to_absent(&ids, &event, sender_name).await {
-                tracing::warn!(error = %err, message_id = %message.id, "pushes not started");
-            }
+            addressed.push((ids, event));
+        }
+        // Those with no device connected anywhere hear of it by push. A push that cannot
+        // start now is lost, not retried with the whole message: a repeat of the socket
+        // notifications would be worse than one push missed.
+        let addressed: Vec<(&[UserId], &NotificationEvent)> = addressed
+            .iter()
+            .map(|(ids, event)| (ids.as_slice(), event))
+            .collect();
+        if let Err(err) = self.push_to_absent(&addressed, None, sender_name).await {
+            tracing::warn!(error = %err, message_id = %message.id, "pushes not started");
         }
         Ok(())
     }

@@ -10,6 +10,7 @@
 //! already has too many waiting. A push service that says the device is gone (`404`,
 //! `410`, Expo's `DeviceNotRegistered`) deletes the subscription.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -144,19 +145,29 @@ impl Delivery {
 }
 
 impl Chat {
-    /// Pushes `event` to each subscription of those of `users` with no live socket on any
-    /// node. `actor` is who caused it (the sender, the one who added them): a direct room
-    /// is titled with their name, a group with its own. Returns once the pushes are started.
+    /// Pushes each notification of `addressed` (of one room, each for its own users) to
+    /// the subscriptions of those of its users with no live socket on any node: one
+    /// presence lookup and one subscription lookup for all of them. `room` is the room
+    /// when the caller has it at hand (else it is read, only if someone is to be pushed).
+    /// `actor` is who caused it (the sender, the one who added them): a direct room is
+    /// titled with their name, a group with its own. Returns once the pushes are started.
     pub(super) async fn push_to_absent(
         &self,
-        users: &[UserId],
-        event: &NotificationEvent,
+        addressed: &[(&[UserId], &NotificationEvent)],
+        room: Option<&RoomRecord>,
         actor: &str,
     ) -> Result<()> {
+        let users: Vec<UserId> = addressed
+            .iter()
+            .flat_map(|(users, _)| users.iter().cloned())
+            .collect();
+        let Some((_, first)) = addressed.first() else {
+            return Ok(());
+        };
         if users.is_empty() {
             return Ok(());
         }
-        let absent = self.ports.presence.offline_among(users).await?;
+        let absent = self.ports.presence.offline_among(&users).await?;
         if absent.is_empty() {
             return Ok(());
         }
@@ -168,24 +179,42 @@ impl Chat {
         if subscriptions.is_empty() {
             return Ok(());
         }
-        let room = self.ports.rooms.room(&event.room_id).await?;
+        let read;
+        let room = match room {
+            Some(room) => Some(room),
+            None => {
+                read = self.ports.rooms.room(&first.room_id).await?;
+                read.as_ref()
+            }
+        };
         let title = match room {
             Some(RoomRecord {
                 kind: RoomKind::Group,
                 name: Some(name),
                 ..
-            }) => name,
+            }) => name.clone(),
             _ => actor.to_owned(),
         };
-        let payload = Arc::new(PushPayload {
-            kind: event.kind.as_label(),
-            room_id: event.room_id.0.clone(),
-            message_id: event.message.as_ref().map(|m| m.id.0.clone()),
-            title,
-            text: event.text.clone(),
-        });
+        let batches: Vec<(HashSet<&UserId>, Arc<PushPayload>)> = addressed
+            .iter()
+            .map(|(users, event)| {
+                let payload = Arc::new(PushPayload {
+                    kind: event.kind.as_label(),
+                    room_id: event.room_id.0.clone(),
+                    message_id: event.message.as_ref().map(|m| m.id.0.clone()),
+                    title: title.clone(),
+                    text: event.text.clone(),
+                });
+                (users.iter().collect(), payload)
+            })
+            .collect();
         for subscription in subscriptions {
-            self.pushes.start(subscription, Arc::clone(&payload));
+            if let Some((_, payload)) = batches
+                .iter()
+                .find(|(users, _)| users.contains(&subscription.user_id))
+            {
+                self.pushes.start(subscription, Arc::clone(payload));
+            }
         }
         Ok(())
     }

@@ -84,8 +84,9 @@ impl Chat {
         self.ports.rooms.create_room(&room).await?;
         let record = self.existing_room(&room.id).await?;
         self.announce_room(&record).await?;
-        for user in &invited {
-            self.notify_added(&record, user, owner).await?;
+        if !invited.is_empty() {
+            let by_name = self.name_of(owner).await;
+            self.notify_added(&record, &invited, &by_name).await;
         }
         self.room_view(record, owner).await
     }
@@ -182,7 +183,8 @@ impl Chat {
             self.system_message(room, actor, format!("{by} added {added}"))
                 .await;
             self.announce_room(&record).await?;
-            self.notify_added(&record, user, actor).await?;
+            self.notify_added(&record, std::slice::from_ref(user), &by)
+                .await;
         }
         self.room_view(record, actor).await
     }
@@ -618,14 +620,11 @@ impl Chat {
         Ok(MemberPage { members, total })
     }
 
-    async fn notify_added(&self, room: &RoomRecord, user: &UserId, by: &UserId) -> Result<()> {
-        let by_name = self
-            .ports
-            .accounts
-            .user(by)
-            .await?
-            .map(|u| u.display_name)
-            .unwrap_or_default();
+    /// `added_to_room` to everyone `by_name` added to `room`: one event for them all.
+    async fn notify_added(&self, room: &RoomRecord, users: &[UserId], by_name: &str) {
+        if users.is_empty() {
+            return;
+        }
         let room_name = room.name.clone().unwrap_or_default();
         let event = NotificationEvent {
             kind: NotificationKind::AddedToRoom,
@@ -633,13 +632,12 @@ impl Chat {
             message: None,
             text: format!("{by_name} added you to {room_name}"),
         };
-        self.fanout.notify(std::slice::from_ref(user), &event).await;
+        self.fanout.notify(users, &event).await;
         if let Err(err) = self
-            .push_to_absent(std::slice::from_ref(user), &event, &by_name)
+            .push_to_absent(&[(users, &event)], Some(room), by_name)
             .await
         {
             tracing::warn!(error = %err, "pushes not started");
         }
-        Ok(())
     }
 }

@@ -22,6 +22,24 @@ pub static OPENAPI: LazyLock<Value> = LazyLock::new(|| {
 /// The AsyncAPI document, as the server builds it.
 pub static ASYNCAPI: LazyLock<Value> = LazyLock::new(protocol::asyncapi::document);
 
+/// The documents as the checks read them: [`strict`] components, and the paths (an inline
+/// response schema is reached through them). Built once, shared by every validator.
+static STRICT: LazyLock<[Value; 2]> = LazyLock::new(|| {
+    [&*OPENAPI, &*ASYNCAPI].map(|doc| {
+        json!({
+            "components": strict(&doc["components"]),
+            "paths": doc.get("paths").cloned().unwrap_or(Value::Null),
+        })
+    })
+});
+
+/// Which document a schema pointer points into.
+#[derive(Clone, Copy, Debug)]
+enum Doc {
+    OpenApi = 0,
+    AsyncApi = 1,
+}
+
 /// Validators by document and schema pointer, built once.
 static VALIDATORS: LazyLock<Mutex<HashMap<String, Arc<Validator>>>> =
     LazyLock::new(Default::default);
@@ -38,7 +56,7 @@ pub fn check_response(method: &str, path_and_query: &str, status: u16, body: &Va
     }
     let Some(template) = operation_path(path, method) else {
         if path.starts_with("/api/v1/") && status >= 400 {
-            check("openapi", &OPENAPI, "/components/schemas/ErrorBody", body)
+            check(Doc::OpenApi, "/components/schemas/ErrorBody", body)
                 .unwrap_or_else(|e| panic!("{method} {path} → {status}: {e}"));
         }
         return;
@@ -66,7 +84,7 @@ pub fn check_response(method: &str, path_and_query: &str, status: u16, body: &Va
         Some(reference) => reference.trim_start_matches('#').to_owned(),
         None => format!("{operation}/{status}/content/application~1json/schema"),
     };
-    check("openapi", &OPENAPI, &pointer, body)
+    check(Doc::OpenApi, &pointer, body)
         .unwrap_or_else(|e| panic!("{method} {path} → {status}: {e}"));
 }
 
@@ -74,7 +92,7 @@ pub fn check_response(method: &str, path_and_query: &str, status: u16, body: &Va
 pub fn check_event(event: &str, payload: &Value) -> Result<(), String> {
     let schema = server_message(event)
         .ok_or_else(|| format!("`{event}` is not an event the AsyncAPI document describes"))?;
-    check("asyncapi", &ASYNCAPI, &schema, payload).map_err(|e| format!("`{event}`: {e}"))
+    check(Doc::AsyncApi, &schema, payload).map_err(|e| format!("`{event}`: {e}"))
 }
 
 /// Checks the acknowledgement of a client event: its success ack or the error ack.
@@ -83,13 +101,13 @@ pub fn check_ack(event: &str, ack: &Value) -> Result<(), String> {
     let reply = format!("/operations/receive_{id}/reply/messages");
     let Some(messages) = ASYNCAPI.pointer(&reply).and_then(Value::as_array) else {
         // An event the server does not know answers with an error ack.
-        return check("asyncapi", &ASYNCAPI, "/components/schemas/ErrorAck", ack)
+        return check(Doc::AsyncApi, "/components/schemas/ErrorAck", ack)
             .map_err(|e| format!("ack of unknown `{event}`: {e}"));
     };
     let mut errors = Vec::new();
     for message in messages {
         let schema = payload_of(message).expect("reply message payload");
-        match check("asyncapi", &ASYNCAPI, &schema, ack) {
+        match check(Doc::AsyncApi, &schema, ack) {
             Ok(()) => return Ok(()),
             Err(e) => errors.push(e),
         }
@@ -161,17 +179,14 @@ fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
-/// Validates `instance` against the schema at `pointer` of `doc`.
-fn check(name: &str, doc: &Value, pointer: &str, instance: &Value) -> Result<(), String> {
-    let key = format!("{name}#{pointer}");
+/// Validates `instance` against the schema at `pointer` of a document.
+fn check(doc: Doc, pointer: &str, instance: &Value) -> Result<(), String> {
+    let key = format!("{doc:?}#{pointer}");
     let validator = {
         let mut validators = VALIDATORS.lock().expect("validators");
         Arc::clone(validators.entry(key).or_insert_with(|| {
-            let schema = json!({
-                "$ref": format!("#{pointer}"),
-                "components": strict(&doc["components"]),
-                "paths": doc.get("paths").cloned().unwrap_or(Value::Null),
-            });
+            let mut schema = STRICT[doc as usize].clone();
+            schema["$ref"] = Value::String(format!("#{pointer}"));
             Arc::new(
                 jsonschema::draft202012::options()
                     .should_validate_formats(true)
