@@ -101,6 +101,8 @@ impl From<PortError> for Error {
         match err {
             PortError::Conflict(conflict) => Error::Conflict(conflict_words(conflict)),
             PortError::Unavailable(what) => Error::Unavailable(what),
+            // Callers of a limited read say what the limit was for; this is the fallback.
+            too_large @ PortError::TooLarge { .. } => Error::PayloadTooLarge(too_large.to_string()),
             PortError::ChangeRefused(refusal) => Error::from(refusal),
             PortError::Other(cause) => Error::Internal(cause),
         }

@@ -34,8 +34,8 @@ pub trait MediaStorage: Send + Sync {
     /// Size and content type of the object, `None` when there is none.
     async fn head(&self, key: &str) -> PortResult<Option<ObjectInfo>>;
     /// The object's bytes, `None` when there is none. An object larger than `max_bytes` is
-    /// refused with a [`TooLarge`] error (inside `PortError::Other`) without being read
-    /// whole, so a client cannot make the server buffer an oversized upload.
+    /// refused with [`PortError::TooLarge`] without being read whole, so a client cannot make
+    /// the server buffer an oversized upload.
     async fn get(&self, key: &str, max_bytes: u64) -> PortResult<Option<Bytes>>;
     /// A URL a client may GET directly until `expires_in` passes, or `None` when the server
     /// must serve the bytes itself (embedded). Nothing is checked against the store.
@@ -74,16 +74,6 @@ pub struct ObjectInfo {
     pub bytes: u64,
     /// The content type it was stored with, if the store kept one.
     pub content_type: Option<String>,
-}
-
-/// `get` found an object larger than the caller would read.
-#[derive(Debug, thiserror::Error)]
-#[error("the object holds {bytes} bytes, more than the {max_bytes} asked for")]
-pub struct TooLarge {
-    /// The object's size.
-    pub bytes: u64,
-    /// The limit the caller set.
-    pub max_bytes: u64,
 }
 
 /// The longest key accepted. File systems cap a name at 255 bytes; the embedded store adds a

@@ -42,6 +42,15 @@ pub enum PortError {
     /// An `edit`, `delete` or `reaction` its target cannot take.
     #[error("change refused: {0:?}")]
     ChangeRefused(store::ChangeRefusal),
+    /// A read refused an object larger than the caller's limit (`MediaStorage::get`),
+    /// without reading it whole.
+    #[error("the object holds {bytes} bytes, more than the {max_bytes} asked for")]
+    TooLarge {
+        /// The object's size, or as much of it as was read before the limit passed.
+        bytes: u64,
+        /// The limit the caller set.
+        max_bytes: u64,
+    },
     /// The backing service cannot be reached; the caller may retry.
     #[error("{0} unavailable")]
     Unavailable(&'static str),

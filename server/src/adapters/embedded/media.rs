@@ -20,7 +20,7 @@ use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::ports::media::{TooLarge, check_content_type, check_key};
+use crate::ports::media::{check_content_type, check_key};
 use crate::ports::{HealthCheck, MediaStorage, ObjectInfo, PortError, PortResult, UploadTarget};
 
 /// Temporary files start with this; no object's name can, as keys start with a letter or digit.
@@ -108,25 +108,23 @@ impl MediaStorage for FsMediaStorage {
 
     async fn get(&self, key: &str, max_bytes: u64) -> PortResult<Option<Bytes>> {
         let path = self.path_of(key)?;
-        blocking(move || {
+        // Inside, `Err(size)` is an object over the limit, left unread.
+        let read = blocking(move || {
             let Some(object) = open(&path)? else {
-                return Ok(None);
+                return Ok(Ok(None));
             };
             let size = object.info.bytes;
             if size > max_bytes {
-                return Err(TooLarge {
-                    bytes: size,
-                    max_bytes,
-                }
-                .into());
+                return Ok(Err(size));
             }
             // The open file stays the object we measured even if a write renames another
             // over it meanwhile, so `size` bounds the read.
             let mut buffer = Vec::with_capacity(usize::try_from(size)?);
             object.reader.take(size).read_to_end(&mut buffer)?;
-            Ok(Some(Bytes::from(buffer)))
+            Ok(Ok(Some(Bytes::from(buffer))))
         })
-        .await
+        .await?;
+        read.map_err(|bytes| PortError::TooLarge { bytes, max_bytes })
     }
 
     async fn download_url(&self, key: &str, _expires_in: Duration) -> PortResult<Option<String>> {

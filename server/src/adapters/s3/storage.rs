@@ -19,7 +19,7 @@ use bytes::Bytes;
 
 use super::S3Config;
 use super::config::DEFAULT_REGION;
-use crate::ports::media::{TooLarge, check_content_type, check_key};
+use crate::ports::media::{check_content_type, check_key};
 use crate::ports::{HealthCheck, MediaStorage, ObjectInfo, PortError, PortResult, UploadTarget};
 
 /// A refused connection fails fast; a slow but live service gets a while.
@@ -258,7 +258,7 @@ impl MediaStorage for S3MediaStorage {
         let size = object.content_length().and_then(|n| u64::try_from(n).ok());
         if let Some(bytes) = size.filter(|&bytes| bytes > max_bytes) {
             // Dropping the body closes the connection before the rest is sent.
-            return Err(PortError::Other(TooLarge { bytes, max_bytes }.into()));
+            return Err(PortError::TooLarge { bytes, max_bytes });
         }
         let mut body = object.body;
         let capacity = size
@@ -273,7 +273,7 @@ impl MediaStorage for S3MediaStorage {
             // The length header is the service's word; the bytes are what counts.
             let bytes = (buffer.len() + chunk.len()) as u64;
             if bytes > max_bytes {
-                return Err(PortError::Other(TooLarge { bytes, max_bytes }.into()));
+                return Err(PortError::TooLarge { bytes, max_bytes });
             }
             buffer.extend_from_slice(&chunk);
         }

@@ -36,7 +36,8 @@ use protocol::{
 use super::Chat;
 use crate::domain::new_id;
 use crate::error::{Error, Result};
-use crate::ports::media::{TooLarge, check_content_type};
+use crate::ports::PortError;
+use crate::ports::media::check_content_type;
 use crate::ports::store::{CheckedMedia, MediaRecord};
 use inspect::{IMAGE_TYPES, ImageProblem, VOICE_TYPES, base_type, inspect_image, sniff};
 

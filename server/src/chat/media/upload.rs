@@ -248,9 +248,7 @@ impl Chat {
                     "nothing has been uploaded for this media yet",
                 ));
             }
-            Err(crate::ports::PortError::Other(err))
-                if err.downcast_ref::<TooLarge>().is_some() =>
-            {
+            Err(PortError::TooLarge { .. }) => {
                 return Err(Error::BadRequest(format!(
                     "the upload holds more than the {} bytes declared",
                     record.bytes

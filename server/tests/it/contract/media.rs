@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use server::ports::media::TooLarge;
-use server::ports::{MediaStorage, UploadTarget};
+use server::ports::{MediaStorage, PortError, UploadTarget};
 
 use super::fixtures::unique;
 
@@ -94,7 +93,7 @@ pub async fn answers_none_for_a_missing_key(store: &dyn MediaStorage) {
     assert_eq!(store.get(&key, 1000).await.expect("get"), None);
 }
 
-/// An object over `max_bytes` is refused with `TooLarge`; at the limit it is read.
+/// An object over `max_bytes` is refused with `PortError::TooLarge`; at the limit it is read.
 pub async fn refuses_to_read_more_than_max_bytes(store: &dyn MediaStorage) {
     let (key, bytes) = (media_key(), payload(1000));
     store
@@ -102,11 +101,10 @@ pub async fn refuses_to_read_more_than_max_bytes(store: &dyn MediaStorage) {
         .await
         .expect("put");
     let error = store.get(&key, 999).await.expect_err("over the limit");
-    let too_large = match &error {
-        server::ports::PortError::Other(e) => e.downcast_ref::<TooLarge>(),
-        _ => None,
-    };
-    assert!(too_large.is_some_and(|t| t.max_bytes == 999), "{error:?}");
+    assert!(
+        matches!(error, PortError::TooLarge { max_bytes: 999, .. }),
+        "{error:?}"
+    );
     assert_eq!(
         store.get(&key, 1000).await.expect("at the limit"),
         Some(bytes)
