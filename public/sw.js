@@ -1,16 +1,16 @@
 // Confab's service worker: keeps the app shell (the server-rendered page, which is the same
-// for every route, the WASM, its JS glue, the CSS, the Socket.IO client and the icons) so the
+// for every route, the WASM, its JS glue, the CSS, the realtime client and the icons) so the
 // app starts offline. The signed-in room list comes from the app's own copy in localStorage.
 //
 // Network first, cache as the fallback: a deploy is picked up at once (the JS glue and the
 // WASM must always come from the same build), and offline the last good copy still starts.
-const CACHE = "confab-shell-v1";
+const CACHE = "confab-shell-v2";
 const SHELL = [
   "/",
   "/pkg/confab.js",
   "/pkg/confab_bg.wasm",
   "/pkg/confab.css",
-  "/vendor/socket.io.min.js",
+  "/realtime.js",
   "/manifest.webmanifest",
   "/favicon.svg",
   "/icons/icon-192.png",

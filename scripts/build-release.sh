@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one release build: the site (hydrate WASM through wasm-bindgen and `wasm-opt -Oz`, the
-# photo worker, stylesheet, public assets and the vendored Socket.IO client) and the server
+# photo worker, stylesheet and public assets) and the server
 # binary. `make run`, `make bench` and the Dockerfile all build through here, with plain
 # cargo (cargo-leptos is optional, for `cargo leptos watch` while developing).
 #   scripts/build-release.sh SITE_ROOT [release|debug]    prints the server binary's path

@@ -2,7 +2,7 @@
 # Builds the browser half of the site with plain cargo (no cargo-leptos), for the tests and
 # for the release build (scripts/build-release.sh): the
 # hydrate crate to WASM, its JS glue, the photo-shrinking worker's WASM, the stylesheet, the
-# public assets and the vendored Socket.IO client, into $1.
+# public assets (the realtime client `realtime.js` among them), into $1.
 #   scripts/build-site.sh SITE_ROOT [debug|release]
 # The server must be compiled with LEPTOS_OUTPUT_NAME unset, so its pages ask for
 # pkg/confab_bg.wasm, the name wasm-bindgen writes.
@@ -25,7 +25,6 @@ fi
 scripts/wasm-glue.sh "$wasm" confab "$site_root" "$profile"
 scripts/build-media-worker.sh "$site_root" "$profile"
 cp style/main.css "$site_root/pkg/confab.css"
-scripts/vendor-js.sh
 cp -R public/. "$site_root/"
 
 # Every static asset also as .br and .gz beside it, which the server sends to a browser that

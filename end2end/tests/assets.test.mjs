@@ -1,7 +1,7 @@
 // The built site holds everything its pages load: fetched as a browser would, from the page
 // and from every file the page leads to (the manifest's icons, the service worker's shell,
 // the photo worker's imports and the WASM each JS glue fetches), every asset answers 200
-// with a fitting content type. A build that forgets one (the vendored Socket.IO client, the
+// with a fitting content type. A build that forgets one (the realtime client, the
 // photo worker) fails here, not in a user's browser.
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -66,7 +66,7 @@ test("every asset the pages lead to is in the site", async () => {
   }
   assert.deepEqual(missing, [], "every asset answers 200 with its type");
   for (const expected of [
-    "/vendor/socket.io.min.js",
+    "/realtime.js",
     "/pkg/confab.js",
     "/pkg/confab_bg.wasm",
     "/pkg/confab.css",
@@ -80,7 +80,7 @@ test("every asset the pages lead to is in the site", async () => {
 });
 
 test("the big files of the first load come precompressed, brotli first", async () => {
-  for (const path of ["/pkg/confab_bg.wasm", "/pkg/confab.js", "/vendor/socket.io.min.js", "/pkg/confab.css"]) {
+  for (const path of ["/pkg/confab_bg.wasm", "/pkg/confab.js", "/realtime.js", "/pkg/confab.css"]) {
     const br = await fetch(new URL(path, baseUrl), { headers: { "accept-encoding": "br, gzip" } });
     assert.equal(br.status, 200, path);
     assert.equal(br.headers.get("content-encoding"), "br", `${path} for a client that takes brotli`);

@@ -48,8 +48,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <link rel="manifest" href="/manifest.webmanifest"/>
                 <link rel="apple-touch-icon" href="/icons/icon-192.png"/>
-                // The official Socket.IO client, served from this origin (see the README).
-                <script src="/vendor/socket.io.min.js" defer></script>
+                // The realtime connection: a WebSocket-only Socket.IO client (see the README).
+                <script src="/realtime.js" defer></script>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>

@@ -1,5 +1,6 @@
-//! The browser APIs, through web-sys, and the official Socket.IO client (the global `io` of
-//! `/vendor/socket.io.min.js`) through `js_sys::Reflect`, which needs no `unsafe` bindings.
+//! The browser APIs, through web-sys, and the realtime connection (the global `ConfabSocket`
+//! of `/realtime.js`, a WebSocket-only Socket.IO client) through `js_sys::Reflect`, which
+//! needs no `unsafe` bindings.
 
 use std::cell::RefCell;
 
@@ -276,15 +277,14 @@ const EVENTS: [&str; 7] = [
 /// every event, plus `connect`, `disconnect` and `connect_error` (with the error's message).
 pub fn socket_open(on_event: impl Fn(&str, String) + 'static) {
     socket_close();
-    let Ok(io) = Reflect::get(&js_sys::global(), &"io".into()) else {
+    let Ok(class) = Reflect::get(&js_sys::global(), &"ConfabSocket".into()) else {
         return;
     };
-    let Ok(io) = io.dyn_into::<Function>() else {
-        leptos::logging::error!("the Socket.IO client did not load");
+    let Ok(class) = class.dyn_into::<Function>() else {
+        leptos::logging::error!("the realtime client (/realtime.js) did not load");
         return;
     };
-    let options = JSON::parse(r#"{"withCredentials":true}"#).unwrap_or(JsValue::UNDEFINED);
-    let Ok(socket) = io.call1(&JsValue::NULL, &options) else {
+    let Ok(socket) = Reflect::construct(&class, &js_sys::Array::new()) else {
         return;
     };
     let on_event = std::rc::Rc::new(on_event);
@@ -360,9 +360,12 @@ pub async fn socket_emit(event: &str, payload: String) -> Result<String, String>
     let mut promise = None;
     with_socket(|s| {
         if let Ok(payload) = JSON::parse(&payload) {
-            promise = call(s, "timeout", &[ACK_TIMEOUT_MS.into()])
-                .and_then(|timed| call(&timed, "emitWithAck", &[event.into(), payload]))
-                .ok();
+            promise = call(
+                s,
+                "emitWithAck",
+                &[event.into(), payload, ACK_TIMEOUT_MS.into()],
+            )
+            .ok();
         }
     });
     let promise: Promise = promise
