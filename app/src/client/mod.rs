@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod browser;
+pub mod case;
 pub mod media;
 pub mod model;
 mod realtime;

@@ -96,17 +96,15 @@ impl Row {
                 ..
             } => {
                 use std::hash::{Hash, Hasher};
-                // A row is drawn again when anything shown in it changes.
+                // A row is drawn again when anything shown in it changes. (Hashed, not
+                // printed with `{:?}`: the release WASM is built with Debug output off.)
                 let mut shown = std::hash::DefaultHasher::new();
                 (body, edited, deleted, quote.as_ref().map(|q| &q.text)).hash(&mut shown);
+                (status.as_ref().map(|s| &s.1), sender, seen_by).hash(&mut shown);
                 for chip in chips {
                     (&chip.emoji, chip.count, chip.mine).hash(&mut shown);
                 }
-                format!(
-                    "m-{id}-{:?}-{sender:?}-{seen_by:?}-{:x}",
-                    status.as_ref().map(|s| &s.1),
-                    shown.finish()
-                )
+                format!("m-{id}-{:x}", shown.finish())
             }
             // A photo's row is drawn again once its size is known (after shrinking).
             Row::Pending {
@@ -114,10 +112,12 @@ impl Row {
                 failed,
                 media,
                 ..
-            } => format!(
-                "p-{client_id}-{failed:?}-{:?}",
-                media.as_ref().map(|m| (m.width, m.height))
-            ),
+            } => {
+                use std::hash::{Hash, Hasher};
+                let mut shown = std::hash::DefaultHasher::new();
+                (failed, media.as_ref().map(|m| (m.width, m.height))).hash(&mut shown);
+                format!("p-{client_id}-{:x}", shown.finish())
+            }
         }
     }
 }

@@ -8,7 +8,7 @@ use leptos_router::hooks::use_navigate;
 
 use super::rooms::Dialog;
 use super::use_client;
-use crate::client::api;
+use crate::client::{api, case};
 use crate::protocol::User;
 
 /// People whose name starts with the query (the server's prefix search), minus oneself.
@@ -51,7 +51,7 @@ fn Modal(dialog: RwSignal<Dialog>, title: &'static str, children: Children) -> i
             let _ = element.focus();
         }
     });
-    let id = format!("dialog-{}", title.to_lowercase().replace(' ', "-"));
+    let id = format!("dialog-{}", case::lower(title).replace(' ', "-"));
     let labelled_by = id.clone();
     view! {
         <div class="backdrop" on:click=move |_| dialog.set(Dialog::None)>

@@ -29,12 +29,19 @@ fn photo_box(width: Option<u32>, height: Option<u32>, placeholder: Option<&str>)
         (Some(w), Some(h)) if w > 0 && h > 0 => (w, h),
         _ => (4, 3),
     };
-    let shown = (16.0_f64).min(20.0 * f64::from(w) / f64::from(h));
+    // In hundredths of a rem, rounded, and printed without a float formatter (which would
+    // add to the WASM only for this).
+    let (w64, h64) = (u64::from(w), u64::from(h));
+    let shown = 1600.min((2000 * w64 + h64 / 2) / h64);
     let background = placeholder
         .filter(|p| p.starts_with("data:image/"))
         .map(|p| format!(" background-image: url(\"{p}\");"))
         .unwrap_or_default();
-    format!("aspect-ratio: {w} / {h}; width: {shown:.2}rem;{background}")
+    format!(
+        "aspect-ratio: {w} / {h}; width: {}.{:02}rem;{background}",
+        shown / 100,
+        shown % 100
+    )
 }
 
 /// A stored photo or voice message.
@@ -88,8 +95,14 @@ pub fn pending_media_view(client_id: String, media: PendingMedia, failed: bool) 
     };
     let progress = move || {
         (!failed).then(|| match transfer().progress {
+            // In thousandths: an integer prints without a float formatter in the WASM.
             Some(share) => view! {
-                <progress class="upload" max="1" value=share aria-label="Upload progress"></progress>
+                <progress
+                    class="upload"
+                    max="1000"
+                    value=(share.clamp(0.0, 1.0) * 1000.0).round() as u32
+                    aria-label="Upload progress"
+                ></progress>
             }
             .into_any(),
             None => view! { <span class="preparing">"Preparing…"</span> }.into_any(),

@@ -5,16 +5,13 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::client::{browser, media};
+use crate::client::{browser, case, media};
 use crate::protocol::MediaId;
 
 /// The first letter of `name`, for a circle with no picture.
 fn initial(name: &str) -> String {
-    name.chars()
-        .next()
-        .unwrap_or('#')
-        .to_uppercase()
-        .to_string()
+    let first = name.chars().next().unwrap_or('#');
+    case::upper(first.encode_utf8(&mut [0; 4]))
 }
 
 /// A round picture, or the initial of `name`.

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::client::case;
 use crate::protocol::{
     CreatedMedia, MediaKind, Message, MessageId, MessageKind, ReceiptEvent, ReceiptKind,
     ReplyPreview, Room, RoomId, RoomKind, User, UserId,
@@ -466,7 +467,7 @@ pub fn search_words(query: &str) -> Vec<String> {
     query
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
+        .map(case::lower)
         .collect()
 }
 
@@ -481,7 +482,7 @@ pub fn highlight(text: &str, words: &[String]) -> Vec<(String, bool)> {
     let mut word_start: Option<usize> = None;
     let flush = |from: usize, to: usize, push: &mut dyn FnMut(&str, bool)| {
         let word = &text[from..to];
-        let lower = word.to_lowercase();
+        let lower = case::lower(word);
         push(word, words.iter().any(|w| lower.starts_with(w.as_str())));
     };
     for (at, c) in text.char_indices() {
@@ -519,13 +520,13 @@ pub fn mention_query(text: &str) -> Option<&str> {
 /// Members of `room` (not `me`) whose username or display name starts with `prefix`, as
 /// `(username, display name)`, at most six, in the room's order.
 pub fn mention_candidates(room: &Room, me: Option<&UserId>, prefix: &str) -> Vec<(String, String)> {
-    let prefix = prefix.to_lowercase();
+    let prefix = case::lower(prefix);
     room.members
         .iter()
         .map(|m| &m.user)
         .filter(|u| Some(&u.id) != me)
         .filter(|u| {
-            u.username.starts_with(&prefix) || u.display_name.to_lowercase().starts_with(&prefix)
+            u.username.starts_with(&prefix) || case::lower(&u.display_name).starts_with(&prefix)
         })
         .take(6)
         .map(|u| (u.username.clone(), u.display_name.clone()))
