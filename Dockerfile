@@ -9,10 +9,10 @@ RUN apt-get update && apt-get install -y --no-install-recommends cmake libcurl4-
 ENV CONFAB_CACHE=/opt/confab-cache CARGO_TARGET_DIR=/opt/confab-cache/target
 WORKDIR /src
 # The tools first, so a source change does not reinstall them: the wasm target, the exact
-# wasm-bindgen of Cargo.lock, npm's binaryen for wasm-opt.
+# wasm-bindgen of Cargo.lock, npm's binaryen for wasm-opt and terser for the JavaScript.
 COPY rust-toolchain.toml Cargo.lock ./
 COPY scripts/toolchain.sh scripts/
-RUN scripts/toolchain.sh wasm-target wasm-bindgen wasm-opt
+RUN scripts/toolchain.sh wasm-target wasm-bindgen wasm-opt terser
 COPY . .
 RUN scripts/build-release.sh /out/site > /out/server-path \
     && cp "$(cat /out/server-path)" /out/confab

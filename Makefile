@@ -5,6 +5,7 @@
 #   make fuzz   each libFuzzer target for FUZZ_SECONDS (scripts/fuzz.sh)
 #   make dist   a versioned tarball of the release build, with a systemd unit
 #   make bench-media   time shrinking a 12-megapixel photo in Chromium (prints figures)
+#   make first-load   what a browser downloads for the release build's first page (prints figures)
 #   make bench   Confab against the Node baseline under the same socket loads (prints a table)
 
 SHELL := bash
@@ -21,7 +22,7 @@ TOOLCHAIN := scripts/toolchain.sh
 TEST_SITE := $(CARGO_TARGET_DIR)/test-site
 BENCH_SITE := $(CARGO_TARGET_DIR)/bench-site
 
-.PHONY: run test lint unit fuzz e2e client-test dist dist-test tools-run tools-test services bench-media bench
+.PHONY: run test lint unit fuzz e2e client-test dist dist-test tools-run tools-test services bench-media bench first-load
 
 ## services: start Redis, Kafka, MongoDB and S3 on loopback and print their environment.
 services:
@@ -35,7 +36,7 @@ run: tools-run
 	  LEPTOS_SITE_ROOT=$(RELEASE_SITE) CONFAB_SITE_ROOT=$(RELEASE_SITE) exec $$server
 
 tools-run:
-	$(TOOLCHAIN) system-deps kafka-build wasm-target wasm-bindgen wasm-opt brotli
+	$(TOOLCHAIN) system-deps kafka-build wasm-target wasm-bindgen wasm-opt terser brotli
 
 ## test: everything CI runs.
 test: tools-test unit fuzz e2e client-test dist-test
@@ -106,11 +107,18 @@ lint:
 
 ## bench-media: the media worker against browser-image-compression, on a release build.
 bench-media:
-	$(TOOLCHAIN) wasm-target wasm-bindgen wasm-opt chromium playwright
+	$(TOOLCHAIN) wasm-target wasm-bindgen wasm-opt terser chromium playwright
 	[ -d end2end/node_modules/browser-image-compression ] || \
 	  (cd end2end && npm ci --silent --no-audit --no-fund)
 	scripts/build-site.sh $(BENCH_SITE) release
 	cd end2end && node bench/shrink.mjs $(BENCH_SITE)
+
+## first-load: the release build (as `make run` builds it) served, and every file its first
+## page loads in Chromium, with its size on the wire (end2end/bench/first-load.mjs).
+first-load: tools-run
+	$(TOOLCHAIN) chromium playwright
+	server=$$(scripts/build-release.sh $(RELEASE_SITE)); \
+	  E2E_RUN="node bench/first-load.mjs" scripts/e2e.sh $$server $(RELEASE_SITE)
 
 ## bench: Confab and the Node baseline (../shared/peer) under loadgen's loads, one after the
 ## other; BENCH_ONLY=load10,idle picks loads, BENCH_DURATION=5 shortens them (see the script).

@@ -5,7 +5,8 @@
 # The server takes the services of the environment (REDIS_URL, S3_ENDPOINT, …) when set.
 # With test files (relative to end2end/), only those run. With E2E_NODES=2 a second node
 # starts beside the first (on the same services, which it then needs), and the tests that
-# use two people put the second one on it (CONFAB_URL_B).
+# use two people put the second one on it (CONFAB_URL_B). E2E_RUN runs that command in
+# end2end/ instead of the tests (a benchmark that needs a served site).
 set -euo pipefail
 server="$1"
 site_root="$2"
@@ -44,7 +45,9 @@ for node in $(seq 1 "$nodes"); do
 done
 
 cd "$root/end2end"
-if [ $# -gt 0 ]; then
+if [ -n "${E2E_RUN:-}" ]; then
+  read -r -a run_tests <<<"$E2E_RUN"
+elif [ $# -gt 0 ]; then
   run_tests=(node --test --test-concurrency=1 "$@")
 else
   run_tests=(npm test)

@@ -2,7 +2,7 @@
 # Installs, idempotently, the tools Confab's build and tests need, into a cache outside the
 # clone so a fresh clone on a known machine reuses them. Sourced by the Makefile's recipes:
 #   scripts/toolchain.sh <tool>...   tools: system-deps kafka-build wasm-target wasm-bindgen wasm-opt
-#                                    cargo-leptos cargo-fuzz kubernetes-validate chromium
+#                                    terser cargo-leptos cargo-fuzz kubernetes-validate chromium
 #                                    playwright brotli compose nginx
 # Prints nothing but progress on stderr; fails loudly.
 set -euo pipefail
@@ -47,9 +47,14 @@ ensure_kafka_build() {
   [ ${#missing[@]} -eq 0 ] || { say "installing ${missing[*]}"; apt_install "${missing[@]}"; }
 }
 
+# The WASM target, and the standard library's source, which the release WASM is built from
+# (scripts/build-site.sh). rust-toolchain.toml names both; this adds them where rustup does
+# not install a toolchain's components by itself.
 ensure_wasm_target() {
   rustup target list --installed | grep -qx wasm32-unknown-unknown \
     || { say "adding wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown >&2; }
+  rustup component list --installed | grep -qx rust-src \
+    || { say "adding rust-src"; rustup component add rust-src >&2; }
 }
 
 ensure_wasm_bindgen() {
@@ -70,6 +75,16 @@ ensure_wasm_opt() {
     say "installing binaryen 132 (wasm-opt) from npm"
     mkdir -p "$TOOLS/node"
     (cd "$TOOLS/node" && npm install --silent --no-audit --no-fund binaryen@132.0.0 >&2)
+  fi
+}
+
+# The release site's JavaScript is minified (the WASM's glue is 78 KB as wasm-bindgen
+# writes it, 35 KB minified): terser, from npm, beside wasm-opt.
+ensure_terser() {
+  if ! "$TOOLS/node/node_modules/.bin/terser" --version 2>/dev/null | grep -q '5.51.4'; then
+    say "installing terser 5.51.4 from npm"
+    mkdir -p "$TOOLS/node"
+    (cd "$TOOLS/node" && npm install --silent --no-audit --no-fund terser@5.51.4 >&2)
   fi
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # JS glue for a compiled module: wasm-bindgen into SITE_ROOT/pkg as NAME.js and NAME_bg.wasm,
-# then (release) `wasm-opt -Oz`. Both take half a minute on a release module, so nothing is
-# redone when the site already holds this very module, made by this very wasm-bindgen.
+# then (release) the glue minified and `wasm-opt -Oz`. Together they take half a minute on
+# a release module, so nothing is redone when the site already holds this very module, made by this very wasm-bindgen.
 #   scripts/wasm-glue.sh MODULE.wasm NAME SITE_ROOT [debug|release]
 set -euo pipefail
 wasm="$1"
@@ -17,6 +17,7 @@ if [ -f "$site_root/pkg/${name}_bg.wasm" ] && [ "$(cat "$stamp" 2>/dev/null)" = 
 fi
 wasm-bindgen --target web --no-typescript --out-name "$name" --out-dir "$site_root/pkg" "$wasm"
 if [ "$profile" = release ]; then
+  terser "$site_root/pkg/$name.js" --module --compress --mangle --output "$site_root/pkg/$name.js"
   wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
     -o "$site_root/pkg/${name}_bg.wasm" "$site_root/pkg/${name}_bg.wasm"
 fi

@@ -32,10 +32,13 @@ function linksIn(path, text) {
   } else if (path.endsWith(".webmanifest")) {
     for (const icon of JSON.parse(text).icons ?? []) add(icon.src);
   } else if (path.endsWith(".js")) {
-    for (const [, link] of text.matchAll(/from\s+"([^"]+\.js)"/g)) add(link);
-    for (const [, link] of text.matchAll(/new URL\('([^']+)', import\.meta\.url\)/g)) add(link);
+    // As written or minified (the release build's): spaces are optional, quotes either kind.
+    for (const [, link] of text.matchAll(/from\s*["']([^"']+\.js)["']/g)) add(link);
+    for (const [, link] of text.matchAll(/new URL\(\s*["']([^"']+)["']\s*,\s*import\.meta\.url\s*\)/g)) {
+      add(link);
+    }
     // The service worker's shell: the paths in its `SHELL` list.
-    const shell = path === "/sw.js" ? text.match(/const SHELL = \[([^\]]*)\]/) : null;
+    const shell = path === "/sw.js" ? text.match(/SHELL\s*=\s*\[([^\]]*)\]/) : null;
     if (shell) for (const [, link] of shell[1].matchAll(/"(\/[^"]*)"/g)) add(link);
   }
   return found;
