@@ -2,14 +2,17 @@
 //! how it stays in step with the server.
 //!
 //! - [`model`]: pure rules (merging without duplicates, statuses, room order), unit-tested.
-//! - [`api`]: typed REST calls.
+//! - `actions`: what the user does besides messaging (rooms, members, invites, the account),
+//!   the components' one way to reach the server; each answer lands in the state here.
+//! - `api`: typed REST calls, private to the client.
 //! - [`realtime`]: the Socket.IO session: incoming events, the outbox, `sync`, receipts,
 //!   typing and focus.
 //! - [`media`]: photo and voice messages on their way out: prepared, kept in IndexedDB,
 //!   uploaded with retries, then sent through the outbox.
 //! - [`browser`]: the only module that touches browser APIs (inert on the server).
 
-pub mod api;
+mod actions;
+mod api;
 pub mod browser;
 pub mod case;
 pub mod media;
@@ -24,6 +27,7 @@ use leptos::task::spawn_local;
 use crate::protocol::{
     MessageId, PushSubscriptionRequest, Room, RoomId, User, UserId, WebPushKeys,
 };
+pub use api::ApiError;
 use media::Transfer;
 use model::{Pending, RoomLog};
 
@@ -158,10 +162,8 @@ impl Client {
 
     /// After sign-in, registration or a confirmed session: restore this device's state for
     /// the user, fetch the rooms and go live.
-    pub fn signed_in(self, user: User) {
-        if let Ok(text) = serde_json::to_string(&user) {
-            browser::storage_set(USER_KEY, &text);
-        }
+    fn signed_in(self, user: User) {
+        self.remember_user(&user);
         let cached_rooms = browser::storage_get(&rooms_key(&user.id))
             .and_then(|text| serde_json::from_str::<Vec<Room>>(&text).ok())
             .unwrap_or_default();
@@ -175,6 +177,13 @@ impl Client {
         self.refresh_rooms();
         self.open_socket();
         self.enable_push();
+    }
+
+    /// Keeps the signed-in user on this device, so the app starts offline as them.
+    fn remember_user(self, user: &User) {
+        if let Ok(text) = serde_json::to_string(user) {
+            browser::storage_set(USER_KEY, &text);
+        }
     }
 
     /// Registers this browser with the server for push, so its user hears of messages while
@@ -297,8 +306,8 @@ impl Client {
         }
     }
 
-    /// Adds a room the user just created or joined, and shows it.
-    pub fn add_room(self, room: Room) {
+    /// Adds a room the user just created or joined (or its new state), and shows it.
+    fn add_room(self, room: Room) {
         self.room_changed();
         self.rooms.update(|rooms| model::upsert_room(rooms, room));
         self.save_rooms();

@@ -6,7 +6,6 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::use_client;
-use crate::client::api;
 use crate::protocol::{LoginRequest, RegisterRequest};
 
 /// The sign-in form. After success the session starts and whatever page is open (the room
@@ -38,23 +37,24 @@ pub fn AuthForm(#[prop(into)] heading: String) -> AnyView {
         error.set(None);
         spawn_local(async move {
             let answer = if register {
-                api::register(&RegisterRequest {
-                    username: name,
-                    password: pass,
-                    display_name: (!display.is_empty()).then_some(display),
-                })
-                .await
+                client
+                    .register(RegisterRequest {
+                        username: name,
+                        password: pass,
+                        display_name: (!display.is_empty()).then_some(display),
+                    })
+                    .await
             } else {
-                api::login(&LoginRequest {
-                    username: name,
-                    password: pass,
-                })
-                .await
+                client
+                    .login(LoginRequest {
+                        username: name,
+                        password: pass,
+                    })
+                    .await
             };
             busy.set(false);
-            match answer {
-                Ok(auth) => client.signed_in(auth.user),
-                Err(e) => error.set(Some(e.message())),
+            if let Err(e) = answer {
+                error.set(Some(e.message()));
             }
         });
     };

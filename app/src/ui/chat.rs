@@ -10,7 +10,7 @@ use super::invite::InviteControl;
 use super::media::{AttachPhoto, PhotoViewer, Viewer, Voice, VoiceRecorder};
 use super::{media, use_client};
 use crate::client::model::{self, PendingMedia, RoomLog, Segment, Status};
-use crate::client::{api, browser};
+use crate::client::browser;
 use crate::protocol::{Media, MessageId, MessageKind, Room, RoomId, RoomKind, User, UserId};
 
 /// The emoji the reaction picker offers first (any other can be typed).
@@ -840,11 +840,8 @@ fn MuteControl(room_id: RoomId) -> AnyView {
     let toggle = move |_| {
         let (room, now) = (id.get_value(), muted.get_untracked());
         spawn_local(async move {
-            match api::set_muted(&room, !now).await {
-                Ok(room) => {
-                    failed.set(None);
-                    client.add_room(room);
-                }
+            match client.set_muted(&room, !now).await {
+                Ok(()) => failed.set(None),
                 Err(e) => failed.set(Some(e.message())),
             }
         });
@@ -868,13 +865,14 @@ fn MuteControl(room_id: RoomId) -> AnyView {
 /// direct room with the caller nor add them to a group.
 #[component]
 fn BlockControl(peer: User) -> AnyView {
+    let client = use_client();
     let blocked = RwSignal::new(None::<bool>);
     let note = RwSignal::new(None::<String>);
     let id = peer.id.clone();
     let peer = StoredValue::new(peer);
     // Nothing of the component is read after the await: it may be gone by then.
     spawn_local(async move {
-        if let Ok(list) = api::blocked_users().await {
+        if let Ok(list) = client.blocked_users().await {
             blocked.set(Some(list.iter().any(|u| u.id == id)));
         }
     });
@@ -892,7 +890,7 @@ fn BlockControl(peer: User) -> AnyView {
             return;
         }
         spawn_local(async move {
-            match api::set_blocked(&id, !now).await {
+            match client.set_blocked(&id, !now).await {
                 Ok(()) => {
                     blocked.set(Some(!now));
                     note.set(Some(if now {

@@ -11,15 +11,15 @@ use leptos_router::hooks::use_navigate;
 use super::dialogs::search_people;
 use super::picture::{Picture, PicturePicker};
 use super::use_client;
-use crate::client::{api, browser};
-use crate::protocol::{MediaId, Member, Role, Room, RoomId, UpdateRoomRequest, UserId};
+use crate::client::{ApiError, browser};
+use crate::protocol::{MediaId, Member, Role, RoomId, UpdateRoomRequest, UserId};
 
 /// Members read per "Show more": as many as a `Room` lists (the server's `LISTED_MEMBERS`),
 /// so page `n` starts at `n * MEMBER_PAGE`.
 const MEMBER_PAGE: usize = 100;
 
-/// A change the panel asks the server for: the room as it is now, when the answer has one.
-type Call = std::pin::Pin<Box<dyn Future<Output = Result<Option<Room>, api::ApiError>>>>;
+/// A change the panel asks the client for (which folds the room's new state into its list).
+type Call = std::pin::Pin<Box<dyn Future<Output = Result<(), ApiError>>>>;
 
 /// Whether a caller whose role is `mine` may remove a member whose role is `member`.
 fn may_remove(mine: Role, member: Role) -> bool {
@@ -51,16 +51,12 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
     });
     let manages = move || my_role.get().is_some_and(Role::can_manage);
     let note = RwSignal::new(None::<Result<String, String>>);
-    // Every action answers with a fresh `Room` (or none); the same one comes as
-    // `room:update` too, so the panel redraws from the client's list either way.
+    // The panel redraws from the client's room list, which the action's answer (or the
+    // `room:update` that follows it) brings up to date.
     let act = move |what: &'static str, call: Call| {
         spawn_local(async move {
             match call.await {
-                Ok(Some(room)) => {
-                    client.add_room(room);
-                    note.set(Some(Ok(what.to_owned())));
-                }
-                Ok(None) => note.set(Some(Ok(what.to_owned()))),
+                Ok(()) => note.set(Some(Ok(what.to_owned()))),
                 Err(e) => note.set(Some(Err(e.message()))),
             }
         });
@@ -84,7 +80,7 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
         let room = id.get_value();
         act(
             "Saved.",
-            Box::pin(async move { api::update_room(&room, &request).await.map(Some) }),
+            Box::pin(async move { client.update_room(&room, request).await }),
         );
     };
     let picture = Signal::derive(move || room.get().and_then(|r| r.avatar_url));
@@ -103,7 +99,7 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
         let room = id.get_value();
         act(
             what,
-            Box::pin(async move { api::update_room(&room, &request).await.map(Some) }),
+            Box::pin(async move { client.update_room(&room, request).await }),
         );
     });
     let muted = move || room.get().is_some_and(|r| r.muted);
@@ -116,7 +112,7 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
         };
         act(
             what,
-            Box::pin(async move { api::set_muted(&room, !now).await.map(Some) }),
+            Box::pin(async move { client.set_muted(&room, !now).await }),
         );
     };
 
@@ -131,7 +127,7 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
             };
             let mut members = Vec::new();
             for page in 1..=pages {
-                match api::members(&room.id, page * MEMBER_PAGE, MEMBER_PAGE).await {
+                match client.members(&room.id, page * MEMBER_PAGE, MEMBER_PAGE).await {
                     Ok(found) => members.extend(found.members),
                     Err(_) => break,
                 }
@@ -165,7 +161,7 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
         query.set(String::new());
         act(
             "Added.",
-            Box::pin(async move { api::add_member(&room, user).await.map(Some) }),
+            Box::pin(async move { client.add_member(&room, user).await }),
         );
     };
 
@@ -182,7 +178,7 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
         }
         let (room, navigate) = (id.get_value(), navigate.clone());
         spawn_local(async move {
-            match api::remove_member(&room, None).await {
+            match client.remove_member(&room, None).await {
                 Ok(()) => {
                     open.set(false);
                     navigate("/", NavigateOptions::default());
@@ -205,7 +201,7 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
             let user = uid.get_value();
             act(
                 what,
-                Box::pin(async move { api::set_role(&room, &user, role).await.map(Some) }),
+                Box::pin(async move { client.set_role(&room, &user, role).await }),
             );
         };
         let promote = (mine == Role::Owner && !is_me).then(|| {
@@ -233,7 +229,7 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
                     if browser::confirm(&format!("Remove {name} from the group?")) {
                         let (room, user) = (id.get_value(), uid.get_value());
                         act("Removed.", Box::pin(async move {
-                            api::remove_member(&room, Some(&user)).await.map(|()| None)
+                            client.remove_member(&room, Some(&user)).await
                         }));
                     }
                 }>"Remove"</button>

@@ -8,7 +8,7 @@ use leptos_router::hooks::use_navigate;
 
 use super::rooms::Dialog;
 use super::use_client;
-use crate::client::{api, case};
+use crate::client::case;
 use crate::protocol::User;
 
 /// People whose name starts with the query (the server's prefix search), minus oneself.
@@ -16,14 +16,11 @@ pub(super) fn search_people(query: RwSignal<String>) -> LocalResource<Vec<User>>
     let client = use_client();
     LocalResource::new(move || {
         let q = query.get().trim().to_owned();
-        let me = client.me();
         async move {
             if q.is_empty() {
                 return Vec::new();
             }
-            let mut people = api::search_users(&q).await.unwrap_or_default();
-            people.retain(|u| Some(&u.id) != me.as_ref());
-            people
+            client.search_users(&q).await.unwrap_or_default()
         }
     })
 }
@@ -95,10 +92,8 @@ pub fn NewGroupDialog(dialog: RwSignal<Dialog>) -> AnyView {
         let members = picked.get_untracked().into_iter().map(|u| u.id).collect();
         let navigate = navigate.clone();
         spawn_local(async move {
-            match api::create_group(group, members).await {
-                Ok(room) => {
-                    let id = room.id.clone();
-                    client.add_room(room);
+            match client.create_group(group, members).await {
+                Ok(id) => {
                     dialog.set(Dialog::None);
                     navigate(&format!("/rooms/{id}"), NavigateOptions::default());
                 }
@@ -204,10 +199,8 @@ pub fn NewMessageDialog(dialog: RwSignal<Dialog>) -> AnyView {
                                     let user_id = user.id.clone();
                                     let navigate = navigate.clone();
                                     spawn_local(async move {
-                                        match api::open_direct(user_id).await {
-                                            Ok(room) => {
-                                                let id = room.id.clone();
-                                                client.add_room(room);
+                                        match client.open_direct(user_id).await {
+                                            Ok(id) => {
                                                 dialog.set(Dialog::None);
                                                 navigate(&format!("/rooms/{id}"), NavigateOptions::default());
                                             }

@@ -8,7 +8,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::auth::AuthForm;
 use super::use_client;
-use crate::client::{Auth, api, browser};
+use crate::client::{Auth, browser};
 use crate::protocol::{CreateInviteRequest, Invite, RoomId};
 
 /// The link people open: this origin's `/invite/{code}` (the server's `url` may name another
@@ -28,6 +28,7 @@ fn members(count: u64) -> String {
 /// `Invite link` reveals the current link with Copy and Revoke, and limits for a new one.
 #[component]
 pub fn InviteControl(room_id: RoomId) -> AnyView {
+    let client = use_client();
     let open = RwSignal::new(false);
     let invite = RwSignal::new(None::<Invite>);
     let note = RwSignal::new(None::<String>);
@@ -40,7 +41,7 @@ pub fn InviteControl(room_id: RoomId) -> AnyView {
             max_uses: max_uses.get_untracked().trim().parse().ok(),
         };
         spawn_local(async move {
-            match api::create_invite(&room.get_value(), &request).await {
+            match client.create_invite(&room.get_value(), request).await {
                 Ok(created) => {
                     invite.set(Some(created));
                     note.set(None);
@@ -77,7 +78,7 @@ pub fn InviteControl(room_id: RoomId) -> AnyView {
             return;
         };
         spawn_local(async move {
-            match api::revoke_invite(&code).await {
+            match client.revoke_invite(&code).await {
                 Ok(()) => {
                     invite.set(None);
                     note.set(Some("Link revoked: it no longer works.".into()));
@@ -164,7 +165,7 @@ pub fn InvitePage() -> AnyView {
     let code = move || params.with(|p| p.get("code")).unwrap_or_default();
     let preview = LocalResource::new(move || {
         let code = code();
-        async move { api::invite_preview(&code).await }
+        async move { client.invite_preview(&code).await }
     });
     let error = RwSignal::new(None::<String>);
     let navigate = StoredValue::new_local(use_navigate());
@@ -172,12 +173,8 @@ pub fn InvitePage() -> AnyView {
         let code = code();
         let navigate = navigate.get_value();
         spawn_local(async move {
-            match api::accept_invite(&code).await {
-                Ok(room) => {
-                    let id = room.id.clone();
-                    client.add_room(room);
-                    navigate(&format!("/rooms/{id}"), NavigateOptions::default());
-                }
+            match client.accept_invite(&code).await {
+                Ok(id) => navigate(&format!("/rooms/{id}"), NavigateOptions::default()),
                 Err(e) => error.set(Some(e.message())),
             }
         });

@@ -8,7 +8,7 @@ use super::chat::ChatView;
 use super::dialogs::{NewGroupDialog, NewMessageDialog};
 use super::picture::Picture;
 use super::use_client;
-use crate::client::{Auth, api, browser, model};
+use crate::client::{Auth, browser, model};
 use crate::protocol::{Message, Room, RoomId, RoomKind, UserId};
 
 /// Which dialog is open over the layout.
@@ -164,7 +164,7 @@ fn Search() -> AnyView {
                     return;
                 }
                 leptos::task::spawn_local(async move {
-                    let answer = api::search(&text).await;
+                    let answer = client.search(&text).await;
                     if asked.get_value() == ticket {
                         hits.set(Some(
                             answer.map(|page| page.messages).map_err(|e| e.message()),

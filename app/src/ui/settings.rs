@@ -9,7 +9,7 @@ use leptos::task::spawn_local;
 use super::auth::AuthForm;
 use super::picture::PicturePicker;
 use super::use_client;
-use crate::client::{Auth, api, browser};
+use crate::client::{Auth, browser};
 use crate::protocol::{ChangePasswordRequest, SessionInfo, UpdateMeRequest, User};
 
 #[component]
@@ -56,15 +56,12 @@ fn ProfileForm() -> AnyView {
             avatar_media_id: Some(media.clone()),
         };
         spawn_local(async move {
-            outcome.set(Some(match api::update_me(&request).await {
-                Ok(user) => {
-                    client.auth.set(Auth::SignedIn(user));
-                    Ok(if media.is_some() {
-                        "Your new picture is saved.".into()
-                    } else {
-                        "Your picture is removed.".into()
-                    })
-                }
+            outcome.set(Some(match client.update_me(request).await {
+                Ok(()) => Ok(if media.is_some() {
+                    "Your new picture is saved.".into()
+                } else {
+                    "Your picture is removed.".into()
+                }),
                 Err(e) => Err(e.message()),
             }));
         });
@@ -77,11 +74,8 @@ fn ProfileForm() -> AnyView {
             avatar_media_id: None,
         };
         spawn_local(async move {
-            outcome.set(Some(match api::update_me(&request).await {
-                Ok(user) => {
-                    client.auth.set(Auth::SignedIn(user));
-                    Ok("Saved. Everyone in your rooms sees the new name.".into())
-                }
+            outcome.set(Some(match client.update_me(request).await {
+                Ok(()) => Ok("Saved. Everyone in your rooms sees the new name.".into()),
                 Err(e) => Err(e.message()),
             }));
         });
@@ -106,6 +100,7 @@ fn ProfileForm() -> AnyView {
 
 #[component]
 fn PasswordForm() -> AnyView {
+    let client = use_client();
     let current: NodeRef<html::Input> = NodeRef::new();
     let new: NodeRef<html::Input> = NodeRef::new();
     let outcome = RwSignal::new(None::<Result<String, String>>);
@@ -119,7 +114,7 @@ fn PasswordForm() -> AnyView {
         };
         busy.set(true);
         spawn_local(async move {
-            let answer = api::change_password(&request).await;
+            let answer = client.change_password(request).await;
             busy.set(false);
             outcome.set(Some(match answer {
                 Ok(()) => {
@@ -161,14 +156,14 @@ fn Sessions() -> AnyView {
     let sessions = RwSignal::new(None::<Result<Vec<SessionInfo>, String>>);
     let load = move || {
         spawn_local(async move {
-            sessions.set(Some(api::sessions().await.map_err(|e| e.message())));
+            sessions.set(Some(client.sessions().await.map_err(|e| e.message())));
         });
     };
     Effect::new(move |_| load());
     let end = move |session: SessionInfo| {
         spawn_local(async move {
-            match api::end_session(&session.id).await {
-                Ok(()) if session.current => client.sign_out(),
+            match client.end_session(&session).await {
+                Ok(()) if session.current => {}
                 Ok(()) => load(),
                 Err(e) => sessions.set(Some(Err(e.message()))),
             }
@@ -215,16 +210,17 @@ fn loaded<T>(state: Option<Result<T, String>>, show: impl FnOnce(T) -> AnyView) 
 /// Whom the account has blocked, each with Unblock. (Blocking is done from a direct room.)
 #[component]
 fn BlockedPeople() -> AnyView {
+    let client = use_client();
     let blocked = RwSignal::new(None::<Result<Vec<User>, String>>);
     let load = move || {
         spawn_local(async move {
-            blocked.set(Some(api::blocked_users().await.map_err(|e| e.message())));
+            blocked.set(Some(client.blocked_users().await.map_err(|e| e.message())));
         });
     };
     Effect::new(move |_| load());
     let unblock = move |user: User| {
         spawn_local(async move {
-            match api::set_blocked(&user.id, false).await {
+            match client.set_blocked(&user.id, false).await {
                 Ok(()) => load(),
                 Err(e) => blocked.set(Some(Err(e.message()))),
             }
@@ -271,11 +267,10 @@ fn DeleteAccount() -> AnyView {
         let typed = password.get().map(|i| i.value()).unwrap_or_default();
         busy.set(true);
         spawn_local(async move {
-            let answer = api::delete_account(typed).await;
-            busy.set(false);
-            match answer {
-                Ok(()) => client.sign_out(),
-                Err(e) => error.set(Some(e.message())),
+            // Signed out (and this form gone) when it worked.
+            if let Err(e) = client.delete_account(typed).await {
+                busy.set(false);
+                error.set(Some(e.message()));
             }
         });
     };
