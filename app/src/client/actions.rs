@@ -9,9 +9,9 @@ use leptos::prelude::*;
 
 use super::{ApiError, Auth, Client, api};
 use crate::protocol::{
-    ChangePasswordRequest, CreateInviteRequest, Invite, InvitePreview, LoginRequest,
-    MemberPage, MessagePage, RegisterRequest, Role, Room, RoomId, SessionInfo,
-    UpdateMeRequest, UpdateRoomRequest, User, UserId,
+    ChangePasswordRequest, CreateInviteRequest, Invite, InvitePreview, LoginRequest, MemberPage,
+    MessagePage, RegisterRequest, Role, Room, RoomId, SessionInfo, UpdateMeRequest,
+    UpdateRoomRequest, User, UserId,
 };
 
 impl Client {
@@ -99,7 +99,11 @@ impl Client {
         Ok(self.room_answered(room))
     }
 
-    pub async fn update_room(self, room: &RoomId, request: UpdateRoomRequest) -> Result<(), ApiError> {
+    pub async fn update_room(
+        self,
+        room: &RoomId,
+        request: UpdateRoomRequest,
+    ) -> Result<(), ApiError> {
         let room = api::update_room(room, &request).await?;
         self.room_answered(room);
         Ok(())

@@ -9,8 +9,8 @@ use super::details::GroupDetails;
 use super::invite::InviteControl;
 use super::media::{AttachPhoto, PhotoViewer, Viewer, Voice, VoiceRecorder};
 use super::{media, use_client};
-use crate::client::model::{self, PendingMedia, RoomLog, Segment, Status};
 use crate::client::browser;
+use crate::client::model::{self, PendingMedia, RoomLog, Segment, Status};
 use crate::protocol::{Media, MessageId, MessageKind, Room, RoomId, RoomKind, User, UserId};
 
 /// The emoji the reaction picker offers first (any other can be typed).

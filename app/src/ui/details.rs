@@ -127,7 +127,10 @@ pub fn GroupDetails(room_id: RoomId, open: RwSignal<bool>) -> AnyView {
             };
             let mut members = Vec::new();
             for page in 1..=pages {
-                match client.members(&room.id, page * MEMBER_PAGE, MEMBER_PAGE).await {
+                match client
+                    .members(&room.id, page * MEMBER_PAGE, MEMBER_PAGE)
+                    .await
+                {
                     Ok(found) => members.extend(found.members),
                     Err(_) => break,
                 }
