@@ -22,7 +22,7 @@ TOOLCHAIN := scripts/toolchain.sh
 TEST_SITE := $(CARGO_TARGET_DIR)/test-site
 BENCH_SITE := $(CARGO_TARGET_DIR)/bench-site
 
-.PHONY: run test lint unit fuzz e2e client-test dist dist-test tools-run tools-test services bench-media bench first-load
+.PHONY: run test lint unit fuzz e2e release-site-test client-test dist dist-test tools-run tools-test services bench-media bench first-load
 
 ## services: start Redis, Kafka, MongoDB and S3 on loopback and print their environment.
 services:
@@ -39,11 +39,11 @@ tools-run:
 	$(TOOLCHAIN) system-deps kafka-build wasm-target wasm-bindgen wasm-opt terser brotli
 
 ## test: everything CI runs.
-test: tools-test unit fuzz e2e client-test dist-test
+test: tools-test unit fuzz e2e release-site-test client-test dist-test
 
 tools-test:
 	$(TOOLCHAIN) system-deps kafka-build compose nginx kubernetes-validate wasm-target \
-	  wasm-bindgen wasm-opt brotli cargo-fuzz chromium playwright client-ts
+	  wasm-bindgen wasm-opt terser brotli cargo-fuzz chromium playwright client-ts
 
 ## client-test: the TypeScript client (clients/ts) and the example bot, with node:test,
 ## against nodes of the debug server: on the embedded defaults (in Node and in Chromium), and
@@ -98,6 +98,14 @@ e2e:
 	source <(scripts/services.sh start); \
 	scripts/e2e.sh $(TEST_SITE).server $(TEST_SITE) tests/media.test.mjs; \
 	E2E_NODES=2 scripts/e2e.sh $(TEST_SITE).server $(TEST_SITE) tests/messages.test.mjs
+
+# The release site as `make run`, `make dist` and the image build it: the steps the tests'
+# debug build skips (the WASM built for size with the standard library rebuilt, wasm-opt,
+# the JavaScript minified), through the asset and chat tests on the tests' server, whose
+# pages are the same in both profiles.
+release-site-test:
+	scripts/build-site.sh $(RELEASE_SITE) release
+	scripts/e2e.sh $(TEST_SITE).server $(RELEASE_SITE) tests/assets.test.mjs tests/chat.test.mjs
 
 lint:
 	$(TOOLCHAIN) system-deps kafka-build wasm-target
