@@ -101,11 +101,11 @@ e2e:
 
 # The release site as `make run`, `make dist` and the image build it: the steps the tests'
 # debug build skips (the WASM built for size with the standard library rebuilt, wasm-opt,
-# the JavaScript minified), through the asset and chat tests on the tests' server, whose
-# pages are the same in both profiles.
+# the JavaScript minified), through the asset and messaging tests on the tests' server,
+# whose pages are the same in both profiles.
 release-site-test:
 	scripts/build-site.sh $(RELEASE_SITE) release
-	scripts/e2e.sh $(TEST_SITE).server $(RELEASE_SITE) tests/assets.test.mjs tests/chat.test.mjs
+	scripts/e2e.sh $(TEST_SITE).server $(RELEASE_SITE) tests/assets.test.mjs tests/messages.test.mjs
 
 lint:
 	$(TOOLCHAIN) system-deps kafka-build wasm-target

@@ -38,15 +38,11 @@ scripts/build-media-worker.sh "$site_root" "$profile"
 cp style/main.css "$site_root/pkg/confab.css"
 cp -R public/. "$site_root/"
 
-# The release site's own scripts minified, as the WASM's glue is (scripts/wasm-glue.sh):
-# copied afresh above, so always from source. Modules as modules; classic scripts (the
-# service worker, the realtime client) keep their top-level names.
+# The realtime client minified, as the WASM's glue is (scripts/wasm-glue.sh): the page loads
+# both at once. The workers (the service worker, the photo worker) load later, off the
+# first load, and stay as written.
 if [ "$profile" = release ]; then
-  (cd public && find . -type f -name '*.js' -print0) | while IFS= read -r -d '' file; do
-    module=()
-    grep -qE '^(import|export) ' "public/$file" && module=(--module)
-    terser "public/$file" "${module[@]}" --compress --mangle --output "$site_root/$file"
-  done
+  terser public/realtime.js --compress --mangle --output "$site_root/realtime.js"
 fi
 
 # Every static asset also as .br and .gz beside it, which the server sends to a browser that
