@@ -22,7 +22,7 @@ TOOLCHAIN := scripts/toolchain.sh
 TEST_SITE := $(CARGO_TARGET_DIR)/test-site
 BENCH_SITE := $(CARGO_TARGET_DIR)/bench-site
 
-.PHONY: run test lint unit fuzz e2e release-site-test client-test dist dist-test tools-run tools-test services bench-media bench first-load
+.PHONY: run test lint unit fuzz test-server e2e release-site-test client-test dist dist-test tools-run tools-test services bench-media bench first-load
 
 ## services: start Redis, Kafka, MongoDB and S3 on loopback and print their environment.
 services:
@@ -84,15 +84,21 @@ unit:
 	source <(scripts/services.sh start); \
 	CONFAB_REQUIRE_SERVICES=1 cargo test --locked -p protocol -p app -p server -p media-worker -p loadgen
 
+# The browser tests' server. The binary is copied at once: another build sharing
+# CARGO_TARGET_DIR (a second checkout, say) may relink target/debug/server from its own
+# sources at any moment.
+test-server:
+	$(TOOLCHAIN) system-deps kafka-build
+	cargo build --locked -p server
+	mkdir -p $(dir $(TEST_SITE))
+	cp $(CARGO_TARGET_DIR)/debug/server $(TEST_SITE).server
+
 # The browser tests run on the embedded defaults, then the media tests again on a node on
 # the real services (the browser uploads to and loads from the S3 store by presigned URL),
 # and the edits-reactions-search journey on two nodes of them, one person on each.
-# The server binary is copied at once: another build sharing CARGO_TARGET_DIR (a second
-# checkout, say) may relink target/debug/server from its own sources at any moment.
-e2e:
+e2e: test-server
+	$(TOOLCHAIN) wasm-target wasm-bindgen brotli chromium playwright
 	scripts/build-site.sh $(TEST_SITE) debug
-	cargo build --locked -p server
-	cp $(CARGO_TARGET_DIR)/debug/server $(TEST_SITE).server
 	scripts/e2e.sh $(TEST_SITE).server $(TEST_SITE)
 	trap 'scripts/services.sh stop' EXIT; \
 	source <(scripts/services.sh start); \
@@ -103,7 +109,8 @@ e2e:
 # debug build skips (the WASM built for size with the standard library rebuilt, wasm-opt,
 # the JavaScript minified), through the asset and messaging tests on the tests' server,
 # whose pages are the same in both profiles.
-release-site-test:
+release-site-test: test-server
+	$(TOOLCHAIN) wasm-target wasm-bindgen wasm-opt terser brotli chromium playwright
 	scripts/build-site.sh $(RELEASE_SITE) release
 	scripts/e2e.sh $(TEST_SITE).server $(RELEASE_SITE) tests/assets.test.mjs tests/messages.test.mjs
 

@@ -110,8 +110,9 @@ class ConfabSocket {
   }
 
   // Ends the current connection. `reason` is what `disconnect` reports; null when the
-  // connection never got as far as `connect` (then it is a `connect_error`).
-  closed(reason) {
+  // connection never got as far as `connect`, which is then a `connect_error` saying
+  // `refusal`. It is tried again unless the app or the server ended it (`wanted` false).
+  closed(reason, refusal = "websocket error") {
     const ws = this.ws;
     this.ws = null;
     clearTimeout(this.pingTimer);
@@ -128,14 +129,14 @@ class ConfabSocket {
       this.connected = false;
       this.fire("disconnect", reason || "transport close");
     } else if (reason === null) {
-      this.fire("connect_error", { message: "websocket error" });
+      this.fire("connect_error", { message: refusal });
     }
-    if (this.wanted && reason !== "io server disconnect") this.retry();
+    if (this.wanted) this.retry();
   }
 
-  // socket.io-client's default back-off: 1 s doubling to 5 s, each ±50 %.
+  // socket.io-client's default back-off: 1 s doubling, each ±50 %, at most 5 s.
   retry() {
-    const delay = Math.min(1000 * 2 ** this.attempts, 5000) * (0.5 + Math.random());
+    const delay = Math.min(1000 * 2 ** this.attempts * (0.5 + Math.random()), 5000);
     this.attempts += 1;
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.wanted && !this.ws && this.open(), delay);
@@ -174,12 +175,14 @@ class ConfabSocket {
     const type = data[0];
     const body = data.slice(1);
     if (type === "0") {
+      // What waited goes out first, then `connect` (as socket.io-client does), so emits made
+      // while disconnected keep their place ahead of what the app sends on connecting.
       this.connected = true;
       this.attempts = 0;
-      this.fire("connect");
       const waiting = this.waiting;
       this.waiting = [];
       for (const pending of waiting) this.transmit(pending);
+      this.fire("connect");
     } else if (type === "1") {
       this.wanted = false;
       this.closed("io server disconnect");
@@ -204,8 +207,7 @@ class ConfabSocket {
         message = JSON.parse(body).message;
       } catch {}
       this.wanted = false;
-      this.closed(undefined);
-      this.fire("connect_error", { message });
+      this.closed(null, message);
     }
   }
 }

@@ -38,8 +38,8 @@ scripts/build-media-worker.sh "$site_root" "$profile"
 cp style/main.css "$site_root/pkg/confab.css"
 cp -R public/. "$site_root/"
 
-# The realtime client minified, as the WASM's glue is (scripts/wasm-glue.sh): the page loads
-# both at once. The workers (the service worker, the photo worker) load later, off the
+# The realtime client minified, as every WASM glue is (scripts/wasm-glue.sh): the page loads
+# it with the WASM. The workers' own scripts (`sw.js`, `media-worker.js`) load later, off the
 # first load, and stay as written.
 if [ "$profile" = release ]; then
   terser public/realtime.js --compress --mangle --output "$site_root/realtime.js"

@@ -12,6 +12,10 @@ profile="${4:-debug}"
 mkdir -p "$site_root/pkg"
 stamp="$site_root/pkg/.$name.source"
 source_id="$(sha256sum "$wasm" | cut -d' ' -f1) $profile $(wasm-bindgen --version)"
+# The release glue is also terser's and the module wasm-opt's: a new version of either redoes it.
+if [ "$profile" = release ]; then
+  source_id="$source_id, $(terser --version), $(wasm-opt --version)"
+fi
 if [ -f "$site_root/pkg/${name}_bg.wasm" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$source_id" ]; then
   exit 0
 fi

@@ -90,7 +90,9 @@ fn conflict_words(conflict: Conflict) -> &'static str {
         Conflict::UsernameTaken => "username is taken",
         Conflict::RoomExists => "the room already exists",
         Conflict::MediaIdTaken => "media id taken",
-        Conflict::MediaUnavailable => "media unavailable",
+        Conflict::MediaUnavailable => {
+            "this media was sent in another room or is gone; upload it again to send it here"
+        }
         Conflict::DeviceRegisteredMeanwhile => "this device was registered meanwhile",
         Conflict::Duplicate => "it exists already",
     }
@@ -101,8 +103,9 @@ impl From<PortError> for Error {
         match err {
             PortError::Conflict(conflict) => Error::Conflict(conflict_words(conflict)),
             PortError::Unavailable(what) => Error::Unavailable(what),
-            // Callers of a limited read say what the limit was for; this is the fallback.
-            too_large @ PortError::TooLarge { .. } => Error::PayloadTooLarge(too_large.to_string()),
+            // The upload check turns a too-large read into the client's error; anywhere else
+            // a stored object over its reader's limit is the server's fault, as any other.
+            too_large @ PortError::TooLarge { .. } => Error::Internal(too_large.into()),
             PortError::ChangeRefused(refusal) => Error::from(refusal),
             PortError::Other(cause) => Error::Internal(cause),
         }

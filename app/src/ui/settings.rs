@@ -162,9 +162,10 @@ fn Sessions() -> AnyView {
     Effect::new(move |_| load());
     let end = move |session: SessionInfo| {
         spawn_local(async move {
+            // Ending this device's own session signs out, and this page goes with it.
             match client.end_session(&session).await {
-                Ok(()) if session.current => {}
-                Ok(()) => load(),
+                Ok(()) if !session.current => load(),
+                Ok(()) => {}
                 Err(e) => sessions.set(Some(Err(e.message()))),
             }
         });

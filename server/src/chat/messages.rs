@@ -13,8 +13,6 @@ use protocol::{
 use super::Chat;
 use crate::domain::{ClientId, Emoji, MessageBody, mentioned_usernames, new_id};
 use crate::error::{Error, Result};
-use crate::ports::Conflict;
-use crate::ports::PortError;
 use crate::ports::store::{Appended, ChangeRefusal, Cursor, NewMessage};
 
 /// History page size when the client names none, and the most it may ask for.
@@ -227,9 +225,6 @@ impl Chat {
                 stored(&message);
                 self.deliver_if_missed(&message).await;
                 Ok((message, false))
-            }
-            Err(PortError::Conflict(Conflict::MediaUnavailable)) => {
-                Err(super::media::media_elsewhere())
             }
             Err(err) => Err(err.into()),
         };

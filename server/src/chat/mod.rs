@@ -151,9 +151,20 @@ impl Chat {
 
     /// Counts one `action` of `user` against `limit` per `send_window`.
     pub(crate) async fn limit(&self, action: &str, user: &UserId, limit: u32) -> Result<()> {
-        let key = format!("{action}:user:{user}");
-        self.rate_limit(action, &key, limit, self.settings.limits.send_window)
+        self.limit_in(action, user, limit, self.settings.limits.send_window)
             .await
+    }
+
+    /// Counts one `action` of `user` against `limit` per `window`.
+    pub(crate) async fn limit_in(
+        &self,
+        action: &str,
+        user: &UserId,
+        limit: u32,
+        window: Duration,
+    ) -> Result<()> {
+        let key = format!("{action}:user:{user}");
+        self.rate_limit(action, &key, limit, window).await
     }
 
     /// The one way every rate limit is applied: counts a hit on `key` against `limit` per

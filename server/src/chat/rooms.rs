@@ -622,9 +622,6 @@ impl Chat {
 
     /// `added_to_room` to everyone `by_name` added to `room`: one event for them all.
     async fn notify_added(&self, room: &RoomRecord, users: &[UserId], by_name: &str) {
-        if users.is_empty() {
-            return;
-        }
         let room_name = room.name.clone().unwrap_or_default();
         let event = NotificationEvent {
             kind: NotificationKind::AddedToRoom,

@@ -215,6 +215,16 @@ pub struct NewRoom {
     pub members: Vec<(UserId, Role)>,
 }
 
+impl NewRoom {
+    /// The pair's key ([`direct_key`]) when this is a direct room of two; none for a group.
+    pub fn direct_key(&self) -> Option<String> {
+        match (self.kind, self.members.as_slice()) {
+            (RoomKind::Direct, [(a, _), (b, _)]) => Some(direct_key(a, b)),
+            _ => None,
+        }
+    }
+}
+
 /// Rooms, their members and the members' read markers.
 #[async_trait]
 pub trait RoomStore: Send + Sync {

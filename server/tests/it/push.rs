@@ -469,6 +469,36 @@ async fn a_member_with_no_device_connected_is_woken_by_an_encrypted_signed_push(
 }
 
 #[tokio::test]
+async fn one_send_pushes_a_mention_to_the_member_named_and_a_message_to_the_others() {
+    let service = PushService::start().await;
+    let app = TestApp::builder().push(service.config()).spawn().await;
+    let (alice, bob, carol) = (
+        app.register("Alice").await,
+        app.register("Bob").await,
+        app.register("Carol").await,
+    );
+    let room = app.group(&alice, "Lunch", &[&bob, &carol]).await;
+    let (bobs, carols) = (Device::new("bob-phone"), Device::new("carol-phone"));
+    for (user, device) in [(&bob, &bobs), (&carol, &carols)] {
+        let (status, answer) = subscribe(&app, &user.token, device.subscription(&service)).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+
+    // Neither has a device connected: each is pushed to once, in the kind that is theirs.
+    app.send_text(&alice, &room, &format!("@{} lunch?", bob.username))
+        .await;
+    let mut pushes = vec![service.next().await, service.next().await];
+    pushes.sort_by(|a, b| a.device.cmp(&b.device));
+    let [to_bob, to_carol] = <[Pushed; 2]>::try_from(pushes).expect("two pushes");
+    assert_eq!(
+        (to_bob.device.as_str(), to_carol.device.as_str()),
+        (bobs.name.as_str(), carols.name.as_str())
+    );
+    assert_eq!(bobs.decrypt(&to_bob.body)["kind"], "mention");
+    assert_eq!(carols.decrypt(&to_carol.body)["kind"], "message");
+}
+
+#[tokio::test]
 async fn a_gone_device_is_forgotten_and_a_failing_push_service_is_tried_again() {
     let service = PushService::start().await;
     let app = TestApp::builder().push(service.config()).spawn().await;

@@ -22,22 +22,33 @@ pub static OPENAPI: LazyLock<Value> = LazyLock::new(|| {
 /// The AsyncAPI document, as the server builds it.
 pub static ASYNCAPI: LazyLock<Value> = LazyLock::new(protocol::asyncapi::document);
 
-/// The documents as the checks read them: [`strict`] components, and the paths (an inline
-/// response schema is reached through them). Built once, shared by every validator.
-static STRICT: LazyLock<[Value; 2]> = LazyLock::new(|| {
-    [&*OPENAPI, &*ASYNCAPI].map(|doc| {
-        json!({
-            "components": strict(&doc["components"]),
-            "paths": doc.get("paths").cloned().unwrap_or(Value::Null),
-        })
+/// The documents as the checks read them (see [`strict_document`]), each built once, the
+/// first time a check needs it, and shared by every validator.
+static STRICT_OPENAPI: LazyLock<Value> = LazyLock::new(|| strict_document(&OPENAPI));
+static STRICT_ASYNCAPI: LazyLock<Value> = LazyLock::new(|| strict_document(&ASYNCAPI));
+
+/// [`strict`] components, and the paths (an inline response schema is reached through them).
+fn strict_document(doc: &Value) -> Value {
+    json!({
+        "components": strict(&doc["components"]),
+        "paths": doc.get("paths").cloned().unwrap_or(Value::Null),
     })
-});
+}
 
 /// Which document a schema pointer points into.
 #[derive(Clone, Copy, Debug)]
 enum Doc {
-    OpenApi = 0,
-    AsyncApi = 1,
+    OpenApi,
+    AsyncApi,
+}
+
+impl Doc {
+    fn strict(self) -> &'static Value {
+        match self {
+            Doc::OpenApi => &STRICT_OPENAPI,
+            Doc::AsyncApi => &STRICT_ASYNCAPI,
+        }
+    }
 }
 
 /// Validators by document and schema pointer, built once.
@@ -185,7 +196,7 @@ fn check(doc: Doc, pointer: &str, instance: &Value) -> Result<(), String> {
     let validator = {
         let mut validators = VALIDATORS.lock().expect("validators");
         Arc::clone(validators.entry(key).or_insert_with(|| {
-            let mut schema = STRICT[doc as usize].clone();
+            let mut schema = doc.strict().clone();
             schema["$ref"] = Value::String(format!("#{pointer}"));
             Arc::new(
                 jsonschema::draft202012::options()

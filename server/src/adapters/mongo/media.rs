@@ -9,7 +9,7 @@ use mongodb::bson::{Bson, Document, doc};
 use protocol::{MediaId, MediaKind, RoomId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
-use super::{MongoStore, store_error, to_i64, to_u64};
+use super::{MongoStore, is_duplicate_key, store_error, to_i64, to_u64};
 use crate::ports::store::{CheckedMedia, MediaRecord, MediaRecordStore};
 use crate::ports::{Conflict, PortError, PortResult};
 
@@ -101,10 +101,8 @@ impl MediaRecordStore for MongoStore {
     async fn create_media(&self, record: &MediaRecord) -> PortResult<()> {
         match self.media_docs().insert_one(MediaDoc::new(record)).await {
             Ok(_) => Ok(()),
-            Err(err) => match store_error(err) {
-                PortError::Conflict(_) => Err(PortError::Conflict(Conflict::MediaIdTaken)),
-                other => Err(other),
-            },
+            Err(err) if is_duplicate_key(&err) => Err(PortError::Conflict(Conflict::MediaIdTaken)),
+            Err(err) => Err(store_error(err)),
         }
     }
 

@@ -31,7 +31,6 @@ use mongodb::options::{ClientOptions, IndexOptions, WriteConcern};
 use mongodb::{Client, Collection, Database, IndexModel};
 use protocol::RoomId;
 
-use crate::ports::store::direct_key;
 use crate::ports::{Conflict, PortError, PortResult};
 
 /// How long an operation waits for a reachable server before the store reports itself

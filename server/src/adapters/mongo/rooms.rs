@@ -7,8 +7,8 @@ use mongodb::{ClientSession, Collection};
 use protocol::{ReceiptKind, Role, RoomId, RoomKind, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
-use super::{MongoStore, direct_key, is_duplicate_key, store_error, to_i64, to_u64};
-use crate::ports::store::{MemberRecord, NewRoom, RoomRecord, RoomStore};
+use super::{MongoStore, is_duplicate_key, store_error, to_i64, to_u64};
+use crate::ports::store::{MemberRecord, NewRoom, RoomRecord, RoomStore, direct_key};
 use crate::ports::{Conflict, PortError, PortResult};
 
 /// A document of `rooms`.
@@ -118,10 +118,7 @@ impl MongoStore {
         session: &mut ClientSession,
         room: &NewRoom,
     ) -> mongodb::error::Result<()> {
-        let key = match (room.kind, room.members.as_slice()) {
-            (RoomKind::Direct, [(a, _), (b, _)]) => Some(direct_key(a, b)),
-            _ => None,
-        };
+        let key = room.direct_key();
         let created_at = room.created_at.as_millis();
         self.rooms_collection()
             .insert_one(RoomDoc {

@@ -97,13 +97,6 @@ impl Chat {
     }
 }
 
-/// A message's media belongs to another room (or went meanwhile).
-pub(crate) fn media_elsewhere() -> Error {
-    Error::Conflict(
-        "this media was sent in another room or is gone; upload it again to send it here",
-    )
-}
-
 fn kind_name(kind: MediaKind) -> &'static str {
     match kind {
         MediaKind::Image => "an image",

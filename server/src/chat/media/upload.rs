@@ -57,8 +57,7 @@ impl Chat {
     /// decodes, so a client must not be able to make the node decode in a loop.
     async fn limit_uploads(&self, action: &str, user: &UserId) -> Result<()> {
         let limits = &self.settings.limits;
-        let key = format!("{action}:user:{user}");
-        self.rate_limit(action, &key, limits.uploads_per_user, limits.upload_window)
+        self.limit_in(action, user, limits.uploads_per_user, limits.upload_window)
             .await
     }
 

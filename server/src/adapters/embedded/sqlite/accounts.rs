@@ -22,18 +22,10 @@ impl AccountStore for SqliteStore {
                         user.created_at.as_millis()
                     ],
                 );
-                match result {
-                    Ok(_) => Ok(true),
-                    Err(err) if is_unique_violation(&err) => Ok(false),
-                    Err(err) => Err(err),
-                }
+                super::inserted(result)
             })
             .await?;
-        if inserted {
-            Ok(())
-        } else {
-            Err(PortError::Conflict(Conflict::UsernameTaken))
-        }
+        created_or(inserted, Conflict::UsernameTaken)
     }
 
     async fn credentials(&self, username: &str) -> PortResult<Option<(User, String)>> {
@@ -104,13 +96,12 @@ impl AccountStore for SqliteStore {
     ) -> PortResult<()> {
         let (hash, user) = (token_hash.to_owned(), user.0.clone());
         self.write(move |conn| {
-            let tx = conn;
             // Sweep this user's expired sessions so the table does not grow without bound.
-            tx.execute(
+            conn.execute(
                 "DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2",
                 params![user, Timestamp::now().as_millis()],
             )?;
-            tx.execute(
+            conn.execute(
                 "INSERT INTO sessions (token_hash, user_id, expires_at, created_at, last_seen_at)
                  VALUES (?1, ?2, ?3, ?4, ?4)",
                 params![

@@ -43,8 +43,7 @@ impl InviteStore for SqliteStore {
     async fn redeem(&self, code_hash: &str, now: Timestamp) -> PortResult<Option<InviteRecord>> {
         let hash = code_hash.to_owned();
         self.write(move |conn| {
-            let tx = conn;
-            let counted = tx.execute(
+            let counted = conn.execute(
                 "UPDATE invites SET uses = uses + 1
                  WHERE code_hash = ?1 AND revoked = 0
                    AND (expires_at IS NULL OR expires_at > ?2)
@@ -52,7 +51,7 @@ impl InviteStore for SqliteStore {
                 params![hash, now.as_millis()],
             )?;
             let invite = if counted == 1 {
-                tx.query_row(
+                conn.query_row(
                     &format!("SELECT {INVITE_COLUMNS} FROM invites WHERE code_hash = ?1"),
                     [&hash],
                     invite_row,

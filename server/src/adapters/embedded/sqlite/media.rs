@@ -29,18 +29,10 @@ impl MediaRecordStore for SqliteStore {
                         r.created_at.as_millis(),
                     ],
                 );
-                match inserted {
-                    Ok(_) => Ok(true),
-                    Err(err) if is_unique_violation(&err) => Ok(false),
-                    Err(err) => Err(err),
-                }
+                super::inserted(inserted)
             })
             .await?;
-        if created {
-            Ok(())
-        } else {
-            Err(PortError::Conflict(Conflict::MediaIdTaken))
-        }
+        created_or(created, Conflict::MediaIdTaken)
     }
 
     async fn media(&self, id: &MediaId) -> PortResult<Option<MediaRecord>> {

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use protocol::{MediaId, ReceiptKind, Role, RoomId, RoomKind, Timestamp, User, UserId};
+use protocol::{MediaId, ReceiptKind, Role, RoomId, Timestamp, User, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -308,6 +308,24 @@ fn replace_avatar(
         params![id, avatar],
     )?;
     Ok(before)
+}
+
+/// Whether an insert happened: false when a unique index refused it; other failures as they
+/// are.
+fn inserted(result: rusqlite::Result<usize>) -> rusqlite::Result<bool> {
+    match result {
+        Err(err) if is_unique_violation(&err) => Ok(false),
+        other => other.map(|_| true),
+    }
+}
+
+/// A create that `inserted`, or the `conflict` its unique index stands for.
+fn created_or(inserted: bool, conflict: Conflict) -> PortResult<()> {
+    if inserted {
+        Ok(())
+    } else {
+        Err(PortError::Conflict(conflict))
+    }
 }
 
 fn is_unique_violation(err: &rusqlite::Error) -> bool {

@@ -8,12 +8,8 @@ impl RoomStore for SqliteStore {
         let room = room.clone();
         let created = self
             .write(move |conn| {
-                let key = match (room.kind, room.members.as_slice()) {
-                    (RoomKind::Direct, [(a, _), (b, _)]) => Some(direct_key(a, b)),
-                    _ => None,
-                };
-                let tx = conn;
-                let inserted = tx.execute(
+                let key = room.direct_key();
+                let inserted = conn.execute(
                     "INSERT INTO rooms (id, kind, name, created_at, last_seq, last_activity_at,
                          direct_key) VALUES (?1, ?2, ?3, ?4, 0, ?4, ?5)",
                     params![
@@ -24,12 +20,11 @@ impl RoomStore for SqliteStore {
                         key
                     ],
                 );
-                match inserted {
-                    Err(err) if is_unique_violation(&err) => return Ok(false),
-                    other => other?,
-                };
+                if !super::inserted(inserted)? {
+                    return Ok(false);
+                }
                 for (user, role) in &room.members {
-                    tx.execute(
+                    conn.execute(
                         "INSERT OR IGNORE INTO members (room_id, user_id, role, joined_at)
                          VALUES (?1, ?2, ?3, ?4)",
                         params![
@@ -43,11 +38,7 @@ impl RoomStore for SqliteStore {
                 Ok(true)
             })
             .await?;
-        if created {
-            Ok(())
-        } else {
-            Err(PortError::Conflict(Conflict::RoomExists))
-        }
+        created_or(created, Conflict::RoomExists)
     }
 
     async fn room(&self, id: &RoomId) -> PortResult<Option<RoomRecord>> {
