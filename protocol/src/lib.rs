@@ -384,36 +384,13 @@ impl Message {
 
     /// Adds `user`'s `emoji`; false when it was there already.
     pub fn add_reaction(&mut self, emoji: &str, user: &UserId) -> bool {
-        match self.reactions.iter_mut().find(|r| r.emoji == emoji) {
-            Some(reaction) if reaction.user_ids.contains(user) => false,
-            Some(reaction) => {
-                reaction.user_ids.push(user.clone());
-                true
-            }
-            None => {
-                self.reactions.push(Reaction {
-                    emoji: emoji.to_owned(),
-                    user_ids: vec![user.clone()],
-                });
-                true
-            }
-        }
+        Reaction::add(&mut self.reactions, emoji, user)
     }
 
     /// Takes `user`'s `emoji` away (an emoji nobody uses any more goes); false when it
     /// was not there.
     pub fn remove_reaction(&mut self, emoji: &str, user: &UserId) -> bool {
-        let Some(at) = self.reactions.iter().position(|r| r.emoji == emoji) else {
-            return false;
-        };
-        let reaction = &mut self.reactions[at];
-        let before = reaction.user_ids.len();
-        reaction.user_ids.retain(|u| u != user);
-        let removed = reaction.user_ids.len() != before;
-        if reaction.user_ids.is_empty() {
-            self.reactions.remove(at);
-        }
-        removed
+        Reaction::remove(&mut self.reactions, emoji, user)
     }
 }
 
@@ -424,6 +401,42 @@ impl Message {
 pub struct Reaction {
     pub emoji: String,
     pub user_ids: Vec<UserId>,
+}
+
+impl Reaction {
+    /// Adds `user`'s `emoji` to a message's `reactions`; false when it was there already.
+    pub fn add(reactions: &mut Vec<Reaction>, emoji: &str, user: &UserId) -> bool {
+        match reactions.iter_mut().find(|r| r.emoji == emoji) {
+            Some(reaction) if reaction.user_ids.contains(user) => false,
+            Some(reaction) => {
+                reaction.user_ids.push(user.clone());
+                true
+            }
+            None => {
+                reactions.push(Reaction {
+                    emoji: emoji.to_owned(),
+                    user_ids: vec![user.clone()],
+                });
+                true
+            }
+        }
+    }
+
+    /// Takes `user`'s `emoji` off a message's `reactions` (an emoji nobody uses any more
+    /// goes); false when it was not there.
+    pub fn remove(reactions: &mut Vec<Reaction>, emoji: &str, user: &UserId) -> bool {
+        let Some(at) = reactions.iter().position(|r| r.emoji == emoji) else {
+            return false;
+        };
+        let reaction = &mut reactions[at];
+        let before = reaction.user_ids.len();
+        reaction.user_ids.retain(|u| u != user);
+        let removed = reaction.user_ids.len() != before;
+        if reaction.user_ids.is_empty() {
+            reactions.remove(at);
+        }
+        removed
+    }
 }
 
 /// An extension: a quote of the message a reply answers. `body` is cut to

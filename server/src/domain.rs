@@ -142,6 +142,11 @@ impl ClientId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A fresh one, for a message the server writes itself.
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().hyphenated().to_string())
+    }
 }
 
 /// A reaction: one emoji, that is one extended grapheme cluster of at most 32 bytes that is
@@ -176,6 +181,10 @@ impl Emoji {
             return Err(Error::BadRequest("a reaction is exactly one emoji".into()));
         }
         Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 
     pub fn into_string(self) -> String {

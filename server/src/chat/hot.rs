@@ -215,7 +215,7 @@ impl Chat {
             .await?;
         // Replies are quoted before the page is kept: a change to an original (an edit, a
         // delete) is a new message of the room, so it moves `last_seq` and this key with it.
-        let page = (self.quoted(page.0).await?, page.1);
+        let page = (self.quoted(self.views(page.0)).await?, page.1);
         // Only a page that ends at `last_seq` belongs under this key (a message may have
         // arrived since the caller read the room).
         if page.0.last().map_or(0, |m| m.seq) == last_seq {

@@ -6,14 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::{
-    HistoryQuery, Message, MessageId, MessageKind, MessagePage, ReceiptEvent, ReceiptRequest,
-    ReplyPreview, RoomId, SendMessageRequest, SyncRequest, SyncResponse, Timestamp, UserId,
+    HistoryQuery, MediaId, Message, MessageId, MessageKind, MessagePage, ReceiptEvent,
+    ReceiptRequest, ReplyPreview, RoomId, SendMessageRequest, SyncRequest, SyncResponse, Timestamp,
+    UserId,
 };
 
 use super::Chat;
 use crate::domain::{ClientId, Emoji, MessageBody, mentioned_usernames, new_id};
 use crate::error::{Error, Result};
-use crate::ports::store::{Appended, ChangeRefusal, Cursor, NewMessage};
+use crate::ports::store::{Appended, ChangeRefusal, Content, Cursor, MessageRecord, NewMessage};
 
 /// History page size when the client names none, and the most it may ask for.
 const DEFAULT_PAGE: u32 = 50;
@@ -26,15 +27,25 @@ const SYNC_PAGE: u32 = 100;
 /// healthy node's store-to-broadcast time, short enough that a dead node's gap costs little.
 const TURN_WAIT: Duration = Duration::from_millis(250);
 
-/// The body of a send as stored, by the rules of its kind (API.md, v1 and v1.1).
-fn checked_body(request: &SendMessageRequest) -> Result<Option<String>> {
+/// A send's parts, checked by the rules of its kind (API.md, v1 and v1.1) before anything
+/// is looked up; the media of an image or voice message comes after (`Chat::content`).
+enum Draft {
+    Text(MessageBody),
+    Image(Option<MessageBody>),
+    Voice,
+    Edit(MessageId, MessageBody),
+    Delete(MessageId),
+    Reaction(MessageId, Emoji),
+}
+
+fn draft(request: &SendMessageRequest) -> Result<Draft> {
     let kind = request.kind;
     if request.media_id.is_some() && !matches!(kind, MessageKind::Image | MessageKind::Voice) {
         return Err(Error::BadRequest(
             "only an image or voice message carries a media_id".into(),
         ));
     }
-    match (kind.is_change(), &request.relates_to, &request.reply_to) {
+    let target = match (kind.is_change(), &request.relates_to, &request.reply_to) {
         (true, None, _) => {
             return Err(Error::BadRequest(
                 "an edit, delete or reaction needs relates_to".into(),
@@ -50,39 +61,47 @@ fn checked_body(request: &SendMessageRequest) -> Result<Option<String>> {
                 "relates_to is only for an edit, delete or reaction".into(),
             ));
         }
-        _ => {}
-    }
-    let blank = request.body.as_deref().is_none_or(|b| b.trim().is_empty());
-    Ok(match kind {
-        MessageKind::Text | MessageKind::Edit => {
-            let body = request.body.as_deref().ok_or_else(|| {
-                Error::BadRequest(if kind == MessageKind::Edit {
-                    "an edit needs the new text as its body".into()
-                } else {
-                    "a text message needs a body".into()
-                })
-            })?;
-            Some(MessageBody::parse(body)?.into_string())
+        (_, target, _) => target.clone(),
+    };
+    let body = request.body.as_deref();
+    let blank = body.is_none_or(|b| b.trim().is_empty());
+    Ok(match (kind, target) {
+        (MessageKind::Text, _) => {
+            Draft::Text(MessageBody::parse(body.ok_or_else(|| {
+                Error::BadRequest("a text message needs a body".into())
+            })?)?)
         }
+        (MessageKind::Edit, Some(target)) => Draft::Edit(
+            target,
+            MessageBody::parse(body.ok_or_else(|| {
+                Error::BadRequest("an edit needs the new text as its body".into())
+            })?)?,
+        ),
         // A caption is optional.
-        MessageKind::Image if blank => None,
-        MessageKind::Image => {
-            Some(MessageBody::parse(request.body.as_deref().unwrap_or_default())?.into_string())
+        (MessageKind::Image, _) if blank => Draft::Image(None),
+        (MessageKind::Image, _) => {
+            Draft::Image(Some(MessageBody::parse(body.unwrap_or_default())?))
         }
-        MessageKind::Voice | MessageKind::Delete if !blank => {
-            return Err(Error::BadRequest(if kind == MessageKind::Voice {
-                "a voice message has no body".into()
-            } else {
-                "a delete has no body".into()
-            }));
+        (MessageKind::Voice, _) if !blank => {
+            return Err(Error::BadRequest("a voice message has no body".into()));
         }
-        MessageKind::Voice | MessageKind::Delete => None,
-        MessageKind::Reaction => {
-            Some(Emoji::parse(request.body.as_deref().unwrap_or_default())?.into_string())
+        (MessageKind::Delete, _) if !blank => {
+            return Err(Error::BadRequest("a delete has no body".into()));
         }
-        MessageKind::System => {
+        (MessageKind::Voice, _) => Draft::Voice,
+        (MessageKind::Delete, Some(target)) => Draft::Delete(target),
+        (MessageKind::Reaction, Some(target)) => {
+            Draft::Reaction(target, Emoji::parse(body.unwrap_or_default())?)
+        }
+        (MessageKind::System, _) => {
             return Err(Error::BadRequest(
                 "system messages are written by the server".into(),
+            ));
+        }
+        // A change without a target was refused above.
+        (MessageKind::Edit | MessageKind::Delete | MessageKind::Reaction, None) => {
+            return Err(Error::BadRequest(
+                "an edit, delete or reaction needs relates_to".into(),
             ));
         }
     })
@@ -162,51 +181,43 @@ impl Chat {
         self.rate_limit("send", &key, limits.sends_per_user, limits.send_window)
             .await?;
         let client_id = ClientId::parse(&request.client_id)?;
-        let body = checked_body(&request)?;
+        let draft = draft(&request)?;
         self.check_member(sender, room).await?;
         let reply_preview = match &request.reply_to {
             Some(reply_to) => self.check_reply_target(room, reply_to).await?,
             None => None,
         };
-        let media = match (request.kind, &request.media_id) {
-            (MessageKind::Image | MessageKind::Voice, Some(id)) => Some(
-                self.media_for_message(sender, room, request.kind, id)
-                    .await?,
-            ),
-            (MessageKind::Image | MessageKind::Voice, None) => {
-                return Err(Error::BadRequest(
-                    "an image or voice message needs a media_id".into(),
-                ));
-            }
-            _ => None,
-        };
+        let content = self
+            .content(sender, draft, request.media_id.as_ref())
+            .await?;
         // Only a delete may take someone else's message, and only an owner's or admin's.
-        let moderator = request.kind == MessageKind::Delete
+        let moderator = matches!(content, Content::Delete { .. })
             && self.membership(sender, room).await?.1.role.can_manage();
-        let mentions = match (request.kind, &body) {
-            (MessageKind::Text | MessageKind::Image | MessageKind::Edit, Some(body)) => {
-                self.mentioned_members(room, body).await?
+        let mentions = match &content {
+            Content::Text(body)
+            | Content::Image {
+                caption: Some(body),
+                ..
             }
+            | Content::Edit { body, .. } => self.mentioned_members(room, body.as_str()).await?,
             _ => Vec::new(),
         };
         let new = NewMessage {
             id: MessageId(new_id()),
             room_id: room.clone(),
             sender_id: sender.clone(),
-            client_id: client_id.as_str().to_owned(),
-            kind: request.kind,
-            body,
-            media,
+            client_id,
+            content,
             reply_to: request.reply_to,
             created_at: Timestamp::now(),
-            relates_to: request.relates_to,
             mentions,
             moderator,
         };
         // The ticket is taken before the store assigns `seq`: see `delivery`.
         let ticket = self.delivery.ticket(room);
         let outcome = match self.ports.messages.append(&new).await {
-            Ok(Appended::Created(mut message)) => {
+            Ok(Appended::Created(record)) => {
+                let mut message = self.message_view(record);
                 crate::metrics::HOT
                     .durable
                     .observe(crate::metrics::seconds(received.elapsed()));
@@ -217,11 +228,14 @@ impl Chat {
                 self.publish_stored(&message);
                 return Ok((message, true));
             }
-            Ok(Appended::Existing(message)) if message.room_id != *room => Err(Error::Conflict(
+            Ok(Appended::Existing(record)) if record.room_id != *room => Err(Error::Conflict(
                 "this client_id was already used for a message in another room",
             )),
-            Ok(Appended::Existing(message)) => {
-                let message = self.quoted(vec![message]).await?.remove(0);
+            Ok(Appended::Existing(record)) => {
+                let message = self
+                    .quoted(vec![self.message_view(record)])
+                    .await?
+                    .remove(0);
                 stored(&message);
                 self.deliver_if_missed(&message).await;
                 Ok((message, false))
@@ -242,19 +256,17 @@ impl Chat {
             id: MessageId(new_id()),
             room_id: room.clone(),
             sender_id: actor.clone(),
-            client_id: uuid::Uuid::new_v4().hyphenated().to_string(),
-            kind: MessageKind::System,
-            body: Some(body),
-            media: None,
+            client_id: ClientId::random(),
+            content: Content::System(body),
             reply_to: None,
             created_at: Timestamp::now(),
-            relates_to: None,
             mentions: Vec::new(),
             moderator: false,
         };
         let ticket = self.delivery.ticket(room);
         match self.ports.messages.append(&new).await {
-            Ok(Appended::Created(message)) => {
+            Ok(Appended::Created(record)) => {
+                let message = self.message_view(record);
                 ticket.stored(message.clone());
                 self.deliver_ready(room).await;
                 self.publish_stored(&message);
@@ -382,6 +394,33 @@ impl Chat {
         }
     }
 
+    /// The draft's content: an image or voice message gets the media it names, which must
+    /// be the sender's, of its kind and completed.
+    async fn content(
+        &self,
+        sender: &UserId,
+        draft: Draft,
+        media_id: Option<&MediaId>,
+    ) -> Result<Content> {
+        let media = |kind| async move {
+            let id = media_id.ok_or_else(|| {
+                Error::BadRequest("an image or voice message needs a media_id".into())
+            })?;
+            self.media_for_message(sender, kind, id).await
+        };
+        Ok(match draft {
+            Draft::Text(body) => Content::Text(body),
+            Draft::Image(caption) => Content::Image {
+                media: media(MessageKind::Image).await?,
+                caption,
+            },
+            Draft::Voice => Content::Voice(media(MessageKind::Voice).await?),
+            Draft::Edit(target, body) => Content::Edit { target, body },
+            Draft::Delete(target) => Content::Delete { target },
+            Draft::Reaction(target, emoji) => Content::Reaction { target, emoji },
+        })
+    }
+
     /// The quote of the message a reply answers, which must be a message of this room (not
     /// a change of one); `None` when it is deleted.
     async fn check_reply_target(
@@ -391,7 +430,7 @@ impl Chat {
     ) -> Result<Option<ReplyPreview>> {
         match self.ports.messages.message(reply_to).await? {
             Some(target) if target.room_id == *room && !target.kind.is_change() => {
-                Ok(ReplyPreview::of(&target))
+                Ok(ReplyPreview::of(&self.message_view(target)))
             }
             _ => Err(Error::BadRequest(
                 "reply_to must be a message of this room".into(),
@@ -413,6 +452,36 @@ impl Chat {
             .collect())
     }
 
+    /// The API's `Message` of a stored one: the `Media` built from its facts now, so its
+    /// URLs are this deployment's (`quoted` adds the reply preview).
+    pub(crate) fn message_view(&self, record: MessageRecord) -> Message {
+        Message {
+            media: record.media.as_ref().map(|facts| self.media_view(facts)),
+            id: record.id,
+            room_id: record.room_id,
+            seq: record.seq,
+            sender_id: record.sender_id,
+            client_id: record.client_id,
+            kind: record.kind,
+            body: record.body,
+            reply_to: record.reply_to,
+            created_at: record.created_at,
+            relates_to: record.relates_to,
+            edited_at: record.edited_at,
+            deleted_at: record.deleted_at,
+            reactions: record.reactions,
+            mentions: record.mentions,
+            reply_preview: None,
+        }
+    }
+
+    pub(crate) fn views(&self, records: Vec<MessageRecord>) -> Vec<Message> {
+        records
+            .into_iter()
+            .map(|record| self.message_view(record))
+            .collect()
+    }
+
     /// Fills in `reply_preview` for every reply among `messages`, from the originals as they
     /// are now: those in `messages` themselves, the rest in one store read.
     pub(crate) async fn quoted(&self, mut messages: Vec<Message>) -> Result<Vec<Message>> {
@@ -426,7 +495,7 @@ impl Chat {
         }
         wanted.sort();
         wanted.dedup();
-        let mut originals = self.ports.messages.messages(&wanted).await?;
+        let mut originals = self.views(self.ports.messages.messages(&wanted).await?);
         originals.extend(
             messages
                 .iter()
@@ -471,8 +540,8 @@ impl Chat {
         let (messages, has_more) = match cursor {
             Cursor::Latest => self.latest_page(room, record.last_seq, limit).await?,
             _ => {
-                let (messages, has_more) = self.ports.messages.page(room, cursor, limit).await?;
-                (self.quoted(messages).await?, has_more)
+                let (records, has_more) = self.ports.messages.page(room, cursor, limit).await?;
+                (self.quoted(self.views(records)).await?, has_more)
             }
         };
         Ok(MessagePage { messages, has_more })
@@ -493,12 +562,12 @@ impl Chat {
             if self.ports.rooms.member(&room, user).await?.is_none() {
                 continue;
             }
-            let (messages, has_more) = self
+            let (records, has_more) = self
                 .ports
                 .messages
                 .page(&room, Cursor::After(after_seq), SYNC_PAGE)
                 .await?;
-            let messages = self.quoted(messages).await?;
+            let messages = self.quoted(self.views(records)).await?;
             rooms.insert(room, MessagePage { messages, has_more });
         }
         Ok(SyncResponse { rooms })

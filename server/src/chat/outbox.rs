@@ -121,7 +121,7 @@ impl Chat {
             .unpublished(Timestamp::from_millis(stored_by), REDRIVE_BATCH)
             .await
         {
-            Ok(owed) => owed,
+            Ok(owed) => self.views(owed),
             Err(err) => {
                 tracing::debug!(error = %err, "outbox not read");
                 return;
@@ -305,13 +305,12 @@ mod tests {
             id: protocol::MessageId("m-orphan".into()),
             room_id: room.clone(),
             sender_id: sender.clone(),
-            client_id: uuid::Uuid::new_v4().to_string(),
-            kind: MessageKind::Text,
-            body: Some("stored, then the node died".into()),
-            media: None,
+            client_id: crate::domain::ClientId::random(),
+            content: crate::ports::store::Content::Text(
+                crate::domain::MessageBody::parse("stored, then the node died").expect("a body"),
+            ),
             reply_to: None,
             created_at: Timestamp::now(),
-            relates_to: None,
             mentions: Vec::new(),
             moderator: false,
         };

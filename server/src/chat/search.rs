@@ -55,12 +55,12 @@ impl Chat {
                 .map(|r| r.id)
                 .collect(),
         };
-        let (messages, has_more) = self
+        let (records, has_more) = self
             .ports
             .messages
             .search(&rooms, &terms, &from, limit)
             .await?;
-        let messages = self.quoted(messages).await?;
+        let messages = self.quoted(self.views(records)).await?;
         Ok(MessagePage { messages, has_more })
     }
 }

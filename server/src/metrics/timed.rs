@@ -8,13 +8,13 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use prometheus::Histogram;
-use protocol::{Message, MessageId, ReceiptKind, Role, RoomId, Timestamp, UserId};
+use protocol::{MessageId, ReceiptKind, Role, RoomId, Timestamp, UserId};
 
 use super::{METRICS, seconds};
 use crate::ports::PortResult;
 use crate::ports::store::{
-    Appended, Cursor, MemberRecord, MessageStore, NewMessage, NewRoom, RoomRecord, RoomStore,
-    SearchFrom, SearchTerms,
+    Appended, Cursor, MemberRecord, MessageRecord, MessageStore, NewMessage, NewRoom, RoomRecord,
+    RoomStore, SearchFrom, SearchTerms,
 };
 
 /// A store whose calls are timed. The histogram of each operation is looked up once (a
@@ -42,13 +42,13 @@ impl<S: MessageStore + ?Sized> MessageStore for Timed<S> {
         room: &RoomId,
         cursor: Cursor,
         limit: u32,
-    ) -> PortResult<(Vec<Message>, bool)> {
+    ) -> PortResult<(Vec<MessageRecord>, bool)> {
         timed!("page", self.0.page(room, cursor, limit))
     }
-    async fn message(&self, id: &MessageId) -> PortResult<Option<Message>> {
+    async fn message(&self, id: &MessageId) -> PortResult<Option<MessageRecord>> {
         timed!("message", self.0.message(id))
     }
-    async fn messages(&self, ids: &[MessageId]) -> PortResult<Vec<Message>> {
+    async fn messages(&self, ids: &[MessageId]) -> PortResult<Vec<MessageRecord>> {
         timed!("messages", self.0.messages(ids))
     }
     async fn search(
@@ -57,7 +57,7 @@ impl<S: MessageStore + ?Sized> MessageStore for Timed<S> {
         terms: &SearchTerms,
         from: &SearchFrom,
         limit: u32,
-    ) -> PortResult<(Vec<Message>, bool)> {
+    ) -> PortResult<(Vec<MessageRecord>, bool)> {
         timed!("search", self.0.search(rooms, terms, from, limit))
     }
     async fn count_unread(
@@ -72,7 +72,11 @@ impl<S: MessageStore + ?Sized> MessageStore for Timed<S> {
             self.0.count_unread(room, reader, after_seq, up_to_seq)
         )
     }
-    async fn unpublished(&self, stored_by: Timestamp, limit: u32) -> PortResult<Vec<Message>> {
+    async fn unpublished(
+        &self,
+        stored_by: Timestamp,
+        limit: u32,
+    ) -> PortResult<Vec<MessageRecord>> {
         timed!("unpublished", self.0.unpublished(stored_by, limit))
     }
     async fn mark_published(&self, ids: &[MessageId]) -> PortResult<()> {

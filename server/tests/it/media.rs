@@ -256,6 +256,50 @@ async fn a_photo_is_checked_thumbnailed_and_shared_with_the_room_only() {
     assert_eq!(unknown.0, StatusCode::NOT_FOUND);
 }
 
+/// A message keeps its media's facts, not its links: read after the deployment's address
+/// changed (a restart on another port here, `CONFAB_PUBLIC_URL` in production), history
+/// links to the media at the new address, and the link works.
+#[tokio::test]
+async fn media_links_follow_the_public_url_of_the_day() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let room = app.group(&alice, "Moving", &[]).await;
+    let media = upload_photo(&app, &alice, 640, 480).await;
+    let id = media["id"].as_str().expect("id").to_owned();
+    let (status, sent) = send_media(&app, &alice, &room, "image", &id).await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    assert_eq!(
+        sent["media"]["url"],
+        app.url(&format!("/api/v1/media/{id}"))
+    );
+
+    let app = app.restart().await;
+    let (status, page) = app
+        .get(&format!("/api/v1/rooms/{room}/messages"), &alice.token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let shown = &page["messages"][0]["media"];
+    let url = app.url(&format!("/api/v1/media/{id}"));
+    assert_eq!(shown["url"], url.as_str(), "the link of the new address");
+    assert_eq!(shown["thumbnail_url"], format!("{url}/thumbnail"));
+    for field in [
+        "id",
+        "kind",
+        "content_type",
+        "bytes",
+        "width",
+        "height",
+        "placeholder",
+    ] {
+        assert_eq!(shown[field], media[field], "{field} is kept");
+    }
+    let (status, content_type, _) = fetch(&app, &alice, &url).await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (StatusCode::OK, "image/jpeg")
+    );
+}
+
 /// A JPEG as a phone camera writes it: EXIF with the orientation (6: turn right to show)
 /// and, after it, where the photo was taken.
 fn camera_jpeg(width: u32, height: u32) -> Vec<u8> {

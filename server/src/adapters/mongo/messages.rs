@@ -39,13 +39,13 @@ use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
 use mongodb::{ClientSession, Collection};
-use protocol::{Media, Message, MessageId, MessageKind, Reaction, RoomId, Timestamp, UserId};
+use protocol::{MessageId, MessageKind, Reaction, RoomId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::{MongoStore, is_duplicate_key, store_error, to_i64, to_u64};
 use crate::ports::store::{
-    Appended, ChangeRefusal, Cursor, MessageStore, NewMessage, SearchFrom, SearchTerms, SideEffect,
-    apply_change, search_words, searchable_text,
+    Appended, ChangeRefusal, Content, Cursor, MediaFacts, MessageRecord, MessageStore, NewMessage,
+    SearchFrom, SearchTerms, SideEffect, apply_change, search_words, searchable_text,
 };
 
 /// The longest an `append` may take, its wait for the room's turn and the driver's own
@@ -73,7 +73,7 @@ struct MessageDoc {
     client_id: String,
     kind: MessageKind,
     body: Option<String>,
-    media: Option<Media>,
+    media: Option<MediaFacts>,
     reply_to: Option<String>,
     created_at: i64,
     #[serde(default)]
@@ -102,13 +102,13 @@ impl MessageDoc {
             room_id: message.room_id.0.clone(),
             seq,
             sender_id: message.sender_id.0.clone(),
-            client_id: message.client_id.clone(),
-            kind: message.kind,
-            body: message.body.clone(),
-            media: message.media.clone(),
+            client_id: message.client_id.as_str().to_owned(),
+            kind: message.content.kind(),
+            body: message.content.body().map(str::to_owned),
+            media: message.content.media().cloned(),
             reply_to: message.reply_to.as_ref().map(|id| id.0.clone()),
             created_at: message.created_at.as_millis(),
-            relates_to: message.relates_to.as_ref().map(|id| id.0.clone()),
+            relates_to: message.content.target().map(|id| id.0.clone()),
             edited_at: None,
             deleted_at: None,
             reactions: Vec::new(),
@@ -130,8 +130,8 @@ impl MessageDoc {
         shown.map(search_words).unwrap_or_default()
     }
 
-    fn into_message(self) -> Message {
-        Message {
+    fn into_record(self) -> MessageRecord {
+        MessageRecord {
             id: MessageId(self.id),
             room_id: RoomId(self.room_id),
             seq: to_u64(self.seq),
@@ -147,13 +147,12 @@ impl MessageDoc {
             deleted_at: self.deleted_at.map(Timestamp::from_millis),
             reactions: self.reactions,
             mentions: self.mentions.into_iter().map(UserId).collect(),
-            reply_preview: None,
         }
     }
 }
 
 /// What a change writes back to its target: every field a change may touch.
-fn rewritten(target: &Message) -> mongodb::error::Result<Document> {
+fn rewritten(target: &MessageRecord) -> mongodb::error::Result<Document> {
     let words = searchable_text(target)
         .map(search_words)
         .unwrap_or_default();
@@ -176,7 +175,44 @@ fn rewritten(target: &Message) -> mongodb::error::Result<Document> {
 
 /// The unique key of a send: what a retry repeats.
 fn send_key(message: &NewMessage) -> Document {
-    doc! { "sender_id": message.sender_id.as_str(), "client_id": &message.client_id }
+    doc! { "sender_id": message.sender_id.as_str(), "client_id": message.client_id.as_str() }
+}
+
+/// Messages stored before they kept their media's facts hold a copy of the API's `Media`,
+/// URLs included, made with the `CONFAB_PUBLIC_URL` of the day: rewritten as facts. Only
+/// such a copy has `media.url`, so running it again (every node does, at start) finds
+/// nothing to do; a marker in `migrations` spares the scan once it has finished.
+pub(super) async fn migrate_media_copies(store: &MongoStore) -> mongodb::error::Result<()> {
+    const DONE: &str = "media_facts";
+    let migrations = store.collection::<Document>("migrations");
+    if migrations.find_one(doc! { "_id": DONE }).await?.is_some() {
+        return Ok(());
+    }
+    let raw = store.collection::<Document>("messages");
+    let mut copies = raw
+        .find(doc! { "media.url": { "$exists": true } })
+        .projection(doc! { "media": 1 })
+        .await?;
+    let mut count = 0_u64;
+    while let Some(found) = copies.try_next().await? {
+        let (Some(id), Ok(copy)) = (found.get("_id").cloned(), found.get_document("media")) else {
+            continue;
+        };
+        let facts: MediaFacts = mongodb::bson::from_document(copy.clone())?;
+        raw.update_one(
+            doc! { "_id": id },
+            doc! { "$set": { "media": mongodb::bson::to_bson(&facts)? } },
+        )
+        .await?;
+        count += 1;
+    }
+    if count > 0 {
+        tracing::info!(messages = count, "stored media copies rewritten as facts");
+    }
+    match migrations.insert_one(doc! { "_id": DONE }).await {
+        Err(err) if !is_duplicate_key(&err) => Err(err),
+        _ => Ok(()),
+    }
 }
 
 impl MongoStore {
@@ -212,7 +248,7 @@ impl MongoStore {
         let Some(room) = room else {
             return Ok(None);
         };
-        if let Some(media) = &message.media {
+        if let Some(media) = message.content.media() {
             // The media goes to this room with the message, or the transaction (and the
             // bump above) is aborted.
             let claimed = self
@@ -231,12 +267,12 @@ impl MongoStore {
                 return Err(mongodb::error::Error::custom(MediaUnavailable));
             }
         }
-        if message.kind.is_change() {
+        if message.content.target().is_some() {
             self.apply_in(session, message).await?;
         }
         let stored = MessageDoc::new(message, room.last_seq);
         messages.insert_one(&stored).session(&mut *session).await?;
-        Ok(Some(Appended::Created(stored.into_message())))
+        Ok(Some(Appended::Created(stored.into_record())))
     }
 
     /// Applies the change `message` to its target inside the append's transaction (the
@@ -248,7 +284,7 @@ impl MongoStore {
     ) -> mongodb::error::Result<()> {
         let refuse = |why| mongodb::error::Error::custom(Refused(why));
         let messages = self.messages();
-        let Some(target_id) = &message.relates_to else {
+        let Some(target_id) = message.content.target() else {
             return Err(refuse(ChangeRefusal::NoTarget));
         };
         let Some(target) = messages
@@ -258,8 +294,9 @@ impl MongoStore {
         else {
             return Err(refuse(ChangeRefusal::NoTarget));
         };
-        let mut target = target.into_message();
-        let withdrawn = message.kind == MessageKind::Delete && target.kind.is_content();
+        let mut target = target.into_record();
+        let withdrawn =
+            matches!(message.content, Content::Delete { .. }) && target.kind.is_content();
         let effect = apply_change(&mut target, message).map_err(refuse)?;
         messages
             .update_one(doc! { "_id": target.id.as_str() }, rewritten(&target)?)
@@ -308,7 +345,7 @@ impl MongoStore {
                     .session(&mut *session)
                     .await?;
                 if let Some(reacted) = reacted {
-                    let mut reacted = reacted.into_message();
+                    let mut reacted = reacted.into_record();
                     if reacted.remove_reaction(&emoji, &user) {
                         messages
                             .update_one(doc! { "_id": on.as_str() }, rewritten(&reacted)?)
@@ -360,13 +397,13 @@ impl MongoStore {
     }
 
     /// The message stored for this send, if any.
-    async fn stored_send(&self, message: &NewMessage) -> PortResult<Option<Message>> {
+    async fn stored_send(&self, message: &NewMessage) -> PortResult<Option<MessageRecord>> {
         let found = self
             .messages()
             .find_one(send_key(message))
             .await
             .map_err(store_error)?;
-        Ok(found.map(MessageDoc::into_message))
+        Ok(found.map(MessageDoc::into_record))
     }
 }
 
@@ -390,7 +427,7 @@ impl MessageStore for MongoStore {
         room: &RoomId,
         cursor: Cursor,
         limit: u32,
-    ) -> PortResult<(Vec<Message>, bool)> {
+    ) -> PortResult<(Vec<MessageRecord>, bool)> {
         // Each page is one range scan of the `(room_id, seq)` index, walked away from the
         // cursor; one extra message tells whether more lie beyond the page.
         let (filter, order) = match cursor {
@@ -404,14 +441,14 @@ impl MessageStore for MongoStore {
                 1,
             ),
         };
-        let mut messages: Vec<Message> = self
+        let mut messages: Vec<MessageRecord> = self
             .messages()
             .find(filter)
             .sort(doc! { "seq": order })
             .limit(i64::from(limit) + 1)
             .await
             .map_err(store_error)?
-            .map_ok(MessageDoc::into_message)
+            .map_ok(MessageDoc::into_record)
             .try_collect()
             .await
             .map_err(store_error)?;
@@ -423,16 +460,16 @@ impl MessageStore for MongoStore {
         Ok((messages, has_more))
     }
 
-    async fn message(&self, id: &MessageId) -> PortResult<Option<Message>> {
+    async fn message(&self, id: &MessageId) -> PortResult<Option<MessageRecord>> {
         let found = self
             .messages()
             .find_one(doc! { "_id": id.as_str() })
             .await
             .map_err(store_error)?;
-        Ok(found.map(MessageDoc::into_message))
+        Ok(found.map(MessageDoc::into_record))
     }
 
-    async fn messages(&self, ids: &[MessageId]) -> PortResult<Vec<Message>> {
+    async fn messages(&self, ids: &[MessageId]) -> PortResult<Vec<MessageRecord>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -441,7 +478,7 @@ impl MessageStore for MongoStore {
             .find(doc! { "_id": { "$in": ids } })
             .await
             .map_err(store_error)?
-            .map_ok(MessageDoc::into_message)
+            .map_ok(MessageDoc::into_record)
             .try_collect()
             .await
             .map_err(store_error)
@@ -453,7 +490,7 @@ impl MessageStore for MongoStore {
         terms: &SearchTerms,
         from: &SearchFrom,
         limit: u32,
-    ) -> PortResult<(Vec<Message>, bool)> {
+    ) -> PortResult<(Vec<MessageRecord>, bool)> {
         if rooms.is_empty() {
             return Ok((Vec::new(), false));
         }
@@ -478,14 +515,14 @@ impl MessageStore for MongoStore {
                 doc! { "_id": -1 }
             }
         };
-        let mut messages: Vec<Message> = self
+        let mut messages: Vec<MessageRecord> = self
             .messages()
             .find(filter)
             .sort(order)
             .limit(i64::from(limit) + 1)
             .await
             .map_err(store_error)?
-            .map_ok(MessageDoc::into_message)
+            .map_ok(MessageDoc::into_record)
             .try_collect()
             .await
             .map_err(store_error)?;
@@ -512,7 +549,11 @@ impl MessageStore for MongoStore {
             .map_err(store_error)
     }
 
-    async fn unpublished(&self, stored_by: Timestamp, limit: u32) -> PortResult<Vec<Message>> {
+    async fn unpublished(
+        &self,
+        stored_by: Timestamp,
+        limit: u32,
+    ) -> PortResult<Vec<MessageRecord>> {
         self.messages()
             .find(doc! {
                 "pending_event": true,
@@ -522,7 +563,7 @@ impl MessageStore for MongoStore {
             .limit(i64::from(limit))
             .await
             .map_err(store_error)?
-            .map_ok(MessageDoc::into_message)
+            .map_ok(MessageDoc::into_record)
             .try_collect()
             .await
             .map_err(store_error)

@@ -66,7 +66,8 @@ impl MongoStore {
 
 impl MongoStore {
     /// Connects to the deployment at `url`, uses `database` in it, and creates the indexes
-    /// (creating an index that exists is a no-op, so every node may do it at start).
+    /// (creating an index that exists is a no-op, so every node may do it at start), and
+    /// migrates what older versions stored (each migration may run again).
     pub async fn connect(url: &str, database: &str) -> anyhow::Result<Self> {
         let mut options = ClientOptions::parse(url)
             .await
@@ -84,19 +85,25 @@ impl MongoStore {
             room_locks: Arc::default(),
         };
         // A node (re)started while MongoDB is down or overloaded waits for it rather than
-        // exiting: it serves as soon as the indexes are in place.
+        // exiting: it serves as soon as the database is prepared.
         let mut pause = Duration::from_millis(500);
         loop {
-            let attempt = tokio::time::timeout(Duration::from_secs(30), store.create_indexes());
+            let attempt = tokio::time::timeout(Duration::from_secs(30), store.prepare());
             let why = match attempt.await {
                 Ok(Ok(())) => return Ok(store),
                 Ok(Err(err)) => err.to_string(),
                 Err(_) => "timed out".to_owned(),
             };
-            tracing::warn!(error = %why, retry_in = ?pause, "cannot create the MongoDB indexes yet");
+            tracing::warn!(error = %why, retry_in = ?pause, "cannot prepare the MongoDB database yet");
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(10));
         }
+    }
+
+    /// The indexes, then the migrations of data stored by older versions.
+    async fn prepare(&self) -> mongodb::error::Result<()> {
+        self.create_indexes().await?;
+        messages::migrate_media_copies(self).await
     }
 
     /// Every query of this module is a lookup in one of these indexes (or `_id`).

@@ -89,20 +89,20 @@ impl Chat {
         }
     }
 
-    /// The API's `Media`.
-    pub(crate) fn media_view(&self, record: &MediaRecord) -> Media {
-        let url = format!("{}/api/v1/media/{}", self.settings.public_url, record.id);
+    /// The API's `Media`, with this deployment's URLs.
+    pub(crate) fn media_view(&self, facts: &MediaFacts) -> Media {
+        let url = format!("{}/api/v1/media/{}", self.settings.public_url, facts.id);
         Media {
-            id: record.id.clone(),
-            kind: record.kind,
-            content_type: record.content_type.clone(),
-            bytes: record.bytes,
-            width: record.width,
-            height: record.height,
-            duration_ms: record.duration_ms,
-            thumbnail_url: record.has_thumbnail.then(|| format!("{url}/thumbnail")),
+            id: facts.id.clone(),
+            kind: facts.kind,
+            content_type: facts.content_type.clone(),
+            bytes: facts.bytes,
+            width: facts.width,
+            height: facts.height,
+            duration_ms: facts.duration_ms,
+            thumbnail_url: facts.has_thumbnail.then(|| format!("{url}/thumbnail")),
             url,
-            placeholder: record.placeholder.clone(),
+            placeholder: facts.placeholder.clone(),
         }
     }
 }

@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use protocol::{
-    CreateMediaRequest, CreatedMedia, Media, MediaId, MediaKind, MessageKind, RoomId, Timestamp,
+    CreateMediaRequest, CreatedMedia, Media, MediaId, MediaKind, MessageKind, Timestamp,
     UploadInstructions, UserId,
 };
 
@@ -38,7 +38,7 @@ use crate::domain::new_id;
 use crate::error::{Error, Result};
 use crate::ports::PortError;
 use crate::ports::media::check_content_type;
-use crate::ports::store::{CheckedMedia, MediaRecord};
+use crate::ports::store::{CheckedMedia, MediaFacts, MediaRecord};
 use inspect::{IMAGE_TYPES, ImageProblem, VOICE_TYPES, base_type, inspect_image, sniff};
 
 /// How many images one node decodes at once (`Chat::decodes`).

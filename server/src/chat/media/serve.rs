@@ -52,15 +52,15 @@ impl Chat {
         })
     }
 
-    /// The media a message of `kind` from `sender` in `room` names, as the message will
-    /// show it. The store's `append` gives it to the room, with the message.
+    /// What a message of `kind` from `sender` keeps of the media it names. Whether the
+    /// media is free for the message's room is for the store's `append` to say: it gives
+    /// the media to the room with the message, atomically.
     pub(crate) async fn media_for_message(
         &self,
         sender: &UserId,
-        room: &RoomId,
         kind: MessageKind,
         id: &MediaId,
-    ) -> Result<Media> {
+    ) -> Result<MediaFacts> {
         let record = self.own_media(sender, id).await?;
         let expected = match kind {
             MessageKind::Image => MediaKind::Image,
@@ -78,10 +78,6 @@ impl Chat {
                 "this media's upload is not complete; call complete first",
             ));
         }
-        // Whether it is free for this room is the store's `append` to say, atomically.
-        Ok(self.media_view(&MediaRecord {
-            room_id: Some(room.clone()),
-            ..record
-        }))
+        Ok(record.facts())
     }
 }

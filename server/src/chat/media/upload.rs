@@ -41,7 +41,7 @@ impl Chat {
             .await?;
         self.ports.media_records.create_media(&record).await?;
         Ok(CreatedMedia {
-            media: self.media_view(&record),
+            media: self.media_view(&record.facts()),
             upload: UploadInstructions {
                 method: "PUT".into(),
                 url: target.url,
@@ -193,7 +193,7 @@ impl Chat {
     pub async fn complete_media(&self, caller: &UserId, id: &MediaId) -> Result<Media> {
         let record = self.own_media(caller, id).await?;
         if record.ready {
-            return Ok(self.media_view(&record));
+            return Ok(self.media_view(&record.facts()));
         }
         self.limit_uploads("complete", caller).await?;
         // One check at a time per media: two at once could each store bytes of a different
@@ -326,7 +326,7 @@ impl Chat {
         {
             return match self.ports.media_records.media(id).await? {
                 // Another check finished first (possible only while the cache is down).
-                Some(winner) if winner.ready => Ok(self.media_view(&winner)),
+                Some(winner) if winner.ready => Ok(self.media_view(&winner.facts())),
                 // Deleted meanwhile (by its uploader or the collector): leave nothing behind.
                 _ => {
                     self.delete_objects(id).await;
@@ -346,6 +346,6 @@ impl Chat {
             ready: true,
             ..record
         };
-        Ok(self.media_view(&record))
+        Ok(self.media_view(&record.facts()))
     }
 }

@@ -3,8 +3,9 @@
 //! parallel against one instance.
 
 use protocol::{Message, MessageId, MessageKind, Role, RoomId, RoomKind, Timestamp, User, UserId};
+use server::domain::{ClientId, MessageBody};
 use server::ports::RoomStore;
-use server::ports::store::{NewMessage, NewRoom};
+use server::ports::store::{Content, NewMessage, NewRoom};
 
 /// A fresh random id. UUIDv4 rather than the server's time-ordered v7: two runs started in
 /// the same millisecond must not share a prefix, or the prefix searches would see each other.
@@ -86,13 +87,10 @@ pub fn text(room: &RoomId, sender: &UserId, body: &str) -> NewMessage {
         id: MessageId(uuid::Uuid::now_v7().simple().to_string()),
         room_id: room.clone(),
         sender_id: sender.clone(),
-        client_id: uuid::Uuid::new_v4().hyphenated().to_string(),
-        kind: MessageKind::Text,
-        body: Some(body.to_owned()),
-        media: None,
+        client_id: ClientId::random(),
+        content: Content::Text(MessageBody::parse(body).expect("a text message's body")),
         reply_to: None,
         created_at: Timestamp::now(),
-        relates_to: None,
         mentions: Vec::new(),
         moderator: false,
     }

@@ -1,8 +1,11 @@
 //! The media record store: created pending, completed once checked, given to one room by
 //! its first message, deleted only while no message uses it.
 
-use protocol::{Media, MediaId, MediaKind, MessageKind, RoomId, Timestamp};
-use server::ports::store::{CheckedMedia, MediaRecord, MediaRecordStore, MessageStore};
+use protocol::{MediaId, MediaKind, MessageKind, RoomId, Timestamp};
+use server::domain::MessageBody;
+use server::ports::store::{
+    CheckedMedia, Content, MediaFacts, MediaRecord, MediaRecordStore, MessageStore,
+};
 use server::ports::{Conflict, PortError, RoomStore};
 
 use super::fixtures;
@@ -116,8 +119,10 @@ pub async fn a_message_takes_ready_media_for_its_room_only(
     let there = fixtures::stored_room_of(rooms, &sender).await;
     let image = |room: &RoomId, record: &MediaRecord| {
         let mut new = fixtures::text(room, &sender, "look");
-        new.kind = MessageKind::Image;
-        new.media = Some(media_of(record));
+        new.content = Content::Image {
+            media: record.facts(),
+            caption: MessageBody::parse("look").ok(),
+        };
         new
     };
     let refused = |result: Result<_, PortError>| {
@@ -138,7 +143,7 @@ pub async fn a_message_takes_ready_media_for_its_room_only(
         .append(&image(&here, &record))
         .await
         .expect("append");
-    assert_eq!(first.into_message().seq, 1);
+    assert_eq!(first.into_record().seq, 1);
     let stored = store
         .media(&record.id)
         .await
@@ -149,7 +154,7 @@ pub async fn a_message_takes_ready_media_for_its_room_only(
         .append(&image(&here, &record))
         .await
         .expect("same room again");
-    assert_eq!(again.into_message().seq, 2, "a refused append took no seq");
+    assert_eq!(again.into_record().seq, 2, "a refused append took no seq");
 
     let elsewhere = image(&there, &record);
     assert!(
@@ -161,7 +166,7 @@ pub async fn a_message_takes_ready_media_for_its_room_only(
         .append(&fixtures::text(&there, &sender, "still counting"))
         .await;
     assert_eq!(
-        next.expect("append").into_message().seq,
+        next.expect("append").into_record().seq,
         1,
         "the refusal took no seq"
     );
@@ -175,21 +180,6 @@ pub async fn a_message_takes_ready_media_for_its_room_only(
             .await
             .expect("delete used")
     );
-}
-
-fn media_of(record: &MediaRecord) -> Media {
-    Media {
-        id: record.id.clone(),
-        kind: record.kind,
-        content_type: record.content_type.clone(),
-        bytes: record.bytes,
-        width: record.width,
-        height: record.height,
-        duration_ms: record.duration_ms,
-        url: format!("http://confab.test/api/v1/media/{}", record.id),
-        thumbnail_url: None,
-        placeholder: record.placeholder.clone(),
-    }
 }
 
 /// Media a message uses is never deleted; unused media is, once.
@@ -269,7 +259,8 @@ pub async fn lists_one_uploaders_unused_media(store: &dyn MediaRecordStore) {
     assert!(none.is_empty());
 }
 
-/// A message keeps the media it was sent with.
+/// A message keeps the facts of the media it was sent with (and no URL: the core builds
+/// those on read).
 pub async fn a_message_keeps_its_media(
     messages: &dyn MessageStore,
     rooms: &dyn RoomStore,
@@ -278,9 +269,7 @@ pub async fn a_message_keeps_its_media(
     let sender = fixtures::user_id();
     let room: RoomId = fixtures::stored_room_of(rooms, &sender).await;
     let id = ready(store).await.id;
-    let media = Media {
-        url: format!("http://confab.test/api/v1/media/{id}"),
-        thumbnail_url: Some(format!("http://confab.test/api/v1/media/{id}/thumbnail")),
+    let media = MediaFacts {
         id,
         kind: MediaKind::Image,
         content_type: "image/webp".into(),
@@ -289,11 +278,14 @@ pub async fn a_message_keeps_its_media(
         height: Some(900),
         duration_ms: None,
         placeholder: Some("data:image/jpeg;base64,AAAA".into()),
+        has_thumbnail: true,
     };
     let mut new = fixtures::text(&room, &sender, "a caption");
-    new.kind = MessageKind::Image;
-    new.media = Some(media.clone());
-    let stored = messages.append(&new).await.expect("append").into_message();
+    new.content = Content::Image {
+        media: media.clone(),
+        caption: MessageBody::parse("a caption").ok(),
+    };
+    let stored = messages.append(&new).await.expect("append").into_record();
     assert_eq!(stored.media.as_ref(), Some(&media));
     let read = messages
         .message(&new.id)

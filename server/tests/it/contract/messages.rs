@@ -5,26 +5,29 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use protocol::{Message, MessageId, MessageKind, Reaction, RoomId, Timestamp, UserId};
-use server::ports::store::{Appended, ChangeRefusal, Cursor, NewMessage, SearchFrom, SearchTerms};
+use protocol::{MessageId, MessageKind, Reaction, RoomId, Timestamp, UserId};
+use server::domain::{ClientId, Emoji, MessageBody};
+use server::ports::store::{
+    Appended, ChangeRefusal, Content, Cursor, MessageRecord, NewMessage, SearchFrom, SearchTerms,
+};
 use server::ports::{MessageStore, PortError, PortResult, RoomStore};
 
 use super::fixtures;
 
 /// What the store should hand back for `new` stored at `seq`.
-fn stored(new: &NewMessage, seq: u64) -> Message {
-    Message {
+fn stored(new: &NewMessage, seq: u64) -> MessageRecord {
+    MessageRecord {
         id: new.id.clone(),
         room_id: new.room_id.clone(),
         seq,
         sender_id: new.sender_id.clone(),
-        client_id: new.client_id.clone(),
-        kind: new.kind,
-        body: new.body.clone(),
+        client_id: new.client_id.as_str().to_owned(),
+        kind: new.content.kind(),
+        body: new.content.body().map(str::to_owned),
         media: None,
         reply_to: new.reply_to.clone(),
         created_at: new.created_at,
-        relates_to: new.relates_to.clone(),
+        relates_to: new.content.target().cloned(),
         mentions: new.mentions.clone(),
         ..Default::default()
     }
@@ -36,16 +39,16 @@ async fn append_many(
     room: &RoomId,
     sender: &UserId,
     count: usize,
-) -> Vec<Message> {
+) -> Vec<MessageRecord> {
     let mut stored = Vec::with_capacity(count);
     for n in 0..count {
         let new = fixtures::text(room, sender, &format!("message {n}"));
-        stored.push(messages.append(&new).await.expect("append").into_message());
+        stored.push(messages.append(&new).await.expect("append").into_record());
     }
     stored
 }
 
-fn seqs(messages: &[Message]) -> Vec<u64> {
+fn seqs(messages: &[MessageRecord]) -> Vec<u64> {
     messages.iter().map(|m| m.seq).collect()
 }
 
@@ -68,13 +71,13 @@ pub async fn numbers_each_room_from_one(messages: &dyn MessageStore, rooms: &dyn
     }
     let other = fixtures::text(&second, &me, "elsewhere");
     assert_eq!(
-        messages.append(&other).await.expect("append").message().seq,
+        messages.append(&other).await.expect("append").record().seq,
         1,
         "own numbering"
     );
     let next = fixtures::text(&first, &me, "again");
     assert_eq!(
-        messages.append(&next).await.expect("append").message().seq,
+        messages.append(&next).await.expect("append").record().seq,
         4
     );
 
@@ -95,19 +98,11 @@ pub async fn returns_the_first_message_for_a_repeated_client_id(
     let (me, you) = (fixtures::user_id(), fixtures::user_id());
     let room = fixtures::stored_group(rooms, &[me.clone(), you.clone()]).await;
     let first = fixtures::text(&room, &me, "original");
-    let original = messages
-        .append(&first)
-        .await
-        .expect("append")
-        .into_message();
+    let original = messages.append(&first).await.expect("append").into_record();
 
     let repeat = NewMessage {
-        body: Some("changed".to_owned()),
-        ..fixtures::text(&room, &me, "")
-    };
-    let repeat = NewMessage {
         client_id: first.client_id.clone(),
-        ..repeat
+        ..fixtures::text(&room, &me, "changed")
     };
     let again = messages.append(&repeat).await.expect("append the repeat");
     assert_eq!(again, Appended::Existing(original.clone()));
@@ -200,7 +195,7 @@ pub async fn stores_one_message_for_concurrent_retries(
     for task in tasks {
         let appended = task.await.expect("task ran").expect("append");
         created += usize::from(matches!(appended, Appended::Created(_)));
-        let message = appended.into_message();
+        let message = appended.into_record();
         assert_eq!(message.seq, 1);
         ids.insert(message.id);
     }
@@ -268,7 +263,7 @@ pub async fn finds_a_message_by_id(messages: &dyn MessageStore, rooms: &dyn Room
     let mut new = fixtures::text(&room, &me, "find me");
     let earlier = append_many(messages, &room, &me, 1).await;
     new.reply_to = Some(earlier[0].id.clone());
-    let stored = messages.append(&new).await.expect("append").into_message();
+    let stored = messages.append(&new).await.expect("append").into_record();
 
     assert_eq!(
         messages.message(&new.id).await.expect("read message"),
@@ -338,12 +333,12 @@ pub async fn keeps_each_new_messages_event_owed_until_published(
     let room = fixtures::stored_room_of(rooms, &me).await;
     let stored = append_many(messages, &room, &me, 3).await;
     let repeat = NewMessage {
-        client_id: stored[0].client_id.clone(),
+        client_id: ClientId::parse(&stored[0].client_id).expect("a stored client id"),
         ..fixtures::text(&room, &me, "again")
     };
     messages.append(&repeat).await.expect("append the repeat");
     // Messages stored in one millisecond have no order among them: compare by `seq`.
-    let ours = |owed: Vec<Message>| -> Vec<u64> {
+    let ours = |owed: Vec<MessageRecord>| -> Vec<u64> {
         let mut seqs: Vec<u64> = owed
             .into_iter()
             .filter(|m| m.room_id == room)
@@ -388,16 +383,27 @@ pub async fn keeps_each_new_messages_event_owed_until_published(
 
 /// A change of `target` from `sender`.
 fn change_of(
-    target: &Message,
+    target: &MessageRecord,
     sender: &UserId,
     kind: MessageKind,
     body: Option<&str>,
 ) -> NewMessage {
+    let room = target.room_id.clone();
+    let target = target.id.clone();
+    let content = match kind {
+        MessageKind::Edit => Content::Edit {
+            target,
+            body: MessageBody::parse(body.expect("an edit's text")).expect("a body"),
+        },
+        MessageKind::Reaction => Content::Reaction {
+            target,
+            emoji: Emoji::parse(body.expect("a reaction's emoji")).expect("an emoji"),
+        },
+        _ => Content::Delete { target },
+    };
     NewMessage {
-        kind,
-        body: body.map(str::to_owned),
-        relates_to: Some(target.id.clone()),
-        ..fixtures::text(&target.room_id, sender, "")
+        content,
+        ..fixtures::text(&room, sender, "a change")
     }
 }
 
@@ -416,7 +422,7 @@ pub async fn applies_a_retried_change_once(messages: &dyn MessageStore, rooms: &
     let room = fixtures::stored_group(rooms, &[amy.clone(), bob.clone()]).await;
     let target = append_many(messages, &room, &amy, 1).await.remove(0);
     let retried = |first: &NewMessage| NewMessage {
-        id: fixtures::text(&room, &amy, "").id,
+        id: fixtures::text(&room, &amy, "retried").id,
         created_at: Timestamp::now(),
         ..first.clone()
     };
@@ -435,17 +441,27 @@ pub async fn applies_a_retried_change_once(messages: &dyn MessageStore, rooms: &
     ] {
         let first = match messages.append(&change).await.expect("first") {
             Appended::Created(message) => message,
-            other => panic!("{:?}: expected a new change, got {other:?}", change.kind),
+            other => panic!(
+                "{:?}: expected a new change, got {other:?}",
+                change.content.kind()
+            ),
         };
         let before = read().await;
         match messages.append(&retried(&change)).await {
-            Ok(Appended::Existing(again)) => assert_eq!(again.id, first.id, "{:?}", change.kind),
+            Ok(Appended::Existing(again)) => {
+                assert_eq!(again.id, first.id, "{:?}", change.content.kind())
+            }
             other => panic!(
                 "{:?} retried: expected the first, got {other:?}",
-                change.kind
+                change.content.kind()
             ),
         }
-        assert_eq!(read().await, before, "{:?} applied twice", change.kind);
+        assert_eq!(
+            read().await,
+            before,
+            "{:?} applied twice",
+            change.content.kind()
+        );
     }
     let stored = read().await;
     assert!(stored.deleted_at.is_some() && stored.body.is_none());
@@ -466,7 +482,7 @@ pub async fn applies_changes_to_their_targets(messages: &dyn MessageStore, rooms
         |id: MessageId| async move { messages.message(&id).await.expect("read").expect("stored") };
 
     let edit = change_of(&target, &amy, MessageKind::Edit, Some("edited"));
-    let stored_edit = messages.append(&edit).await.expect("edit").into_message();
+    let stored_edit = messages.append(&edit).await.expect("edit").into_record();
     assert_eq!(stored_edit.seq, 2);
     assert_eq!(stored_edit.relates_to.as_ref(), Some(&target.id));
     let edited = read(target.id.clone()).await;
@@ -481,11 +497,7 @@ pub async fn applies_changes_to_their_targets(messages: &dyn MessageStore, rooms
     assert_eq!(messages.message(&not_hers.id).await.expect("read"), None);
 
     let thumbs = change_of(&target, &bob, MessageKind::Reaction, Some("👍"));
-    let reaction = messages
-        .append(&thumbs)
-        .await
-        .expect("react")
-        .into_message();
+    let reaction = messages.append(&thumbs).await.expect("react").into_record();
     assert_eq!(
         refusal(
             messages
@@ -649,13 +661,13 @@ pub async fn searches_live_text(messages: &dyn MessageStore, rooms: &dyn RoomSto
         (&room, "nothing to see"),
     ] {
         let new = fixtures::text(in_room, &me, body);
-        sent.push(messages.append(&new).await.expect("append").into_message());
+        sent.push(messages.append(&new).await.expect("append").into_record());
     }
     let terms = |words: &[&str], prefix: &str| SearchTerms {
         words: words.iter().map(|w| (*w).to_owned()).collect(),
         prefix: prefix.to_owned(),
     };
-    let bodies = |found: &[Message]| -> Vec<String> {
+    let bodies = |found: &[MessageRecord]| -> Vec<String> {
         found
             .iter()
             .map(|m| m.body.clone().unwrap_or_default())

@@ -13,13 +13,13 @@
 //! hits, and FTS5 cannot look a row up by it.
 
 use async_trait::async_trait;
-use protocol::{Message, MessageId, MessageKind, Reaction, RoomId, Timestamp, UserId};
+use protocol::{MessageId, Reaction, RoomId, Timestamp, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{SqliteStore, enum_from, enum_text, journaled, seq_from, seq_to};
 use crate::ports::store::{
-    Appended, ChangeRefusal, Cursor, MessageStore, NewMessage, SearchFrom, SearchTerms, SideEffect,
-    apply_change, search_words, searchable_text,
+    Appended, ChangeRefusal, Content, Cursor, MediaFacts, MessageRecord, MessageStore, NewMessage,
+    SearchFrom, SearchTerms, SideEffect, apply_change, search_words, searchable_text,
 };
 use crate::ports::{Conflict, PortError, PortResult};
 
@@ -64,7 +64,7 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
          CREATE VIRTUAL TABLE messages_fts USING fts5(
              words, message_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 0');",
     )?;
-    let existing: Vec<Message> = conn
+    let existing: Vec<MessageRecord> = conn
         .prepare(&format!("SELECT {MESSAGE_COLUMNS} FROM messages"))?
         .query_map([], message_row)?
         .collect::<Result<_, _>>()?;
@@ -72,6 +72,37 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         index(conn, message)?;
     }
     conn.execute_batch("COMMIT;")
+}
+
+/// Messages stored before they kept their media's facts hold a copy of the API's `Media`,
+/// URLs included, made with the `CONFAB_PUBLIC_URL` of the day: rewritten as facts, once
+/// (`PRAGMA user_version` 1 says it is done).
+pub(super) fn migrate_media_copies(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version >= 1 {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let copies: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT id, media FROM messages
+             WHERE media IS NOT NULL AND json_extract(media, '$.url') IS NOT NULL",
+        )?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut rewrite = conn.prepare("UPDATE messages SET media = ?2 WHERE id = ?1")?;
+    for (id, copy) in &copies {
+        let facts: MediaFacts = serde_json::from_str(copy)
+            .map_err(|err| rusqlite::Error::ToSqlConversionFailure(err.into()))?;
+        rewrite.execute(params![id, json_text(&facts)])?;
+    }
+    if !copies.is_empty() {
+        tracing::info!(
+            messages = copies.len(),
+            "stored media copies rewritten as facts"
+        );
+    }
+    conn.execute_batch("PRAGMA user_version = 1; COMMIT;")
 }
 
 pub(super) const MESSAGE_COLUMNS: &str = "id, room_id, seq, sender_id, client_id, kind, body, \
@@ -88,9 +119,15 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-pub(super) fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
-    let media: Option<String> = row.get(7)?;
-    Ok(Message {
+pub(super) fn message_row(row: &Row<'_>) -> rusqlite::Result<MessageRecord> {
+    let media = match row.get::<_, Option<String>>(7)? {
+        // A message without its media would show nothing: an unreadable copy is an error.
+        Some(json) => Some(serde_json::from_str::<MediaFacts>(&json).map_err(|err| {
+            rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, err.into())
+        })?),
+        None => None,
+    };
+    Ok(MessageRecord {
         id: MessageId(row.get(0)?),
         room_id: RoomId(row.get(1)?),
         seq: seq_from(row.get(2)?),
@@ -98,7 +135,7 @@ pub(super) fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         client_id: row.get(4)?,
         kind: enum_from(&row.get::<_, String>(5)?)?,
         body: row.get(6)?,
-        media: media.and_then(|json| serde_json::from_str(&json).ok()),
+        media,
         reply_to: row.get::<_, Option<String>>(8)?.map(MessageId),
         created_at: Timestamp::from_millis(row.get(9)?),
         relates_to: row.get::<_, Option<String>>(10)?.map(MessageId),
@@ -106,7 +143,6 @@ pub(super) fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         deleted_at: row.get::<_, Option<i64>>(12)?.map(Timestamp::from_millis),
         reactions: json_column::<Vec<Reaction>>(row.get(13)?),
         mentions: json_column::<Vec<UserId>>(row.get(14)?),
-        reply_preview: None,
     })
 }
 
@@ -118,7 +154,7 @@ pub(super) enum Refusal {
     Change(ChangeRefusal),
 }
 
-fn message_by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<Message>> {
+fn message_by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<MessageRecord>> {
     conn.prepare_cached(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
     ))?
@@ -145,7 +181,7 @@ pub(super) fn create_pending_index(conn: &Connection) -> rusqlite::Result<()> {
 /// delete since they were stored included). Runs before each commit of the writer.
 pub(super) fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
     let columns = prefixed_columns("m");
-    let pending: Vec<Message> = conn
+    let pending: Vec<MessageRecord> = conn
         .prepare_cached(&format!(
             "SELECT {columns} FROM temp.search_pending p JOIN messages m ON m.id = p.message_id"
         ))?
@@ -165,7 +201,7 @@ pub(super) fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Gives a stored `message` the search row its text calls for now (any earlier row goes);
 /// one still waiting to be indexed is left to [`index_pending`].
-fn index(conn: &Connection, message: &Message) -> rusqlite::Result<()> {
+fn index(conn: &Connection, message: &MessageRecord) -> rusqlite::Result<()> {
     let waiting = conn
         .prepare_cached("SELECT 1 FROM temp.search_pending WHERE message_id = ?1")?
         .exists([&message.id.0])?;
@@ -193,7 +229,7 @@ fn index(conn: &Connection, message: &Message) -> rusqlite::Result<()> {
 }
 
 /// Writes back what a change did to `target`, and keeps search in step.
-fn rewrite(conn: &Connection, target: &Message) -> rusqlite::Result<()> {
+fn rewrite(conn: &Connection, target: &MessageRecord) -> rusqlite::Result<()> {
     let media = target.media.as_ref().map(json_text);
     conn.prepare_cached(
         "UPDATE messages SET body = ?2, media = ?3, reactions = ?4, mentions = ?5,
@@ -215,13 +251,13 @@ fn rewrite(conn: &Connection, target: &Message) -> rusqlite::Result<()> {
 /// Applies the change `m` to its target inside the append's transaction; a refusal comes
 /// before anything is written.
 fn apply(conn: &Connection, m: &NewMessage) -> rusqlite::Result<Result<(), Refusal>> {
-    let Some(target_id) = &m.relates_to else {
+    let Some(target_id) = m.content.target() else {
         return Ok(Err(Refusal::Change(ChangeRefusal::NoTarget)));
     };
     let Some(mut target) = message_by_id(conn, &target_id.0)? else {
         return Ok(Err(Refusal::Change(ChangeRefusal::NoTarget)));
     };
-    let withdrawn = m.kind == MessageKind::Delete && target.kind.is_content();
+    let withdrawn = matches!(m.content, Content::Delete { .. }) && target.kind.is_content();
     let effect = match apply_change(&mut target, m) {
         Ok(effect) => effect,
         Err(refusal) => return Ok(Err(Refusal::Change(refusal))),
@@ -272,13 +308,13 @@ pub(super) fn append_in(
     conn: &Connection,
     m: &NewMessage,
 ) -> rusqlite::Result<Result<Appended, Refusal>> {
-    let media_json = m.media.as_ref().map(json_text);
+    let media_json = m.content.media().map(json_text);
     // Cached statements: a send parses no SQL.
     let existing = conn
         .prepare_cached(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ?1 AND client_id = ?2"
         ))?
-        .query_row([&m.sender_id.0, &m.client_id], message_row)
+        .query_row([m.sender_id.as_str(), m.client_id.as_str()], message_row)
         .optional()?;
     if let Some(existing) = existing {
         return Ok(Ok(Appended::Existing(existing)));
@@ -290,7 +326,7 @@ pub(super) fn append_in(
     else {
         return Ok(Err(Refusal::NoRoom));
     };
-    if let Some(media) = &m.media {
+    if let Some(media) = m.content.media() {
         let claimed = conn.execute(
             "UPDATE media SET room_id = ?2
              WHERE id = ?1 AND ready = 1 AND (room_id IS NULL OR room_id = ?2)",
@@ -300,7 +336,7 @@ pub(super) fn append_in(
             return Ok(Err(Refusal::MediaUnavailable));
         }
     }
-    if m.kind.is_change()
+    if m.content.target().is_some()
         && let Err(refusal) = apply(conn, m)?
     {
         return Ok(Err(refusal));
@@ -308,8 +344,8 @@ pub(super) fn append_in(
     let seq = last_seq + 1;
     let mentions = (!m.mentions.is_empty()).then(|| json_text(&m.mentions));
     if matches!(
-        (m.kind, &m.body),
-        (MessageKind::Text | MessageKind::Image, Some(_))
+        (&m.content, m.content.body()),
+        (Content::Text(_) | Content::Image { .. }, Some(_))
     ) {
         conn.prepare_cached("INSERT INTO temp.search_pending (message_id) VALUES (?1)")?
             .execute([&m.id.0])?;
@@ -323,13 +359,13 @@ pub(super) fn append_in(
         m.room_id.0,
         seq,
         m.sender_id.0,
-        m.client_id,
-        enum_text(&m.kind),
-        m.body,
+        m.client_id.as_str(),
+        enum_text(&m.content.kind()),
+        m.content.body(),
         media_json.as_deref(),
         m.reply_to.as_ref().map(|r| r.0.clone()),
         m.created_at.as_millis(),
-        m.relates_to.as_ref().map(|r| r.0.clone()),
+        m.content.target().map(|r| r.0.clone()),
         mentions,
     ])?;
     conn.prepare_cached(
@@ -339,25 +375,7 @@ pub(super) fn append_in(
     .execute(params![m.room_id.0, seq, m.created_at.as_millis()])?;
     conn.prepare_cached("INSERT INTO outbox (message_id, created_at) VALUES (?1, ?2)")?
         .execute(params![m.id.0, m.created_at.as_millis()])?;
-    let message = Message {
-        id: m.id.clone(),
-        room_id: m.room_id.clone(),
-        seq: seq_from(seq),
-        sender_id: m.sender_id.clone(),
-        client_id: m.client_id.clone(),
-        kind: m.kind,
-        body: m.body.clone(),
-        media: m.media.clone(),
-        reply_to: m.reply_to.clone(),
-        created_at: m.created_at,
-        relates_to: m.relates_to.clone(),
-        edited_at: None,
-        deleted_at: None,
-        reactions: Vec::new(),
-        mentions: m.mentions.clone(),
-        reply_preview: None,
-    };
-    Ok(Ok(Appended::Created(message)))
+    Ok(Ok(Appended::Created(m.stored_as(seq_from(seq)))))
 }
 
 /// The FTS5 query for `terms`: every word, the last as a prefix. Words are letters and
@@ -400,7 +418,7 @@ impl MessageStore for SqliteStore {
         room: &RoomId,
         cursor: Cursor,
         limit: u32,
-    ) -> PortResult<(Vec<Message>, bool)> {
+    ) -> PortResult<(Vec<MessageRecord>, bool)> {
         let room = room.0.clone();
         // One extra row tells whether more lie beyond the page.
         let fetch = i64::from(limit) + 1;
@@ -420,7 +438,7 @@ impl MessageStore for SqliteStore {
                 ),
             };
             let mut stmt = conn.prepare_cached(&sql)?;
-            let mut messages: Vec<Message> =
+            let mut messages: Vec<MessageRecord> =
                 stmt.query_map(params![room, bound, fetch], message_row)?.collect::<Result<_, _>>()?;
             let has_more = messages.len() > limit as usize;
             messages.truncate(limit as usize);
@@ -432,12 +450,12 @@ impl MessageStore for SqliteStore {
         .await
     }
 
-    async fn message(&self, id: &MessageId) -> PortResult<Option<Message>> {
+    async fn message(&self, id: &MessageId) -> PortResult<Option<MessageRecord>> {
         let id = id.0.clone();
         self.call(move |conn| message_by_id(conn, &id)).await
     }
 
-    async fn messages(&self, ids: &[MessageId]) -> PortResult<Vec<Message>> {
+    async fn messages(&self, ids: &[MessageId]) -> PortResult<Vec<MessageRecord>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -458,7 +476,7 @@ impl MessageStore for SqliteStore {
         terms: &SearchTerms,
         from: &SearchFrom,
         limit: u32,
-    ) -> PortResult<(Vec<Message>, bool)> {
+    ) -> PortResult<(Vec<MessageRecord>, bool)> {
         if rooms.is_empty() {
             return Ok((Vec::new(), false));
         }
@@ -489,7 +507,7 @@ impl MessageStore for SqliteStore {
             bound.len()
         );
         self.call(move |conn| {
-            let mut messages: Vec<Message> = conn
+            let mut messages: Vec<MessageRecord> = conn
                 .prepare(&sql)?
                 .query_map(params_from_iter(bound), message_row)?
                 .collect::<Result<_, _>>()?;
@@ -522,7 +540,11 @@ impl MessageStore for SqliteStore {
         .await
     }
 
-    async fn unpublished(&self, stored_by: Timestamp, limit: u32) -> PortResult<Vec<Message>> {
+    async fn unpublished(
+        &self,
+        stored_by: Timestamp,
+        limit: u32,
+    ) -> PortResult<Vec<MessageRecord>> {
         let columns = prefixed_columns("m");
         self.call(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
@@ -605,5 +627,56 @@ mod tests {
         drop(store);
         // Opening again changes nothing.
         SqliteStore::open(dir.path()).expect("opens again");
+    }
+
+    /// A message stored with a copy of its media's API view (URLs made with the public URL
+    /// of the day) is rewritten as the media's facts at open.
+    #[tokio::test]
+    async fn stored_media_copies_become_facts() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        drop(SqliteStore::open(dir.path()).expect("a new store"));
+        let copy = r#"{"id":"md1","kind":"image","content_type":"image/webp","bytes":5120,
+            "width":640,"height":480,"duration_ms":null,
+            "url":"http://old.example/api/v1/media/md1",
+            "thumbnail_url":"http://old.example/api/v1/media/md1/thumbnail",
+            "placeholder":"data:image/jpeg;base64,AAAA"}"#;
+        {
+            let conn = Connection::open(dir.path().join("confab.db")).expect("open");
+            conn.execute(
+                "INSERT INTO messages (id, room_id, seq, sender_id, client_id, kind, media,
+                     created_at)
+                 VALUES ('m1', 'r1', 1, 'u1', 'c1', 'image', ?1, 1)",
+                [copy],
+            )
+            .expect("a message as an older version stored it");
+            conn.pragma_update(None, "user_version", 0)
+                .expect("an older version's database");
+        }
+        let store = SqliteStore::open(dir.path()).expect("opens and migrates");
+        let message = store
+            .message(&MessageId("m1".into()))
+            .await
+            .expect("read")
+            .expect("kept");
+        let facts = MediaFacts {
+            id: protocol::MediaId("md1".into()),
+            kind: protocol::MediaKind::Image,
+            content_type: "image/webp".into(),
+            bytes: 5120,
+            width: Some(640),
+            height: Some(480),
+            duration_ms: None,
+            placeholder: Some("data:image/jpeg;base64,AAAA".into()),
+            has_thumbnail: true,
+        };
+        assert_eq!(message.media, Some(facts));
+        drop(store);
+        let conn = Connection::open(dir.path().join("confab.db")).expect("open");
+        let stored: String = conn
+            .query_row("SELECT media FROM messages WHERE id = 'm1'", [], |row| {
+                row.get(0)
+            })
+            .expect("the stored media");
+        assert!(!stored.contains("old.example"), "no URL is kept: {stored}");
     }
 }

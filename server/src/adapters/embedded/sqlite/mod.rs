@@ -189,6 +189,7 @@ impl SqliteStore {
         migrate_sessions(&conn).context("cannot update the schema")?;
         messages::create_pending_index(&conn)?;
         messages::migrate(&conn).context("cannot update the schema")?;
+        messages::migrate_media_copies(&conn).context("cannot update the stored media")?;
         let journal = dir.join("confab.journal");
         let writer = Writer::start(
             conn,
