@@ -24,6 +24,126 @@ pub mod events {
     pub const ROOM_LEFT: &str = "room:left";
 }
 
+/// REST paths, under [`paths::API`] (`/api/v1`), as the router serves them and the OpenAPI
+/// document lists them: `{name}` is a path parameter, which [`paths::fill`] fills in. The
+/// server's router and the web client use these; the tests keep writing paths out, so that a
+/// changed constant shows as a broken contract rather than passing unnoticed.
+pub mod paths {
+    pub const API: &str = "/api/v1";
+
+    pub const REGISTER: &str = "/auth/register";
+    pub const LOGIN: &str = "/auth/login";
+    pub const LOGOUT: &str = "/auth/logout";
+    pub const ME: &str = "/me";
+    pub const MY_BLOCKS: &str = "/me/blocks";
+    pub const MY_SESSIONS: &str = "/me/sessions";
+    pub const MY_SESSION: &str = "/me/sessions/{id}";
+    pub const MY_PASSWORD: &str = "/me/password";
+    pub const USERS: &str = "/users";
+    pub const USER_AVATAR: &str = "/users/{id}/avatar/{token}";
+    pub const USER_BLOCK: &str = "/users/{id}/block";
+    pub const SEARCH: &str = "/search";
+    pub const ROOMS: &str = "/rooms";
+    pub const DIRECT_ROOMS: &str = "/rooms/direct";
+    pub const ROOM: &str = "/rooms/{id}";
+    pub const ROOM_AVATAR: &str = "/rooms/{id}/avatar/{token}";
+    pub const ROOM_MEMBERS: &str = "/rooms/{id}/members";
+    pub const ROOM_MEMBERSHIP: &str = "/rooms/{id}/members/me";
+    pub const ROOM_MEMBER: &str = "/rooms/{id}/members/{user_id}";
+    pub const ROOM_MESSAGES: &str = "/rooms/{id}/messages";
+    pub const ROOM_INVITES: &str = "/rooms/{id}/invites";
+    pub const INVITE: &str = "/invites/{code}";
+    pub const INVITE_ACCEPT: &str = "/invites/{code}/accept";
+    pub const VAPID_PUBLIC_KEY: &str = "/push/vapid-public-key";
+    pub const PUSH_SUBSCRIPTIONS: &str = "/push/subscriptions";
+    pub const PUSH_SUBSCRIPTION: &str = "/push/subscriptions/{id}";
+    pub const MEDIA: &str = "/media";
+    pub const MEDIA_ITEM: &str = "/media/{id}";
+    pub const MEDIA_THUMBNAIL: &str = "/media/{id}/thumbnail";
+    pub const MEDIA_COMPLETE: &str = "/media/{id}/complete";
+    /// The embedded store's upload URL; `{key}` is the rest of the path.
+    pub const UPLOAD: &str = "/uploads/{key}";
+    pub const OPENAPI: &str = "/openapi.json";
+    pub const ASYNCAPI: &str = "/asyncapi.json";
+
+    /// Every path above but [`API`], for the check that the router serves exactly these.
+    pub const ALL: [&str; 33] = [
+        REGISTER,
+        LOGIN,
+        LOGOUT,
+        ME,
+        MY_BLOCKS,
+        MY_SESSIONS,
+        MY_SESSION,
+        MY_PASSWORD,
+        USERS,
+        USER_AVATAR,
+        USER_BLOCK,
+        SEARCH,
+        ROOMS,
+        DIRECT_ROOMS,
+        ROOM,
+        ROOM_AVATAR,
+        ROOM_MEMBERS,
+        ROOM_MEMBERSHIP,
+        ROOM_MEMBER,
+        ROOM_MESSAGES,
+        ROOM_INVITES,
+        INVITE,
+        INVITE_ACCEPT,
+        VAPID_PUBLIC_KEY,
+        PUSH_SUBSCRIPTIONS,
+        PUSH_SUBSCRIPTION,
+        MEDIA,
+        MEDIA_ITEM,
+        MEDIA_THUMBNAIL,
+        MEDIA_COMPLETE,
+        UPLOAD,
+        OPENAPI,
+        ASYNCAPI,
+    ];
+
+    /// `template` with each `{name}` replaced, in order, by the next of `values`,
+    /// percent-encoded; a `{name}` without a value is left as it is.
+    pub fn fill(template: &str, values: &[&str]) -> String {
+        let mut out = String::with_capacity(template.len() + 32);
+        let mut values = values.iter();
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            let Some(close) = rest[open..].find('}').map(|c| open + c) else {
+                break;
+            };
+            out.push_str(&rest[..open]);
+            match values.next() {
+                Some(value) => out.push_str(&encode(value)),
+                None => out.push_str(&rest[open..=close]),
+            }
+            rest = &rest[close + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Percent-encodes everything but unreserved characters (RFC 3986).
+    pub fn encode(text: &str) -> String {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let mut out = String::with_capacity(text.len());
+        for byte in text.bytes() {
+            match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    out.push(char::from(byte));
+                }
+                _ => {
+                    out.push('%');
+                    out.push(char::from(HEX[usize::from(byte >> 4)]));
+                    out.push(char::from(HEX[usize::from(byte & 0x0F)]));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// A point in time, carried as milliseconds since the Unix epoch and written on the wire as
 /// RFC 3339 in UTC with millisecond precision (`2026-11-28T06:12:13.123Z`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -1109,6 +1229,17 @@ pub mod asyncapi;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_filled_in_order_and_percent_encoded() {
+        assert_eq!(
+            paths::fill(paths::ROOM_MEMBER, &["r1", "u 2"]),
+            "/rooms/r1/members/u%202"
+        );
+        assert_eq!(paths::fill(paths::ROOM, &[]), "/rooms/{id}");
+        assert_eq!(paths::fill(paths::ME, &["unused"]), "/me");
+        assert_eq!(paths::encode("a b&c/é"), "a%20b%26c%2F%C3%A9");
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc_with_milliseconds() {

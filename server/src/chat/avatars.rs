@@ -9,7 +9,7 @@
 //! served to anyone who shares a room with them, a group's to its members.
 
 use bytes::Bytes;
-use protocol::{MediaId, MediaKind, RoomId, User, UserId};
+use protocol::{MediaId, MediaKind, RoomId, User, UserId, paths};
 
 use super::Chat;
 use super::media::MediaContent;
@@ -28,8 +28,16 @@ impl Owner<'_> {
     /// The stored path of the picture `token`.
     fn path(self, token: &str) -> String {
         match self {
-            Owner::User(user) => format!("/api/v1/users/{user}/avatar/{token}"),
-            Owner::Room(room) => format!("/api/v1/rooms/{room}/avatar/{token}"),
+            Owner::User(user) => [
+                paths::API,
+                &paths::fill(paths::USER_AVATAR, &[user.as_str(), token]),
+            ]
+            .concat(),
+            Owner::Room(room) => [
+                paths::API,
+                &paths::fill(paths::ROOM_AVATAR, &[room.as_str(), token]),
+            ]
+            .concat(),
         }
     }
 }

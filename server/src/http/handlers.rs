@@ -10,6 +10,7 @@ use axum::http::header::{
 };
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use protocol::paths;
 use protocol::{
     AddMemberRequest, AuthResponse, ChangePasswordRequest, CreateDirectRequest, CreateGroupRequest,
     CreateInviteRequest, CreateMediaRequest, CreatedMedia, DeleteAccountRequest, ErrorBody,
@@ -34,7 +35,7 @@ fn agent(headers: &HeaderMap) -> Option<&str> {
 }
 
 #[utoipa::path(
-    post, path = "/auth/register", tag = "accounts", security(()),
+    post, path = paths::REGISTER, tag = "accounts", security(()),
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "The account, signed in; also sets the session cookie", body = AuthResponse),
@@ -52,7 +53,7 @@ pub async fn register(
 }
 
 #[utoipa::path(
-    post, path = "/auth/login", tag = "accounts", security(()),
+    post, path = paths::LOGIN, tag = "accounts", security(()),
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in; also sets the session cookie", body = AuthResponse),
@@ -81,7 +82,7 @@ fn signed_in(state: &AppState, status: StatusCode, session: Session) -> Response
 }
 
 #[utoipa::path(
-    post, path = "/auth/logout", tag = "accounts",
+    post, path = paths::LOGOUT, tag = "accounts",
     responses((status = 204, description = "The session ended; its token and sockets stop working at once"))
 )]
 pub async fn logout(State(state): State<AppState>, caller: AuthUser) -> Result<Response> {
@@ -94,7 +95,7 @@ pub async fn logout(State(state): State<AppState>, caller: AuthUser) -> Result<R
 }
 
 #[utoipa::path(
-    get, path = "/me", tag = "accounts",
+    get, path = paths::ME, tag = "accounts",
     responses((status = 200, description = "The caller", body = User))
 )]
 pub async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<User>> {
@@ -102,7 +103,7 @@ pub async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<
 }
 
 #[utoipa::path(
-    patch, path = "/me", tag = "accounts",
+    patch, path = paths::ME, tag = "accounts",
     request_body = UpdateMeRequest,
     responses(
         (status = 200, description = "The caller, changed", body = User),
@@ -118,7 +119,7 @@ pub async fn update_me(
 }
 
 #[utoipa::path(
-    get, path = "/me/sessions", tag = "accounts",
+    get, path = paths::MY_SESSIONS, tag = "accounts",
     responses((status = 200, description = "The caller's sessions", body = [SessionInfo]))
 )]
 pub async fn my_sessions(
@@ -129,7 +130,7 @@ pub async fn my_sessions(
 }
 
 #[utoipa::path(
-    delete, path = "/me/sessions/{id}", tag = "accounts",
+    delete, path = paths::MY_SESSION, tag = "accounts",
     params(("id" = String, Path, description = "The session's id")),
     responses(
         (status = 204, description = "The session ended; its token and sockets stop working at once"),
@@ -146,7 +147,7 @@ pub async fn end_session(
 }
 
 #[utoipa::path(
-    post, path = "/me/password", tag = "accounts",
+    post, path = paths::MY_PASSWORD, tag = "accounts",
     request_body = ChangePasswordRequest,
     responses(
         (status = 204, description = "Changed; every other session of the user ended"),
@@ -167,7 +168,7 @@ pub async fn change_password(
 
 /// Extension: `GET /rooms/{id}/members?offset=&limit=`, a page of a room's members.
 #[utoipa::path(
-    get, path = "/rooms/{id}/members", tag = "rooms",
+    get, path = paths::ROOM_MEMBERS, tag = "rooms",
     params(("id" = String, Path, description = "The room's id"), MemberPageQuery),
     responses(
         (status = 200, description = "A page of the room's members, oldest first", body = MemberPage),
@@ -191,7 +192,7 @@ pub async fn room_members(
 
 /// v1.1: `DELETE /me`, with the password.
 #[utoipa::path(
-    delete, path = "/me", tag = "accounts",
+    delete, path = paths::ME, tag = "accounts",
     request_body = DeleteAccountRequest,
     responses(
         (status = 204, description = "The account is gone"),
@@ -212,7 +213,7 @@ pub async fn delete_account(
 
 /// v1.1: `POST /users/{id}/block`.
 #[utoipa::path(
-    post, path = "/users/{id}/block", tag = "accounts",
+    post, path = paths::USER_BLOCK, tag = "accounts",
     params(("id" = String, Path, description = "The user's id")),
     responses(
         (status = 204, description = "Blocked: no direct room with them, no messages from them"),
@@ -230,7 +231,7 @@ pub async fn block_user(
 
 /// v1.1: `DELETE /users/{id}/block`.
 #[utoipa::path(
-    delete, path = "/users/{id}/block", tag = "accounts",
+    delete, path = paths::USER_BLOCK, tag = "accounts",
     params(("id" = String, Path, description = "The user's id")),
     responses(
         (status = 204, description = "Not blocked any more"),
@@ -248,7 +249,7 @@ pub async fn unblock_user(
 
 /// Extension: `GET /me/blocks`, whom the caller has blocked.
 #[utoipa::path(
-    get, path = "/me/blocks", tag = "accounts",
+    get, path = paths::MY_BLOCKS, tag = "accounts",
     responses((status = 200, description = "Whom the caller has blocked", body = [User]))
 )]
 pub async fn blocked_users(
@@ -267,7 +268,7 @@ pub struct UserQuery {
 }
 
 #[utoipa::path(
-    get, path = "/users", tag = "accounts",
+    get, path = paths::USERS, tag = "accounts",
     params(UserQuery),
     responses((status = 200, description = "Users whose username or display name starts with `q`", body = [User]))
 )]
@@ -280,7 +281,7 @@ pub async fn search_users(
 }
 
 #[utoipa::path(
-    get, path = "/search", tag = "messages",
+    get, path = paths::SEARCH, tag = "messages",
     params(SearchQuery),
     responses(
         (status = 200, description = "Matching messages of the caller's rooms, newest first", body = MessagePage),
@@ -297,7 +298,7 @@ pub async fn search_messages(
 }
 
 #[utoipa::path(
-    get, path = "/rooms", tag = "rooms",
+    get, path = paths::ROOMS, tag = "rooms",
     responses((status = 200, description = "The caller's rooms, most recent activity first", body = [Room]))
 )]
 pub async fn list_rooms(
@@ -308,7 +309,7 @@ pub async fn list_rooms(
 }
 
 #[utoipa::path(
-    post, path = "/rooms", tag = "rooms",
+    post, path = paths::ROOMS, tag = "rooms",
     request_body = CreateGroupRequest,
     responses(
         (status = 201, description = "The new group; the caller is its owner", body = Room),
@@ -328,7 +329,7 @@ pub async fn create_group(
 }
 
 #[utoipa::path(
-    post, path = "/rooms/direct", tag = "rooms",
+    post, path = paths::DIRECT_ROOMS, tag = "rooms",
     request_body = CreateDirectRequest,
     responses(
         (status = 200, description = "The direct room of the pair, which existed already", body = Room),
@@ -354,7 +355,7 @@ pub async fn open_direct(
 }
 
 #[utoipa::path(
-    get, path = "/rooms/{id}", tag = "rooms",
+    get, path = paths::ROOM, tag = "rooms",
     params(("id" = String, Path, description = "The room's id")),
     responses(
         (status = 200, description = "The room", body = Room),
@@ -371,7 +372,7 @@ pub async fn get_room(
 }
 
 #[utoipa::path(
-    post, path = "/rooms/{id}/members", tag = "rooms",
+    post, path = paths::ROOM_MEMBERS, tag = "rooms",
     params(("id" = String, Path, description = "The room's id")),
     request_body = AddMemberRequest,
     responses(
@@ -396,7 +397,7 @@ pub async fn add_member(
 }
 
 #[utoipa::path(
-    delete, path = "/rooms/{id}/members/me", tag = "rooms",
+    delete, path = paths::ROOM_MEMBERSHIP, tag = "rooms",
     params(("id" = String, Path, description = "The room's id")),
     responses(
         (status = 204, description = "Left the group"),
@@ -414,7 +415,7 @@ pub async fn leave_room(
 }
 
 #[utoipa::path(
-    patch, path = "/rooms/{id}", tag = "rooms",
+    patch, path = paths::ROOM, tag = "rooms",
     params(("id" = String, Path, description = "The room's id")),
     request_body = UpdateRoomRequest,
     responses(
@@ -435,7 +436,7 @@ pub async fn update_room(
 }
 
 #[utoipa::path(
-    delete, path = "/rooms/{id}/members/{user_id}", tag = "rooms",
+    delete, path = paths::ROOM_MEMBER, tag = "rooms",
     params(("id" = String, Path, description = "The room's id"), ("user_id" = String, Path, description = "The member's user id")),
     responses(
         (status = 204, description = "Removed; they get `room:left`"),
@@ -453,7 +454,7 @@ pub async fn remove_member(
 }
 
 #[utoipa::path(
-    patch, path = "/rooms/{id}/members/{user_id}", tag = "rooms",
+    patch, path = paths::ROOM_MEMBER, tag = "rooms",
     params(("id" = String, Path, description = "The room's id"), ("user_id" = String, Path, description = "The member's user id")),
     request_body = SetRoleRequest,
     responses(
@@ -477,7 +478,7 @@ pub async fn set_member_role(
 }
 
 #[utoipa::path(
-    patch, path = "/rooms/{id}/members/me", tag = "rooms",
+    patch, path = paths::ROOM_MEMBERSHIP, tag = "rooms",
     params(("id" = String, Path, description = "The room's id")),
     request_body = MuteRequest,
     responses(
@@ -501,7 +502,7 @@ pub async fn mute_room(
 }
 
 #[utoipa::path(
-    get, path = "/rooms/{id}/messages", tag = "messages",
+    get, path = paths::ROOM_MESSAGES, tag = "messages",
     params(("id" = String, Path, description = "The room's id"), HistoryQuery),
     responses(
         (status = 200, description = "A page of the room's messages, ascending `seq`", body = MessagePage),
@@ -519,7 +520,7 @@ pub async fn history(
 }
 
 #[utoipa::path(
-    post, path = "/rooms/{id}/messages", tag = "messages",
+    post, path = paths::ROOM_MESSAGES, tag = "messages",
     params(("id" = String, Path, description = "The room's id")),
     request_body = SendMessageRequest,
     responses(
@@ -546,7 +547,7 @@ pub async fn send_message(
 }
 
 #[utoipa::path(
-    post, path = "/rooms/{id}/invites", tag = "invites",
+    post, path = paths::ROOM_INVITES, tag = "invites",
     params(("id" = String, Path, description = "The room's id")),
     request_body(content = Option<CreateInviteRequest>, description = "May be left out: an invite with no expiry and no limit of uses"),
     responses(
@@ -566,7 +567,7 @@ pub async fn create_invite(
 }
 
 #[utoipa::path(
-    get, path = "/invites/{code}", tag = "invites", security(()),
+    get, path = paths::INVITE, tag = "invites", security(()),
     params(("code" = String, Path, description = "The invite's code")),
     responses(
         (status = 200, description = "What the invite leads to", body = InvitePreview),
@@ -582,7 +583,7 @@ pub async fn preview_invite(
 }
 
 #[utoipa::path(
-    post, path = "/invites/{code}/accept", tag = "invites",
+    post, path = paths::INVITE_ACCEPT, tag = "invites",
     params(("code" = String, Path, description = "The invite's code")),
     responses(
         (status = 200, description = "The room joined (or already a member of)", body = Room),
@@ -600,7 +601,7 @@ pub async fn accept_invite(
 }
 
 #[utoipa::path(
-    delete, path = "/invites/{code}", tag = "invites",
+    delete, path = paths::INVITE, tag = "invites",
     params(("code" = String, Path, description = "The invite's code")),
     responses(
         (status = 204, description = "Revoked"),
@@ -618,7 +619,7 @@ pub async fn revoke_invite(
 }
 
 #[utoipa::path(
-    post, path = "/media", tag = "media",
+    post, path = paths::MEDIA, tag = "media",
     request_body = CreateMediaRequest,
     responses(
         (status = 201, description = "The media (usable once completed) and where to upload its bytes", body = CreatedMedia),
@@ -647,7 +648,7 @@ pub struct UploadQuery {
 /// The embedded store's upload endpoint. The signed URL is the credential (as a presigned
 /// S3 URL is), so it needs no session.
 #[utoipa::path(
-    put, path = "/uploads/{key}", tag = "media", security(()),
+    put, path = paths::UPLOAD, tag = "media", security(()),
     params(("key" = String, Path, description = "The upload's key, as `upload.url` gives it"), UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The raw bytes, with the content type the media declared"),
     responses(
@@ -681,7 +682,7 @@ pub async fn upload(
 }
 
 #[utoipa::path(
-    post, path = "/media/{id}/complete", tag = "media",
+    post, path = paths::MEDIA_COMPLETE, tag = "media",
     params(("id" = String, Path, description = "The media's id")),
     responses(
         (status = 200, description = "The media, checked and ready to send", body = Media),
@@ -700,7 +701,7 @@ pub async fn complete_media(
 }
 
 #[utoipa::path(
-    delete, path = "/media/{id}", tag = "media",
+    delete, path = paths::MEDIA_ITEM, tag = "media",
     params(("id" = String, Path, description = "The media's id")),
     responses(
         (status = 204, description = "Dropped"),
@@ -718,7 +719,7 @@ pub async fn delete_media(
 }
 
 #[utoipa::path(
-    get, path = "/media/{id}", tag = "media",
+    get, path = paths::MEDIA_ITEM, tag = "media",
     params(("id" = String, Path, description = "The media's id")),
     responses(
         (status = 200, description = "The bytes", content_type = "application/octet-stream"),
@@ -738,7 +739,7 @@ pub async fn media(
 }
 
 #[utoipa::path(
-    get, path = "/media/{id}/thumbnail", tag = "media",
+    get, path = paths::MEDIA_THUMBNAIL, tag = "media",
     params(("id" = String, Path, description = "The media's id")),
     responses(
         (status = 200, description = "The thumbnail's bytes (JPEG)", content_type = "image/jpeg"),
@@ -757,7 +758,7 @@ pub async fn media_thumbnail(
 
 /// `GET /users/{id}/avatar/{token}`: a person's picture, for whoever shares a room with them.
 #[utoipa::path(
-    get, path = "/users/{id}/avatar/{token}", tag = "accounts",
+    get, path = paths::USER_AVATAR, tag = "accounts",
     params(("id" = String, Path, description = "The user's id"), ("token" = String, Path, description = "The version of the picture, as `avatar_url` gives it")),
     responses(
         (status = 200, description = "The picture (JPEG)", content_type = "image/jpeg"),
@@ -777,7 +778,7 @@ pub async fn user_avatar(
 
 /// `GET /rooms/{id}/avatar/{token}`: a group's picture, for its members.
 #[utoipa::path(
-    get, path = "/rooms/{id}/avatar/{token}", tag = "rooms",
+    get, path = paths::ROOM_AVATAR, tag = "rooms",
     params(("id" = String, Path, description = "The room's id"), ("token" = String, Path, description = "The version of the picture, as `avatar_url` gives it")),
     responses(
         (status = 200, description = "The picture (JPEG)", content_type = "image/jpeg"),
@@ -879,7 +880,7 @@ pub async fn no_such_endpoint(uri: Uri) -> Error {
 /// `GET /push/vapid-public-key`: `{key}`, for `pushManager.subscribe`. Public: the key is
 /// in every push the server sends.
 #[utoipa::path(
-    get, path = "/push/vapid-public-key", tag = "push", security(()),
+    get, path = paths::VAPID_PUBLIC_KEY, tag = "push", security(()),
     responses(
         (status = 200, description = "The application server key for `pushManager.subscribe`", body = VapidPublicKey),
     )
@@ -892,7 +893,7 @@ pub async fn vapid_public_key(State(state): State<AppState>) -> Result<Json<Vapi
 /// `POST /push/subscriptions`: `201 {id}`, or `200` with the same id for a device already
 /// registered.
 #[utoipa::path(
-    post, path = "/push/subscriptions", tag = "push",
+    post, path = paths::PUSH_SUBSCRIPTIONS, tag = "push",
     request_body = PushSubscriptionRequest,
     responses(
         (status = 201, description = "Registered", body = PushSubscriptionCreated),
@@ -918,7 +919,7 @@ pub async fn register_push(
 }
 
 #[utoipa::path(
-    delete, path = "/push/subscriptions/{id}", tag = "push",
+    delete, path = paths::PUSH_SUBSCRIPTION, tag = "push",
     params(("id" = String, Path, description = "The subscription's id")),
     responses(
         (status = 204, description = "Unregistered"),

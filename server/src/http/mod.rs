@@ -57,7 +57,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config.limits.max_json_bytes))
         .layer(cors(&state.config));
     Router::new()
-        .nest("/api/v1", api)
+        .nest(protocol::paths::API, api)
         .merge(health)
         .route(
             "/.well-known/assetlinks.json",
@@ -119,6 +119,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
 /// declared here and [`upload_description`] takes only the annotation's description.
 fn upload_routes() -> Router<AppState> {
     Router::new().route(
+        // `paths::UPLOAD`, whose `{key}` holds slashes.
         "/uploads/{*key}",
         put(handlers::upload).layer(DefaultBodyLimit::disable()),
     )

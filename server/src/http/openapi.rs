@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use protocol::{ErrorBody, ErrorCode};
+use protocol::{ErrorBody, ErrorCode, paths};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
@@ -52,7 +52,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let (_, api) = super::api_routes().split_for_parts();
     let uploads = super::upload_description();
     let (_, health) = super::health_routes().split_for_parts();
-    let mut doc = ApiDoc::openapi().nest("/api/v1", api.merge_from(uploads));
+    let mut doc = ApiDoc::openapi().nest(paths::API, api.merge_from(uploads));
     doc.merge(health);
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
@@ -71,7 +71,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         SecurityRequirement::new("session_cookie", Vec::<String>::new()),
     ]);
     for (path, item) in doc.paths.paths.iter_mut() {
-        if !path.starts_with("/api/v1/") {
+        if !path.starts_with(paths::API) {
             continue;
         }
         let operations = [
@@ -156,7 +156,7 @@ fn json_response(text: &'static str) -> Response {
 
 /// `GET /openapi.json`: this document.
 #[utoipa::path(
-    get, path = "/openapi.json", tag = "contract", security(()),
+    get, path = paths::OPENAPI, tag = "contract", security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document of the REST API", content_type = "application/json"))
 )]
 pub async fn openapi_json() -> Response {
@@ -167,7 +167,7 @@ pub async fn openapi_json() -> Response {
 /// `GET /asyncapi.json`: the AsyncAPI 3 document of the Socket.IO events (an extension; the
 /// repository holds the same document as `docs/asyncapi.json`).
 #[utoipa::path(
-    get, path = "/asyncapi.json", tag = "contract", security(()),
+    get, path = paths::ASYNCAPI, tag = "contract", security(()),
     responses((status = 200, description = "The AsyncAPI 3 document of the Socket.IO events", content_type = "application/json"))
 )]
 pub async fn asyncapi_json() -> Response {
@@ -175,4 +175,26 @@ pub async fn asyncapi_json() -> Response {
     json_response(TEXT.get_or_init(|| {
         serde_json::to_string_pretty(&protocol::asyncapi::document()).unwrap_or_default()
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The router serves, and the document lists, exactly the paths of `protocol::paths`
+    /// under `/api/v1` (the health endpoints sit outside it).
+    #[test]
+    fn the_api_paths_are_the_protocol_constants() {
+        let document = document();
+        let mut served: Vec<&str> = document
+            .paths
+            .paths
+            .keys()
+            .filter_map(|path| path.strip_prefix(paths::API))
+            .collect();
+        served.sort_unstable();
+        let mut declared = paths::ALL.to_vec();
+        declared.sort_unstable();
+        assert_eq!(served, declared);
+    }
 }

@@ -84,8 +84,11 @@ impl MediaStorage for FsMediaStorage {
         let signature = encode_hex(&self.mac(key, content_type, expires).finalize().into_bytes());
         Ok(UploadTarget {
             url: format!(
-                "{}/api/v1/uploads/{key}?expires={expires}&signature={signature}",
-                self.public_base_url
+                "{}{}{}?expires={expires}&signature={signature}",
+                self.public_base_url,
+                protocol::paths::API,
+                // Not `paths::fill`: the key's slashes stay path separators.
+                protocol::paths::UPLOAD.replace("{key}", key)
             ),
             headers: BTreeMap::from([("content-type".to_owned(), content_type.to_owned())]),
         })

@@ -91,7 +91,8 @@ impl Chat {
 
     /// The API's `Media`, with this deployment's URLs.
     pub(crate) fn media_view(&self, facts: &MediaFacts) -> Media {
-        let url = format!("{}/api/v1/media/{}", self.settings.public_url, facts.id);
+        let base = [self.settings.public_url.as_str(), paths::API].concat();
+        let id = [facts.id.as_str()];
         Media {
             id: facts.id.clone(),
             kind: facts.kind,
@@ -100,8 +101,10 @@ impl Chat {
             width: facts.width,
             height: facts.height,
             duration_ms: facts.duration_ms,
-            thumbnail_url: facts.has_thumbnail.then(|| format!("{url}/thumbnail")),
-            url,
+            thumbnail_url: facts
+                .has_thumbnail
+                .then(|| [base.as_str(), &paths::fill(paths::MEDIA_THUMBNAIL, &id)].concat()),
+            url: [base.as_str(), &paths::fill(paths::MEDIA_ITEM, &id)].concat(),
             placeholder: facts.placeholder.clone(),
         }
     }

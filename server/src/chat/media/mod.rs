@@ -30,7 +30,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use protocol::{
     CreateMediaRequest, CreatedMedia, Media, MediaId, MediaKind, MessageKind, Timestamp,
-    UploadInstructions, UserId,
+    UploadInstructions, UserId, paths,
 };
 
 use super::Chat;
