@@ -283,7 +283,7 @@ fn checked_target(request: PushSubscriptionRequest, allow_local: bool) -> Result
     match request {
         PushSubscriptionRequest::Webpush { endpoint, keys } => {
             let url = url::Url::parse(&endpoint).map_err(|_| bad("endpoint must be a URL"))?;
-            if !crate::adapters::push::endpoint_allowed(&url, allow_local) {
+            if !crate::ports::push::endpoint_allowed(&url, allow_local) {
                 return Err(bad(
                     "endpoint must be an https URL of a push service on the internet",
                 ));

@@ -4,6 +4,8 @@
 //! Neither has an embedded twin, since a device is only reachable through its vendor's
 //! service; the tests run loopback servers that speak those protocols.
 
+use std::net::IpAddr;
+
 use async_trait::async_trait;
 use serde::Serialize;
 
@@ -50,4 +52,52 @@ pub trait PushGateway: Send + Sync {
     fn vapid_public_key(&self) -> Option<&str>;
     /// Sends one push to one device.
     async fn send(&self, target: &PushTarget, payload: &PushPayload) -> Delivery;
+}
+
+/// Whether the server may `POST` to `url`: `https` and no address literal of a private
+/// network, unless local endpoints are allowed. (Names are checked when they resolve.) The
+/// core checks it when a device registers, the gateway again when it sends.
+pub fn endpoint_allowed(url: &url::Url, allow_local: bool) -> bool {
+    if allow_local {
+        return matches!(url.scheme(), "https" | "http") && url.host().is_some();
+    }
+    if url.scheme() != "https" {
+        return false;
+    }
+    match url.host() {
+        Some(url::Host::Domain(name)) => !name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => is_public(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => is_public(IpAddr::V6(ip)),
+        None => false,
+    }
+}
+
+/// An address on the public internet: not loopback, private, link-local, shared (CGNAT),
+/// documentation, multicast or unspecified.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => {
+            let [a, b, ..] = ip.octets();
+            !(ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+                || ip.is_multicast()
+                || ip.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(ip) => {
+            if let Some(v4) = ip.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = ip.segments()[0];
+            !(ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
 }

@@ -10,7 +10,7 @@
 
 mod vapid;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ use serde_json::json;
 pub use vapid::Vapid;
 
 use crate::config::PushConfig;
-use crate::ports::push::{Delivery, PushGateway, PushPayload};
+use crate::ports::push::{Delivery, PushGateway, PushPayload, endpoint_allowed, is_public};
 use crate::ports::store::PushTarget;
 
 /// How long a push service keeps a push for a device that is offline (RFC 8030 `TTL`): a
@@ -201,53 +201,6 @@ fn expo_outcome(status: StatusCode, body: &serde_json::Value) -> Delivery {
             None => Delivery::Refused("expo: error without details".into()),
         },
         _ => Delivery::Refused(format!("expo answered {status} without a ticket")),
-    }
-}
-
-/// Whether the server may `POST` to `url`: `https` and no address literal of a private
-/// network, unless local endpoints are allowed. (Names are checked when they resolve.)
-pub fn endpoint_allowed(url: &url::Url, allow_local: bool) -> bool {
-    if allow_local {
-        return matches!(url.scheme(), "https" | "http") && url.host().is_some();
-    }
-    if url.scheme() != "https" {
-        return false;
-    }
-    match url.host() {
-        Some(url::Host::Domain(name)) => !name.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => is_public(IpAddr::V4(ip)),
-        Some(url::Host::Ipv6(ip)) => is_public(IpAddr::V6(ip)),
-        None => false,
-    }
-}
-
-/// An address on the public internet: not loopback, private, link-local, shared (CGNAT),
-/// documentation, multicast or unspecified.
-fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(ip) => {
-            let [a, b, ..] = ip.octets();
-            !(ip.is_loopback()
-                || ip.is_private()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || ip.is_broadcast()
-                || ip.is_multicast()
-                || ip.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)))
-        }
-        IpAddr::V6(ip) => {
-            if let Some(v4) = ip.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = ip.segments()[0];
-            !(ip.is_loopback()
-                || ip.is_unspecified()
-                || ip.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
     }
 }
 
