@@ -198,9 +198,18 @@ pub(super) async fn migrate_media_copies(store: &MongoStore) -> mongodb::error::
         let (Some(id), Ok(copy)) = (found.get("_id").cloned(), found.get_document("media")) else {
             continue;
         };
-        let facts: MediaFacts = mongodb::bson::from_document(copy.clone())?;
+        let facts: MediaFacts = match mongodb::bson::from_document(copy.clone()) {
+            Ok(facts) => facts,
+            Err(err) => {
+                // Left as it is (reads report it); one bad document must not stop a node.
+                tracing::error!(message_id = %id, error = %err, "a stored media copy is unreadable");
+                continue;
+            }
+        };
+        // Only while it is still a copy: a delete on another node since the read above
+        // emptied `media`, and must not get it back.
         raw.update_one(
-            doc! { "_id": id },
+            doc! { "_id": id, "media.url": { "$exists": true } },
             doc! { "$set": { "media": mongodb::bson::to_bson(&facts)? } },
         )
         .await?;

@@ -85,25 +85,20 @@ impl MongoStore {
             room_locks: Arc::default(),
         };
         // A node (re)started while MongoDB is down or overloaded waits for it rather than
-        // exiting: it serves as soon as the database is prepared.
-        let mut pause = Duration::from_millis(500);
-        loop {
-            let attempt = tokio::time::timeout(Duration::from_secs(30), store.prepare());
-            let why = match attempt.await {
-                Ok(Ok(())) => return Ok(store),
-                Ok(Err(err)) => err.to_string(),
-                Err(_) => "timed out".to_owned(),
-            };
-            tracing::warn!(error = %why, retry_in = ?pause, "cannot prepare the MongoDB database yet");
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(10));
-        }
-    }
-
-    /// The indexes, then the migrations of data stored by older versions.
-    async fn prepare(&self) -> mongodb::error::Result<()> {
-        self.create_indexes().await?;
-        messages::migrate_media_copies(self).await
+        // exiting: it serves as soon as the database is prepared. A migration reads a whole
+        // collection once, so it has far longer than the indexes before an attempt counts as
+        // stalled.
+        until_done(
+            "create the MongoDB indexes",
+            Duration::from_secs(30),
+            || store.create_indexes(),
+        )
+        .await;
+        until_done("migrate stored messages", Duration::from_secs(600), || {
+            messages::migrate_media_copies(&store)
+        })
+        .await;
+        Ok(store)
     }
 
     /// Every query of this module is a lookup in one of these indexes (or `_id`).
@@ -185,6 +180,26 @@ impl MongoStore {
 
     fn collection<T: Send + Sync>(&self, name: &str) -> Collection<T> {
         self.db.collection(name)
+    }
+}
+
+/// Runs `step` until it succeeds, each attempt within `deadline`, waiting longer between
+/// attempts (up to 10 s).
+async fn until_done<F, Fut>(what: &str, deadline: Duration, step: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = mongodb::error::Result<()>>,
+{
+    let mut pause = Duration::from_millis(500);
+    loop {
+        let why = match tokio::time::timeout(deadline, step()).await {
+            Ok(Ok(())) => return,
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => "timed out".to_owned(),
+        };
+        tracing::warn!(error = %why, retry_in = ?pause, "cannot {what} yet");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(10));
     }
 }
 

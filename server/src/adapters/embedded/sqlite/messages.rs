@@ -86,15 +86,21 @@ pub(super) fn migrate_media_copies(conn: &Connection) -> rusqlite::Result<()> {
     let copies: Vec<(String, String)> = conn
         .prepare(
             "SELECT id, media FROM messages
-             WHERE media IS NOT NULL AND json_extract(media, '$.url') IS NOT NULL",
+             WHERE CASE WHEN json_valid(media) THEN json_type(media, '$.url') END IS NOT NULL",
         )?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
     let mut rewrite = conn.prepare("UPDATE messages SET media = ?2 WHERE id = ?1")?;
     for (id, copy) in &copies {
-        let facts: MediaFacts = serde_json::from_str(copy)
-            .map_err(|err| rusqlite::Error::ToSqlConversionFailure(err.into()))?;
-        rewrite.execute(params![id, json_text(&facts)])?;
+        match serde_json::from_str::<MediaFacts>(copy) {
+            Ok(facts) => {
+                rewrite.execute(params![id, json_text(&facts)])?;
+            }
+            // Left as it is (reads report it); one bad row must not stop the store opening.
+            Err(err) => {
+                tracing::error!(message_id = %id, error = %err, "a stored media copy is unreadable")
+            }
+        }
     }
     if !copies.is_empty() {
         tracing::info!(
@@ -120,15 +126,18 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
 }
 
 pub(super) fn message_row(row: &Row<'_>) -> rusqlite::Result<MessageRecord> {
-    let media = match row.get::<_, Option<String>>(7)? {
-        // A message without its media would show nothing: an unreadable copy is an error.
-        Some(json) => Some(serde_json::from_str::<MediaFacts>(&json).map_err(|err| {
-            rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, err.into())
-        })?),
-        None => None,
-    };
+    let id: String = row.get(0)?;
+    let media = row.get::<_, Option<String>>(7)?.and_then(|json| {
+        serde_json::from_str::<MediaFacts>(&json)
+            .inspect_err(|err| {
+                // Shown without its picture, and said: one bad row must not hide a room's
+                // whole history.
+                tracing::error!(message_id = %id, error = %err, "a stored media is unreadable");
+            })
+            .ok()
+    });
     Ok(MessageRecord {
-        id: MessageId(row.get(0)?),
+        id: MessageId(id),
         room_id: RoomId(row.get(1)?),
         seq: seq_from(row.get(2)?),
         sender_id: UserId(row.get(3)?),
@@ -630,7 +639,8 @@ mod tests {
     }
 
     /// A message stored with a copy of its media's API view (URLs made with the public URL
-    /// of the day) is rewritten as the media's facts at open.
+    /// of the day) is rewritten as the media's facts at open; an unreadable one is left,
+    /// and its message still reads.
     #[tokio::test]
     async fn stored_media_copies_become_facts() {
         let dir = tempfile::tempdir().expect("a temporary folder");
@@ -649,6 +659,13 @@ mod tests {
                 [copy],
             )
             .expect("a message as an older version stored it");
+            conn.execute(
+                "INSERT INTO messages (id, room_id, seq, sender_id, client_id, kind, media,
+                     created_at)
+                 VALUES ('m2', 'r1', 2, 'u1', 'c2', 'image', '{\"id\": broken', 2)",
+                [],
+            )
+            .expect("a message whose media no longer reads");
             conn.pragma_update(None, "user_version", 0)
                 .expect("an older version's database");
         }
@@ -670,6 +687,12 @@ mod tests {
             has_thumbnail: true,
         };
         assert_eq!(message.media, Some(facts));
+        let broken = store
+            .message(&MessageId("m2".into()))
+            .await
+            .expect("one bad row neither stops the store nor hides the message")
+            .expect("kept");
+        assert_eq!((broken.seq, broken.media), (2, None));
         drop(store);
         let conn = Connection::open(dir.path().join("confab.db")).expect("open");
         let stored: String = conn
