@@ -46,11 +46,6 @@ fn draft(request: &SendMessageRequest) -> Result<Draft> {
         ));
     }
     let target = match (kind.is_change(), &request.relates_to, &request.reply_to) {
-        (true, None, _) => {
-            return Err(Error::BadRequest(
-                "an edit, delete or reaction needs relates_to".into(),
-            ));
-        }
         (true, Some(_), Some(_)) => {
             return Err(Error::BadRequest(
                 "an edit, delete or reaction is not a reply".into(),
@@ -66,6 +61,11 @@ fn draft(request: &SendMessageRequest) -> Result<Draft> {
     let body = request.body.as_deref();
     let blank = body.is_none_or(|b| b.trim().is_empty());
     Ok(match (kind, target) {
+        (MessageKind::Edit | MessageKind::Delete | MessageKind::Reaction, None) => {
+            return Err(Error::BadRequest(
+                "an edit, delete or reaction needs relates_to".into(),
+            ));
+        }
         (MessageKind::Text, _) => {
             Draft::Text(MessageBody::parse(body.ok_or_else(|| {
                 Error::BadRequest("a text message needs a body".into())
@@ -96,12 +96,6 @@ fn draft(request: &SendMessageRequest) -> Result<Draft> {
         (MessageKind::System, _) => {
             return Err(Error::BadRequest(
                 "system messages are written by the server".into(),
-            ));
-        }
-        // A change without a target was refused above.
-        (MessageKind::Edit | MessageKind::Delete | MessageKind::Reaction, None) => {
-            return Err(Error::BadRequest(
-                "an edit, delete or reaction needs relates_to".into(),
             ));
         }
     })

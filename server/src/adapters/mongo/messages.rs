@@ -194,11 +194,13 @@ pub(super) async fn migrate_media_copies(store: &MongoStore) -> mongodb::error::
         .projection(doc! { "media": 1 })
         .await?;
     let mut count = 0_u64;
-    while let Some(found) = copies.try_next().await? {
-        let (Some(id), Ok(copy)) = (found.get("_id").cloned(), found.get_document("media")) else {
+    while let Some(mut found) = copies.try_next().await? {
+        let (Some(id), Some(Bson::Document(copy))) =
+            (found.get("_id").cloned(), found.remove("media"))
+        else {
             continue;
         };
-        let facts: MediaFacts = match mongodb::bson::from_document(copy.clone()) {
+        let facts: MediaFacts = match mongodb::bson::from_document(copy) {
             Ok(facts) => facts,
             Err(err) => {
                 // Left as it is (reads report it); one bad document must not stop a node.
