@@ -311,73 +311,130 @@ test("the app is an installable PWA with a service worker", async () => {
   }
 });
 
+// Alice's app on a device of its own (a context with her session and her copy of the room
+// list), opened once online: its service worker installed, active and in control of the
+// page, as an installed app's is. The service-worker tests each start from one so that
+// none depends on what the worker of the long journey above went through (stopped when
+// idle, restarted under DevTools, its cache written by every page load).
+async function installedApp() {
+  const context = await browser.newContext({
+    viewport: { width: 1100, height: 720 },
+    storageState: await alice.storageState(),
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  watchErrors(page, "alice (installed)");
+  await page.goto(baseUrl);
+  await page.waitForFunction(() => navigator.serviceWorker.controller?.state === "activated");
+  return { context, page };
+}
+
+// What DevTools reports of the service workers of `cdp`'s page, to explain a failure.
+function watchServiceWorkers(cdp) {
+  const seen = [];
+  const started = Date.now();
+  const note = (kind, detail) => seen.push(`${Date.now() - started} ms ${kind} ${JSON.stringify(detail)}`);
+  cdp.on("ServiceWorker.workerVersionUpdated", ({ versions }) =>
+    note(
+      "versions",
+      versions.map((v) => ({ id: v.versionId, status: v.status, running: v.runningStatus })),
+    ),
+  );
+  cdp.on("ServiceWorker.workerErrorReported", ({ errorMessage }) => note("error", errorMessage));
+  return { note, report: () => seen.join("\n") };
+}
+
 test("a push wakes the service worker, which shows the room's notification", async () => {
   // The push service itself cannot be reached from here: DevTools delivers the push to the
   // service worker as the browser would on a push service's word.
-  await pageA.goto(baseUrl);
-  await pageA.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: group }).click();
-  await pageA.getByRole("heading", { name: group }).waitFor();
-  const room = decodeURIComponent(new URL(pageA.url()).pathname.split("/").pop());
-  await alice.grantPermissions(["notifications"], { origin: baseUrl });
-  const cdp = await alice.newCDPSession(pageA);
-  const registration = new Promise((resolve) => {
-    cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
-      const ours = registrations.find((r) => r.scopeURL === `${baseUrl}/` && !r.isDeleted);
-      if (ours) resolve(ours.registrationId);
+  const { context, page } = await installedApp();
+  const cdp = await context.newCDPSession(page);
+  try {
+    await page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: group }).click();
+    await page.getByRole("heading", { name: group }).waitFor();
+    const room = decodeURIComponent(new URL(page.url()).pathname.split("/").pop());
+    await context.grantPermissions(["notifications"], { origin: baseUrl });
+    const workers = watchServiceWorkers(cdp);
+    const registration = new Promise((resolve) => {
+      cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
+        const ours = registrations.find((r) => r.scopeURL === `${baseUrl}/` && !r.isDeleted);
+        if (ours) resolve(ours.registrationId);
+      });
     });
-  });
-  await cdp.send("ServiceWorker.enable");
-  const payload = { kind: "message", room_id: room, message_id: null, title: group, text: "Bob: are we on?" };
-  await cdp.send("ServiceWorker.deliverPushMessage", {
-    origin: baseUrl,
-    registrationId: await registration,
-    data: JSON.stringify(payload),
-  });
-  // Every notification shown, once one for `room` is (a push's handling is asynchronous).
-  const shownOnceFor = async (room) => {
-    for (let i = 0; i < 50; i++) {
-      const all = await pageA.evaluate(async () =>
-        (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({
-          title: n.title,
-          body: n.body,
-          tag: n.tag,
-          room: n.data?.room_id,
-        })),
-      );
-      if (all.some((n) => n.room === room)) return all;
-      await pageA.waitForTimeout(100);
+    await cdp.send("ServiceWorker.enable");
+    const registrationId = await registration;
+    const payload = { kind: "message", room_id: room, message_id: null, title: group, text: "Bob: are we on?" };
+    const push = async () => {
+      workers.note("push", payload.text);
+      await cdp.send("ServiceWorker.deliverPushMessage", {
+        origin: baseUrl,
+        registrationId,
+        data: JSON.stringify(payload),
+      });
+    };
+    // Every notification shown, once one for `room` is (a push's handling is asynchronous);
+    // none after `tries` looks 100 ms apart.
+    const shownFor = async (room, tries) => {
+      for (let i = 0; i < tries; i++) {
+        const all = await page.evaluate(async () =>
+          (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({
+            title: n.title,
+            body: n.body,
+            tag: n.tag,
+            room: n.data?.room_id,
+          })),
+        );
+        if (all.some((n) => n.room === room)) return all;
+        await page.waitForTimeout(100);
+      }
+      return [];
+    };
+    await push();
+    let notifications = await shownFor(room, 50);
+    if (notifications.length === 0) {
+      // A push service delivers again what the browser has not taken. The DevTools stand-in
+      // has no such retry and, rarely, on a loaded machine, nothing shows from one delivery:
+      // deliver once more, as the push service would, and say so. A worker that never shows
+      // a push still fails here.
+      console.log(`nothing shown 5 s after the push; delivering again. DevTools saw:\n${workers.report()}`);
+      await push();
+      notifications = await shownFor(room, 100);
     }
-    return [];
-  };
-  const notifications = await shownOnceFor(room);
-  assert.deepEqual(notifications, [
-    { title: group, body: "Bob: are we on?", tag: `room:${room}`, room },
-  ]);
+    assert.deepEqual(
+      notifications,
+      [{ title: group, body: "Bob: are we on?", tag: `room:${room}`, room }],
+      `the service worker as DevTools saw it:\n${workers.report()}`,
+    );
 
-  // The page's own notifications (its tab hidden) go through the same worker: what the
-  // app posts to it shows as a pushed one would.
-  await pageA.evaluate(async () => {
-    const registration = await navigator.serviceWorker.ready;
-    registration.active.postMessage({ type: "notify", title: "Confab", body: "Carol: hi", room_id: "elsewhere" });
-  });
-  const fromPage = (await shownOnceFor("elsewhere")).filter((n) => n.room === "elsewhere");
-  assert.deepEqual(fromPage, [{ title: "Confab", body: "Carol: hi", tag: "room:elsewhere", room: "elsewhere" }]);
-  await cdp.send("ServiceWorker.disable");
-  await cdp.detach();
+    // The page's own notifications (its tab hidden) go through the same worker: what the
+    // app posts to it shows as a pushed one would.
+    await page.evaluate(async () => {
+      const registration = await navigator.serviceWorker.ready;
+      registration.active.postMessage({ type: "notify", title: "Confab", body: "Carol: hi", room_id: "elsewhere" });
+    });
+    const fromPage = (await shownFor("elsewhere", 100)).filter((n) => n.room === "elsewhere");
+    assert.deepEqual(
+      fromPage,
+      [{ title: "Confab", body: "Carol: hi", tag: "room:elsewhere", room: "elsewhere" }],
+      `the service worker as DevTools saw it:\n${workers.report()}`,
+    );
+  } finally {
+    await cdp.detach().catch(() => undefined);
+    await context.close();
+  }
 });
 
 test("offline, the installed app still starts and shows the room list", async () => {
-  await pageA.goto(baseUrl);
-  await pageA.evaluate(() => navigator.serviceWorker.ready);
-  await pageA.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: group }).waitFor();
-  await alice.setOffline(true);
+  const { context, page } = await installedApp();
   try {
-    await pageA.reload();
-    await pageA.getByText("You are offline.").waitFor();
-    await pageA.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: group }).waitFor();
-    await shot(pageA, "offline-start");
+    await page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: group }).waitFor();
+    await context.setOffline(true);
+    await page.reload();
+    await page.getByText("You are offline.").waitFor();
+    await page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: group }).waitFor();
+    await shot(page, "offline-start");
   } finally {
-    await alice.setOffline(false);
+    await context.close();
   }
 });
 
