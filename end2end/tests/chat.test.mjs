@@ -18,6 +18,7 @@ import {
 } from "./support.mjs";
 
 const TIMEOUT = 15_000;
+const DESKTOP = { viewport: { width: 1100, height: 720 } };
 const group = "Weekend trip";
 let browser, alice, bob, pageA, pageB, inviteUrl, aliceName, bobName;
 const errors = [];
@@ -37,9 +38,8 @@ function watchErrors(page, who) {
 before(async () => {
   await mkdir(screenshotDir, { recursive: true });
   browser = await launchBrowser();
-  const options = { viewport: { width: 1100, height: 720 } };
-  alice = await browser.newContext(options);
-  bob = await browser.newContext(options);
+  alice = await browser.newContext(DESKTOP);
+  bob = await browser.newContext(DESKTOP);
   await alice.grantPermissions(["clipboard-read", "clipboard-write"], { origin: baseUrl });
   pageA = await alice.newPage();
   pageB = await bob.newPage();
@@ -52,6 +52,16 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
+
+// Alice, signed in on another device of hers (`options` says which): her session and her
+// copy of the room list, on a page with no history, at the app's start.
+async function aliceElsewhere(options) {
+  const context = await browser.newContext({ ...options, storageState: await alice.storageState() });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  await page.goto(baseUrl);
+  return { context, page };
+}
 
 test("a visitor creates an account and sees an empty room list", async () => {
   await pageA.goto(baseUrl);
@@ -256,15 +266,11 @@ test("history loads newest first and older pages on scrolling back", async () =>
 });
 
 test("on a phone the list and the room take turns", async () => {
-  const phone = await browser.newContext({
+  const { context: phone, page } = await aliceElsewhere({
     viewport: { width: 390, height: 780 },
     isMobile: true,
     hasTouch: true,
-    storageState: await alice.storageState(),
   });
-  const page = await phone.newPage();
-  page.setDefaultTimeout(TIMEOUT);
-  await page.goto(baseUrl);
   const rooms = page.getByRole("navigation", { name: "Rooms" });
   await rooms.getByRole("link", { name: group }).click();
   await log(page).getByText("See you at 9").waitFor();
@@ -311,20 +317,14 @@ test("the app is an installable PWA with a service worker", async () => {
   }
 });
 
-// Alice's app on a device of its own (a context with her session and her copy of the room
-// list), opened once online: its service worker installed, active and in control of the
-// page, as an installed app's is. The service-worker tests each start from one so that
-// none depends on what the worker of the long journey above went through (stopped when
-// idle, restarted under DevTools, its cache written by every page load).
+// Alice's app on a device of its own, opened once online: its service worker installed,
+// active and in control of the page, as an installed app's is. The service-worker tests
+// each start from one so that none depends on what the worker of the long journey above
+// went through (stopped when idle, restarted under DevTools, its cache written by every
+// page load).
 async function installedApp() {
-  const context = await browser.newContext({
-    viewport: { width: 1100, height: 720 },
-    storageState: await alice.storageState(),
-  });
-  const page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT);
+  const { context, page } = await aliceElsewhere(DESKTOP);
   watchErrors(page, "alice (installed)");
-  await page.goto(baseUrl);
   await page.waitForFunction(() => navigator.serviceWorker.controller?.state === "activated");
   return { context, page };
 }
@@ -362,20 +362,17 @@ test("a push wakes the service worker, which shows the room's notification", asy
       });
     });
     await cdp.send("ServiceWorker.enable");
-    const registrationId = await registration;
     const payload = { kind: "message", room_id: room, message_id: null, title: group, text: "Bob: are we on?" };
-    const push = async () => {
-      workers.note("push", payload.text);
-      await cdp.send("ServiceWorker.deliverPushMessage", {
-        origin: baseUrl,
-        registrationId,
-        data: JSON.stringify(payload),
-      });
-    };
+    workers.note("push", payload.text);
+    await cdp.send("ServiceWorker.deliverPushMessage", {
+      origin: baseUrl,
+      registrationId: await registration,
+      data: JSON.stringify(payload),
+    });
     // Every notification shown, once one for `room` is (a push's handling is asynchronous);
-    // none after `tries` looks 100 ms apart.
-    const shownFor = async (room, tries) => {
-      for (let i = 0; i < tries; i++) {
+    // none after 10 s of looks 100 ms apart.
+    const shownFor = async (room) => {
+      for (let i = 0; i < 100; i++) {
         const all = await page.evaluate(async () =>
           (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({
             title: n.title,
@@ -389,19 +386,8 @@ test("a push wakes the service worker, which shows the room's notification", asy
       }
       return [];
     };
-    await push();
-    let notifications = await shownFor(room, 50);
-    if (notifications.length === 0) {
-      // A push service delivers again what the browser has not taken. The DevTools stand-in
-      // has no such retry and, rarely, on a loaded machine, nothing shows from one delivery:
-      // deliver once more, as the push service would, and say so. A worker that never shows
-      // a push still fails here.
-      console.log(`nothing shown 5 s after the push; delivering again. DevTools saw:\n${workers.report()}`);
-      await push();
-      notifications = await shownFor(room, 100);
-    }
     assert.deepEqual(
-      notifications,
+      await shownFor(room),
       [{ title: group, body: "Bob: are we on?", tag: `room:${room}`, room }],
       `the service worker as DevTools saw it:\n${workers.report()}`,
     );
@@ -412,7 +398,7 @@ test("a push wakes the service worker, which shows the room's notification", asy
       const registration = await navigator.serviceWorker.ready;
       registration.active.postMessage({ type: "notify", title: "Confab", body: "Carol: hi", room_id: "elsewhere" });
     });
-    const fromPage = (await shownFor("elsewhere", 100)).filter((n) => n.room === "elsewhere");
+    const fromPage = (await shownFor("elsewhere")).filter((n) => n.room === "elsewhere");
     assert.deepEqual(
       fromPage,
       [{ title: "Confab", body: "Carol: hi", tag: "room:elsewhere", room: "elsewhere" }],

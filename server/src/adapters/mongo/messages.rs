@@ -195,8 +195,7 @@ pub(super) async fn migrate_media_copies(store: &MongoStore) -> mongodb::error::
         .await?;
     let mut count = 0_u64;
     while let Some(mut found) = copies.try_next().await? {
-        let (Some(id), Some(Bson::Document(copy))) =
-            (found.get("_id").cloned(), found.remove("media"))
+        let (Some(id), Some(Bson::Document(copy))) = (found.remove("_id"), found.remove("media"))
         else {
             continue;
         };
@@ -209,13 +208,14 @@ pub(super) async fn migrate_media_copies(store: &MongoStore) -> mongodb::error::
             }
         };
         // Only while it is still a copy: a delete on another node since the read above
-        // emptied `media`, and must not get it back.
-        raw.update_one(
-            doc! { "_id": id, "media.url": { "$exists": true } },
-            doc! { "$set": { "media": mongodb::bson::to_bson(&facts)? } },
-        )
-        .await?;
-        count += 1;
+        // emptied `media`, and must not get it back (nor be counted as rewritten).
+        count += raw
+            .update_one(
+                doc! { "_id": id, "media.url": { "$exists": true } },
+                doc! { "$set": { "media": mongodb::bson::to_bson(&facts)? } },
+            )
+            .await?
+            .modified_count;
     }
     if count > 0 {
         tracing::info!(messages = count, "stored media copies rewritten as facts");
